@@ -1,0 +1,42 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything else is built on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8888
+DEVCLUSTER_STATE ?= $(or $(TMPDIR),/tmp)/kuberay-api-devcluster
+export DEVCLUSTER_STATE
+
+.PHONY: help venv system-deps cluster cluster-down run test unit
+
+help:
+	@echo "make run          start the local control plane (built on first use) and the server on :$(PORT)"
+	@echo "make test         run every test (unit, integration, contract, browser)"
+	@echo "make cluster      start only the local control plane; prints KUBECONFIG=<path>"
+	@echo "make cluster-down stop the local control plane and remove its state"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+system-deps:
+	@scripts/system-deps.sh
+
+cluster: venv system-deps
+	$(PY) -m devcluster up
+
+cluster-down: venv
+	$(PY) -m devcluster down
+
+run: cluster
+	@echo "Swagger UI: http://localhost:$(PORT)/swagger-ui/"
+	KUBECONFIG=$(DEVCLUSTER_STATE)/kubeconfig PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: venv system-deps
+	$(PY) -m pytest
+
+unit: venv
+	$(PY) -m pytest tests/unit
