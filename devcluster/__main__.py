@@ -61,6 +61,7 @@ def _pin(args: argparse.Namespace) -> int:
         "kwok": f"require {versions.KWOK_MODULE} {versions.KWOK}\n\ntool sigs.k8s.io/kwok/cmd/kwok\n",
         "kuberay": (f"require {versions.KUBERAY_MODULE} {versions.KUBERAY}\n\n"
                     f"tool {versions.KUBERAY_MODULE}\n"),
+        "helm": f"require helm.sh/helm/v4 {versions.HELM}\n\ntool helm.sh/helm/v4/cmd/helm\n",
     }
     for name, body in mods.items():
         gomod = build.GOMOD_DIR / name / "go.mod"

@@ -60,7 +60,7 @@ class ControlPlane:
 
     state_dir: Path
     owner_pid: int | None = None  # the instance is stale once this process is gone
-    ports: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)  # fixed ports; the rest are free ones
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -91,7 +91,7 @@ class ControlPlane:
         if self.owner_pid:
             (self.state_dir / "owner.pid").write_text(str(self.owner_pid))
         pki.make_pki(self.state_dir / "pki")
-        self.ports = {name: free_port() for name in (
+        self.ports = {name: self.ports.get(name) or free_port() for name in (
             "etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok",
             "operator-metrics", "operator-probe")}
         pki.write_kubeconfig(self.kubeconfig, self.server, self.state_dir / "pki")
@@ -103,7 +103,7 @@ class ControlPlane:
             self._start_nodes(binaries)
             self._start_operator(binaries)
         except BaseException:
-            self.stop()
+            stop_instance(self.state_dir, remove=False)  # keep the logs the error points at
             raise
         (self.state_dir / "ports.json").write_text(json.dumps(self.ports))
         say(f"ready in {time.monotonic() - started:.1f}s (state: {self.state_dir})")
@@ -299,8 +299,8 @@ def _fake_node(name: str) -> dict:
     }
 
 
-def stop_instance(state_dir: Path) -> None:
-    """Stop every process of the instance in `state_dir` and remove its state."""
+def stop_instance(state_dir: Path, remove: bool = True) -> None:
+    """Stop every process of the instance in `state_dir` and (normally) remove its state."""
     pids_file = state_dir / "pids.json"
     if pids_file.exists():
         pids = list(json.loads(pids_file.read_text()).values())
@@ -314,7 +314,9 @@ def stop_instance(state_dir: Path) -> None:
         for pid in pids:
             _signal_group(pid, signal.SIGKILL)
             _reap(pid)
-    shutil.rmtree(state_dir, ignore_errors=True)
+        pids_file.unlink()
+    if remove:
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def sweep_stale(parent: Path) -> None:

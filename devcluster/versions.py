@@ -10,6 +10,8 @@ KUBERNETES_STAGING = "v0." + KUBERNETES.removeprefix("v1.")
 ETCD = "v3.7.3"
 KWOK = "v0.8.0"
 KUBERAY = "v1.5.0"
+# Not part of the control plane: the chart tests render and lint helm/ with the real helm.
+HELM = "v4.3.1"
 
 # The go command must use the machine's toolchain: every module above builds with Go 1.26.
 GOTOOLCHAIN = "local"
@@ -24,6 +26,7 @@ BINARIES: dict[str, dict[str, str]] = {
     "etcd": {"etcd": "."},
     "kwok": {"kwok": "sigs.k8s.io/kwok/cmd/kwok"},
     "kuberay": {"ray-operator": "github.com/ray-project/kuberay/ray-operator"},
+    "helm": {"helm": "helm.sh/helm/v4/cmd/helm"},
 }
 
 # Module whose source tree ships files the control plane needs besides binaries.

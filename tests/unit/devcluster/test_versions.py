@@ -20,6 +20,7 @@ def _require(module: str, gomod: str) -> str:
     ("go.etcd.io/etcd/server/v3", "etcd", versions.ETCD),
     (versions.KWOK_MODULE, "kwok", versions.KWOK),
     (versions.KUBERAY_MODULE, "kuberay", versions.KUBERAY),
+    ("helm.sh/helm/v4", "helm", versions.HELM),
 ])
 def test_go_mod_requires_the_pinned_version(module: str, gomod: str, version: str) -> None:
     assert _require(module, gomod) == version
