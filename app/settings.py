@@ -1,0 +1,76 @@
+"""Server settings, read once from the environment.
+
+Every environment variable the server reads is named here (and in the Helm chart), nowhere
+else. The Kubernetes client also honours the usual `KUBECONFIG` and in-cluster variables on its
+own (app/k8s.py); `KUBERAY_API_KUBECONFIG` overrides them, like upstream's `-kubeconfig` flag.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+PORT = "KUBERAY_API_PORT"
+LOG_LEVEL = "KUBERAY_API_LOG_LEVEL"
+VALIDATE_RESPONSES = "KUBERAY_API_VALIDATE_RESPONSES"
+KUBECONFIG = "KUBERAY_API_KUBECONFIG"
+K8S_TIMEOUT = "KUBERAY_API_K8S_TIMEOUT"
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Defaults are upstream's where it has one (HTTP port 8888)."""
+
+    port: int = 8888
+    log_level: str = "INFO"
+    validate_responses: bool = False  # checks every response against the spec: for tests, costs time
+    kubeconfig: str = ""  # empty: in-cluster, else $KUBECONFIG, else ~/.kube/config
+    k8s_timeout: float = 30.0  # seconds a Kubernetes API call may take before it fails
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Fail at start-up, naming the variable, rather than serve with a setting misread."""
+        return cls(
+            port=_port(env.get(PORT, "8888")),
+            log_level=_log_level(env.get(LOG_LEVEL, "INFO")),
+            validate_responses=_flag(VALIDATE_RESPONSES, env.get(VALIDATE_RESPONSES, "false")),
+            kubeconfig=env.get(KUBECONFIG, ""),
+            k8s_timeout=_seconds(K8S_TIMEOUT, env.get(K8S_TIMEOUT, "30")),
+        )
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{PORT} must be a TCP port number (1-65535), not {text!r}")
+    return port
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in _LOG_LEVELS:
+        raise ValueError(f"{LOG_LEVEL} must be one of {', '.join(_LOG_LEVELS)}, not {text!r}")
+    return level
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise ValueError(f"{name} must be true or false, not {text!r}")
+    return value in _TRUE
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(f"{name} must be a positive number of seconds, not {text!r}")
+    return seconds

@@ -1,0 +1,216 @@
+"""The real app, up to the handlers: routing, validation, error bodies, the Swagger UI.
+
+No Kubernetes here: the app points at a kubeconfig that does not exist, so nothing that
+passes validation can succeed, and everything that fails validation must fail before that.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import connexion
+import httpx
+import pytest
+from connexion.json_schema import Draft4ResponseValidator
+from connexion.spec import Specification
+
+from app import COMPACT_JSON, create_app
+from app.errors import INTERNAL
+from app.settings import Settings
+
+ROOT = Path(__file__).parents[2]
+ERROR_SCHEMA = Specification.load(ROOT / "openapi" / "kuberay.yaml")["components"]["schemas"]["Error"]
+SEED_CLUSTER = json.loads((ROOT / "tests/fixtures/seed/09-post-create-cluster-in-a-given-namespace.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> connexion.FlaskApp:
+    missing = tmp_path_factory.mktemp("kube") / "no-such-kubeconfig"
+    return create_app(Settings(kubeconfig=str(missing), validate_responses=True))
+
+
+@pytest.fixture(scope="module")
+def client(app: connexion.FlaskApp) -> Iterator[Any]:
+    yield app.test_client(follow_redirects=False)
+
+
+def assert_error(response: httpx.Response, status: int, code: int) -> str:
+    """Every error: the status, JSON, exactly {code, message}, compact; returns the message."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"code", "message"} and body["code"] == code
+    assert list(Draft4ResponseValidator(ERROR_SCHEMA).iter_errors(body)) == []
+    assert response.text.strip() == json.dumps(body, separators=(",", ":"))
+    return str(body["message"])
+
+
+UNKNOWN_ROUTES = [
+    ("GET", "/"),  # the seed guide's smoke test: {"code":5,"message":"Not Found"}
+    ("GET", "/apis/v1/nothing"),
+    ("POST", "/apis/v1/namespaces/ns/image_templates"),  # declared upstream, never served
+    ("GET", "/apis/v2/clusters"),
+    ("GET", "/apis/v1/namespaces/ns/clusters/c/extra"),
+]
+
+
+@pytest.mark.parametrize("method, path", UNKNOWN_ROUTES)
+def test_unknown_route_is_404_code_5(client: Any, method: str, path: str) -> None:
+    message = assert_error(client.request(method, path), 404, 5)
+    assert message == f"Not Found: no API route matches {method} {path}."
+
+
+WRONG_METHODS = [
+    ("PATCH", "/apis/v1/namespaces/ns/clusters/c", "DELETE, GET, HEAD"),  # upstream: the removed PATCH
+    ("PATCH", "/apis/v1/namespaces/ns/services/s/configs", None),  # removed in v1.1.0: no such path
+    ("POST", "/apis/v1/namespaces/ns/services/s", "DELETE, GET, HEAD, PUT"),
+    ("DELETE", "/apis/v1alpha2/namespaces/ns/clusters", "GET, HEAD, POST"),
+    ("PUT", "/apis/v1/clusters", "GET, HEAD"),
+]
+
+
+@pytest.mark.parametrize("method, path, allowed", WRONG_METHODS)
+def test_wrong_method_is_405_code_12_with_every_allowed_method(client: Any, method: str, path: str,
+                                                                 allowed: str | None) -> None:
+    response = client.request(method, path)
+    if allowed is None:
+        assert_error(response, 404, 5)
+        return
+    message = assert_error(response, 405, 12)
+    assert response.headers["allow"] == allowed
+    assert message == f"Method Not Allowed: {path} does not accept {method} (allowed: {allowed})."
+
+
+CLUSTERS = "/apis/v1/namespaces/ns/clusters"
+INVALID = [
+    # (id, method, path, body (dict: JSON; bytes: raw), message)
+    ("malformed-json", "POST", CLUSTERS, b'{"name": ',
+     "The request body is not valid JSON: Expecting value: line 1 column 10 (char 9)."),
+    ("not-utf8", "POST", CLUSTERS, b'{"name": "\xff"}', None),
+    ("empty-body", "POST", CLUSTERS, b"", "The request body is empty: a JSON object is required."),
+    ("null-body", "POST", CLUSTERS, b"null", "The request body is empty: a JSON object is required."),
+    ("array-body", "POST", CLUSTERS, [], "The request body must be a JSON object, not an array."),
+    ("unknown-field", "POST", CLUSTERS, {"name": "c", "nodes": 3},
+     "Unknown field 'nodes': the API has no such field."),
+    ("unknown-nested-field", "POST", CLUSTERS,
+     {"clusterSpec": {"workerGroupSpec": [{"groupName": "g", "replica": 1}]}},
+     "Unknown field 'clusterSpec.workerGroupSpec[0].replica': the API has no such field."),
+    ("unknown-enum-name", "POST", CLUSTERS, {"environment": "PROD"},
+     'Field \'environment\' has an unknown value "PROD": use one of DEV, TESTING, STAGING, PRODUCTION, or its number 0-3.'),
+    ("unknown-enum-number", "POST", CLUSTERS,
+     {"clusterSpec": {"headGroupSpec": {"volumes": [{"name": "v", "volume_type": 9}]}}},
+     "Field 'clusterSpec.headGroupSpec.volumes[0].volumeType' has an unknown value 9: use one of "
+     "PERSISTENT_VOLUME_CLAIM, HOST_PATH, EPHEMERAL, CONFIGMAP, SECRET, EMPTY_DIR, or its number 0-5."),
+    ("wrong-type", "POST", "/apis/v1/namespaces/ns/compute_templates", {"name": "t", "cpu": "two"},
+     "Field 'cpu' must be an integer, not a string."),
+    ("out-of-range", "POST", "/apis/v1/namespaces/ns/compute_templates", {"name": "t", "cpu": -1},
+     "Field 'cpu' must be at least 0, not -1."),
+    ("field-given-twice", "POST", CLUSTERS, {"clusterSpec": {}, "cluster_spec": {}},
+     "Field 'clusterSpec' is given twice, as 'clusterSpec' and as 'cluster_spec'."),
+    ("cluster-name-kubernetes-would-refuse", "POST", "/apis/v1alpha2/namespaces/ns/clusters", {"name": "My_Cluster"},
+     'Field \'name\' has an invalid value "My_Cluster": it must be a RayCluster name the KubeRay operator accepts: '
+     "a DNS-1035 label of at most 53 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit."),
+    ("job-name-too-long", "POST", "/apis/v1/namespaces/ns/jobs", {"name": "j" * 48}, None),
+    ("service-name-on-update", "PUT", "/apis/v1/namespaces/ns/services/s", {"name": "S"}, None),
+    ("user-not-a-label-value", "POST", CLUSTERS, {"user": "r2 d2"}, None),
+    ("volume-without-name", "POST", CLUSTERS, {"clusterSpec": {"headGroupSpec": {"volumes": [{"mountPath": "/x"}]}}},
+     "Missing required field 'clusterSpec.headGroupSpec.volumes[0].name'."),
+    ("namespace-in-path", "GET", "/apis/v1/namespaces/Ray_System/clusters", None,
+     "The path parameter 'namespace' has an invalid value \"Ray_System\": it must be a Kubernetes namespace name: "
+     "at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit."),
+    ("name-in-path", "DELETE", "/apis/v1/namespaces/ns/compute_templates/Default_Template", None, None),
+    ("limit-not-a-number", "GET", "/apis/v1/clusters?limit=ten",
+     None, "The query parameter 'limit' must be an integer, not a string."),
+    ("limit-negative", "GET", "/apis/v1/jobs?limit=-1", None, "The query parameter 'limit' must be at least 0, not -1."),
+    ("page-size-by-its-protobuf-name", "GET", "/apis/v1/services?page_size=-5", None,
+     "The query parameter 'pageSize' must be at least 0, not -5."),
+]
+
+
+@pytest.mark.parametrize("method, path, body, message", [case[1:] for case in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_request_is_400_code_3_naming_the_field(client: Any, method: str, path: str, body: Any,
+                                                        message: str | None) -> None:
+    if isinstance(body, bytes):
+        response = client.request(method, path, content=body, headers={"content-type": "application/json"})
+    else:
+        response = client.request(method, path, json=body)
+    text = assert_error(response, 400, 3)
+    if message is not None:
+        assert text == message
+
+
+REACH_THE_HANDLER = [
+    # (id, method, path, body, content type): valid, so only the missing Kubernetes stops them
+    ("seed-cluster-on-old-prefix", "POST", SEED_CLUSTER["path"], SEED_CLUSTER["request"], "application/json"),
+    ("body-sent-as-curl-form-default", "POST", SEED_CLUSTER["path"], SEED_CLUSTER["request"],
+     "application/x-www-form-urlencoded"),
+    ("protobuf-names-enum-names-nulls", "POST", CLUSTERS,
+     {"name": "c", "user": "u", "environment": "STAGING", "version": None,
+      "cluster_spec": {"head_group_spec": {"compute_template": "t", "ray_start_params": {"a": "b"}}}},
+     "application/json"),
+    ("numeric-strings", "POST", "/apis/v1/namespaces/ns/compute_templates",
+     {"name": "t", "namespace": "ns", "cpu": "2", "memory": "4"}, "application/json"),
+    ("update-service", "PUT", "/apis/v1/namespaces/ns/services/s", {"name": "s", "serve_config_V2": "x"},
+     "application/json"),
+    ("list-with-page-size-alias", "GET", "/apis/v1/namespaces/ns/services?page_size=10&page_token=t", None, None),
+    ("get", "GET", "/apis/v1alpha2/namespaces/ns/jobs/j", None, None),
+    ("delete", "DELETE", "/apis/v1/namespaces/ns/compute_templates/default-template", None, None),
+]
+
+
+@pytest.mark.parametrize("method, path, body, content_type", [c[1:] for c in REACH_THE_HANDLER],
+                         ids=[c[0] for c in REACH_THE_HANDLER])
+def test_valid_request_passes_validation(client: Any, caplog: pytest.LogCaptureFixture, method: str,
+                                         path: str, body: Any, content_type: str | None) -> None:
+    """It fails later, unexpectedly for the server: 500, code 13, the cause in the log only."""
+    kwargs: dict[str, Any] = {}
+    if body is not None:
+        kwargs = {"content": json.dumps(body), "headers": {"content-type": content_type}}
+    with caplog.at_level(logging.ERROR, logger="app.errors"):
+        response = client.request(method, path, **kwargs)
+    assert assert_error(response, 500, 13) == INTERNAL
+    assert any(record.exc_info for record in caplog.records if "failed unexpectedly" in record.getMessage())
+
+
+def test_swagger_ui_of_each_prefix_works_offline(client: Any) -> None:
+    for prefix in ("/apis/v1", "/apis/v1alpha2"):
+        page = client.get(f"{prefix}/swagger-ui/")
+        assert page.status_code == 200 and f"{prefix}/openapi.json" in page.text
+        assert "https://" not in page.text and "http://" not in page.text  # every asset is local
+        assert client.get(f"{prefix}/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/swagger-ui/", "/swagger-ui", "/swagger-ui/index.html"])
+def test_upstreams_swagger_ui_address_leads_to_the_v1_ui(client: Any, path: str) -> None:
+    response = client.get(path)
+    if path.endswith("index.html"):
+        assert_error(response, 404, 5)  # only the directory is upstream's address
+        return
+    assert response.status_code == 302 and response.headers["location"] == "/apis/v1/swagger-ui/"
+
+
+@pytest.mark.parametrize("prefix", ["/apis/v1", "/apis/v1alpha2"])
+def test_each_prefix_serves_the_spec_with_its_own_server_url(client: Any, prefix: str) -> None:
+    spec = client.get(f"{prefix}/openapi.json")
+    assert spec.status_code == 200 and spec.headers["content-type"] == "application/json"
+    body = spec.json()
+    assert body["servers"] == [{"url": prefix}]
+    operation_ids = {op["operationId"] for item in body["paths"].values() for op in item.values()
+                     if isinstance(op, dict) and "operationId" in op}
+    assert len(operation_ids) == 21
+
+
+def test_handler_responses_are_compact_json(app: connexion.FlaskApp) -> None:
+    assert all(api.kwargs["jsonifier"] is COMPACT_JSON for api in app.middleware.apis)
+    assert COMPACT_JSON.dumps({"clusters": [{"name": "c", "replicas": 1}]}) == '{"clusters":[{"name":"c","replicas":1}]}\n'
+
+
+def test_a_server_with_a_wrong_kubernetes_setup_stops_at_start_up(tmp_path: Path) -> None:
+    """Serving (the lifespan start-up) builds the Kubernetes client, unlike merely creating the app."""
+    app = create_app(Settings(kubeconfig=str(tmp_path / "missing")))
+    with pytest.raises(Exception, match="kube-config"):
+        with app.test_client():
+            pass

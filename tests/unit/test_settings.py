@@ -1,0 +1,57 @@
+"""app/settings.py: every variable read, its default, and a clear failure for a bad value."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from app.settings import Settings
+
+
+def test_defaults_with_an_empty_environment() -> None:
+    assert Settings.from_env({}) == Settings(
+        port=8888, log_level="INFO", validate_responses=False, kubeconfig="", k8s_timeout=30.0
+    )
+
+
+READ = [
+    ({"KUBERAY_API_PORT": "31888"}, "port", 31888),
+    ({"KUBERAY_API_LOG_LEVEL": "debug"}, "log_level", "DEBUG"),
+    ({"KUBERAY_API_LOG_LEVEL": " Warning "}, "log_level", "WARNING"),
+    ({"KUBERAY_API_VALIDATE_RESPONSES": "true"}, "validate_responses", True),
+    ({"KUBERAY_API_VALIDATE_RESPONSES": "1"}, "validate_responses", True),
+    ({"KUBERAY_API_VALIDATE_RESPONSES": "No"}, "validate_responses", False),
+    ({"KUBERAY_API_VALIDATE_RESPONSES": ""}, "validate_responses", False),
+    ({"KUBERAY_API_KUBECONFIG": "/etc/kube/config"}, "kubeconfig", "/etc/kube/config"),
+    ({"KUBERAY_API_K8S_TIMEOUT": "2.5"}, "k8s_timeout", 2.5),
+    ({"KUBECONFIG": "/elsewhere", "PORT": "1"}, "port", 8888),  # only our own names are read
+]
+
+
+@pytest.mark.parametrize("env, attribute, value", READ)
+def test_reads(env: dict[str, str], attribute: str, value: object) -> None:
+    assert getattr(Settings.from_env(env), attribute) == value
+
+
+REFUSED = [
+    ("KUBERAY_API_PORT", "http"),
+    ("KUBERAY_API_PORT", "0"),
+    ("KUBERAY_API_PORT", "65536"),
+    ("KUBERAY_API_LOG_LEVEL", "verbose"),
+    ("KUBERAY_API_VALIDATE_RESPONSES", "maybe"),
+    ("KUBERAY_API_K8S_TIMEOUT", "0"),
+    ("KUBERAY_API_K8S_TIMEOUT", "-1"),
+    ("KUBERAY_API_K8S_TIMEOUT", "inf"),
+    ("KUBERAY_API_K8S_TIMEOUT", "soon"),
+]
+
+
+@pytest.mark.parametrize("name, value", REFUSED)
+def test_a_bad_value_fails_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().port = 1  # type: ignore[misc]
