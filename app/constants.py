@@ -49,3 +49,34 @@ COMPUTE_TEMPLATE_SELECTOR = f"{CONFIG_TYPE_LABEL}={CONFIG_TYPE_COMPUTE_TEMPLATE}
 HEAD_CONTAINER = "ray-head"
 WORKER_CONTAINER = "ray-worker"
 SUBMITTER_CONTAINER = "ray-job-submitter"
+
+# Pod template annotations and labels that the server, the operator or the network add:
+# never returned as a node group's own `annotations` / `labels` (BEHAVIOR §3.2.10).
+HIDDEN_POD_ANNOTATIONS = frozenset({
+    COMPUTE_IMAGE_ANNOTATION,
+    COMPUTE_TEMPLATE_ANNOTATION,
+    FT_ENABLED,
+    "ray.io/health-state",
+    "openshift.io/scc",
+    "cni.projectcalico.org/podIP",
+    "cni.projectcalico.org/podIPs",
+    "cni.projectcalico.org/containerID",
+    "k8s.v1.cni.cncf.io/network-status",
+    "k8s.v1.cni.cncf.io/networks-status",
+})
+HIDDEN_POD_LABELS = frozenset({
+    APP_NAME,
+    "app.kubernetes.io/created-by",
+    "ray.io/cluster",
+    "ray.io/cluster-dashboard",
+    "ray.io/group",
+    "ray.io/identifier",
+    "ray.io/is-ray-node",
+    "ray.io/node-type",
+})
+
+# A RayService created from a v1.0.0 `serveDeploymentGraphSpec` keeps the request's graph spec
+# (compact JSON) and the SHA-256 of the `serveConfigV2` generated from it: GET returns the graph
+# spec only while `spec.serveConfigV2` is still that generated text.
+SERVE_DEPLOYMENT_GRAPH_SPEC = "ray.io/serve-deployment-graph-spec"
+SERVE_CONFIG_DIGEST = "ray.io/serve-config-v2-sha256"

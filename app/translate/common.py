@@ -1,0 +1,100 @@
+"""Pure helpers shared by the translation modules: the API's JSON conventions and its enums.
+
+Owns how upstream's gRPC gateway writes a message (zero values omitted, enums as numbers,
+timestamps as RFC 3339 in whole seconds), the Go time string of `ray.io/creation-timestamp`,
+and the name <-> number tables of the six API enums (BEHAVIOR §1.4, §8.2).
+No I/O, no clock, no logging; imports nothing from the application.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+# A Go zero time.Time as the gateway renders it: what an unset Kubernetes time becomes.
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
+    re.ASCII,
+)
+
+
+def omit_zero(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A message as protobuf JSON writes it: without "", 0, False, None, [] and {}.
+
+    Apply it to messages, not to maps: map entries keep their zero values. Sub-messages that
+    upstream writes even when empty (`"environment": {}`) are set by the caller afterwards.
+    """
+    return {key: value for key, value in fields.items() if value}
+
+
+def to_rfc3339(value: str | None) -> str:
+    """A Kubernetes time (RFC 3339, any fraction or offset) in the gateway's form: UTC, whole seconds.
+
+    An absent or unreadable time renders as Go's zero time, as upstream's does.
+    """
+    match = _RFC3339.fullmatch(value.strip()) if value else None
+    if match is None:
+        return ZERO_TIME
+    year, month, day, hour, minute, second, _, sign, off_hours, off_minutes = match.groups()
+    offset = f"{sign}{off_hours}:{off_minutes}" if sign else "+00:00"
+    try:
+        moment = datetime.fromisoformat(f"{year}-{month}-{day}T{hour}:{minute}:{second}{offset}")
+        moment = moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return ZERO_TIME
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"  # strftime's %Y drops leading zeros
+
+
+def go_time_string(moment: datetime) -> str:
+    """`time.Time.String()` of a UTC time: "2025-01-02 03:04:05.123456 +0000 UTC".
+
+    The fraction has its trailing zeros trimmed and disappears when zero; a naive `moment`
+    is taken to be UTC.
+    """
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    fraction = f"{moment.microsecond:06d}".rstrip("0")
+    return f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}" + (f".{fraction}" if fraction else "") + " +0000 UTC"
+
+
+def go_json(value: Any) -> str:
+    """JSON as Go's `json.Marshal` writes it: compact, UTF-8, with <, > and & escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escape)
+    return text
+
+
+@dataclass(frozen=True)
+class ProtoEnum:
+    """An open proto3 enum: `names[number]` is the name of each known number."""
+
+    names: tuple[str, ...]
+
+    def number(self, value: Any) -> int:
+        """A number from either form; an unknown name is protojson's default 0, numbers stay open."""
+        if isinstance(value, str):
+            if value in self.names:
+                return self.names.index(value)
+            return int(value) if re.fullmatch(r"-?\d+", value) else 0
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    def name(self, number: int) -> str:
+        """Go's `String()`: the name, or the decimal number for a value the enum does not know."""
+        return self.names[number] if 0 <= number < len(self.names) else str(number)
+
+
+ENV_SOURCE = ProtoEnum(("CONFIGMAP", "SECRET", "RESOURCEFIELD", "FIELD"))
+ENVIRONMENT = ProtoEnum(("DEV", "TESTING", "STAGING", "PRODUCTION"))
+VOLUME_TYPE = ProtoEnum(
+    ("PERSISTENT_VOLUME_CLAIM", "HOST_PATH", "EPHEMERAL", "CONFIGMAP", "SECRET", "EMPTY_DIR")
+)
+HOST_PATH_TYPE = ProtoEnum(("DIRECTORY", "FILE"))
+MOUNT_PROPAGATION = ProtoEnum(("NONE", "HOSTTOCONTAINER", "BIDIRECTIONAL"))
+ACCESS_MODE = ProtoEnum(("RWO", "ROX", "RWX"))

@@ -1,0 +1,43 @@
+"""Kubernetes events (events.k8s.io/v1) as the API's `ClusterEvent`s (BEHAVIOR §3.2.9).
+
+Used for clusters and, with the service's name as prefix, for RayService events. Which events
+belong to which object is the caller's business (the service layer selects them); this only
+maps fields. Pure: no I/O, no clock.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+from app.translate.common import omit_zero, to_rfc3339
+from app.types import Event
+
+
+def to_api_events(events: Iterable[Mapping[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """One `ClusterEvent` per event, in the given order; `name` is `<prefix>-<event name>`."""
+    return [_api_event(cast(Event, event), prefix) for event in events]
+
+
+def _api_event(event: Event, prefix: str) -> dict[str, Any]:
+    """Series data wins over the deprecated core/v1 fields; every time is in whole seconds.
+
+    The three times are always written: an unset one is Go's zero time, as upstream renders it.
+    """
+    name = (event.get("metadata") or {}).get("name", "")
+    series = event.get("series")
+    if series is not None:
+        last, count = series.get("lastObservedTime"), series.get("count", 0)
+    else:
+        last = event.get("deprecatedLastTimestamp") or event.get("eventTime")
+        count = event.get("deprecatedCount", 0)
+    return omit_zero({
+        "id": name,
+        "name": f"{prefix}-{name}",
+        "createdAt": to_rfc3339((event.get("metadata") or {}).get("creationTimestamp")),
+        "firstTimestamp": to_rfc3339(event.get("eventTime") or event.get("deprecatedFirstTimestamp")),
+        "lastTimestamp": to_rfc3339(last),
+        "reason": event.get("reason", ""),
+        "message": event.get("note", ""),
+        "type": event.get("type", ""),
+        "count": count,
+    })

@@ -1,0 +1,276 @@
+"""Shapes of the API's JSON objects, as the translation and service layers handle them.
+
+Keys are the spec's JSON names (camelCase); enums are numbers (BEHAVIOR §1.4, §8). Every
+`TypedDict` is `total=False`: upstream omits zero values, so any key may be absent.
+The public translation functions take `Mapping[str, Any]` and return plain dicts, so that the
+service layer's `dict[str, Any]` flows through unchanged; these types document and check the
+inside. Kubernetes objects stay plain JSON dicts, except the few read field by field below.
+"""
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+# -- compute templates (config.proto) -------------------------------------------------------
+
+
+class PodToleration(TypedDict, total=False):
+    key: str
+    operator: str
+    value: str
+    effect: str
+
+
+class ComputeTemplate(TypedDict, total=False):
+    name: str
+    namespace: str
+    cpu: int
+    memory: int
+    memoryUnit: str
+    gpu: int
+    gpuAccelerator: str
+    extendedResources: dict[str, int]
+    tolerations: list[PodToleration]
+
+
+# -- clusters (cluster.proto) ---------------------------------------------------------------
+
+
+class EnvValueFrom(TypedDict, total=False):
+    source: int  # ENV_SOURCE: CONFIGMAP 0, SECRET 1, RESOURCEFIELD 2, FIELD 3
+    name: str
+    key: str
+
+
+class EnvironmentVariables(TypedDict, total=False):
+    values: dict[str, str]
+    valuesFrom: dict[str, EnvValueFrom]
+
+
+class Volume(TypedDict, total=False):
+    mountPath: str
+    volumeType: int  # VOLUME_TYPE: PERSISTENT_VOLUME_CLAIM 0 ... EMPTY_DIR 5
+    name: str
+    source: str
+    readOnly: bool
+    hostPathType: int  # HOST_PATH_TYPE: DIRECTORY 0, FILE 1
+    mountPropagationMode: int  # MOUNT_PROPAGATION: NONE 0, HOSTTOCONTAINER 1, BIDIRECTIONAL 2
+    storageClassName: str
+    accessMode: int  # ACCESS_MODE: RWO 0, ROX 1, RWX 2
+    storage: str
+    items: dict[str, str]
+
+
+class Capabilities(TypedDict, total=False):
+    add: list[str]
+    drop: list[str]
+
+
+class SecurityContext(TypedDict, total=False):
+    capabilities: Capabilities
+    privileged: bool  # proto3 optional: written whenever set, even False
+
+
+class AutoscalerOptions(TypedDict, total=False):
+    idleTimeoutSeconds: int
+    upscalingMode: str
+    image: str
+    imagePullPolicy: str
+    cpu: str
+    memory: str
+    envs: EnvironmentVariables
+    volumes: list[Volume]
+
+
+class HeadGroupSpec(TypedDict, total=False):
+    computeTemplate: str
+    image: str
+    serviceType: str
+    enableIngress: bool
+    rayStartParams: dict[str, str]
+    volumes: list[Volume]
+    serviceAccount: str
+    imagePullSecret: str
+    environment: EnvironmentVariables
+    annotations: dict[str, str]
+    labels: dict[str, str]
+    imagePullPolicy: str
+    securityContext: SecurityContext
+
+
+class WorkerGroupSpec(TypedDict, total=False):
+    groupName: str
+    computeTemplate: str
+    image: str
+    replicas: int
+    minReplicas: int
+    maxReplicas: int
+    rayStartParams: dict[str, str]
+    volumes: list[Volume]
+    serviceAccount: str
+    imagePullSecret: str
+    environment: EnvironmentVariables
+    annotations: dict[str, str]
+    labels: dict[str, str]
+    imagePullPolicy: str
+    securityContext: SecurityContext
+
+
+class ClusterSpec(TypedDict, total=False):
+    headGroupSpec: HeadGroupSpec
+    workerGroupSpec: list[WorkerGroupSpec]
+    enableInTreeAutoscaling: bool
+    autoscalerOptions: AutoscalerOptions
+    headServiceAnnotations: dict[str, str]
+
+
+class ClusterEvent(TypedDict, total=False):
+    id: str
+    name: str
+    createdAt: str
+    firstTimestamp: str
+    lastTimestamp: str
+    reason: str
+    message: str
+    type: str
+    count: int
+
+
+class Cluster(TypedDict, total=False):
+    name: str
+    namespace: str
+    user: str
+    version: str
+    environment: int  # ENVIRONMENT: DEV 0, TESTING 1, STAGING 2, PRODUCTION 3
+    clusterSpec: ClusterSpec
+    annotations: dict[str, str]
+    envs: EnvironmentVariables  # request only
+    createdAt: str  # the rest: response only
+    deletedAt: str
+    clusterState: str
+    events: list[ClusterEvent]
+    serviceEndpoint: dict[str, str]
+
+
+# -- Kubernetes objects read field by field -------------------------------------------------
+
+
+class EventSeries(TypedDict, total=False):
+    count: int
+    lastObservedTime: str
+
+
+class Event(TypedDict, total=False):
+    """An events.k8s.io/v1 Event, with the fields a `ClusterEvent` is made of."""
+
+    metadata: dict[str, Any]
+    eventTime: str
+    series: EventSeries
+    reason: str
+    note: str
+    type: str
+    deprecatedFirstTimestamp: str
+    deprecatedLastTimestamp: str
+    deprecatedCount: int
+
+
+# -- jobs and services (job.proto, serve.proto): appended below this line -------------------
+
+
+class RayJobSubmitter(TypedDict, total=False):
+    image: str
+    cpu: str  # quantity; "1" when absent
+    memory: str  # quantity; "1Gi" when absent
+
+
+class RayJob(TypedDict, total=False):
+    name: str
+    namespace: str
+    user: str
+    version: str
+    entrypoint: str
+    metadata: dict[str, str]
+    runtimeEnv: str  # YAML, passed through
+    jobId: str
+    shutdownAfterJobFinishes: bool
+    clusterSelector: dict[str, str]
+    clusterSpec: ClusterSpec
+    ttlSecondsAfterFinished: int
+    jobSubmitter: RayJobSubmitter
+    entrypointNumCpus: float
+    entrypointNumGpus: float
+    entrypointResources: str  # a JSON object, passed through
+    activeDeadlineSeconds: int  # request only
+    createdAt: str  # the rest: response only
+    deleteAt: str
+    jobStatus: str
+    jobDeploymentStatus: str
+    message: str
+    startTime: str
+    endTime: str
+    rayClusterName: str
+
+
+class ActorOptions(TypedDict, total=False):
+    """v1.0.0 `ActorOptions`; uint64 fields arrive as numbers or strings and leave as strings."""
+
+    runtimeEnv: str  # YAML
+    cpusPerActor: float
+    gpusPerActor: float
+    memoryPerActor: int | str
+    objectStoreMemoryPerActor: int | str
+    customResource: str  # YAML/JSON object
+    accceleratorType: str  # sic, three c's
+
+
+class ServeConfig(TypedDict, total=False):
+    deploymentName: str
+    replicas: int
+    routePrefix: str
+    maxConcurrentQueries: int
+    userConfig: str  # YAML
+    autoscalingConfig: str  # YAML
+    actorOptions: ActorOptions
+
+
+class ServeDeploymentGraphSpec(TypedDict, total=False):
+    """v1.0.0's single-application Serve configuration, removed upstream in v1.1.0."""
+
+    importPath: str
+    runtimeEnv: str  # YAML
+    serveConfigs: list[ServeConfig]
+
+
+class ServeDeploymentStatus(TypedDict, total=False):
+    deploymentName: str
+    status: str
+    message: str
+
+
+class ServeApplicationStatus(TypedDict, total=False):
+    name: str
+    status: str
+    message: str
+    serveDeploymentStatus: list[ServeDeploymentStatus]
+
+
+class RayServiceStatus(TypedDict, total=False):
+    rayServiceEvents: list[ClusterEvent]
+    rayClusterName: str
+    rayClusterState: str
+    serviceEndpoint: dict[str, str]
+    serveApplicationStatus: list[ServeApplicationStatus]
+
+
+class RayService(TypedDict, total=False):
+    name: str
+    namespace: str
+    user: str
+    version: str
+    serveConfigV2: str  # YAML, passed through
+    serveDeploymentGraphSpec: ServeDeploymentGraphSpec  # instead of serveConfigV2
+    serviceUnhealthySecondThreshold: int
+    deploymentUnhealthySecondThreshold: int
+    clusterSpec: ClusterSpec
+    rayServiceStatus: RayServiceStatus  # the rest: response only, always present
+    createdAt: str
+    deleteAt: str  # always present: 1969-12-31T23:59:59Z when not being deleted

@@ -1,0 +1,106 @@
+"""The API's JSON conventions: zero values, timestamps, the creation-time string, enums, Go's JSON."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from app.translate.common import (
+    ACCESS_MODE,
+    ENV_SOURCE,
+    ENVIRONMENT,
+    HOST_PATH_TYPE,
+    MOUNT_PROPAGATION,
+    VOLUME_TYPE,
+    ZERO_TIME,
+    ProtoEnum,
+    go_json,
+    go_time_string,
+    omit_zero,
+    to_rfc3339,
+)
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"s": "", "i": 0, "f": 0.0, "b": False, "n": None, "l": [], "d": {}}, {}),
+    ({"s": "x", "i": -1, "f": 0.5, "b": True, "l": [0], "d": {"k": ""}},
+     {"s": "x", "i": -1, "f": 0.5, "b": True, "l": [0], "d": {"k": ""}}),  # map entries keep zeros
+])
+def test_omit_zero_drops_only_zero_fields(fields: dict[str, Any], expected: dict[str, Any]) -> None:
+    assert omit_zero(fields) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2023-09-25T10:48:35Z", "2023-09-25T10:48:35Z"),
+    ("2025-01-02T03:04:05.987654Z", "2025-01-02T03:04:05Z"),  # MicroTime: truncated, not rounded
+    ("2025-01-02T03:04:05.123456789Z", "2025-01-02T03:04:05Z"),
+    ("2025-01-02T05:04:05+02:00", "2025-01-02T03:04:05Z"),
+    ("2025-01-01T23:30:00-01:00", "2025-01-02T00:30:00Z"),
+    ("2025-01-02t03:04:05z", "2025-01-02T03:04:05Z"),
+    ("0001-01-01T00:00:00Z", ZERO_TIME),
+    ("0999-12-31T23:59:59Z", "0999-12-31T23:59:59Z"),
+    (None, ZERO_TIME),
+    ("", ZERO_TIME),
+    ("yesterday", ZERO_TIME),
+    ("2025-13-02T03:04:05Z", ZERO_TIME),
+])
+def test_kubernetes_times_render_in_whole_utc_seconds(value: str | None, expected: str) -> None:
+    assert to_rfc3339(value) == expected
+
+
+@pytest.mark.parametrize(("moment", "expected"), [
+    (datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc), "2025-01-02 03:04:05.123456 +0000 UTC"),
+    (datetime(2025, 1, 2, 3, 4, 5, 120000, tzinfo=timezone.utc), "2025-01-02 03:04:05.12 +0000 UTC"),
+    (datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "2025-01-02 03:04:05 +0000 UTC"),
+    (datetime(2025, 1, 2, 5, 4, 5, 1, tzinfo=timezone(timedelta(hours=2))), "2025-01-02 03:04:05.000001 +0000 UTC"),
+    (datetime(2025, 1, 2, 3, 4, 5), "2025-01-02 03:04:05 +0000 UTC"),  # naive: taken as UTC
+    (datetime(999, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "0999-01-02 03:04:05 +0000 UTC"),
+])
+def test_creation_timestamp_is_go_time_string(moment: datetime, expected: str) -> None:
+    assert go_time_string(moment) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ({"b": 1, "a": [1, 2]}, '{"b":1,"a":[1,2]}'),
+    ({"key": "a&b", "value": "<x>"}, '{"key":"a\\u0026b","value":"\\u003cx\\u003e"}'),
+    ({"é": "ü\u2028"}, '{"é":"ü\\u2028"}'),
+    (None, "null"),
+])
+def test_go_json_matches_go_marshal(value: Any, expected: str) -> None:
+    assert go_json(value) == expected
+
+
+ENUMS = {
+    "ENV_SOURCE": (ENV_SOURCE, ["CONFIGMAP", "SECRET", "RESOURCEFIELD", "FIELD"]),
+    "ENVIRONMENT": (ENVIRONMENT, ["DEV", "TESTING", "STAGING", "PRODUCTION"]),
+    "VOLUME_TYPE": (VOLUME_TYPE, ["PERSISTENT_VOLUME_CLAIM", "HOST_PATH", "EPHEMERAL", "CONFIGMAP",
+                                  "SECRET", "EMPTY_DIR"]),
+    "HOST_PATH_TYPE": (HOST_PATH_TYPE, ["DIRECTORY", "FILE"]),
+    "MOUNT_PROPAGATION": (MOUNT_PROPAGATION, ["NONE", "HOSTTOCONTAINER", "BIDIRECTIONAL"]),
+    "ACCESS_MODE": (ACCESS_MODE, ["RWO", "ROX", "RWX"]),
+}
+
+
+@pytest.mark.parametrize("enum_name", ENUMS)
+def test_enum_tables_follow_the_proto(enum_name: str) -> None:
+    enum, names = ENUMS[enum_name]
+    assert [enum.number(name) for name in names] == list(range(len(names)))
+    assert [enum.name(number) for number in range(len(names))] == names
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("SECRET", 1),
+    (1, 1),
+    ("1", 1),
+    (7, 7),  # open enum: unknown numbers are kept
+    ("secret", 0),  # unknown names become the default, as protojson drops them
+    (None, 0),
+    (True, 0),
+])
+def test_enum_accepts_names_and_numbers(value: Any, expected: int) -> None:
+    assert ENV_SOURCE.number(value) == expected
+
+
+def test_unknown_enum_number_prints_as_number() -> None:
+    assert ProtoEnum(("A",)).name(7) == "7"

@@ -1,0 +1,73 @@
+"""Compute templates <-> ConfigMaps, table-driven over tests/fixtures/compute_templates/.
+
+`<case>.api.json` is a request and `<case>.crd.json` the ConfigMap built from it; a `.crd.json`
+without a request is a ConfigMap found in a cluster (older servers, hand edits). The response is
+`<case>.response.json` where it differs from the request.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.errors import InvalidInput
+from app.translate.compute_templates import to_api_compute_template, to_configmap
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "compute_templates"
+REQUESTS = sorted(FIXTURES.glob("*.api.json"))
+CONFIGMAPS = sorted(FIXTURES.glob("*.crd.json"))
+# What the API server adds to a ConfigMap it stores.
+SERVER_METADATA = {"creationTimestamp": "2025-01-02T03:04:06Z", "resourceVersion": "811",
+                   "uid": "6f1b6f0c-6b1e-4a8e-9d7c-2b1f0f3e4a5b"}
+
+
+def load(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def sibling(path: Path, kind: str) -> Path:
+    return path.with_name(f"{path.name.split('.')[0]}.{kind}.json")
+
+
+def case_id(path: Path) -> str:
+    return path.name.split(".")[0]
+
+
+def stored(configmap_file: Path) -> dict[str, Any]:
+    configmap = load(configmap_file)
+    configmap["metadata"] = {**SERVER_METADATA, **configmap["metadata"]}
+    return configmap
+
+
+def expected_response(configmap_file: Path) -> Any:
+    response = sibling(configmap_file, "response")
+    return load(response if response.exists() else sibling(configmap_file, "api"))
+
+
+@pytest.mark.parametrize("api_file", REQUESTS, ids=case_id)
+def test_to_configmap(api_file: Path) -> None:
+    assert to_configmap(load(api_file)) == load(sibling(api_file, "crd"))
+
+
+@pytest.mark.parametrize("configmap_file", CONFIGMAPS, ids=case_id)
+def test_to_api_compute_template(configmap_file: Path) -> None:
+    assert to_api_compute_template(stored(configmap_file)) == expected_response(configmap_file)
+
+
+@pytest.mark.parametrize("api_file", REQUESTS, ids=case_id)
+def test_inputs_are_not_changed(api_file: Path) -> None:
+    request, configmap = load(api_file), stored(sibling(api_file, "crd"))
+    before = copy.deepcopy((request, configmap))
+    to_configmap(request)
+    to_api_compute_template(configmap)
+    assert (request, configmap) == before
+
+
+@pytest.mark.parametrize(("memory", "unit"), [(4, "GB"), (4, "gi"), (4, " Gi")])
+def test_memory_that_is_no_quantity_is_refused(memory: int, unit: str) -> None:
+    template = {"name": "t", "namespace": "ns", "cpu": 1, "memory": memory, "memoryUnit": unit}
+    with pytest.raises(InvalidInput, match="memoryUnit"):
+        to_configmap(template)
