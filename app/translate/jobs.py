@@ -1,0 +1,167 @@
+"""Ray jobs, both directions: the API's `RayJob` <-> a RayJob custom resource (BEHAVIOR §3.3).
+
+The job's own cluster is built and read by `clusters`; this module owns the RayJob around it
+and the job submitter pod. Pure: no I/O, no clock, no logging; inputs are never modified.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from app.constants import (
+    APP_NAME,
+    APP_NAME_VALUE,
+    CLUSTER_NAME_LABEL,
+    COMPONENT,
+    MANAGED_BY,
+    RAYJOB,
+    SUBMITTER_CONTAINER,
+    USER_LABEL,
+)
+from app.errors import InvalidInput
+from app.translate.clusters import to_api_cluster_spec, to_raycluster_spec
+from app.translate.common import omit_zero, to_rfc3339
+from app.translate.quantity import canonical_quantity
+from app.types import RayJob, RayJobSubmitter
+
+# What the submitter container gets when the request leaves cpu/memory empty (upstream's defaults).
+SUBMITTER_CPU = "1"
+SUBMITTER_MEMORY = "1Gi"
+
+
+def to_rayjob(job: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The RayJob to create; `templates` holds every template of `clusterSpec` by name.
+
+    Unlike upstream, `entrypointNumGpus` is written (upstream assigns it to a copy, BEHAVIOR §3.3.2).
+    """
+    request = cast(RayJob, job)
+    name = request.get("name", "")
+    metadata = dict(request.get("metadata") or {})
+    spec = omit_zero({
+        "entrypoint": request.get("entrypoint", ""),
+        "metadata": metadata,
+        "runtimeEnvYAML": request.get("runtimeEnv", ""),
+        "jobId": request.get("jobId", ""),
+        "shutdownAfterJobFinishes": request.get("shutdownAfterJobFinishes", False),
+        "ttlSecondsAfterFinished": request.get("ttlSecondsAfterFinished", 0),
+        "clusterSelector": dict(request.get("clusterSelector") or {}),
+        "entrypointNumCpus": _positive(request.get("entrypointNumCpus", 0)),
+        "entrypointNumGpus": _positive(request.get("entrypointNumGpus", 0)),
+        "entrypointResources": request.get("entrypointResources", ""),
+        "activeDeadlineSeconds": _positive(request.get("activeDeadlineSeconds", 0)),
+    })
+    if "clusterSpec" in request:
+        spec["rayClusterSpec"] = to_raycluster_spec(request["clusterSpec"], templates, request.get("version", ""))
+    if "jobSubmitter" in request:
+        spec["submitterPodTemplate"] = _submitter_pod_template(request["jobSubmitter"])
+    return {
+        "apiVersion": f"{RAYJOB.group}/{RAYJOB.version}",
+        "kind": RAYJOB.kind,
+        "metadata": omit_zero({
+            "name": name,
+            "namespace": request.get("namespace", ""),
+            "labels": {
+                CLUSTER_NAME_LABEL: name,
+                USER_LABEL: request.get("user", ""),
+                APP_NAME: APP_NAME_VALUE,
+                MANAGED_BY: COMPONENT,
+            },
+            "annotations": dict(metadata),  # the same map as spec.metadata, as upstream
+        }),
+        "spec": spec,
+    }
+
+
+def to_api_job(rayjob: Mapping[str, Any]) -> dict[str, Any]:
+    """The API's `RayJob` for a RayJob as Kubernetes holds it (`activeDeadlineSeconds` is not returned)."""
+    metadata = rayjob.get("metadata") or {}
+    spec = rayjob.get("spec") or {}
+    status = rayjob.get("status") or {}
+    cluster = spec.get("rayClusterSpec")
+    job = omit_zero({
+        "name": metadata.get("name", ""),
+        "namespace": metadata.get("namespace", ""),
+        "user": (metadata.get("labels") or {}).get(USER_LABEL, ""),
+        "version": (cluster or {}).get("rayVersion", ""),
+        "entrypoint": spec.get("entrypoint", ""),
+        "metadata": spec.get("metadata"),
+        "runtimeEnv": spec.get("runtimeEnvYAML", ""),
+        "jobId": status.get("jobId", ""),
+        "shutdownAfterJobFinishes": spec.get("shutdownAfterJobFinishes", False),
+        "clusterSelector": spec.get("clusterSelector"),
+        "clusterSpec": to_api_cluster_spec(cluster) if cluster is not None else None,
+        "ttlSecondsAfterFinished": spec.get("ttlSecondsAfterFinished", 0),
+        "createdAt": _time(metadata.get("creationTimestamp")),
+        "deleteAt": _time(metadata.get("deletionTimestamp")),
+        "jobStatus": status.get("jobStatus", ""),
+        "jobDeploymentStatus": status.get("jobDeploymentStatus", ""),
+        "message": status.get("message", ""),
+        "entrypointNumCpus": _positive(spec.get("entrypointNumCpus", 0)),
+        "entrypointNumGpus": _positive(spec.get("entrypointNumGpus", 0)),
+        "entrypointResources": spec.get("entrypointResources", ""),
+        "startTime": _time(status.get("startTime")),
+        "endTime": _time(status.get("endTime")),
+        "rayClusterName": status.get("rayClusterName", ""),
+    })
+    if spec.get("submitterPodTemplate") is not None:
+        job["jobSubmitter"] = _api_submitter(spec["submitterPodTemplate"])
+    return job
+
+
+def _submitter_pod_template(submitter: Mapping[str, Any]) -> dict[str, Any]:
+    """Requests equal limits; the operator supplies the command (BEHAVIOR §3.3.3)."""
+    request = cast(RayJobSubmitter, submitter)
+    quantities = {
+        "cpu": _quantity(request.get("cpu") or SUBMITTER_CPU, "cpu"),
+        "memory": _quantity(request.get("memory") or SUBMITTER_MEMORY, "memory"),
+    }
+    container = omit_zero({
+        "name": SUBMITTER_CONTAINER,
+        "image": request.get("image", ""),
+        "resources": {"limits": dict(quantities), "requests": dict(quantities)},
+    })
+    return {"spec": {"restartPolicy": "Never", "containers": [container]}}
+
+
+def _api_submitter(pod_template: Mapping[str, Any]) -> dict[str, Any]:
+    """Image of the first container; cpu/memory from its limits unless they are the defaults."""
+    containers = (pod_template.get("spec") or {}).get("containers") or [{}]
+    first = containers[0]
+    limits = (first.get("resources") or {}).get("limits") or {}
+    cpu = _canonical_or_empty(limits.get("cpu"))
+    memory = _canonical_or_empty(limits.get("memory"))
+    return omit_zero({
+        "image": first.get("image", ""),
+        "cpu": "" if cpu == SUBMITTER_CPU else cpu,
+        "memory": "" if memory == SUBMITTER_MEMORY else memory,
+    })
+
+
+def _quantity(value: str, field: str) -> str:
+    try:
+        return canonical_quantity(value)
+    except ValueError:
+        raise InvalidInput(
+            f'jobSubmitter.{field} "{value}" is not specified correctly: it must be a Kubernetes quantity such as '
+            f'{"500m" if field == "cpu" else "512Mi"}.'
+        ) from None
+
+
+def _canonical_or_empty(value: Any) -> str:
+    """What Kubernetes holds is canonical already; anything unreadable is passed back as it is."""
+    if value is None or value == "":
+        return ""
+    try:
+        return canonical_quantity(str(value))
+    except ValueError:
+        return str(value)
+
+
+def _positive(value: Any) -> Any:
+    """Upstream writes these only when > 0; anything else is the zero value (then omitted)."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _time(value: str | None) -> str:
+    """Kubernetes times in the gateway's form; an absent one is omitted, not Go's zero time."""
+    return to_rfc3339(value) if value else ""
