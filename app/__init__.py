@@ -3,15 +3,15 @@
 One spec (openapi/kuberay.yaml) is served twice, under `/apis/v1` and under `/apis/v1alpha2`
 (upstream's older prefix), each with its spec at `<prefix>/openapi.json` and its Swagger UI at
 `<prefix>/swagger-ui/`; `/swagger-ui/`, upstream's address, leads to the `/apis/v1` one.
+Outside the spec: `/healthz`, `/readyz` (app/health.py) and `/metrics` (app/observability.py).
 """
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
-from collections.abc import AsyncIterator
-from functools import partial
+from collections.abc import AsyncIterator, Callable
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,9 @@ OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 SPEC = "kuberay.yaml"
 API_PREFIXES = ("/apis/v1", "/apis/v1alpha2")
 SWAGGER_UI = "/swagger-ui"
+SPEC_DOCS = (SWAGGER_UI, "/openapi.json", "/openapi.yaml")  # served under each API prefix
+OPS_ROUTES = ("/healthz", "/readyz", "/metrics")  # probes and scrapes: logged at DEBUG when fine
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # upstream's /healthz
 # Connexion indents JSON by default; upstream's gateway writes it compact, and it is cheaper.
 COMPACT_JSON = Jsonifier(json, separators=(",", ":"))
 
@@ -43,46 +46,62 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     Without `k8s`, the gateway is built from `settings` when first needed (at server start-up,
     or by the first request that reaches a handler), so an app that only validates needs no cluster.
     """
-    settings = settings or Settings.from_env(os.environ)
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    registry.install(partial(_build_services, settings, k8s))
+    # Imported here, not with the package: prometheus_client picks its multiprocess mode once, when
+    # first imported, and gunicorn.conf.py imports app.settings before it sets PROMETHEUS_MULTIPROC_DIR.
+    from app import health, observability
 
+    settings = settings or Settings.from_env(os.environ)
+    observability.configure_logging(settings.log_level, settings.log_format)
+    gateway = cache(partial(_build_k8s, settings, k8s))  # one K8s for the services and /readyz
+
+    lazy = registry.LazyServices(partial(_build_services, gateway))
     app = connexion.FlaskApp(
         __name__,
         specification_dir=OPENAPI_DIR,
-        lifespan=_services_at_startup,
+        lifespan=partial(_services_at_startup, lazy),
         jsonifier=COMPACT_JSON,
         pythonic_params=True,  # `continue` arrives as `continue_`, `pageSize` as `page_size`
         validate_responses=settings.validate_responses,
         validator_map=errors.VALIDATOR_MAP,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path=SWAGGER_UI),
     )
+    registry.install(app.app, lazy)
     for prefix in API_PREFIXES:
         app.add_api(SPEC, base_path=prefix)
     app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
+    app.add_middleware(wire.LineFeedGuard, position=MiddlewarePosition.BEFORE_ROUTING)
+    app.add_middleware(observability.RequestMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       routes=observability.Routes(app, SPEC_DOCS),
+                       header=settings.request_id_header, quiet=OPS_ROUTES)
     app.add_url_rule(f"{SWAGGER_UI}/", "swagger_ui", _swagger_ui, strict_slashes=False)
+    app.add_url_rule("/healthz", "healthz", health.healthz, methods=ANY_METHOD)
+    app.add_url_rule("/readyz", "readyz", partial(health.readyz, gateway))
+    app.add_url_rule("/metrics", "metrics", partial(observability.metrics, settings.metrics_dir))
     errors.register(app)
     return app
 
 
-def _build_services(settings: Settings, k8s: K8s | None) -> Services:
+def _build_k8s(settings: Settings, k8s: K8s | None) -> K8s:
     # Imported here: the Kubernetes client is only loaded once a request needs it.
     from app.k8s import K8s
+
+    if k8s is not None:
+        return k8s
+    if settings.kubeconfig:
+        return K8s.from_kubeconfig(settings.kubeconfig, timeout=settings.k8s_timeout)
+    return K8s.from_environment(timeout=settings.k8s_timeout)
+
+
+def _build_services(k8s: Callable[[], K8s]) -> Services:
     from app.services import Services
 
-    if k8s is None:
-        if settings.kubeconfig:
-            k8s = K8s.from_kubeconfig(settings.kubeconfig, timeout=settings.k8s_timeout)
-        else:
-            k8s = K8s.from_environment(timeout=settings.k8s_timeout)
-    return Services.build(k8s)
+    return Services.build(k8s())
 
 
 @contextlib.asynccontextmanager
-async def _services_at_startup(_app: Any) -> AsyncIterator[None]:
+async def _services_at_startup(lazy: registry.LazyServices, _app: Any) -> AsyncIterator[None]:
     """Build the service layer when the server starts, so a wrong Kubernetes setup stops it there."""
-    registry.services()
+    lazy.get()
     yield
 
 

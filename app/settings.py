@@ -6,6 +6,7 @@ own (app/k8s.py); `KUBERAY_API_KUBECONFIG` overrides them, like upstream's `-kub
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -14,8 +15,15 @@ LOG_LEVEL = "KUBERAY_API_LOG_LEVEL"
 VALIDATE_RESPONSES = "KUBERAY_API_VALIDATE_RESPONSES"
 KUBECONFIG = "KUBERAY_API_KUBECONFIG"
 K8S_TIMEOUT = "KUBERAY_API_K8S_TIMEOUT"
+LOG_FORMAT = "KUBERAY_API_LOG_FORMAT"
+REQUEST_ID_HEADER = "KUBERAY_API_REQUEST_ID_HEADER"
+# prometheus_client's own name, which it reads once, when first imported: when set, the metrics
+# of every process of one server (gunicorn's workers) are kept in files there and served summed.
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_FORMATS = ("text", "json")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")  # an HTTP token, short
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -29,6 +37,9 @@ class Settings:
     validate_responses: bool = False  # checks every response against the spec: for tests, costs time
     kubeconfig: str = ""  # empty: in-cluster, else $KUBECONFIG, else ~/.kube/config
     k8s_timeout: float = 30.0  # seconds a Kubernetes API call may take before it fails
+    log_format: str = "text"  # or "json": one object per line, with the request's fields
+    request_id_header: str = "X-Request-ID"  # taken from the request if valid, else made; echoed
+    metrics_dir: str = ""  # empty: this process's metrics only (one worker)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -39,6 +50,9 @@ class Settings:
             validate_responses=_flag(VALIDATE_RESPONSES, env.get(VALIDATE_RESPONSES, "false")),
             kubeconfig=env.get(KUBECONFIG, ""),
             k8s_timeout=_seconds(K8S_TIMEOUT, env.get(K8S_TIMEOUT, "30")),
+            log_format=_choice(LOG_FORMAT, env.get(LOG_FORMAT, "text"), _LOG_FORMATS),
+            request_id_header=_header(env.get(REQUEST_ID_HEADER, "X-Request-ID")),
+            metrics_dir=_metrics_dir(env),
         )
 
 
@@ -57,6 +71,32 @@ def _log_level(text: str) -> str:
     if level not in _LOG_LEVELS:
         raise ValueError(f"{LOG_LEVEL} must be one of {', '.join(_LOG_LEVELS)}, not {text!r}")
     return level
+
+
+def _choice(name: str, text: str, choices: tuple[str, ...]) -> str:
+    value = text.strip().lower() or choices[0]
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, not {text!r}")
+    return value
+
+
+def _header(text: str) -> str:
+    name = text.strip()
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"{REQUEST_ID_HEADER} must be an HTTP header name (letters, digits, '-'), "
+                         f"not {text!r}")
+    return name
+
+
+def _metrics_dir(env: Mapping[str, str]) -> str:
+    """Set at all, even empty, the variable turns prometheus_client's multiprocess mode on."""
+    if METRICS_DIR not in env:
+        return ""
+    path = env[METRICS_DIR]
+    if not path.strip():
+        raise ValueError(f"{METRICS_DIR} must name a folder, or be unset: set empty, prometheus_client "
+                         "would still write its files, into the working directory")
+    return path
 
 
 def _flag(name: str, text: str) -> bool:

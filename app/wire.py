@@ -209,3 +209,22 @@ class WireMiddleware(RoutedMiddleware[_WireAPI]):
     """Add with `position=MiddlewarePosition.BEFORE_VALIDATION`: it needs the routed operation."""
 
     api_cls = _WireAPI
+
+
+class LineFeedGuard:
+    """Refuse a path with a line feed (`%0A`) in it before routing: 400, as for any invalid name.
+
+    Starlette mounts each API at `<prefix>/{path:path}`, whose `.*` stops at a line feed, so
+    Connexion's router would pass such a request on unrouted while Flask's URL map (`[^/]+`) still
+    matched the operation, whose handler then failed outside Connexion's operation context (500).
+    Add with `position=MiddlewarePosition.BEFORE_ROUTING`. Other control characters are routed,
+    and the spec's name patterns refuse them.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "\n" in scope["path"]:
+            raise InvalidInput("The request path contains a line feed (%0A), which no API path or name can.")
+        await self.app(scope, receive, send)

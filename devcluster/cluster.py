@@ -112,6 +112,33 @@ class ControlPlane:
     def stop(self) -> None:
         stop_instance(self.state_dir)
 
+    # Components that can be stopped and started again alone, keeping their port and state.
+    _RESTARTABLE = ("etcd", "kube-apiserver", "kuberay-operator")
+
+    def stop_component(self, name: str) -> None:
+        """Stop one component of this running instance (for outage tests); the rest keeps running.
+
+        Its port closes at once; a kube-apiserver then takes over 10 s to exit, so it gets 3.
+        """
+        if name not in self._RESTARTABLE:
+            raise ValueError(f"{name} cannot be restarted alone (only {', '.join(self._RESTARTABLE)})")
+        proc = self._procs.pop(name)
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+        (self.state_dir / "pids.json").write_text(json.dumps({n: p.pid for n, p in self._procs.items()}))
+
+    def start_component(self, name: str) -> None:
+        """Start again, on the same port, a component that `stop_component` stopped; wait until ready."""
+        if name not in self._RESTARTABLE:
+            raise ValueError(f"{name} cannot be restarted alone (only {', '.join(self._RESTARTABLE)})")
+        starters = {"etcd": self._start_etcd, "kube-apiserver": self._start_apiserver,
+                    "kuberay-operator": self._start_operator}
+        starters[name](build.build_all(build.cache_root() / "logs"))
+
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.logs / f"{name}.log", "ab")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -62,6 +62,29 @@ def namespace(cluster: Cluster) -> Iterator[str]:
         core.delete_namespace(name)
 
 
+@pytest.fixture(scope="session")
+def app(cluster: Cluster) -> Any:
+    """The real app against the session's cluster, validating its own responses."""
+    from app import create_app
+    from app.k8s import K8s
+    from app.settings import Settings
+
+    return create_app(Settings(validate_responses=True), K8s.from_kubeconfig(str(cluster.kubeconfig)))
+
+
+@pytest.fixture
+def app_client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def kube(cluster: Cluster) -> Any:
+    """What the API server holds, read and written as its administrator, past our server."""
+    from tests.integration.support import Kube
+
+    return Kube(cluster.api)
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3,
              what: str = "condition") -> Any:
     """Poll until `check()` returns something truthy; fail with `what` on timeout."""

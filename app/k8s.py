@@ -1,0 +1,324 @@
+"""The gateway to the Kubernetes API: the only module that imports `kubernetes`.
+
+It builds the one client of the process, speaks plain JSON dicts (objects exactly as the API
+server sends them: camelCase keys, RFC 3339 strings; no client models), counts every call in
+`K8s.calls` and in the Prometheus metrics (app/observability.py), and turns every client, HTTP
+and transport failure into an `app.errors.ApiError` in one place (`_call`). It knows nothing
+about the API's resources beyond their coordinates.
+"""
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from app.constants import CustomResource
+from app.errors import (
+    AlreadyExists,
+    ApiError,
+    Forbidden,
+    Internal,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
+from app.observability import observe_kubernetes_call
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 30.0  # seconds of silence on a read before a call is given up
+CONNECT_TIMEOUT = 5.0  # an unreachable API server costs at most this much (plus one retry)
+READY_TIMEOUT = 3.0  # readiness questions: a probe must not wait longer than the kubelet does
+Json = dict[str, Any]
+
+# 400 and 422: Kubernetes refused the object (its message names the field); 410: a `continue`
+# token that has expired, which is the client's to fix like a malformed one. 401 means our own
+# credentials are not accepted: nothing the caller can change, and usually transient (a rotated
+# token), so the server is unavailable rather than the caller forbidden.
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: InvalidInput,
+    403: Forbidden,
+    404: NotFound,
+    409: AlreadyExists,
+    410: InvalidInput,
+    422: InvalidInput,
+    429: Unavailable,
+}
+
+
+class K8s:
+    """Thin, thread-safe facade over one `kubernetes.client.ApiClient`; build it once per process.
+
+    Requests go through the client's documented raw interface (`param_serialize`, `call_api`):
+    it supplies TLS, authentication and token refresh, and we skip the typed layer, whose
+    argument validation and model conversions cost time and could alter the objects.
+    """
+
+    def __init__(self, api_client: client.ApiClient, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._client = api_client
+        self._timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_environment(
+        cls, env: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> K8s:
+        """Find the cluster as upstream does: in-cluster unless KUBECONFIG is set, else kubeconfig.
+
+        (`create_app` passes `Settings.kubeconfig` to `from_kubeconfig` instead when it is set.)
+        """
+        env = os.environ if env is None else env
+        configuration = client.Configuration()
+        if not env.get("KUBECONFIG") and env.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            path = env.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+            config.load_kube_config(
+                config_file=path, client_configuration=configuration, persist_config=False
+            )
+        return cls._build(configuration, timeout)
+
+    @classmethod
+    def from_kubeconfig(cls, path: str, timeout: float = DEFAULT_TIMEOUT) -> K8s:
+        """For tests and tools that point at one cluster explicitly."""
+        configuration = client.Configuration()
+        config.load_kube_config(
+            config_file=path, client_configuration=configuration, persist_config=False
+        )
+        return cls._build(configuration, timeout)
+
+    @classmethod
+    def _build(cls, configuration: client.Configuration, timeout: float) -> K8s:
+        # Retry only failed connects: the dead-server case must fail fast, and a POST must
+        # never be sent twice. (urllib3 never retries reads of non-idempotent methods.)
+        configuration.retries = urllib3.Retry(
+            total=2, connect=1, read=1, status=0, redirect=0, other=0
+        )
+        return cls(client.ApiClient(configuration), timeout)
+
+    # -- ConfigMaps -----------------------------------------------------------------------
+
+    def get_configmap(self, ns: str, name: str) -> Json:
+        return self._call("get_configmap", "GET", _core(ns, "configmaps", name))
+
+    def create_configmap(self, ns: str, body: Json) -> Json:
+        return self._call("create_configmap", "POST", _core(ns, "configmaps"), body=body)
+
+    def delete_configmap(self, ns: str, name: str) -> Json:
+        return self._call("delete_configmap", "DELETE", _core(ns, "configmaps", name))
+
+    def list_configmaps(self, ns: str | None, label_selector: str) -> list[Json]:
+        """Items only: compute templates are not paginated."""
+        query = [("labelSelector", label_selector)]
+        result = self._call("list_configmaps", "GET", _core(ns, "configmaps"), query)
+        return result.get("items") or []
+
+    # -- custom resources -----------------------------------------------------------------
+
+    def get_object(self, kind: CustomResource, ns: str, name: str) -> Json:
+        return self._call("get_object", "GET", _custom(kind, ns, name))
+
+    def create_object(self, kind: CustomResource, ns: str, body: Json) -> Json:
+        return self._call("create_object", "POST", _custom(kind, ns), body=body)
+
+    def replace_object(self, kind: CustomResource, ns: str, name: str, body: Json) -> Json:
+        return self._call("replace_object", "PUT", _custom(kind, ns, name), body=body)
+
+    def delete_object(self, kind: CustomResource, ns: str, name: str) -> Json:
+        """Default options, as upstream: background cascading through owner references."""
+        return self._call("delete_object", "DELETE", _custom(kind, ns, name))
+
+    def list_objects(
+        self,
+        kind: CustomResource,
+        ns: str | None,
+        label_selector: str,
+        limit: int = 0,
+        continue_token: str = "",
+    ) -> Json:
+        """The whole list object, so that callers can read `metadata.continue`."""
+        query: list[tuple[str, Any]] = [("labelSelector", label_selector)]
+        if limit:
+            query.append(("limit", limit))
+        if continue_token:
+            query.append(("continue", continue_token))
+        return self._call("list_objects", "GET", _custom(kind, ns), query)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def list_events(self, ns: str | None, field_selector: str = "") -> list[Json]:
+        """events.k8s.io/v1 Events, as upstream v1.7.0 reads them."""
+        query = [("fieldSelector", field_selector)] if field_selector else []
+        path = _path("/apis/events.k8s.io/v1", ns, "events")
+        result = self._call("list_events", "GET", path, query)
+        return result.get("items") or []
+
+    # -- readiness ------------------------------------------------------------------------
+
+    def check_ready(self) -> None:
+        """The API server's own readiness (etcd reached, caches synced); raises if not ready.
+
+        `/readyz` is open to every client (the default `system:public-info-viewer` role).
+        """
+        self._call("check_ready", "GET", "/readyz", timeout=READY_TIMEOUT, decode=False)
+
+    def served_resources(self, group_version: str) -> list[str]:
+        """The resource names discovery lists for `group/version` (NotFound if none is served).
+
+        Discovery is open to every authenticated client (the default `system:discovery` role).
+        """
+        path = "/apis/" + "/".join(quote(part, safe="") for part in group_version.split("/", 1))
+        result = self._call("served_resources", "GET", path, timeout=READY_TIMEOUT)
+        return [str(item.get("name", "")) for item in result.get("resources") or []]
+
+    # -- the one wrapper --------------------------------------------------------------------
+
+    def _call(
+        self,
+        name: str,
+        method: str,
+        path: str,
+        query: list[tuple[str, Any]] | None = None,
+        body: Json | None = None,
+        *,
+        timeout: float | None = None,
+        decode: bool = True,
+    ) -> Json:
+        """Count, time, time-limit, decode and translate failures of one Kubernetes API call.
+
+        `timeout` replaces the client's for this call; `decode=False` is for plain-text answers
+        (`/readyz`): a success then returns `{}`.
+        """
+        with self._lock:
+            self.calls[name] += 1
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        limit = self._timeout if timeout is None else (min(CONNECT_TIMEOUT, timeout), timeout)
+        started = time.perf_counter()
+        outcome = "unreachable"  # no HTTP answer, unless one arrives
+        try:
+            request = self._client.param_serialize(
+                method, path, query_params=query or None, header_params=headers, body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = self._client.call_api(*request, _request_timeout=limit)
+            try:
+                data = response.read()
+            finally:
+                response.response.release_conn()
+            outcome = "ok" if 200 <= response.status <= 299 else str(response.status)
+        except ApiException as exc:  # the client's own failures, e.g. a TLS handshake
+            log.warning("Kubernetes API call %s failed: %s", name, exc.reason)
+            raise Unavailable(f"Kubernetes API server unavailable: {exc.reason}") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            log.warning("Kubernetes API unreachable in %s: %s", name, exc)
+            cause = _transport(exc)
+            outcome = "timeout" if cause == "no answer in time" else outcome
+            raise Unavailable(f"Kubernetes API server unavailable: {cause}") from exc
+        finally:
+            observe_kubernetes_call(name, outcome, time.perf_counter() - started)
+        if not 200 <= response.status <= 299:
+            raise _error(name, response.status, _decode(data, {}))
+        if not decode:
+            return {}
+        decoded = _decode(data, None)
+        if not isinstance(decoded, dict):  # not the API server we expect (a proxy's page?)
+            raise Internal(f"unreadable response from the Kubernetes API in {name}")
+        return decoded
+
+
+def _transport(exc: Exception) -> str:
+    """A short cause for the client; the full one goes to the log."""
+    cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    if isinstance(cause, (urllib3.exceptions.NewConnectionError, ConnectionError)):
+        return "cannot connect"  # (a NewConnectionError is also a timeout error to urllib3)
+    if isinstance(cause, urllib3.exceptions.TimeoutError):
+        return "no answer in time"
+    if isinstance(cause, urllib3.exceptions.SSLError):
+        return "TLS handshake failed"
+    return "connection failed"
+
+
+def _decode(data: bytes | None, default: Any) -> Any:
+    try:
+        with _gc_paused():
+            return json.loads(data) if data else {}
+    except ValueError:
+        return default
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a response is decoded.
+
+    Decoding a list of 1000 RayClusters (4 MB) creates about a million containers, none of
+    them garbage, and the collector rescans them again and again as they pile up: json.loads
+    took 875 ms with it and 185 ms without. The pause is counted across threads, so the
+    collector resumes when the last concurrent decode ends (and only if it was on before).
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def _path(prefix: str, ns: str | None, plural: str, name: str = "") -> str:
+    """Every name is quoted as one segment: a name can never reach another path."""
+    scope = "" if ns is None else f"/namespaces/{quote(ns, safe='')}"
+    path = f"{prefix}{scope}/{plural}"
+    return f"{path}/{quote(name, safe='')}" if name else path
+
+
+def _core(ns: str | None, plural: str, name: str = "") -> str:
+    return _path("/api/v1", ns, plural, name)
+
+
+def _custom(kind: CustomResource, ns: str | None, name: str = "") -> str:
+    return _path(f"/apis/{kind.group}/{kind.version}", ns, kind.plural, name)
+
+
+def _error(name: str, status: int, body: Any) -> ApiError:
+    """Kubernetes' own Status message says best what went wrong (it names the field)."""
+    message = str(body.get("message") or "") if isinstance(body, dict) else ""
+    message = message or f"HTTP {status}"
+    error = _BY_STATUS.get(status)
+    if error is not None:
+        return error(message)
+    if status == 401:
+        log.error("Kubernetes API rejected our credentials in %s: %s", name, message)
+        return Unavailable("Kubernetes API server rejected the server's credentials")
+    if status >= 500:
+        log.warning("Kubernetes API call %s failed (%s): %s", name, status, message)
+        return Unavailable(f"Kubernetes API server unavailable: {message}")
+    log.error("Kubernetes API call %s failed with %s: %s", name, status, message)
+    return Internal(f"Kubernetes API call failed: {message}")

@@ -1,0 +1,266 @@
+"""Clusters through the full app against a real API server with the KubeRay operator.
+
+Each test checks the answer *and* what Kubernetes now holds; the operator's work (state,
+events, endpoints) must show up in our responses.
+"""
+from __future__ import annotations
+
+import pytest
+
+from app.k8s import K8s
+from tests.conftest import wait_for
+from tests.integration.support import (
+    GO_TIME,
+    MANAGED,
+    PREFIXES,
+    Kube,
+    cluster_body,
+    container,
+    ok,
+    own_app,
+    raycluster_spec,
+    refused,
+    template_body,
+    volumes_cluster_body,
+)
+
+START_PARAMS = {"dashboard-host": "0.0.0.0", "metrics-export-port": "8080"}
+RESOURCES = {"limits": {"cpu": "2", "memory": "4Gi"}, "requests": {"cpu": "2", "memory": "4Gi"}}
+
+
+@pytest.fixture
+def counted_app(cluster):
+    """The app over a K8s of our own, so that the test can read its call counter."""
+    k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
+    with own_app(k8s) as client:
+        yield client, k8s
+
+
+@pytest.fixture
+def with_template(app_client, namespace: str) -> str:
+    ok(app_client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
+    return namespace
+
+
+def _expected_spec() -> dict:
+    return {
+        "headGroupSpec": {
+            "computeTemplate": "default-template", "image": "rayproject/ray:2.7.0",
+            "serviceType": "NodePort", "rayStartParams": START_PARAMS, "environment": {},
+        },
+        "workerGroupSpec": [{
+            "groupName": "small-wg", "computeTemplate": "default-template",
+            "image": "rayproject/ray:2.7.0", "replicas": 1, "minReplicas": 1, "maxReplicas": 1,
+            "rayStartParams": {"node-ip-address": "$MY_POD_IP"}, "environment": {},
+        }],
+    }
+
+
+def _assert_seed_response(body: dict, namespace: str) -> None:
+    assert {k: body[k] for k in ("name", "namespace", "user", "version")} == {
+        "name": "test-cluster", "namespace": namespace, "user": "3cpo", "version": "2.7.0"}
+    assert "environment" not in body  # DEV is enum 0: omitted
+    assert body["clusterSpec"] == _expected_spec()
+    assert list(body["annotations"]) == ["ray.io/creation-timestamp"]
+    assert GO_TIME.match(body["annotations"]["ray.io/creation-timestamp"])
+    assert body["createdAt"].endswith("Z")
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_readme_cluster_lifecycle(app_client, kube: Kube, with_template: str, prefix: str) -> None:
+    namespace = with_template
+    base = f"{prefix}/namespaces/{namespace}/clusters"
+
+    created = ok(app_client.post(base, json=cluster_body(namespace)))
+    _assert_seed_response(created, namespace)
+
+    obj = kube.get("rayclusters", namespace, "test-cluster")
+    assert obj["metadata"]["labels"] == {
+        **MANAGED, "ray.io/cluster-name": "test-cluster", "ray.io/user": "3cpo",
+        "ray.io/version": "2.7.0", "ray.io/environment": "DEV"}
+    assert obj["metadata"]["annotations"] == created["annotations"]
+    spec = obj["spec"]
+    assert spec["rayVersion"] == "2.7.0"
+    head = spec["headGroupSpec"]
+    assert head["serviceType"] == "NodePort" and head["rayStartParams"] == START_PARAMS
+    assert head["template"]["metadata"]["annotations"] == {
+        "ray.io/compute-template": "default-template", "ray.io/compute-image": "rayproject/ray:2.7.0"}
+    head_container = container(head["template"])
+    assert head_container["name"] == "ray-head"
+    assert head_container["image"] == "rayproject/ray:2.7.0"
+    assert head_container["imagePullPolicy"] == "IfNotPresent"
+    assert head_container["resources"] == RESOURCES
+    assert [p["name"] for p in head_container["ports"]] == ["redis", "head", "dashboard", "metrics"]
+    worker = spec["workerGroupSpecs"][0]
+    assert (worker["groupName"], worker["replicas"], worker["minReplicas"], worker["maxReplicas"]) == (
+        "small-wg", 1, 1, 1)
+    assert container(worker["template"])["name"] == "ray-worker"
+    assert container(worker["template"])["resources"] == RESOURCES
+
+    got = wait_for(lambda: (c := ok(app_client.get(f"{base}/test-cluster"))).get("clusterState") == "ready"
+                   and c.get("events") and c, timeout=90, what="the operator to make the cluster ready")
+    _assert_seed_response(got, namespace)
+    assert {"dashboard", "head", "metrics", "redis"} <= set(got["serviceEndpoint"])
+    assert all(e["name"] == f"test-cluster-{e['id']}" for e in got["events"])
+    assert any(e["reason"].startswith("Created") and e["type"] == "Normal" for e in got["events"])
+    assert all(e["firstTimestamp"].endswith("Z") and e["count"] >= 1 for e in got["events"])
+
+    listed = ok(app_client.get(base))
+    assert list(listed) == ["clusters"] and [c["name"] for c in listed["clusters"]] == ["test-cluster"]
+    assert listed["clusters"][0]["clusterState"] == "ready" and listed["clusters"][0]["events"]
+    listed_all = ok(app_client.get(f"{prefix}/clusters"))["clusters"]
+    assert [(c["namespace"], c["name"]) for c in listed_all if c["namespace"] == namespace] == [
+        (namespace, "test-cluster")]
+    assert next(c for c in listed_all if c["namespace"] == namespace)["events"]
+
+    assert ok(app_client.delete(f"{base}/test-cluster")) == {}
+    wait_for(lambda: kube.get("rayclusters", namespace, "test-cluster") is None,
+             what="the RayCluster to be deleted")
+    wait_for(lambda: not kube.core.list_namespaced_pod(
+        namespace, label_selector="ray.io/cluster=test-cluster").items,
+        timeout=90, what="the cluster's pods to be collected")
+    refused(app_client.get(f"{base}/test-cluster"), 404, 5)
+    assert ok(app_client.get(base)) == {}
+
+
+def test_readme_cluster_with_configmap_volumes(app_client, kube: Kube, with_template: str) -> None:
+    namespace = with_template
+    created = ok(app_client.post(f"/apis/v1alpha2/namespaces/{namespace}/clusters",
+                                 json=volumes_cluster_body(namespace)))
+
+    volume = {"name": "code-sample", "mountPath": "/home/ray/samples", "volumeType": 3,
+              "source": "ray-job-code-sample", "items": {"sample_code.py": "sample_code.py"}}
+    head, worker = created["clusterSpec"]["headGroupSpec"], created["clusterSpec"]["workerGroupSpec"][0]
+    assert head["volumes"] == [volume] and worker["volumes"] == [volume]
+    assert (worker["replicas"], worker["minReplicas"], worker["maxReplicas"]) == (1, 1, 5)
+
+    spec = kube.get("rayclusters", namespace, "job-test")["spec"]
+    for group in (spec["headGroupSpec"], spec["workerGroupSpecs"][0]):
+        assert group["template"]["spec"]["volumes"] == [{"name": "code-sample", "configMap": {
+            "name": "ray-job-code-sample", "items": [{"key": "sample_code.py", "path": "sample_code.py"}]}}]
+        mounts = container(group["template"])["volumeMounts"]
+        assert [(m["name"], m["mountPath"]) for m in mounts] == [("code-sample", "/home/ray/samples")]
+    assert spec["workerGroupSpecs"][0]["minReplicas"] == 1  # 0 in the request: replaced by replicas
+
+
+def test_body_without_namespace_takes_the_path_namespace(app_client, kube: Kube, with_template: str) -> None:
+    body = cluster_body(with_template)
+    del body["namespace"]
+
+    assert ok(app_client.post(f"/apis/v1/namespaces/{with_template}/clusters", json=body))["namespace"] \
+        == with_template
+    assert kube.get("rayclusters", with_template, "test-cluster") is not None
+
+
+# -- lists -------------------------------------------------------------------------------------
+
+def test_pages_through_clusters_with_limit_and_continue(app_client, kube: Kube, namespace: str) -> None:
+    for name in ("a", "b", "c"):
+        kube.create("rayclusters", namespace, {
+            "metadata": {"name": name, "labels": dict(MANAGED)}, "spec": raycluster_spec()})
+    base = f"/apis/v1/namespaces/{namespace}/clusters"
+
+    first = ok(app_client.get(base, params={"limit": 2}))
+    second = ok(app_client.get(base, params={"limit": 2, "continue": first["continue"]}))
+
+    assert [c["name"] for c in first["clusters"]] == ["a", "b"]
+    assert [c["name"] for c in second["clusters"]] == ["c"] and "continue" not in second
+
+
+def test_invalid_continue_token_is_400(app_client, namespace: str) -> None:
+    refused(app_client.get(f"/apis/v1/namespaces/{namespace}/clusters",
+                           params={"limit": 1, "continue": "not-a-token"}), 400, 3)
+    refused(app_client.get("/apis/v1/clusters", params={"continue": "bm90LWEtdG9rZW4="}), 400, 3)
+
+
+def test_listing_costs_the_same_calls_for_one_or_five_clusters(counted_app, namespace: str) -> None:
+    client, k8s = counted_app
+    base = f"/apis/v1/namespaces/{namespace}/clusters"
+    ok(client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
+
+    def calls(url: str, expected: int) -> dict:
+        before = k8s.calls.copy()
+        assert len(ok(client.get(url))["clusters"]) >= expected
+        return dict(k8s.calls - before)
+
+    ok(client.post(base, json=cluster_body(namespace, "c0")))
+    one = calls(base, 1), calls("/apis/v1/clusters", 1)
+    for index in range(1, 5):
+        ok(client.post(base, json=cluster_body(namespace, f"c{index}")))
+    five = calls(base, 5), calls("/apis/v1/clusters", 5)
+
+    assert one == five
+    assert one[0] == {"list_objects": 1, "list_events": 1}
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+def test_duplicate_name_is_409(app_client, with_template: str) -> None:
+    base = f"/apis/v1/namespaces/{with_template}/clusters"
+    ok(app_client.post(base, json=cluster_body(with_template)))
+
+    assert "test-cluster" in refused(app_client.post(base, json=cluster_body(with_template)), 409, 6)
+
+
+def test_missing_template_is_400_naming_it_and_writes_nothing(app_client, kube: Kube, namespace: str) -> None:
+    message = refused(app_client.post(f"/apis/v1/namespaces/{namespace}/clusters",
+                                      json=cluster_body(namespace)), 400, 3)
+
+    assert "default-template" in message
+    assert kube.items("rayclusters", namespace) == []
+
+
+def test_configmap_that_is_not_a_template_is_a_missing_template(
+        app_client, kube: Kube, namespace: str) -> None:
+    kube.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "default-template"}, "data": {"cpu": "2", "memory": "4"}})
+
+    body = cluster_body(namespace)
+    refused(app_client.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body), 400, 3)
+
+    assert kube.items("rayclusters", namespace) == []
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"namespace": "elsewhere"}, "namespace"),
+    ({"user": ""}, "User"),
+    ({"clusterSpec": {"headGroupSpec": {"computeTemplate": "default-template", "rayStartParams": {}}}},
+     "RayStartParams"),
+])
+def test_invalid_cluster_is_400_and_writes_nothing(
+        app_client, kube: Kube, with_template: str, change: dict, fragment: str) -> None:
+    body = {**cluster_body(with_template), **change}
+
+    message = refused(app_client.post(f"/apis/v1/namespaces/{with_template}/clusters", json=body), 400, 3)
+
+    assert fragment in message
+    assert kube.items("rayclusters", with_template) == []
+
+
+def test_object_kubernetes_refuses_is_400_with_its_field_message(
+        app_client, kube: Kube, with_template: str) -> None:
+    body = {**cluster_body(with_template), "annotations": {"not a valid key!": "x"}}
+
+    message = refused(app_client.post(f"/apis/v1/namespaces/{with_template}/clusters", json=body), 400, 3)
+
+    assert "metadata.annotations" in message
+    assert kube.items("rayclusters", with_template) == []
+
+
+def test_unknown_cluster_is_404(app_client, namespace: str) -> None:
+    base = f"/apis/v1/namespaces/{namespace}/clusters"
+    assert "nope" in refused(app_client.get(f"{base}/nope"), 404, 5)
+    refused(app_client.delete(f"{base}/nope"), 404, 5)
+
+
+def test_unmanaged_cluster_is_not_found_and_survives_delete(app_client, kube: Kube, namespace: str) -> None:
+    kube.create("rayclusters", namespace, {"metadata": {"name": "theirs"}, "spec": raycluster_spec()})
+    base = f"/apis/v1/namespaces/{namespace}/clusters"
+
+    refused(app_client.get(f"{base}/theirs"), 404, 5)
+    refused(app_client.delete(f"{base}/theirs"), 404, 5)
+
+    assert kube.get("rayclusters", namespace, "theirs") is not None
+    assert ok(app_client.get(base)) == {}
+    listed_all = ok(app_client.get("/apis/v1/clusters")).get("clusters", [])
+    assert all(c["namespace"] != namespace for c in listed_all)

@@ -1,0 +1,145 @@
+"""Compute templates through the full app against a real API server: responses and ConfigMaps."""
+from __future__ import annotations
+
+import pytest
+
+from app.k8s import K8s
+from tests.integration.support import PREFIXES, Kube, ok, own_app, refused, template_body
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_readme_template_lifecycle(app_client, kube: Kube, namespace: str, prefix: str) -> None:
+    base = f"{prefix}/namespaces/{namespace}/compute_templates"
+    expected = {**template_body(namespace), "memoryUnit": "Gi"}
+
+    assert ok(app_client.post(base, json=template_body(namespace))) == expected
+
+    configmap = kube.configmap(namespace, "default-template")
+    assert configmap["metadata"]["labels"] == {
+        "ray.io/config-type": "compute-template",
+        "ray.io/compute-template": "default-template",
+    }
+    assert configmap["data"] == {
+        "name": "default-template", "namespace": namespace, "cpu": "2", "memory": "4",
+        "memory_unit": "Gi", "gpu": "0", "gpu_accelerator": "", "extended_resources": "null",
+    }
+    assert not configmap["metadata"].get("annotations")
+
+    assert ok(app_client.get(f"{base}/default-template")) == expected
+    assert ok(app_client.get(base)) == {"computeTemplates": [expected]}
+    assert expected in ok(app_client.get(f"{prefix}/compute_templates"))["computeTemplates"]
+
+    assert ok(app_client.delete(f"{base}/default-template")) == {}
+    assert kube.configmap(namespace, "default-template") is None
+    assert ok(app_client.get(base)) == {}
+
+
+def test_full_template_is_stored_and_read_back(app_client, kube: Kube, namespace: str) -> None:
+    body = {
+        **template_body(namespace, "gpu"), "memory": 512, "memoryUnit": "Mi", "gpu": 1,
+        "gpuAccelerator": "amd.com/gpu", "extendedResources": {"vpc.amazonaws.com/efa": 32},
+        "tolerations": [{"key": "ray.io/node-type", "operator": "Equal", "value": "worker",
+                         "effect": "NoSchedule"}],
+    }
+    base = f"/apis/v1/namespaces/{namespace}/compute_templates"
+
+    assert ok(app_client.post(base, json=body)) == body
+
+    data = kube.configmap(namespace, "gpu")["data"]
+    assert data["memory"] == "512" and data["memory_unit"] == "Mi"
+    assert data["gpu"] == "1" and data["gpu_accelerator"] == "amd.com/gpu"
+    assert data["extended_resources"] == '{"vpc.amazonaws.com/efa":32}'
+    assert data["tolerations"] == (
+        '[{"key":"ray.io/node-type","operator":"Equal","value":"worker","effect":"NoSchedule"}]')
+    assert ok(app_client.get(f"{base}/gpu")) == body
+
+
+def test_body_without_namespace_takes_the_path_namespace(app_client, kube: Kube, namespace: str) -> None:
+    body = template_body(namespace)
+    del body["namespace"]
+
+    created = ok(app_client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=body))
+
+    assert created["namespace"] == namespace
+    assert kube.configmap(namespace, "default-template") is not None
+
+
+def test_list_all_spans_namespaces(app_client, kube: Kube, namespace: str) -> None:
+    other = f"{namespace}-b"
+    kube.core.create_namespace({"metadata": {"name": other}})
+    try:
+        for ns in (namespace, other):
+            ok(app_client.post(f"/apis/v1/namespaces/{ns}/compute_templates", json=template_body(ns)))
+        listed = ok(app_client.get("/apis/v1/compute_templates"))["computeTemplates"]
+        assert {(t["namespace"], t["name"]) for t in listed} >= {
+            (namespace, "default-template"), (other, "default-template")}
+    finally:
+        kube.core.delete_namespace(other)
+
+
+def test_list_all_is_one_cluster_wide_read(cluster, namespace: str) -> None:
+    """Upstream lists every namespace, then each one's ConfigMaps; one labelled list does it."""
+    k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
+    with own_app(k8s) as client:
+        ok(client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
+        before = k8s.calls.copy()
+        assert ok(client.get("/apis/v1/compute_templates"))["computeTemplates"]
+        assert dict(k8s.calls - before) == {"list_configmaps": 1}
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+def test_duplicate_name_is_409(app_client, namespace: str) -> None:
+    base = f"/apis/v1/namespaces/{namespace}/compute_templates"
+    ok(app_client.post(base, json=template_body(namespace)))
+
+    message = refused(app_client.post(base, json=template_body(namespace)), 409, 6)
+
+    assert "default-template" in message and namespace in message
+
+
+def test_name_of_a_plain_configmap_is_taken_but_the_configmap_is_not_a_template(
+        app_client, kube: Kube, namespace: str) -> None:
+    kube.core.create_namespaced_config_map(
+        namespace, {"metadata": {"name": "settings"}, "data": {"cpu": "8"}})
+    base = f"/apis/v1/namespaces/{namespace}/compute_templates"
+
+    refused(app_client.post(base, json=template_body(namespace, "settings")), 409, 6)
+    refused(app_client.get(f"{base}/settings"), 404, 5)
+    refused(app_client.delete(f"{base}/settings"), 404, 5)
+
+    assert kube.configmap(namespace, "settings")["data"] == {"cpu": "8"}
+    assert ok(app_client.get(base)) == {}
+
+
+def test_unknown_template_is_404(app_client, namespace: str) -> None:
+    base = f"/apis/v1/namespaces/{namespace}/compute_templates"
+    assert "nope" in refused(app_client.get(f"{base}/nope"), 404, 5)
+    refused(app_client.delete(f"{base}/nope"), 404, 5)
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"namespace": "elsewhere"}, "namespace"),
+    ({"cpu": 0}, "Cpu"),
+    ({"memory": 0}, "Memory"),
+    ({"memoryUnit": "GB"}, "4GB"),
+])
+def test_invalid_template_is_400_and_writes_nothing(
+        app_client, kube: Kube, namespace: str, change: dict, fragment: str) -> None:
+    body = {**template_body(namespace), **change}
+
+    message = refused(
+        app_client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=body), 400, 3)
+
+    assert fragment in message
+    assert kube.configmap(namespace, "default-template") is None
+
+
+def test_namespace_that_does_not_exist_is_404(app_client) -> None:
+    """Kubernetes' own answer passes through: the spec cannot know which namespaces exist."""
+    body = template_body("no-such-namespace")
+
+    message = refused(
+        app_client.post("/apis/v1/namespaces/no-such-namespace/compute_templates", json=body), 404, 5)
+
+    assert "no-such-namespace" in message

@@ -1,0 +1,175 @@
+"""Ray jobs through the full app against a real API server with the KubeRay operator."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import wait_for
+from tests.integration.support import (
+    MANAGED,
+    PREFIXES,
+    Kube,
+    container,
+    job_body,
+    ok,
+    raycluster_spec,
+    refused,
+    selector_job_body,
+    template_body,
+    volumes_cluster_body,
+)
+
+RESOURCES = {"limits": {"cpu": "2", "memory": "4Gi"}, "requests": {"cpu": "2", "memory": "4Gi"}}
+
+
+@pytest.fixture
+def with_template(app_client, namespace: str) -> str:
+    ok(app_client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
+    return namespace
+
+
+def _expected_cluster_spec() -> dict:
+    return {
+        "headGroupSpec": {
+            "computeTemplate": "default-template", "image": "rayproject/ray:2.7.0",
+            "serviceType": "NodePort", "rayStartParams": {"dashboard-host": "0.0.0.0"},
+            "environment": {},
+        },
+        "workerGroupSpec": [{
+            "groupName": "small-wg", "computeTemplate": "default-template",
+            "image": "rayproject/ray:2.7.0", "replicas": 1, "minReplicas": 1, "maxReplicas": 1,
+            "rayStartParams": {"metrics-export-port": "8080"}, "environment": {},
+        }],
+    }
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_readme_job_lifecycle(app_client, kube: Kube, with_template: str, prefix: str) -> None:
+    namespace = with_template
+    base = f"{prefix}/namespaces/{namespace}/jobs"
+
+    created = ok(app_client.post(base, json=job_body(namespace)))
+
+    assert {k: created[k] for k in ("name", "namespace", "user", "entrypoint")} == {
+        "name": "rayjob-test", "namespace": namespace, "user": "3cp0", "entrypoint": "python -V"}
+    assert created["clusterSpec"] == _expected_cluster_spec()
+    assert created["createdAt"].endswith("Z")
+
+    obj = kube.get("rayjobs", namespace, "rayjob-test")
+    assert obj["metadata"]["labels"] == {
+        **MANAGED, "ray.io/cluster-name": "rayjob-test", "ray.io/user": "3cp0"}
+    assert not obj["metadata"].get("annotations")  # no metadata, and no timestamp for jobs
+    assert obj["spec"]["entrypoint"] == "python -V"
+    ray_cluster_spec = obj["spec"]["rayClusterSpec"]
+    assert container(ray_cluster_spec["headGroupSpec"]["template"])["resources"] == RESOURCES
+    assert ray_cluster_spec["workerGroupSpecs"][0]["minReplicas"] == 1
+
+    # The operator makes the job's cluster; it inherits our labels, so the cluster API sees it.
+    clusters = wait_for(lambda: [c for c in ok(app_client.get(
+        f"{prefix}/namespaces/{namespace}/clusters")).get("clusters", [])
+        if c["name"].startswith("rayjob-test-")], timeout=90, what="the job's RayCluster")
+    assert clusters[0]["user"] == "3cp0"
+    got = wait_for(lambda: (j := ok(app_client.get(f"{base}/rayjob-test"))).get("jobDeploymentStatus")
+                   and j.get("rayClusterName") and j, timeout=90, what="the operator to run the job")
+    assert got["rayClusterName"] == clusters[0]["name"]
+
+    assert [j["name"] for j in ok(app_client.get(base))["jobs"]] == ["rayjob-test"]
+    assert (namespace, "rayjob-test") in {
+        (j["namespace"], j["name"]) for j in ok(app_client.get(f"{prefix}/jobs"))["jobs"]}
+
+    assert ok(app_client.delete(f"{base}/rayjob-test")) == {}
+    wait_for(lambda: kube.get("rayjobs", namespace, "rayjob-test") is None, timeout=90,
+             what="the RayJob to be deleted")
+    wait_for(lambda: not kube.items("rayclusters", namespace), timeout=90,
+             what="the job's RayCluster to be collected")
+    refused(app_client.get(f"{base}/rayjob-test"), 404, 5)
+    assert ok(app_client.get(base)) == {}
+
+
+def test_readme_job_on_an_existing_cluster(app_client, kube: Kube, with_template: str) -> None:
+    namespace = with_template
+    cluster = volumes_cluster_body(namespace)
+    ok(app_client.post(f"/apis/v1alpha2/namespaces/{namespace}/clusters", json=cluster))
+    body = selector_job_body(namespace)
+
+    created = ok(app_client.post(f"/apis/v1alpha2/namespaces/{namespace}/jobs", json=body))
+
+    assert {k: created.get(k) for k in body} == body
+    assert "clusterSpec" not in created
+    spec = kube.get("rayjobs", namespace, "job-test")["spec"]
+    assert spec["clusterSelector"] == {"ray.io/cluster": "job-test"}
+    assert spec["runtimeEnvYAML"] == body["runtimeEnv"]
+    assert "rayClusterSpec" not in spec
+    submitter = spec["submitterPodTemplate"]
+    assert submitter["spec"]["restartPolicy"] == "Never"
+    submitter_container = container(submitter)
+    assert submitter_container["name"] == "ray-job-submitter"
+    assert submitter_container["image"] == "rayproject/ray:2.7.0-py310"
+    assert submitter_container["resources"] == {
+        "limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}
+
+
+def test_job_with_selector_reads_no_template(app_client, kube: Kube, namespace: str) -> None:
+    """No compute template exists here: a selector job must not need one."""
+    ok(app_client.post(f"/apis/v1/namespaces/{namespace}/jobs", json=selector_job_body(namespace)))
+
+    assert kube.get("rayjobs", namespace, "job-test") is not None
+
+
+# -- refusals ----------------------------------------------------------------------------------
+
+def test_duplicate_name_is_409(app_client, with_template: str) -> None:
+    base = f"/apis/v1/namespaces/{with_template}/jobs"
+    ok(app_client.post(base, json=job_body(with_template)))
+
+    assert "rayjob-test" in refused(app_client.post(base, json=job_body(with_template)), 409, 6)
+
+
+def test_missing_template_is_400_and_writes_nothing(app_client, kube: Kube, namespace: str) -> None:
+    body = job_body(namespace)
+    message = refused(app_client.post(f"/apis/v1/namespaces/{namespace}/jobs", json=body), 400, 3)
+
+    assert "default-template" in message
+    assert kube.items("rayjobs", namespace) == []
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"namespace": "elsewhere"}, "namespace"),
+    ({"user": ""}, "User"),
+    ({"clusterSpec": None}, "ClusterSpec"),
+])
+def test_invalid_job_is_400_and_writes_nothing(
+        app_client, kube: Kube, with_template: str, change: dict, fragment: str) -> None:
+    body = {k: v for k, v in {**job_body(with_template), **change}.items() if v is not None}
+
+    message = refused(app_client.post(f"/apis/v1/namespaces/{with_template}/jobs", json=body), 400, 3)
+
+    assert fragment in message
+    assert kube.items("rayjobs", with_template) == []
+
+
+def test_unknown_and_unmanaged_jobs_are_404(app_client, kube: Kube, namespace: str) -> None:
+    kube.create("rayjobs", namespace, {"metadata": {"name": "theirs"}, "spec": {
+        "entrypoint": "python -V", "rayClusterSpec": raycluster_spec()}})
+    base = f"/apis/v1/namespaces/{namespace}/jobs"
+
+    for name in ("nope", "theirs"):
+        refused(app_client.get(f"{base}/{name}"), 404, 5)
+        refused(app_client.delete(f"{base}/{name}"), 404, 5)
+
+    assert kube.get("rayjobs", namespace, "theirs") is not None
+    assert ok(app_client.get(base)) == {}
+
+
+def test_pages_through_jobs(app_client, kube: Kube, namespace: str) -> None:
+    for name in ("a", "b", "c"):
+        kube.create("rayjobs", namespace, {
+            "metadata": {"name": name, "labels": dict(MANAGED)},
+            "spec": {"entrypoint": "python -V", "clusterSelector": {"x": "y"}}})
+    base = f"/apis/v1/namespaces/{namespace}/jobs"
+
+    first = ok(app_client.get(base, params={"limit": 2}))
+    second = ok(app_client.get(base, params={"limit": 2, "continue": first["continue"]}))
+
+    assert [j["name"] for j in first["jobs"]] + [j["name"] for j in second["jobs"]] == ["a", "b", "c"]
+    assert "continue" not in second
+    refused(app_client.get(base, params={"continue": "garbage"}), 400, 3)

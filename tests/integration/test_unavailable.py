@@ -1,0 +1,51 @@
+"""An API server that cannot be reached gives 503 (code 14) at once, never a hang or a 500."""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.k8s import K8s
+from tests.integration.support import cluster_body, own_app, refused, template_body
+
+
+def _dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again on exit: nothing listens there
+
+
+@pytest.fixture
+def dead_client(cluster, tmp_path: Path):
+    """The app with a kubeconfig whose server is a closed loopback port."""
+    kubeconfig = yaml.safe_load(Path(cluster.kubeconfig).read_text())
+    for entry in kubeconfig["clusters"]:
+        entry["cluster"]["server"] = f"https://127.0.0.1:{_dead_port()}"
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    with own_app(K8s.from_kubeconfig(str(path))) as client:
+        yield client
+
+
+@pytest.mark.parametrize("method,path,body", [
+    ("GET", "/apis/v1/namespaces/ns/clusters/c", None),
+    ("GET", "/apis/v1/namespaces/ns/clusters", None),
+    ("GET", "/apis/v1/clusters", None),
+    ("DELETE", "/apis/v1/namespaces/ns/clusters/c", None),
+    ("POST", "/apis/v1/namespaces/ns/clusters", cluster_body("ns")),
+    ("POST", "/apis/v1/namespaces/ns/compute_templates", template_body("ns")),
+    ("GET", "/apis/v1/namespaces/ns/compute_templates", None),
+    ("GET", "/apis/v1/jobs", None),
+    ("GET", "/apis/v1/services", None),
+    ("GET", "/apis/v1alpha2/namespaces/ns/services/s", None),
+])
+def test_unreachable_api_server_is_503(dead_client, method: str, path: str, body: dict | None) -> None:
+    started = time.monotonic()
+
+    response = dead_client.request(method, path, json=body)
+
+    assert "unavailable" in refused(response, 503, 14).lower()
+    assert time.monotonic() - started < 5
