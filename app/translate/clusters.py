@@ -47,7 +47,7 @@ from app.translate.common import (
 )
 from app.translate.compute_templates import DEFAULT_MEMORY_UNIT
 from app.translate.events import to_api_events
-from app.translate.quantity import canonical_quantity
+from app.translate.quantity import canonical_quantity, stored_quantity
 from app.types import (
     AutoscalerOptions,
     ComputeTemplate,
@@ -570,7 +570,7 @@ def _api_volume(volume: Mapping[str, Any], mount: Mapping[str, Any]) -> Json | N
         return omit_zero({**common, "volumeType": kind, "source": name, "items": items})
     if "emptyDir" in volume:
         limit = (volume["emptyDir"] or {}).get("sizeLimit")
-        return omit_zero({**common, "volumeType": 5, "storage": _read_quantity(limit)})
+        return omit_zero({**common, "volumeType": 5, "storage": stored_quantity(limit)})
     if "hostPath" in volume:
         host = volume["hostPath"] or {}
         return omit_zero({**common, "volumeType": 1, "source": host.get("path", ""),
@@ -585,7 +585,7 @@ def _api_volume(volume: Mapping[str, Any], mount: Mapping[str, Any]) -> Json | N
         modes = spec.get("accessModes") or [""]
         storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
         return omit_zero({**common, "volumeType": 2, "mountPropagationMode": propagation,
-                          "accessMode": _ACCESS_MODE.get(modes[0], 0), "storage": _read_quantity(storage),
+                          "accessMode": _ACCESS_MODE.get(modes[0], 0), "storage": stored_quantity(storage),
                           "storageClassName": spec.get("storageClassName", "")})
     return None
 
@@ -597,14 +597,6 @@ def _api_env_from(ref: Mapping[str, Any]) -> Json:
     return omit_zero({"source": 1, "name": (ref.get("secretRef") or {}).get("name", "")})
 
 
-def _read_quantity(value: Any) -> str:
-    """A stored quantity in canonical form; one Kubernetes let through but we cannot read stays as is."""
-    if value is None or value == "":
-        return ""
-    try:
-        return canonical_quantity(str(value))
-    except ValueError:
-        return str(value)
 
 
 def _api_autoscaler(options: Mapping[str, Any]) -> Json:
@@ -623,8 +615,8 @@ def _api_autoscaler(options: Mapping[str, Any]) -> Json:
         "upscalingMode": options.get("upscalingMode", ""),
         "image": options.get("image", ""),
         "imagePullPolicy": options.get("imagePullPolicy", ""),
-        "cpu": _read_quantity(amounts.get("cpu")),
-        "memory": _read_quantity(amounts.get("memory")),
+        "cpu": stored_quantity(amounts.get("cpu")),
+        "memory": stored_quantity(amounts.get("memory")),
         "envs": envs,
         "volumes": [
             omit_zero({"name": mount.get("name", ""), "mountPath": mount.get("mountPath", ""),

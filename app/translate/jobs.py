@@ -21,7 +21,7 @@ from app.constants import (
 from app.errors import InvalidInput
 from app.translate.clusters import to_api_cluster_spec, to_raycluster_spec
 from app.translate.common import omit_zero, to_rfc3339
-from app.translate.quantity import canonical_quantity
+from app.translate.quantity import canonical_quantity, stored_quantity
 from app.types import RayJob, RayJobSubmitter
 
 # What the submitter container gets when the request leaves cpu/memory empty (upstream's defaults).
@@ -128,8 +128,8 @@ def _api_submitter(pod_template: Mapping[str, Any]) -> dict[str, Any]:
     containers = (pod_template.get("spec") or {}).get("containers") or [{}]
     first = containers[0]
     limits = (first.get("resources") or {}).get("limits") or {}
-    cpu = _canonical_or_empty(limits.get("cpu"))
-    memory = _canonical_or_empty(limits.get("memory"))
+    cpu = stored_quantity(limits.get("cpu"))
+    memory = stored_quantity(limits.get("memory"))
     return omit_zero({
         "image": first.get("image", ""),
         "cpu": "" if cpu == SUBMITTER_CPU else cpu,
@@ -147,14 +147,6 @@ def _quantity(value: str, field: str) -> str:
         ) from None
 
 
-def _canonical_or_empty(value: Any) -> str:
-    """What Kubernetes holds is canonical already; anything unreadable is passed back as it is."""
-    if value is None or value == "":
-        return ""
-    try:
-        return canonical_quantity(str(value))
-    except ValueError:
-        return str(value)
 
 
 def _positive(value: Any) -> Any:

@@ -11,6 +11,8 @@ No I/O; invalid input raises `ValueError`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -171,3 +173,13 @@ def _remove_factors(value: int, base: int) -> tuple[int, int]:
         magnitude //= base
         times += 1
     return (-magnitude if value < 0 else magnitude), times
+
+
+def stored_quantity(value: Any) -> str:
+    """A quantity read back from Kubernetes, canonical; one we cannot read is passed back as it is."""
+    if value is None or value == "":
+        return ""
+    try:
+        return canonical_quantity(str(value))
+    except ValueError:
+        return str(value)
