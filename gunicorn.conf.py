@@ -1,0 +1,113 @@
+"""Gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app` serves the API on :8888.
+
+Module-level names are gunicorn settings. Each comes from an environment variable with a default
+that suits one small container; the Helm chart sets them from its values (helm/kuberay-apiserver).
+The port, log level and log format are the server's own settings (app/settings.py), read here so
+that one variable decides each. Connexion 3 is ASGI, so the workers are uvicorn's.
+
+| variable                         | default        | gunicorn setting                    |
+|----------------------------------|----------------|-------------------------------------|
+| KUBERAY_API_BIND                 | 0.0.0.0:<port> | bind (comma-separated addresses)    |
+| KUBERAY_API_PORT, else PORT      | 8888           | the port of the default bind        |
+| KUBERAY_API_WORKERS              | 2              | workers (processes)                 |
+| KUBERAY_API_TIMEOUT              | 30             | timeout: a silent worker is killed  |
+| KUBERAY_API_GRACEFUL_TIMEOUT     | 30             | graceful_timeout: in-flight grace   |
+| KUBERAY_API_KEEPALIVE            | 5              | keepalive (idle connection seconds) |
+| KUBERAY_API_LOG_LEVEL            | INFO           | loglevel, and the server's loggers  |
+| KUBERAY_API_LOG_FORMAT           | text           | text, or json (one object per line) |
+| PROMETHEUS_MULTIPROC_DIR         | a new temp dir | where the workers keep metrics      |
+
+On SIGTERM the master stops accepting connections and asks each worker to finish: a worker
+completes the requests it has started (including reading a body still arriving) and exits;
+whatever is still running after `graceful_timeout` seconds is killed. Keep the pod's
+terminationGracePeriodSeconds above it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from app.settings import METRICS_DIR, Settings
+
+# Every worker's metrics go to files in one folder, so that a scrape (which reaches one worker)
+# sees the whole server. Set before prometheus_client is first imported, here or in a worker.
+_OWN_METRICS_DIR = not os.environ.get(METRICS_DIR)  # made here, so removed here on exit
+if _OWN_METRICS_DIR:
+    os.environ[METRICS_DIR] = tempfile.mkdtemp(prefix="kuberay-api-metrics-")
+_settings = Settings.from_env(os.environ)  # fails here, naming the variable, if one is wrong
+
+from app import observability  # noqa: E402  (after the metrics folder is chosen)
+
+
+def _int(name: str, default: int, minimum: int = 1) -> int:
+    text = os.environ.get(name, "").strip() or str(default)
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, not {text!r}")
+    return value
+
+
+def _port() -> int:
+    """KUBERAY_API_PORT (the server's setting) wins; PORT is the platforms' and `make run`'s name."""
+    if os.environ.get("KUBERAY_API_PORT") or not os.environ.get("PORT"):
+        return _settings.port
+    return _int("PORT", 8888)
+
+
+def _text_formatter() -> logging.Formatter:
+    """The server's text format; gunicorn's own lines (in the master) have no request id."""
+    return logging.Formatter(observability.TEXT_FORMAT, defaults={"request_id": "-"})
+
+
+def on_starting(server: Any) -> None:
+    """Before any worker: the files of a previous run would add to the new counts."""
+    observability.prepare_metrics_dir(_settings.metrics_dir)
+
+
+def on_exit(server: Any) -> None:
+    """A folder this file made for the metrics is this run's alone."""
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(_settings.metrics_dir, ignore_errors=True)
+
+
+wsgi_app = "wsgi:app"
+worker_class = "uvicorn_worker.UvicornWorker"
+bind = [address.strip() for address in os.environ.get("KUBERAY_API_BIND", "").split(",")
+        if address.strip()] or [f"0.0.0.0:{_port()}"]
+workers = _int("KUBERAY_API_WORKERS", 2)
+timeout = _int("KUBERAY_API_TIMEOUT", 30)
+graceful_timeout = _int("KUBERAY_API_GRACEFUL_TIMEOUT", 30)
+keepalive = _int("KUBERAY_API_KEEPALIVE", 5)
+# Heartbeat files on tmpfs: the root filesystem may be read-only, and a disk can stall them.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# Gunicorn >= 25 would open a control socket under $HOME: nothing uses it, and HOME may be read-only.
+control_socket_disable = True
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+# One configuration for gunicorn's loggers and the server's (the root logger), in the server's
+# format; the server then finds a handler and adds none (observability.configure_logging).
+# The server logs one line per request itself (logger app.access), so uvicorn's are dropped.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"()": _text_formatter},
+        "json": {"()": observability.JsonFormatter},
+    },
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "formatter": _settings.log_format,
+                   "stream": "ext://sys.stdout"},
+    },
+    "root": {"level": _settings.log_level, "handlers": ["stdout"]},
+    "loggers": {
+        "gunicorn.error": {"level": _settings.log_level, "handlers": ["stdout"], "propagate": False},
+        # uvicorn's workers write their access lines through this logger's handlers and level.
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
+}

@@ -1,0 +1,249 @@
+"""The production entry point: `gunicorn -c gunicorn.conf.py wsgi:app`, as the image runs it.
+
+Gunicorn runs as a subprocess on a free loopback port, with KUBECONFIG pointing at the test's
+control plane: it serves the seed sequence, and SIGTERM during a request whose body is still
+arriving lets that request finish before the process exits.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import runpy
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.settings import METRICS_DIR
+from devcluster.cluster import free_port
+from tests.conftest import Cluster, wait_for
+from tests.integration import seed_sequence
+from tests.integration.seed_sequence import other_namespace  # noqa: F401
+from tests.integration.support import Kube, template_body
+
+ROOT = Path(__file__).parents[2]
+CONFIG = ROOT / "gunicorn.conf.py"
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    stdout: Path
+    stderr: Path
+
+    def logs(self) -> str:
+        return self.stdout.read_text() + self.stderr.read_text()
+
+
+def _ready(port: int) -> bool:
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+
+
+@contextmanager
+def gunicorn(cluster: Cluster, workdir: Path, **env: str) -> Iterator[Server]:
+    """Started with only the environment it is given (no KUBERAY_API_* of the caller's)."""
+    port = free_port()
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir),
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "KUBERAY_API_BIND": f"127.0.0.1:{port}",
+        "KUBERAY_API_WORKERS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+        **env,
+    }
+    stdout, stderr = workdir / "gunicorn.out", workdir / "gunicorn.err"
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "wsgi:app"],
+            cwd=ROOT, env=environment, stdout=out, stderr=err, start_new_session=True)
+    server = Server(process, port, stdout, stderr)
+    try:
+        wait_for(lambda: process.poll() is not None or _ready(port), timeout=60,
+                 what="gunicorn to be ready")
+        assert process.poll() is None, server.logs()
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # the group this test started
+                process.wait(timeout=10)
+
+
+def http_send(port: int, sent: list[str] | None = None) -> seed_sequence.Send:
+    """Each request on a new connection; `sent` collects "METHOD path" of each."""
+    def send(method: str, path: str, body: Any) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        payload = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if payload is not None else {}
+        try:
+            conn.request(method, path, body=payload, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        if sent is not None:
+            sent.append(f"{method} {path}")
+        if response.getheader("Content-Type", "").startswith("application/json"):
+            return response.status, json.loads(data) if data else None
+        return response.status, data.decode()
+    return send
+
+
+def api_requests_counted(metrics_text: str) -> int:
+    """Requests answered by an operation of the API, summed over every label set."""
+    return int(sum(sample.value for family in text_string_to_metric_families(metrics_text)
+                   for sample in family.samples
+                   if sample.name == "kuberay_api_requests_total"
+                   and sample.labels.get("operation", "").startswith("handlers.")))
+
+
+def test_gunicorn_serves_the_seed_sequence(
+    cluster: Cluster, namespace: str, other_namespace: str, tmp_path: Path
+) -> None:
+    sent: list[str] = []
+    with gunicorn(cluster, tmp_path, KUBERAY_API_LOG_FORMAT="json") as server:
+        send = http_send(server.port, sent)
+        seed_sequence.run(send, seed_sequence.steps(namespace, other_namespace))
+        assert send("GET", "/healthz", None)[0] == 200
+        assert send("GET", "/readyz", None)[0] == 200
+        status, metrics = send("GET", "/metrics", None)
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0, server.logs()
+
+    # One scrape reaches one of the two workers, and counts every API request of both.
+    api_requests = len([s for s in sent if s.split()[1].startswith("/apis/")])
+    assert status == 200
+    assert api_requests_counted(metrics) == api_requests
+    lines = [json.loads(line) for line in server.stdout.read_text().splitlines()]  # all JSON
+    assert any(line["logger"] == "gunicorn.error" and "Listening at" in line["message"] for line in lines)
+    access = [line for line in lines if line["logger"] == "app.access"]
+    assert {"operation": "handlers.services.update_service", "status": 200, "method": "PUT"}.items() \
+        <= next(line for line in access if line["method"] == "PUT").items()
+    assert len(access) == api_requests  # one line per API request (probes and scrapes at DEBUG)
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]  # no second line per request
+
+
+def _refuses_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except ConnectionRefusedError:
+        return True
+
+
+def test_sigterm_lets_a_request_in_flight_finish(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """The body arrives in pieces over a raw socket, so the server is mid-request at SIGTERM."""
+    with gunicorn(cluster, tmp_path, KUBERAY_API_GRACEFUL_TIMEOUT="20") as server:
+        body = json.dumps(template_body(namespace, "in-flight")).encode()
+        head = (f"POST /apis/v1/namespaces/{namespace}/compute_templates HTTP/1.1\r\n"
+                f"Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        sock.sendall(head + body[:10])
+        time.sleep(1.0)  # a worker has the headers and waits for the rest of the body
+
+        server.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: _refuses_connections(server.port), timeout=15, what="gunicorn to stop listening")
+        time.sleep(1.0)
+        assert server.process.poll() is None, "gunicorn exited with a request in flight"
+        for start in range(10, len(body), 20):
+            sock.sendall(body[start:start + 20])
+            time.sleep(0.1)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        answer = response.read()
+        sock.close()
+
+        assert response.status == 200, answer
+        assert json.loads(answer)["name"] == "in-flight"
+        assert server.process.wait(timeout=20) == 0, server.logs()
+    assert Kube(cluster.api).configmap(namespace, "in-flight") is not None
+
+
+# -- gunicorn.conf.py's reading of the environment (no server started) ----------------------------
+
+def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str]) -> dict[str, Any]:
+    """gunicorn.conf.py's names for `env` alone; the process's environment is restored after."""
+    for name in list(os.environ):
+        if name.startswith("KUBERAY_API_") or name == "PORT":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv(METRICS_DIR, str(tmp_path))  # the config sets it if unset: keep it ours
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(CONFIG))
+
+
+def test_config_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    conf = settings(monkeypatch, tmp_path, {})
+    assert conf["worker_class"] == "uvicorn_worker.UvicornWorker"
+    assert conf["wsgi_app"] == "wsgi:app"
+    assert conf["bind"] == ["0.0.0.0:8888"]
+    assert (conf["workers"], conf["timeout"], conf["graceful_timeout"], conf["keepalive"]) == (2, 30, 30, 5)
+    assert conf["loglevel"] == "info" and conf["control_socket_disable"] is True
+    assert conf["logconfig_dict"]["handlers"]["stdout"]["formatter"] == "text"
+
+
+def test_config_chooses_a_metrics_folder_when_none_is_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(METRICS_DIR, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkdtemp creates it
+    try:
+        runpy.run_path(str(CONFIG))
+        chosen = Path(os.environ[METRICS_DIR])
+    finally:
+        os.environ.pop(METRICS_DIR, None)
+    assert chosen.parent == tmp_path and chosen.is_dir()
+
+
+CONFIG_TABLE = [
+    ({"PORT": "9000"}, "bind", ["0.0.0.0:9000"]),
+    ({"PORT": "9000", "KUBERAY_API_PORT": "9001"}, "bind", ["0.0.0.0:9001"]),
+    ({"KUBERAY_API_BIND": "127.0.0.1:1, [::1]:2"}, "bind", ["127.0.0.1:1", "[::1]:2"]),
+    ({"KUBERAY_API_WORKERS": "4"}, "workers", 4),
+    ({"KUBERAY_API_TIMEOUT": "90"}, "timeout", 90),
+    ({"KUBERAY_API_GRACEFUL_TIMEOUT": "45"}, "graceful_timeout", 45),
+    ({"KUBERAY_API_KEEPALIVE": "75"}, "keepalive", 75),
+    ({"KUBERAY_API_LOG_LEVEL": "debug"}, "loglevel", "debug"),
+]
+
+
+@pytest.mark.parametrize(("env", "name", "expected"), CONFIG_TABLE,
+                         ids=[next(iter(env)) + f"-{i}" for i, (env, _, _) in enumerate(CONFIG_TABLE)])
+def test_config_reads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], name: str,
+                      expected: Any) -> None:
+    assert settings(monkeypatch, tmp_path, env)[name] == expected
+
+
+@pytest.mark.parametrize("env", [{"KUBERAY_API_WORKERS": "0"}, {"KUBERAY_API_GRACEFUL_TIMEOUT": "soon"},
+                                 {"KUBERAY_API_LOG_FORMAT": "xml"}, {"KUBERAY_API_PORT": "70000"},
+                                 {"KUBERAY_API_TIMEOUT": "-1"}],
+                         ids=lambda env: next(iter(env)))
+def test_config_refuses_a_bad_value_naming_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                              env: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match=next(iter(env))):
+        settings(monkeypatch, tmp_path, env)
+
+
+def test_json_log_format_is_configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    conf = settings(monkeypatch, tmp_path, {"KUBERAY_API_LOG_FORMAT": "json"})
+    assert conf["logconfig_dict"]["handlers"]["stdout"]["formatter"] == "json"

@@ -1,0 +1,250 @@
+"""The chart's RBAC rules are exactly enough, proven with a real ServiceAccount token.
+
+Each test installs the chart's ServiceAccount and roles (rendered by the real helm) in the control
+plane, obtains a token for that account (TokenRequest) and runs the server with a kubeconfig that
+holds only that token:
+* enough: the whole seed sequence and the readiness probe succeed, and the server met no
+  refusal, not even one it would swallow (event reads), while making every kind of call its
+  gateway has;
+* nothing more: with any single permission taken away, the sequence meets a refusal naming that
+  permission; and the identity is refused what the server never does (Secrets, Pods, watch, ...);
+* single-namespace mode: the release namespace works, everything else answers 403.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+from kubernetes import client, config
+
+from app.errors import Forbidden
+from app.k8s import K8s
+from tests.conftest import Cluster, wait_for
+from tests.integration import seed_sequence
+from tests.integration.seed_sequence import fresh_namespaces, other_namespace  # noqa: F401
+from tests.integration.chart import Helm, create, delete_cluster_scoped, helm, of_kind, unique_name  # noqa: F401
+from tests.integration.support import Kube, own_app, refused
+
+Json = dict[str, Any]
+RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+@dataclass
+class Identity:
+    """The chart's ServiceAccount, as the server would run in the cluster."""
+
+    kubeconfig: Path
+    username: str
+    role: Json  # the ClusterRole or Role as installed
+
+    def api(self) -> client.ApiClient:
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+
+@contextmanager
+def chart_identity(cluster: Cluster, helm: Helm, namespace: str, workdir: Path,
+                   *sets: str) -> Iterator[Identity]:
+    objects = [o for o in helm.template(namespace, f"name={unique_name()}", *sets)
+               if o["kind"] in RBAC_KINDS]
+    create(cluster.api, objects)
+    try:
+        [account] = of_kind(objects, "ServiceAccount")
+        name = account["metadata"]["name"]
+        request = client.CoreV1Api(cluster.api).create_namespaced_service_account_token(
+            name, namespace, {"spec": {"expirationSeconds": 3600}})
+        kubeconfig = workdir / f"{name}.kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": name,
+            "clusters": [{"name": "devcluster", "cluster": {
+                "server": cluster.server, "certificate-authority": str(cluster.ca_file)}}],
+            "users": [{"name": name, "user": {"token": request.status.token}}],
+            "contexts": [{"name": name, "context": {"cluster": "devcluster", "user": name}}],
+        }))
+        [role] = [o for o in objects if o["kind"] in ("ClusterRole", "Role")]
+        yield Identity(kubeconfig, f"system:serviceaccount:{namespace}:{name}", role)
+    finally:
+        delete_cluster_scoped(cluster.api, objects)
+
+
+# -- the server, with every refusal it meets recorded ----------------------------------------
+
+def gateway_methods() -> set[str]:
+    """Every call app/k8s.py can make to Kubernetes."""
+    return {name for name, value in vars(K8s).items()
+            if inspect.isfunction(value) and not name.startswith("_")}
+
+
+class Refused(AssertionError):
+    """The server met a refusal from Kubernetes during a step."""
+
+
+def record_refusals(k8s: K8s) -> list[str]:
+    """Wrap the gateway's methods (the real calls still go to the API server) to note every
+    Forbidden, including those the server deliberately swallows, like a failed event read."""
+    refusals: list[str] = []
+    for name in gateway_methods():
+        def noting(*args: Any, _call: Callable[..., Any] = getattr(k8s, name), **kwargs: Any) -> Any:
+            try:
+                return _call(*args, **kwargs)
+            except Forbidden as exc:
+                refusals.append(str(exc))
+                raise
+        setattr(k8s, name, noting)
+    return refusals
+
+
+def sender(app_client: Any, refusals: list[str]) -> seed_sequence.Send:
+    def send(method: str, path: str, body: Json | None) -> tuple[int, Any]:
+        response = app_client.request(method, path, json=body)
+        if refusals:
+            raise Refused(f"{method} {path}: {refusals}")
+        return response.status_code, response.json()
+    return send
+
+
+def whoami(identity: Identity) -> str:
+    review = client.AuthenticationV1Api(identity.api()).create_self_subject_review(
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    return review.status.user_info.username
+
+
+# -- enough --------------------------------------------------------------------------------------
+
+def test_chart_rbac_is_enough_for_the_seed_sequence(
+    cluster: Cluster, helm: Helm, namespace: str, other_namespace: str, tmp_path: Path
+) -> None:
+    with chart_identity(cluster, helm, namespace, tmp_path) as identity:
+        assert whoami(identity) == identity.username  # the token is the chart's account
+        assert "client-certificate" not in identity.kubeconfig.read_text()
+        k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
+        refusals = record_refusals(k8s)
+        with own_app(k8s) as app_client:
+            seed_sequence.run(sender(app_client, refusals),
+                              seed_sequence.steps(namespace, other_namespace))
+            ready = app_client.get("/readyz")  # the readiness probe's calls need no rule either
+
+        assert ready.status_code == 200, ready.text
+        assert refusals == []
+        assert set(k8s.calls) == gateway_methods()  # every kind of call was made, and allowed
+        kube = Kube(cluster.api)
+        assert kube.get("rayservices", namespace, "test-v2") is not None
+        assert kube.get("rayjobs", other_namespace, "job-test") is not None
+        assert kube.configmap(other_namespace, "default-template") is not None
+
+
+# -- nothing more ---------------------------------------------------------------------------------
+
+def atoms(role: Json) -> list[tuple[str, str, str]]:
+    """(API group, resource, verb) for every permission a role grants."""
+    return sorted((group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+                  for resource in rule["resources"] for verb in rule["verbs"])
+
+
+def without(role: Json, atom: tuple[str, str, str]) -> list[Json]:
+    return [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}
+            for group, resource, verb in atoms(role) if (group, resource, verb) != atom]
+
+
+def allowed(cluster: Cluster, user: str, atom: tuple[str, str, str], namespace: str) -> bool:
+    group, resource, verb = atom
+    review = client.AuthorizationV1Api(cluster.api).create_subject_access_review({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
+                 "resourceAttributes": {"group": group, "resource": resource, "verb": verb,
+                                        "namespace": namespace}}})
+    return bool(review.status.allowed)
+
+
+def test_every_granted_permission_is_needed(
+    cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path
+) -> None:
+    """Take each permission away in turn: the seed sequence then meets a refusal naming it."""
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    with chart_identity(cluster, helm, namespace, tmp_path) as identity:
+        granted = atoms(identity.role)
+        assert len(granted) == 18, granted
+        name = identity.role["metadata"]["name"]
+        unneeded = []
+        for atom in granted:
+            rbac.patch_cluster_role(name, {"rules": without(identity.role, atom)})
+            wait_for(lambda: not allowed(cluster, identity.username, atom, namespace),
+                     timeout=20, what=f"{atom} to be revoked")
+            k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
+            refusals = record_refusals(k8s)
+            with fresh_namespaces(cluster, 2) as [first, second], own_app(k8s) as app_client:
+                try:
+                    seed_sequence.run(sender(app_client, refusals), seed_sequence.steps(first, second))
+                except Refused:
+                    pass
+            group, resource, verb = atom
+            if not any(f'cannot {verb} resource "{resource}" in API group "{group}"' in r
+                       for r in refusals):
+                unneeded.append((atom, refusals))
+        assert unneeded == []
+
+
+REFUSED: dict[str, Callable[[client.ApiClient, str], Any]] = {
+    "list Secrets in all namespaces": lambda api, ns: client.CoreV1Api(api).list_secret_for_all_namespaces(),
+    "read a Secret in its own namespace": lambda api, ns: client.CoreV1Api(api).read_namespaced_secret("s", ns),
+    "list Pods": lambda api, ns: client.CoreV1Api(api).list_namespaced_pod(ns),
+    "list Namespaces (upstream's chart grants it)": lambda api, ns: client.CoreV1Api(api).list_namespace(),
+    "watch ConfigMaps": lambda api, ns: client.CoreV1Api(api).list_namespaced_config_map(
+        ns, watch=True, timeout_seconds=1, _preload_content=False),
+    "patch a ConfigMap": lambda api, ns: client.CoreV1Api(api).patch_namespaced_config_map(
+        "default-template", ns, {"metadata": {"labels": {"x": "y"}}}),
+    "update a ConfigMap": lambda api, ns: client.CoreV1Api(api).replace_namespaced_config_map(
+        "default-template", ns, {"metadata": {"name": "default-template"}}),
+    "update a RayCluster": lambda api, ns: client.CustomObjectsApi(api).replace_namespaced_custom_object(
+        "ray.io", "v1", ns, "rayclusters", "c", {"metadata": {"name": "c"}}),
+    "patch a RayService": lambda api, ns: client.CustomObjectsApi(api).patch_namespaced_custom_object(
+        "ray.io", "v1", ns, "rayservices", "s", {"metadata": {"labels": {"x": "y"}}}),
+    "get one Event": lambda api, ns: client.EventsV1Api(api).read_namespaced_event("e", ns),
+    "create a Deployment": lambda api, ns: client.AppsV1Api(api).create_namespaced_deployment(ns, {
+        "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
+            "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+    "list core v1 Events": lambda api, ns: client.CoreV1Api(api).list_namespaced_event(ns),
+}
+
+
+def test_the_identity_is_refused_what_the_server_does_not_need(
+    cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path
+) -> None:
+    with chart_identity(cluster, helm, namespace, tmp_path) as identity:
+        api = identity.api()
+        client.CoreV1Api(api).list_namespaced_config_map(namespace)  # the token does work
+        answers = {}
+        for what, call in REFUSED.items():
+            try:
+                call(api, namespace)
+                answers[what] = "allowed"
+            except client.ApiException as exc:
+                answers[what] = exc.status
+        assert answers == {what: 403 for what in REFUSED}
+
+
+# -- single-namespace mode ------------------------------------------------------------------------
+
+def test_single_namespace_install_serves_its_namespace_only(
+    cluster: Cluster, helm: Helm, namespace: str, other_namespace: str, tmp_path: Path
+) -> None:
+    with chart_identity(cluster, helm, namespace, tmp_path, "singleNamespaceInstall=true") as identity:
+        assert identity.role["kind"] == "Role"
+        k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
+        refusals = record_refusals(k8s)
+        local = [step for step in seed_sequence.steps(namespace, other_namespace)
+                 if f"/namespaces/{namespace}/" in step.path]
+        with own_app(k8s) as app_client:
+            seed_sequence.run(sender(app_client, refusals), local)
+            assert app_client.get("/readyz").status_code == 200
+            assert refusals == []
+
+            for path in ("/apis/v1/compute_templates", "/apis/v1/clusters", "/apis/v1/jobs",
+                         "/apis/v1/services", f"/apis/v1/namespaces/{other_namespace}/clusters"):
+                refused(app_client.get(path), 403, 7)
+        assert len(refusals) == 5
