@@ -1,0 +1,42 @@
+"""Fixtures of the contract test: one namespace for the whole run, and its summary at the end.
+
+The operations share one namespace (not one each, as the integration tests do) so that what a
+create leaves behind is there for the reads, the update and the deletes that run after it.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client
+
+from tests.conftest import Cluster
+
+REPORT = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture(scope="module")
+def contract_namespace(cluster: Cluster) -> Iterator[str]:
+    """Deleted at the end, with everything the generated requests created in it."""
+    name = f"ct-{uuid.uuid4().hex[:10]}"
+    core = client.CoreV1Api(cluster.api)
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def contract_report(request: pytest.FixtureRequest) -> list[str]:
+    """Lines the tests add, printed in the terminal summary (so that `-q` shows them too)."""
+    return request.config.stash.setdefault(REPORT, [])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(REPORT, [])
+    if lines:
+        terminalreporter.write_sep("-", "schemathesis contract")
+        for line in lines:
+            terminalreporter.write_line(line)
