@@ -11,6 +11,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -51,15 +52,24 @@ def cluster() -> Iterator[Cluster]:
             plane.stop()
 
 
+@contextmanager
+def fresh_namespaces(cluster: Cluster, count: int = 1, prefix: str = "it") -> Iterator[list[str]]:
+    """Namespaces of the caller's own, deleted afterwards with all they hold."""
+    core = client.CoreV1Api(cluster.api)
+    names = [f"{prefix}-{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    for name in names:
+        core.create_namespace({"metadata": {"name": name}})
+    try:
+        yield names
+    finally:
+        for name in names:
+            core.delete_namespace(name)
+
+
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
-    name = f"it-{uuid.uuid4().hex[:10]}"
-    core = client.CoreV1Api(cluster.api)
-    core.create_namespace({"metadata": {"name": name}})
-    try:
+    with fresh_namespaces(cluster) as [name]:
         yield name
-    finally:
-        core.delete_namespace(name)
 
 
 @pytest.fixture(scope="session")

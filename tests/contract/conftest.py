@@ -5,13 +5,11 @@ create leaves behind is there for the reads, the update and the deletes that run
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from kubernetes import client
 
-from tests.conftest import Cluster
+from tests.conftest import Cluster, fresh_namespaces
 
 REPORT = pytest.StashKey[list[str]]()
 
@@ -19,13 +17,8 @@ REPORT = pytest.StashKey[list[str]]()
 @pytest.fixture(scope="module")
 def contract_namespace(cluster: Cluster) -> Iterator[str]:
     """Deleted at the end, with everything the generated requests created in it."""
-    name = f"ct-{uuid.uuid4().hex[:10]}"
-    core = client.CoreV1Api(cluster.api)
-    core.create_namespace({"metadata": {"name": name}})
-    try:
+    with fresh_namespaces(cluster, prefix="ct") as [name]:
         yield name
-    finally:
-        core.delete_namespace(name)
 
 
 @pytest.fixture(scope="session")

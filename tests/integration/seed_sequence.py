@@ -15,15 +15,14 @@ from __future__ import annotations
 import copy
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
+
+from tests.conftest import fresh_namespaces
 
 Json = dict[str, Any]
 Send = Callable[[str, str, "Json | None"], "tuple[int, Any]"]
@@ -116,20 +115,6 @@ def run(send: Send, sequence: list[Step], gone_timeout: float = 60.0) -> list[tu
             assert body.get("name") == step.name, (step.label, body)
         answers.append((step.label, body))
     return answers
-
-
-@contextmanager
-def fresh_namespaces(cluster: Any, count: int) -> Iterator[list[str]]:
-    """Namespaces of the test's own, deleted afterwards with all they hold."""
-    core = client.CoreV1Api(cluster.api)
-    names = [f"it-{uuid.uuid4().hex[:10]}" for _ in range(count)]
-    for name in names:
-        core.create_namespace({"metadata": {"name": name}})
-    try:
-        yield names
-    finally:
-        for name in names:
-            core.delete_namespace(name)
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ from app.errors import Forbidden
 from app.k8s import K8s
 from tests.conftest import Cluster, wait_for
 from tests.integration import seed_sequence
-from tests.integration.seed_sequence import fresh_namespaces, other_namespace  # noqa: F401
+from tests.conftest import fresh_namespaces
+from tests.integration.seed_sequence import other_namespace  # noqa: F401
 from tests.integration.chart import Helm, create, delete_cluster_scoped, helm, of_kind, unique_name  # noqa: F401
 from tests.integration.support import Kube, own_app, refused
 
