@@ -81,11 +81,11 @@ class AutoscalerOptions(TypedDict, total=False):
     volumes: list[Volume]
 
 
-class HeadGroupSpec(TypedDict, total=False):
+class NodeGroupSpec(TypedDict, total=False):
+    """What head and worker groups have in common."""
+
     computeTemplate: str
     image: str
-    serviceType: str
-    enableIngress: bool
     rayStartParams: dict[str, str]
     volumes: list[Volume]
     serviceAccount: str
@@ -97,22 +97,16 @@ class HeadGroupSpec(TypedDict, total=False):
     securityContext: SecurityContext
 
 
-class WorkerGroupSpec(TypedDict, total=False):
+class HeadGroupSpec(NodeGroupSpec, total=False):
+    serviceType: str
+    enableIngress: bool
+
+
+class WorkerGroupSpec(NodeGroupSpec, total=False):
     groupName: str
-    computeTemplate: str
-    image: str
     replicas: int
     minReplicas: int
     maxReplicas: int
-    rayStartParams: dict[str, str]
-    volumes: list[Volume]
-    serviceAccount: str
-    imagePullSecret: str
-    environment: EnvironmentVariables
-    annotations: dict[str, str]
-    labels: dict[str, str]
-    imagePullPolicy: str
-    securityContext: SecurityContext
 
 
 class ClusterSpec(TypedDict, total=False):
