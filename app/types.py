@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+# A JSON object as the API and Kubernetes exchange it: the one alias for it in the code base.
+Json = dict[str, Any]
+
 # -- compute templates (config.proto) -------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Kubernetes events (events.k8s.io/v1) as the API's `ClusterEvent`s (BEHAVIOR §3.2.9).
+"""Kubernetes events (events.k8s.io/v1) as the API's `ClusterEvent`s.
 
 Used for clusters and, with the service's name as prefix, for RayService events. Which events
 belong to which object is the caller's business (the service layer selects them); this only
@@ -10,15 +10,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 from app.translate.common import omit_zero, to_rfc3339
-from app.types import Event
+from app.types import Event, Json
 
 
-def to_api_events(events: Iterable[Mapping[str, Any]], prefix: str) -> list[dict[str, Any]]:
+def to_api_events(events: Iterable[Mapping[str, Any]], prefix: str) -> list[Json]:
     """One `ClusterEvent` per event, in the given order; `name` is `<prefix>-<event name>`."""
     return [_api_event(cast(Event, event), prefix) for event in events]
 
 
-def _api_event(event: Event, prefix: str) -> dict[str, Any]:
+def _api_event(event: Event, prefix: str) -> Json:
     """Series data wins over the deprecated core/v1 fields; every time is in whole seconds.
 
     The three times are always written: an unset one is Go's zero time, as upstream renders it.
