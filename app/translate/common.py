@@ -1,8 +1,8 @@
-"""Pure helpers shared by the translation modules: the API's JSON conventions and its enums.
+"""Pure helpers shared by the translation modules: the API's JSON conventions.
 
-Owns how upstream's gRPC gateway writes a message (zero values omitted, enums as numbers,
-timestamps as RFC 3339 in whole seconds), the Go time string of `ray.io/creation-timestamp`,
-and the name <-> number tables of the six API enums (BEHAVIOR §1.4, §8.2).
+Owns how upstream's gRPC gateway writes a message (zero values omitted, timestamps as RFC 3339
+in whole seconds), the Go time string of `ray.io/creation-timestamp`, and Go's JSON encoding.
+The API's enums are in `app.translate.enums`.
 No I/O, no clock, no logging; imports nothing from the application.
 """
 from __future__ import annotations
@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 # A Go zero time.Time as the gateway renders it: what an unset Kubernetes time becomes.
@@ -32,6 +31,11 @@ def omit_zero(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value}
 
 
+def positive(value: Any) -> int | float:
+    """A number upstream writes only when > 0; anything else is the zero value (then omitted)."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
+
+
 def to_rfc3339(value: str | None) -> str:
     """A Kubernetes time (RFC 3339, any fraction or offset) in the gateway's form: UTC, whole seconds.
 
@@ -44,7 +48,7 @@ def to_rfc3339(value: str | None) -> str:
     offset = f"{sign}{off_hours}:{off_minutes}" if sign else "+00:00"
     try:
         moment = datetime.fromisoformat(f"{year}-{month}-{day}T{hour}:{minute}:{second}{offset}")
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     except (ValueError, OverflowError):
         return ZERO_TIME
     return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"  # strftime's %Y drops leading zeros
@@ -57,7 +61,7 @@ def go_time_string(moment: datetime) -> str:
     is taken to be UTC.
     """
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     fraction = f"{moment.microsecond:06d}".rstrip("0")
     return f"{moment.year:04d}-{moment:%m-%d %H:%M:%S}" + (f".{fraction}" if fraction else "") + " +0000 UTC"
 
@@ -69,32 +73,3 @@ def go_json(value: Any) -> str:
                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(char, escape)
     return text
-
-
-@dataclass(frozen=True)
-class ProtoEnum:
-    """An open proto3 enum: `names[number]` is the name of each known number."""
-
-    names: tuple[str, ...]
-
-    def number(self, value: Any) -> int:
-        """A number from either form; an unknown name is protojson's default 0, numbers stay open."""
-        if isinstance(value, str):
-            if value in self.names:
-                return self.names.index(value)
-            return int(value) if re.fullmatch(r"-?\d+", value) else 0
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    def name(self, number: int) -> str:
-        """Go's `String()`: the name, or the decimal number for a value the enum does not know."""
-        return self.names[number] if 0 <= number < len(self.names) else str(number)
-
-
-ENV_SOURCE = ProtoEnum(("CONFIGMAP", "SECRET", "RESOURCEFIELD", "FIELD"))
-ENVIRONMENT = ProtoEnum(("DEV", "TESTING", "STAGING", "PRODUCTION"))
-VOLUME_TYPE = ProtoEnum(
-    ("PERSISTENT_VOLUME_CLAIM", "HOST_PATH", "EPHEMERAL", "CONFIGMAP", "SECRET", "EMPTY_DIR")
-)
-HOST_PATH_TYPE = ProtoEnum(("DIRECTORY", "FILE"))
-MOUNT_PROPAGATION = ProtoEnum(("NONE", "HOSTTOCONTAINER", "BIDIRECTIONAL"))
-ACCESS_MODE = ProtoEnum(("RWO", "ROX", "RWX"))

@@ -1,4 +1,4 @@
-"""Compute templates: the API's `ComputeTemplate` <-> the ConfigMap that stores it (BEHAVIOR §3.1).
+"""Compute templates: the API's `ComputeTemplate` <-> the ConfigMap that stores it.
 
 The ConfigMap layout is upstream's, key for key, so that templates written by the Go server
 and by this one read the same. Pure: no I/O, no logging; a broken value in a stored ConfigMap
@@ -12,27 +12,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.constants import COMPUTE_TEMPLATE_LABEL, CONFIG_TYPE_COMPUTE_TEMPLATE, CONFIG_TYPE_LABEL
-from app.errors import InvalidInput
 from app.translate.common import go_json, omit_zero
-from app.translate.quantity import parse_quantity
+from app.types import Json
 
 # Applied when a template is created without a unit; a stored template without one is read
-# as "" but builds pods in this unit too (BEHAVIOR §3.1 quirk: upstream would use bytes).
+# as "" but builds pods in this unit too (upstream would read such a memory amount as bytes).
 DEFAULT_MEMORY_UNIT = "Gi"
 TOLERATION_FIELDS = ("key", "operator", "value", "effect")
 _UINT32 = re.compile(r"\d{1,10}", re.ASCII)
 _UINT32_MAX = 2**32 - 1
 
 
-def to_configmap(template: Mapping[str, Any]) -> dict[str, Any]:
-    """The ConfigMap for a (validated) template; refuses a memory amount that is no quantity."""
+def memory_quantity(template: Mapping[str, Any]) -> str:
+    """The template's memory as a Kubernetes quantity, e.g. "4Gi"; without a unit it is in Gi."""
+    return f"{template.get('memory') or 0}{template.get('memoryUnit') or DEFAULT_MEMORY_UNIT}"
+
+
+def to_configmap(template: Mapping[str, Any]) -> Json:
+    """The ConfigMap for a validated template (its memory is a quantity)."""
     name, namespace = template.get("name", ""), template.get("namespace", "")
     unit = template.get("memoryUnit") or DEFAULT_MEMORY_UNIT
-    memory = f"{template.get('memory') or 0}{unit}"
-    try:
-        parse_quantity(memory)
-    except ValueError as exc:
-        raise InvalidInput(f"memoryUnit: memory {memory!r} is not a valid quantity: {exc}") from None
     extended = template.get("extendedResources")
     data = {
         "name": name,
@@ -60,7 +59,7 @@ def to_configmap(template: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def to_api_compute_template(configmap: Mapping[str, Any]) -> dict[str, Any]:
+def to_api_compute_template(configmap: Mapping[str, Any]) -> Json:
     """Any ConfigMap read as a template: name and namespace from its metadata, the rest from `data`."""
     metadata = configmap.get("metadata") or {}
     data = configmap.get("data") or {}

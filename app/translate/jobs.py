@@ -1,7 +1,8 @@
-"""Ray jobs, both directions: the API's `RayJob` <-> a RayJob custom resource (BEHAVIOR §3.3).
+"""Ray jobs, both directions: the API's `RayJob` <-> a RayJob custom resource.
 
-The job's own cluster is built and read by `clusters`; this module owns the RayJob around it
-and the job submitter pod. Pure: no I/O, no clock, no logging; inputs are never modified.
+The job's own cluster is built and read by `app.translate.cluster`; this module owns the RayJob
+around it and the job submitter pod. Pure: no I/O, no clock, no logging; inputs are never
+modified. Input is valid: validation has refused submitter cpu or memory that is no quantity.
 """
 from __future__ import annotations
 
@@ -18,21 +19,21 @@ from app.constants import (
     SUBMITTER_CONTAINER,
     USER_LABEL,
 )
-from app.errors import InvalidInput
-from app.translate.clusters import to_api_cluster_spec, to_raycluster_spec
-from app.translate.common import omit_zero, to_rfc3339
+from app.translate.cluster import to_api_cluster_spec, to_raycluster_spec
+from app.translate.common import omit_zero, positive, to_rfc3339
 from app.translate.quantity import canonical_quantity, stored_quantity
-from app.types import RayJob, RayJobSubmitter
+from app.types import Json, RayJob, RayJobSubmitter
 
 # What the submitter container gets when the request leaves cpu/memory empty (upstream's defaults).
 SUBMITTER_CPU = "1"
 SUBMITTER_MEMORY = "1Gi"
 
 
-def to_rayjob(job: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def to_rayjob(job: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]]) -> Json:
     """The RayJob to create; `templates` holds every template of `clusterSpec` by name.
 
-    Unlike upstream, `entrypointNumGpus` is written (upstream assigns it to a copy, BEHAVIOR §3.3.2).
+    Unlike upstream, `entrypointNumGpus` is written (upstream assigns it to a copy of the spec,
+    so it is lost).
     """
     request = cast(RayJob, job)
     name = request.get("name", "")
@@ -45,10 +46,10 @@ def to_rayjob(job: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]]
         "shutdownAfterJobFinishes": request.get("shutdownAfterJobFinishes", False),
         "ttlSecondsAfterFinished": request.get("ttlSecondsAfterFinished", 0),
         "clusterSelector": dict(request.get("clusterSelector") or {}),
-        "entrypointNumCpus": _positive(request.get("entrypointNumCpus", 0)),
-        "entrypointNumGpus": _positive(request.get("entrypointNumGpus", 0)),
+        "entrypointNumCpus": positive(request.get("entrypointNumCpus", 0)),
+        "entrypointNumGpus": positive(request.get("entrypointNumGpus", 0)),
         "entrypointResources": request.get("entrypointResources", ""),
-        "activeDeadlineSeconds": _positive(request.get("activeDeadlineSeconds", 0)),
+        "activeDeadlineSeconds": positive(request.get("activeDeadlineSeconds", 0)),
     })
     if "clusterSpec" in request:
         spec["rayClusterSpec"] = to_raycluster_spec(request["clusterSpec"], templates, request.get("version", ""))
@@ -72,7 +73,7 @@ def to_rayjob(job: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]]
     }
 
 
-def to_api_job(rayjob: Mapping[str, Any]) -> dict[str, Any]:
+def to_api_job(rayjob: Mapping[str, Any]) -> Json:
     """The API's `RayJob` for a RayJob as Kubernetes holds it (`activeDeadlineSeconds` is not returned)."""
     metadata = rayjob.get("metadata") or {}
     spec = rayjob.get("spec") or {}
@@ -96,8 +97,8 @@ def to_api_job(rayjob: Mapping[str, Any]) -> dict[str, Any]:
         "jobStatus": status.get("jobStatus", ""),
         "jobDeploymentStatus": status.get("jobDeploymentStatus", ""),
         "message": status.get("message", ""),
-        "entrypointNumCpus": _positive(spec.get("entrypointNumCpus", 0)),
-        "entrypointNumGpus": _positive(spec.get("entrypointNumGpus", 0)),
+        "entrypointNumCpus": positive(spec.get("entrypointNumCpus", 0)),
+        "entrypointNumGpus": positive(spec.get("entrypointNumGpus", 0)),
         "entrypointResources": spec.get("entrypointResources", ""),
         "startTime": _time(status.get("startTime")),
         "endTime": _time(status.get("endTime")),
@@ -108,12 +109,12 @@ def to_api_job(rayjob: Mapping[str, Any]) -> dict[str, Any]:
     return job
 
 
-def _submitter_pod_template(submitter: Mapping[str, Any]) -> dict[str, Any]:
-    """Requests equal limits; the operator supplies the command (BEHAVIOR §3.3.3)."""
+def _submitter_pod_template(submitter: Mapping[str, Any]) -> Json:
+    """Requests equal limits; the operator supplies the command."""
     request = cast(RayJobSubmitter, submitter)
     quantities = {
-        "cpu": _quantity(request.get("cpu") or SUBMITTER_CPU, "cpu"),
-        "memory": _quantity(request.get("memory") or SUBMITTER_MEMORY, "memory"),
+        "cpu": canonical_quantity(request.get("cpu") or SUBMITTER_CPU),
+        "memory": canonical_quantity(request.get("memory") or SUBMITTER_MEMORY),
     }
     container = omit_zero({
         "name": SUBMITTER_CONTAINER,
@@ -123,7 +124,7 @@ def _submitter_pod_template(submitter: Mapping[str, Any]) -> dict[str, Any]:
     return {"spec": {"restartPolicy": "Never", "containers": [container]}}
 
 
-def _api_submitter(pod_template: Mapping[str, Any]) -> dict[str, Any]:
+def _api_submitter(pod_template: Mapping[str, Any]) -> Json:
     """Image of the first container; cpu/memory from its limits unless they are the defaults."""
     containers = (pod_template.get("spec") or {}).get("containers") or [{}]
     first = containers[0]
@@ -135,23 +136,6 @@ def _api_submitter(pod_template: Mapping[str, Any]) -> dict[str, Any]:
         "cpu": "" if cpu == SUBMITTER_CPU else cpu,
         "memory": "" if memory == SUBMITTER_MEMORY else memory,
     })
-
-
-def _quantity(value: str, field: str) -> str:
-    try:
-        return canonical_quantity(value)
-    except ValueError:
-        raise InvalidInput(
-            f'jobSubmitter.{field} "{value}" is not specified correctly: it must be a Kubernetes quantity such as '
-            f'{"500m" if field == "cpu" else "512Mi"}.'
-        ) from None
-
-
-
-
-def _positive(value: Any) -> Any:
-    """Upstream writes these only when > 0; anything else is the zero value (then omitted)."""
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _time(value: str | None) -> str:

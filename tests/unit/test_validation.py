@@ -1,8 +1,12 @@
-"""Every rule of BEHAVIOR §4 that a REST create/update checks, as (input, expected message) rows."""
+"""Every rule a create or update checks before any Kubernetes write, as (input, expected message) rows.
+
+The rows follow the order the rules fire in: a body breaking two rules gets the first one's message.
+"""
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -13,7 +17,7 @@ from app.validation import (
     check_compute_template,
     check_job,
     check_service,
-    referenced_templates,
+    check_templates,
 )
 
 NS = "ray-system"
@@ -32,6 +36,11 @@ SERVICE = {"name": "s", "namespace": NS, "user": "u", "serveConfigV2": "applicat
 GRAPH = {"importPath": "fruit.deployment_graph", "serveConfigs": [{"deploymentName": "A", "replicas": 1}]}
 
 NS_EMPTY = "Namespace is empty. Please specify a valid value."
+NOT_A_QUANTITY = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+HEAD = ("clusterSpec", "headGroupSpec")
+WORKER = ("clusterSpec", "workerGroupSpec", 0)
+AUTOSCALING = ("clusterSpec", "enableInTreeAutoscaling")
+AUTOSCALER = ("clusterSpec", "autoscalerOptions")
 
 
 def edit(base: dict[str, Any], change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
@@ -58,6 +67,15 @@ def put(value: Any, *path: str | int) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def volumes(*fields: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"name": "v", "mountPath": "/v", **volume} for volume in fields]
+
+
+def graph(**fields: Any) -> Callable[[dict[str, Any]], None]:
+    """The service's serve configuration becomes a deployment graph with these fields."""
+    return both(drop("serveConfigV2"), put({**GRAPH, **fields}, "serveDeploymentGraphSpec"))
+
+
 def both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
     def change(body: dict[str, Any]) -> None:
         for one in changes:
@@ -67,107 +85,159 @@ def both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]
 
 # (id, check, body, path namespace, expected message)
 REJECTED: list[tuple[str, Callable[..., None], dict[str, Any], str, str]] = [
-    # compute templates: V1-V5, V7
-    ("V1 template path namespace empty", check_compute_template, TEMPLATE, "", NS_EMPTY),
-    ("V2 template namespace differs", check_compute_template, edit(TEMPLATE, put("other", "namespace")), NS,
+    # compute templates
+    ("template path namespace empty", check_compute_template, TEMPLATE, "", NS_EMPTY),
+    ("template namespace differs", check_compute_template, edit(TEMPLATE, put("other", "namespace")), NS,
      "The namespace in the request is different from the namespace defined in the compute template."),
-    ("V3 template name empty", check_compute_template, edit(TEMPLATE, drop("name")), NS,
+    ("template name empty", check_compute_template, edit(TEMPLATE, drop("name")), NS,
      "Compute template name is empty. Please specify a valid value."),
-    ("V4 template cpu zero", check_compute_template, edit(TEMPLATE, put(0, "cpu")), NS,
+    ("template cpu zero", check_compute_template, edit(TEMPLATE, put(0, "cpu")), NS,
      "Cpu amount is zero. Please specify a valid value."),
-    ("V4 template cpu absent", check_compute_template, edit(TEMPLATE, drop("cpu")), NS,
+    ("template cpu absent", check_compute_template, edit(TEMPLATE, drop("cpu")), NS,
      "Cpu amount is zero. Please specify a valid value."),
-    ("V5 template memory zero", check_compute_template, edit(TEMPLATE, put(0, "memory")), NS,
+    ("template memory zero", check_compute_template, edit(TEMPLATE, put(0, "memory")), NS,
      "Memory amount is zero. Please specify a valid value."),
-    ("V7 template memory unit invalid", check_compute_template, edit(TEMPLATE, put("GB", "memoryUnit")), NS,
+    ("template memory unit invalid", check_compute_template, edit(TEMPLATE, put("GB", "memoryUnit")), NS,
      'Memory "4GB" is not a valid quantity: memoryUnit must be a unit such as Gi, Mi, G or M.'),
-    # clusters: C1-C4
-    ("C1 cluster path namespace empty", check_cluster, CLUSTER, "", NS_EMPTY),
-    ("C2 cluster namespace differs", check_cluster, edit(CLUSTER, put("other", "namespace")), NS,
+    ("template memory unit in lower case", check_compute_template, edit(TEMPLATE, put("gi", "memoryUnit")), NS,
+     'Memory "4gi" is not a valid quantity: memoryUnit must be a unit such as Gi, Mi, G or M.'),
+    ("template memory unit with a space", check_compute_template, edit(TEMPLATE, put(" Gi", "memoryUnit")), NS,
+     'Memory "4 Gi" is not a valid quantity: memoryUnit must be a unit such as Gi, Mi, G or M.'),
+    # clusters
+    ("cluster path namespace empty", check_cluster, CLUSTER, "", NS_EMPTY),
+    ("cluster namespace differs", check_cluster, edit(CLUSTER, put("other", "namespace")), NS,
      "The namespace in the request is different from the namespace in the cluster definition."),
-    ("C3 cluster name empty", check_cluster, edit(CLUSTER, put("", "name")), NS,
+    ("cluster name empty", check_cluster, edit(CLUSTER, put("", "name")), NS,
      "Cluster name is empty. Please specify a valid value."),
-    ("C4 cluster user empty", check_cluster, edit(CLUSTER, drop("user")), NS,
+    ("cluster user empty", check_cluster, edit(CLUSTER, drop("user")), NS,
      "User who create the cluster is empty. Please specify a valid value."),
-    # cluster spec: S1-S10, through check_cluster
-    ("S1 cluster spec absent", check_cluster, edit(CLUSTER, drop("clusterSpec")), NS,
+    # cluster spec: the groups, through check_cluster
+    ("cluster spec absent", check_cluster, edit(CLUSTER, drop("clusterSpec")), NS,
      "A ClusterSpec object is required. Please specify one."),
-    ("S2 head group absent", check_cluster, edit(CLUSTER, drop("clusterSpec", "headGroupSpec")), NS,
+    ("head group absent", check_cluster, edit(CLUSTER, drop("clusterSpec", "headGroupSpec")), NS,
      "Cluster Spec Object requires HeadGroupSpec to be populated. Please specify one."),
-    ("S3 head template empty", check_cluster,
+    ("head template empty", check_cluster,
      edit(CLUSTER, put("", "clusterSpec", "headGroupSpec", "computeTemplate")), NS,
      "HeadGroupSpec compute template is empty. Please specify a valid value."),
-    ("S4 head rayStartParams empty", check_cluster,
+    ("head rayStartParams empty", check_cluster,
      edit(CLUSTER, put({}, "clusterSpec", "headGroupSpec", "rayStartParams")), NS,
      "HeadGroupSpec RayStartParams is empty. Please specify values."),
-    ("S4 head rayStartParams absent", check_cluster,
+    ("head rayStartParams absent", check_cluster,
      edit(CLUSTER, drop("clusterSpec", "headGroupSpec", "rayStartParams")), NS,
      "HeadGroupSpec RayStartParams is empty. Please specify values."),
-    ("S5 head pull policy lower case", check_cluster,
+    ("head pull policy lower case", check_cluster,
      edit(CLUSTER, put("always", "clusterSpec", "headGroupSpec", "imagePullPolicy")), NS,
      "HeadGroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent"),
-    ("S5 head pull policy Never", check_cluster,
+    ("head pull policy Never", check_cluster,
      edit(CLUSTER, put("Never", "clusterSpec", "headGroupSpec", "imagePullPolicy")), NS,
      "HeadGroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent"),
-    ("S6 worker group name empty", check_cluster,
+    ("worker group name empty", check_cluster,
      edit(CLUSTER, put("", "clusterSpec", "workerGroupSpec", 1, "groupName")), NS,
      "WorkerNodeSpec 1 group name is empty. Please specify a valid value."),
-    ("S7 worker template empty", check_cluster,
+    ("worker template empty", check_cluster,
      edit(CLUSTER, drop("clusterSpec", "workerGroupSpec", 0, "computeTemplate")), NS,
      "WorkerNodeSpec 0 compute template is empty. Please specify a valid value."),
-    ("S8 worker maxReplicas zero", check_cluster,
+    ("worker maxReplicas zero", check_cluster,
      edit(CLUSTER, put(0, "clusterSpec", "workerGroupSpec", 0, "maxReplicas")), NS,
      "WorkerNodeSpec 0 MaxReplicas can not be 0. Please specify a valid value."),
-    ("S8 worker maxReplicas absent", check_cluster,
+    ("worker maxReplicas absent", check_cluster,
      edit(CLUSTER, drop("clusterSpec", "workerGroupSpec", 1, "maxReplicas")), NS,
      "WorkerNodeSpec 1 MaxReplicas can not be 0. Please specify a valid value."),
-    ("S9 worker min above max", check_cluster,
+    ("worker min above max", check_cluster,
      edit(CLUSTER, put(6, "clusterSpec", "workerGroupSpec", 0, "minReplicas")), NS,
      "WorkerNodeSpec 0 MinReplica > MaxReplicas. Please specify a valid value."),
-    ("S10 worker pull policy", check_cluster,
+    ("worker pull policy", check_cluster,
      edit(CLUSTER, put("Never", "clusterSpec", "workerGroupSpec", 0, "imagePullPolicy")), NS,
      "Worker GroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent"),
-    ("S-checks stop at the first failure, head before workers", check_cluster,
+    ("group rules stop at the first failure, head before workers", check_cluster,
      edit(CLUSTER, both(put("", "clusterSpec", "headGroupSpec", "computeTemplate"),
                         put("", "clusterSpec", "workerGroupSpec", 0, "groupName"))), NS,
      "HeadGroupSpec compute template is empty. Please specify a valid value."),
-    ("C-checks come before S-checks", check_cluster,
+    ("cluster fields come before its spec", check_cluster,
      edit(CLUSTER, both(drop("user"), drop("clusterSpec"))), NS,
      "User who create the cluster is empty. Please specify a valid value."),
     ("namespace check comes before name", check_cluster,
      edit(CLUSTER, both(put("other", "namespace"), drop("name"))), NS,
      "The namespace in the request is different from the namespace in the cluster definition."),
-    # jobs: J1-J5
-    ("J1 job path namespace empty", check_job, JOB, "", NS_EMPTY),
-    ("J2 job namespace differs", check_job, edit(JOB, put("other", "namespace")), NS,
+    # cluster spec: what the groups and the autoscaler hold
+    ("ephemeral volume without storage", check_cluster,
+     edit(CLUSTER, put(volumes({"volumeType": "EPHEMERAL"}), *HEAD, "volumes")), NS,
+     "storage for ephemeral volume is empty (volume 'v')"),
+    ("ephemeral volume with storage that is no quantity", check_cluster,
+     edit(CLUSTER, put(volumes({"volumeType": 2, "storage": "10 GB"}), *HEAD, "volumes")), NS,
+     f"storage for ephemeral volume is not specified correctly (volume 'v'): {NOT_A_QUANTITY}: '10 GB'"),
+    ("empty-dir volume with storage that is no quantity", check_cluster,
+     edit(CLUSTER, put(volumes({"volumeType": "EMPTY_DIR", "storage": "2Gii"}), *WORKER, "volumes")), NS,
+     "storage for empty dir volume is not specified correctly (volume 'v'): "
+     "unable to parse quantity's suffix: '2Gii'"),
+    ("unknown volume type", check_cluster, edit(CLUSTER, put(volumes({"volumeType": 9}), *WORKER, "volumes")), NS,
+     "volume 'v': volumeType 9 is not a known volume type"),
+    ("unknown volume type given as a string", check_cluster,
+     edit(CLUSTER, put(volumes({"volumeType": "6"}), *WORKER, "volumes")), NS,
+     "volume 'v': volumeType 6 is not a known volume type"),
+    ("autoscaler cpu that is no quantity", check_cluster,
+     edit(CLUSTER, both(put(True, *AUTOSCALING), put({"cpu": "half", "memory": "1 Gi"}, *AUTOSCALER))), NS,
+     f"cpu for autoscaler is not specified correctly: {NOT_A_QUANTITY}: 'half'"),
+    ("autoscaler memory that is no quantity", check_cluster,
+     edit(CLUSTER, both(put(True, *AUTOSCALING), put({"memory": "1 Gi"}, *AUTOSCALER))), NS,
+     f"memory for autoscaler is not specified correctly: {NOT_A_QUANTITY}: '1 Gi'"),
+    ("group rules come before volumes", check_cluster,
+     edit(CLUSTER, both(put(volumes({"volumeType": 9}), *HEAD, "volumes"), put(0, *WORKER, "maxReplicas"))), NS,
+     "WorkerNodeSpec 0 MaxReplicas can not be 0. Please specify a valid value."),
+    ("head volumes come before worker volumes", check_cluster,
+     edit(CLUSTER, both(put(volumes({"volumeType": 8}), *HEAD, "volumes"), put(volumes({"volumeType": 9}), *WORKER,
+                                                                              "volumes"))), NS,
+     "volume 'v': volumeType 8 is not a known volume type"),
+    ("volumes come before the autoscaler", check_cluster,
+     edit(CLUSTER, both(put(volumes({"volumeType": 9}), *WORKER, "volumes"), put(True, *AUTOSCALING),
+                        put({"cpu": "half"}, *AUTOSCALER))), NS,
+     "volume 'v': volumeType 9 is not a known volume type"),
+    # jobs
+    ("job path namespace empty", check_job, JOB, "", NS_EMPTY),
+    ("job namespace differs", check_job, edit(JOB, put("other", "namespace")), NS,
      "The namespace in the request is different from the namespace in the job definition."),
-    ("J3 job name empty", check_job, edit(JOB, drop("name")), NS,
+    ("job name empty", check_job, edit(JOB, drop("name")), NS,
      "Job name is empty. Please specify a valid value."),
-    ("J4 job user empty", check_job, edit(JOB, put("", "user")), NS,
+    ("job user empty", check_job, edit(JOB, put("", "user")), NS,
      "User who create the job is empty. Please specify a valid value."),
-    ("J5 job without spec or selector", check_job, edit(JOB, drop("clusterSpec")), NS,
+    ("job without spec or selector", check_job, edit(JOB, drop("clusterSpec")), NS,
      "A ClusterSpec object is required. Please specify one."),
-    ("J5 job with empty selector and no spec", check_job, edit(JOB, both(drop("clusterSpec"), put({}, "clusterSelector"))),
+    ("job with empty selector and no spec", check_job, edit(JOB, both(drop("clusterSpec"), put({}, "clusterSelector"))),
      NS, "A ClusterSpec object is required. Please specify one."),
-    ("J5 job spec checked", check_job, edit(JOB, put(0, "clusterSpec", "workerGroupSpec", 1, "maxReplicas")), NS,
+    ("job spec checked", check_job, edit(JOB, put(0, "clusterSpec", "workerGroupSpec", 1, "maxReplicas")), NS,
      "WorkerNodeSpec 1 MaxReplicas can not be 0. Please specify a valid value."),
-    ("J5 job spec checked even with a selector (upstream crashed)", check_job,
+    ("job spec contents checked", check_job, edit(JOB, put(volumes({"volumeType": 9}), *HEAD, "volumes")), NS,
+     "volume 'v': volumeType 9 is not a known volume type"),
+    ("job submitter cpu that is no quantity", check_job, edit(JOB, put({"image": "i", "cpu": "two"}, "jobSubmitter")), NS,
+     'jobSubmitter.cpu "two" is not specified correctly: it must be a Kubernetes quantity such as 500m.'),
+    ("job submitter memory unit", check_job, edit(JOB, put({"cpu": "1", "memory": "1GB"}, "jobSubmitter")), NS,
+     'jobSubmitter.memory "1GB" is not specified correctly: it must be a Kubernetes quantity such as 512Mi.'),
+    ("job submitter memory number", check_job, edit(JOB, put({"memory": "1.5.5"}, "jobSubmitter")), NS,
+     'jobSubmitter.memory "1.5.5" is not specified correctly: it must be a Kubernetes quantity such as 512Mi.'),
+    ("job submitter of a selector job", check_job,
+     edit(JOB, both(drop("clusterSpec"), put({"ray.io/cluster": "c"}, "clusterSelector"),
+                    put({"cpu": "two"}, "jobSubmitter"))), NS,
+     'jobSubmitter.cpu "two" is not specified correctly: it must be a Kubernetes quantity such as 500m.'),
+    ("job spec comes before the submitter", check_job,
+     edit(JOB, both(put(volumes({"volumeType": 9}), *HEAD, "volumes"), put({"cpu": "two"}, "jobSubmitter"))), NS,
+     "volume 'v': volumeType 9 is not a known volume type"),
+    ("job spec checked even with a selector (upstream crashed)", check_job,
      edit(JOB, both(put({"ray.io/cluster": "c"}, "clusterSelector"), drop("clusterSpec", "headGroupSpec"))), NS,
      "Cluster Spec Object requires HeadGroupSpec to be populated. Please specify one."),
-    # services: R1-R6, then the serve configuration (v1.0.0)
-    ("R1 service path namespace empty", check_service, SERVICE, "", NS_EMPTY),
-    ("R2 service body empty", check_service, {}, NS, "Service is empty, please input a valid payload."),
-    ("R2 service body holds only the filled-in namespace", check_service, {"namespace": NS}, NS,
+    # services, then the serve configuration (v1.0.0)
+    ("service path namespace empty", check_service, SERVICE, "", NS_EMPTY),
+    ("service body empty", check_service, {}, NS, "Service is empty, please input a valid payload."),
+    ("service body holds only the filled-in namespace", check_service, {"namespace": NS}, NS,
      "Service is empty, please input a valid payload."),
-    ("R3 service namespace differs", check_service, edit(SERVICE, put("other", "namespace")), NS,
+    ("service namespace differs", check_service, edit(SERVICE, put("other", "namespace")), NS,
      "The namespace in the request is different from the namespace in the service definition."),
-    ("R4 service name empty", check_service, edit(SERVICE, drop("name")), NS,
+    ("service name empty", check_service, edit(SERVICE, drop("name")), NS,
      "Service name is empty. Please specify a valid value."),
-    ("R5 service user empty", check_service, edit(SERVICE, drop("user")), NS,
+    ("service user empty", check_service, edit(SERVICE, drop("user")), NS,
      "User who created the Service is empty. Please specify a valid value."),
-    ("R6 service spec absent", check_service, edit(SERVICE, drop("clusterSpec")), NS,
+    ("service spec absent", check_service, edit(SERVICE, drop("clusterSpec")), NS,
      "A ClusterSpec object is required. Please specify one."),
-    ("R6 service spec checked", check_service, edit(SERVICE, put({}, "clusterSpec", "headGroupSpec", "rayStartParams")),
+    ("service spec checked", check_service, edit(SERVICE, put({}, "clusterSpec", "headGroupSpec", "rayStartParams")),
      NS, "HeadGroupSpec RayStartParams is empty. Please specify values."),
     ("service without serve configuration", check_service, edit(SERVICE, drop("serveConfigV2")), NS,
      "serve configuration is not defined"),
@@ -185,6 +255,49 @@ REJECTED: list[tuple[str, Callable[..., None], dict[str, Any], str, str]] = [
      edit(SERVICE, both(drop("serveConfigV2"), put({**GRAPH, "serveConfigs": [{"deploymentName": "A"}, {"replicas": 2}]},
                                                     "serveDeploymentGraphSpec"))), NS,
      "serveDeploymentGraphSpec serveConfigs 1 deploymentName is empty. Please specify a valid value."),
+    ("graph runtime env that is no YAML", check_service, edit(SERVICE, graph(runtimeEnv="working_dir: [unclosed")), NS,
+     "serveDeploymentGraphSpec.runtimeEnv is not valid YAML: expected ',' or ']', but got '<stream end>' "
+     "at line 1, column 23."),
+    ("graph user config that is no mapping", check_service,
+     edit(SERVICE, graph(serveConfigs=[{"deploymentName": "A"}, {"deploymentName": "B", "userConfig": "just text"}])),
+     NS, "serveDeploymentGraphSpec.serveConfigs[1].userConfig must be a YAML mapping such as 'key: value'."),
+    ("graph autoscaling config that is a list", check_service,
+     edit(SERVICE, graph(serveConfigs=[{"deploymentName": "A", "autoscalingConfig": "- 1\n- 2"}])), NS,
+     "serveDeploymentGraphSpec.serveConfigs[0].autoscalingConfig must be a YAML mapping such as 'key: value'."),
+    ("graph actor runtime env that is no YAML", check_service,
+     edit(SERVICE, graph(serveConfigs=[{"deploymentName": "A", "actorOptions": {"runtimeEnv": "a: b: c"}}])), NS,
+     "serveDeploymentGraphSpec.serveConfigs[0].actorOptions.runtimeEnv is not valid YAML: "
+     "mapping values are not allowed here at line 1, column 5."),
+    ("graph custom resource that is a number", check_service,
+     edit(SERVICE, graph(serveConfigs=[{"deploymentName": "A", "actorOptions": {"customResource": "7"}}])), NS,
+     "serveDeploymentGraphSpec.serveConfigs[0].actorOptions.customResource must be a YAML mapping such as "
+     "'key: value'."),
+    ("graph with two route prefixes", check_service,
+     edit(SERVICE, graph(serveConfigs=[{"deploymentName": "A", "routePrefix": "/a"},
+                                       {"deploymentName": "B", "routePrefix": "/b"}])), NS,
+     "serveDeploymentGraphSpec.serveConfigs give different route prefixes (/a, /b): "
+     "one application has one route prefix, so give it on one deployment only."),
+    ("graph deployment names come before route prefixes", check_service,
+     edit(SERVICE, graph(serveConfigs=[{"deploymentName": "A", "routePrefix": "/a"}, {"routePrefix": "/b"}])), NS,
+     "serveDeploymentGraphSpec serveConfigs 1 deploymentName is empty. Please specify a valid value."),
+    ("graph route prefixes come before its YAML", check_service,
+     edit(SERVICE, graph(runtimeEnv="[", serveConfigs=[{"deploymentName": "A", "routePrefix": "/a"},
+                                                       {"deploymentName": "B", "routePrefix": "/b"}])), NS,
+     "serveDeploymentGraphSpec.serveConfigs give different route prefixes (/a, /b): "
+     "one application has one route prefix, so give it on one deployment only."),
+    ("graph deployment fields in order: autoscaling, user config, actor options", check_service,
+     edit(SERVICE, graph(serveConfigs=[{"deploymentName": "A", "userConfig": "1", "autoscalingConfig": "2",
+                                        "actorOptions": {"runtimeEnv": "3", "customResource": "4"}}])), NS,
+     "serveDeploymentGraphSpec.serveConfigs[0].autoscalingConfig must be a YAML mapping such as 'key: value'."),
+    ("service spec contents checked", check_service,
+     edit(SERVICE, put(volumes({"volumeType": "EPHEMERAL"}), *WORKER, "volumes")), NS,
+     "storage for ephemeral volume is empty (volume 'v')"),
+    ("serve configuration comes before the spec contents", check_service,
+     edit(SERVICE, both(drop("serveConfigV2"), put(volumes({"volumeType": 9}), *HEAD, "volumes"))), NS,
+     "serve configuration is not defined"),
+    ("graph comes before the spec contents", check_service,
+     edit(SERVICE, both(graph(runtimeEnv="7"), put(volumes({"volumeType": 9}), *HEAD, "volumes"))), NS,
+     "serveDeploymentGraphSpec.runtimeEnv must be a YAML mapping such as 'key: value'."),
 ]
 
 
@@ -219,14 +332,30 @@ ACCEPTED: list[tuple[str, Callable[..., None], dict[str, Any]]] = [
     ("cluster without workers", check_cluster, edit(CLUSTER, drop("clusterSpec", "workerGroupSpec"))),
     ("cluster with duplicate group names (not checked upstream)", check_cluster,
      edit(CLUSTER, put("small", "clusterSpec", "workerGroupSpec", 1, "groupName"))),
+    ("cluster with volumes of every type", check_cluster,
+     edit(CLUSTER, put(volumes({}, {"volumeType": "HOST_PATH"}, {"volumeType": 2, "storage": "10Gi"}, {"volumeType": 3},
+                               {"volumeType": 4}, {"volumeType": 5}, {"volumeType": 5, "storage": "0.5Gi"}),
+                       *HEAD, "volumes"))),
+    ("cluster with autoscaler quantities", check_cluster,
+     edit(CLUSTER, both(put(True, *AUTOSCALING), put({"cpu": "1", "memory": "1Gi"}, *AUTOSCALER)))),
+    ("autoscaler options unread while autoscaling is off", check_cluster,
+     edit(CLUSTER, put({"cpu": "half", "memory": "1 Gi"}, *AUTOSCALER))),
     ("job with cluster spec", check_job, JOB),
     ("job with a selector only", check_job, edit(JOB, both(drop("clusterSpec"), put({"ray.io/cluster": "c"}, "clusterSelector")))),
     ("job without entrypoint or version (not checked upstream)", check_job, edit(JOB, drop("entrypoint"))),
+    ("job with submitter quantities", check_job, edit(JOB, put({"image": "i", "cpu": "500m", "memory": "1Gi"},
+                                                              "jobSubmitter"))),
+    ("job with an empty submitter", check_job, edit(JOB, put({}, "jobSubmitter"))),
     ("service with serveConfigV2", check_service, SERVICE),
     ("service with a deployment graph", check_service,
      edit(SERVICE, both(drop("serveConfigV2"), put(GRAPH, "serveDeploymentGraphSpec")))),
     ("service with empty serveConfigV2 and a deployment graph", check_service,
      edit(SERVICE, both(put("", "serveConfigV2"), put(GRAPH, "serveDeploymentGraphSpec")))),
+    ("graph with YAML and JSON mappings, comments and one shared prefix", check_service,
+     edit(SERVICE, graph(runtimeEnv="# none", serveConfigs=[
+         {"deploymentName": "A", "routePrefix": "/x", "userConfig": '{"k": [1, 2]}', "autoscalingConfig": "",
+          "actorOptions": {"runtimeEnv": "pip: [x]", "customResource": "custom_res: 1"}},
+         {"deploymentName": "B", "routePrefix": "/x"}]))),
 ]
 
 
@@ -247,15 +376,28 @@ def test_checks_do_not_modify_the_body() -> None:
     assert body == SERVICE
 
 
-@pytest.mark.parametrize(("spec", "names"), [
-    (SPEC, ["head-t", "worker-t"]),
-    ({"headGroupSpec": {"computeTemplate": "h"},
-      "workerGroupSpec": [{"computeTemplate": "w2"}, {"computeTemplate": "h"}, {"computeTemplate": "w1"},
-                          {"computeTemplate": "w2"}]}, ["h", "w2", "w1"]),
-    ({"headGroupSpec": {"computeTemplate": "h"}}, ["h"]),
-    ({"headGroupSpec": {}, "workerGroupSpec": [{"computeTemplate": "w"}]}, ["w"]),
-    (None, []),
-    ({}, []),
-], ids=["head then workers", "distinct in first-seen order", "head only", "empty names skipped", "no spec", "empty spec"])
-def test_referenced_templates(spec: dict[str, Any] | None, names: list[str]) -> None:
-    assert referenced_templates(spec) == names
+BAD_UNIT = {"name": "bad-unit", "cpu": 1, "memory": 4, "memoryUnit": "GB"}
+
+
+@pytest.mark.parametrize(("templates", "message"), [
+    ({"bad-unit": BAD_UNIT}, "compute template bad-unit: memory '4GB' is not a valid quantity"),
+    ({"t": TEMPLATE, "bad-unit": BAD_UNIT, "worse": {**BAD_UNIT, "name": "worse"}},
+     "compute template bad-unit: memory '4GB' is not a valid quantity"),
+    ({"no-memory": {"name": "no-memory", "cpu": 1, "memoryUnit": "lots"}},
+     "compute template no-memory: memory '0lots' is not a valid quantity"),
+], ids=["hand-edited unit", "first one refused, in the order given", "unit without memory"])
+def test_templates_read_back_that_build_no_pod_are_refused(templates: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        check_templates(templates)
+    assert str(caught.value) == message
+    assert (caught.value.status, caught.value.code) == (400, 3)
+
+
+@pytest.mark.parametrize("templates", [
+    {},
+    {"t": TEMPLATE},
+    {"legacy": {"name": "legacy", "cpu": 1, "memory": 2}},  # stored without a unit: Gi
+    {"decimal": {**TEMPLATE, "memoryUnit": "M"}, "mebi": {**TEMPLATE, "memoryUnit": "Mi"}},
+], ids=["none", "one", "no unit", "several"])
+def test_templates_read_back_accepted(templates: dict[str, Any]) -> None:
+    assert check_templates(templates) is None

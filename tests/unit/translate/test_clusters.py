@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import copy
 import json
-import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.errors import InvalidInput
-from app.translate.clusters import (
+from app.translate.cluster import (
+    referenced_templates,
     to_api_cluster,
     to_api_cluster_spec,
     to_raycluster,
@@ -29,7 +28,7 @@ from app.translate.clusters import (
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "clusters"
 REQUESTS = sorted(FIXTURES.glob("*.api.json"))
 OBJECTS = sorted(FIXTURES.glob("*.crd.json"))
-NOW = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+NOW = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 SERVER_METADATA = {"creationTimestamp": "2025-01-02T03:04:06Z", "generation": 1, "resourceVersion": "811",
                    "uid": "6f1b6f0c-6b1e-4a8e-9d7c-2b1f0f3e4a5b"}
 
@@ -141,41 +140,27 @@ def test_inputs_and_outputs_share_nothing(api_file: Path) -> None:
     assert to_api_cluster(raycluster, event_list) == expected_response(api_file)
 
 
-# -- what cannot become a RayCluster --------------------------------------------------------
+# -- the templates a request needs --------------------------------------------------------
 
 
-def _head(**fields: Any) -> dict[str, Any]:
-    return {"headGroupSpec": {"computeTemplate": "default-template", "rayStartParams": {"num-cpus": "0"},
-                              **fields}}
+@pytest.mark.parametrize(("spec", "names"), [
+    ({"headGroupSpec": {"computeTemplate": "head-t"},
+      "workerGroupSpec": [{"computeTemplate": "worker-t"}, {"computeTemplate": "head-t"}]}, ["head-t", "worker-t"]),
+    ({"headGroupSpec": {"computeTemplate": "h"},
+      "workerGroupSpec": [{"computeTemplate": "w2"}, {"computeTemplate": "h"}, {"computeTemplate": "w1"},
+                          {"computeTemplate": "w2"}]}, ["h", "w2", "w1"]),
+    ({"headGroupSpec": {"computeTemplate": "h"}}, ["h"]),
+    ({"headGroupSpec": {}, "workerGroupSpec": [{"computeTemplate": "w"}]}, ["w"]),
+    (None, []),
+    ({}, []),
+], ids=["head then workers", "distinct in first-seen order", "head only", "empty names skipped", "no spec", "empty spec"])
+def test_referenced_templates(spec: dict[str, Any] | None, names: list[str]) -> None:
+    assert referenced_templates(spec) == names
 
 
-def _autoscaler(**options: Any) -> dict[str, Any]:
-    return {**_head(), "enableInTreeAutoscaling": True, "autoscalerOptions": options}
-
-
-BROKEN_TEMPLATES = {"bad-unit": {"name": "bad-unit", "cpu": 1, "memory": 4, "memoryUnit": "GB"}}
-
-INVALID = [
-    pytest.param(_head(volumes=[{"name": "v", "mountPath": "/v", "volumeType": "EPHEMERAL"}]),
-                 "storage for ephemeral volume is empty (volume 'v')", id="ephemeral-without-storage"),
-    pytest.param(_head(volumes=[{"name": "v", "mountPath": "/v", "volumeType": 2, "storage": "10 GB"}]),
-                 "storage for ephemeral volume is not specified correctly (volume 'v')", id="ephemeral-bad-storage"),
-    pytest.param(_head(volumes=[{"name": "v", "mountPath": "/v", "volumeType": "EMPTY_DIR", "storage": "lots"}]),
-                 "storage for empty dir volume is not specified correctly (volume 'v')", id="empty-dir-bad-storage"),
-    pytest.param(_head(volumes=[{"name": "v", "mountPath": "/v", "volumeType": 9}]),
-                 "volume 'v': volumeType 9 is not a known volume type", id="unknown-volume-type"),
-    pytest.param(_autoscaler(cpu="half"), "cpu for autoscaler is not specified correctly", id="autoscaler-bad-cpu"),
-    pytest.param(_autoscaler(memory="1 Gi"), "memory for autoscaler is not specified correctly",
-                 id="autoscaler-bad-memory"),
-    pytest.param(_head(computeTemplate="missing"), "headGroupSpec computeTemplate: compute template 'missing'",
-                 id="head-template-not-provided"),
-    pytest.param({**_head(), "workerGroupSpec": [{"groupName": "wg", "computeTemplate": "missing", "maxReplicas": 1}]},
-                 "workerGroupSpec wg computeTemplate: compute template 'missing'", id="worker-template-not-provided"),
-    pytest.param(_head(computeTemplate="bad-unit"), "memory '4GB' is not a valid quantity", id="template-bad-unit"),
-]
-
-
-@pytest.mark.parametrize(("spec", "message"), INVALID)
-def test_spec_that_cannot_be_built_is_invalid_input(spec: dict[str, Any], message: str) -> None:
-    with pytest.raises(InvalidInput, match=re.escape(message)):
-        to_raycluster_spec(spec, {**TEMPLATES, **BROKEN_TEMPLATES}, "2.46.0")
+@pytest.mark.parametrize("api_file", REQUESTS, ids=case_id)
+def test_every_template_a_request_uses_is_referenced(api_file: Path) -> None:
+    """The service layer reads only these, so translation must find every one it uses among them."""
+    cluster = load(api_file)
+    needed = {name: TEMPLATES[name] for name in referenced_templates(cluster["clusterSpec"])}
+    assert to_raycluster(cluster, needed, NOW) == load(sibling(api_file, "crd"))

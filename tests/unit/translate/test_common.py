@@ -1,25 +1,12 @@
-"""The API's JSON conventions: zero values, timestamps, the creation-time string, enums, Go's JSON."""
+"""The API's JSON conventions: zero values, positive numbers, timestamps, the creation-time string, Go's JSON."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from app.translate.common import (
-    ACCESS_MODE,
-    ENV_SOURCE,
-    ENVIRONMENT,
-    HOST_PATH_TYPE,
-    MOUNT_PROPAGATION,
-    VOLUME_TYPE,
-    ZERO_TIME,
-    ProtoEnum,
-    go_json,
-    go_time_string,
-    omit_zero,
-    to_rfc3339,
-)
+from app.translate.common import ZERO_TIME, go_json, go_time_string, omit_zero, positive, to_rfc3339
 
 
 @pytest.mark.parametrize(("fields", "expected"), [
@@ -29,6 +16,20 @@ from app.translate.common import (
 ])
 def test_omit_zero_drops_only_zero_fields(fields: dict[str, Any], expected: dict[str, Any]) -> None:
     assert omit_zero(fields) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (3, 3),
+    (0.5, 0.5),
+    (0, 0),
+    (-2, 0),
+    (-0.5, 0),
+    (True, 0),  # a boolean is no number
+    ("5", 0),
+    (None, 0),
+])
+def test_positive_keeps_only_numbers_above_zero(value: Any, expected: float) -> None:
+    assert positive(value) == expected
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -50,12 +51,12 @@ def test_kubernetes_times_render_in_whole_utc_seconds(value: str | None, expecte
 
 
 @pytest.mark.parametrize(("moment", "expected"), [
-    (datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc), "2025-01-02 03:04:05.123456 +0000 UTC"),
-    (datetime(2025, 1, 2, 3, 4, 5, 120000, tzinfo=timezone.utc), "2025-01-02 03:04:05.12 +0000 UTC"),
-    (datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "2025-01-02 03:04:05 +0000 UTC"),
+    (datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC), "2025-01-02 03:04:05.123456 +0000 UTC"),
+    (datetime(2025, 1, 2, 3, 4, 5, 120000, tzinfo=UTC), "2025-01-02 03:04:05.12 +0000 UTC"),
+    (datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), "2025-01-02 03:04:05 +0000 UTC"),
     (datetime(2025, 1, 2, 5, 4, 5, 1, tzinfo=timezone(timedelta(hours=2))), "2025-01-02 03:04:05.000001 +0000 UTC"),
     (datetime(2025, 1, 2, 3, 4, 5), "2025-01-02 03:04:05 +0000 UTC"),  # naive: taken as UTC
-    (datetime(999, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "0999-01-02 03:04:05 +0000 UTC"),
+    (datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC), "0999-01-02 03:04:05 +0000 UTC"),
 ])
 def test_creation_timestamp_is_go_time_string(moment: datetime, expected: str) -> None:
     assert go_time_string(moment) == expected
@@ -69,38 +70,3 @@ def test_creation_timestamp_is_go_time_string(moment: datetime, expected: str) -
 ])
 def test_go_json_matches_go_marshal(value: Any, expected: str) -> None:
     assert go_json(value) == expected
-
-
-ENUMS = {
-    "ENV_SOURCE": (ENV_SOURCE, ["CONFIGMAP", "SECRET", "RESOURCEFIELD", "FIELD"]),
-    "ENVIRONMENT": (ENVIRONMENT, ["DEV", "TESTING", "STAGING", "PRODUCTION"]),
-    "VOLUME_TYPE": (VOLUME_TYPE, ["PERSISTENT_VOLUME_CLAIM", "HOST_PATH", "EPHEMERAL", "CONFIGMAP",
-                                  "SECRET", "EMPTY_DIR"]),
-    "HOST_PATH_TYPE": (HOST_PATH_TYPE, ["DIRECTORY", "FILE"]),
-    "MOUNT_PROPAGATION": (MOUNT_PROPAGATION, ["NONE", "HOSTTOCONTAINER", "BIDIRECTIONAL"]),
-    "ACCESS_MODE": (ACCESS_MODE, ["RWO", "ROX", "RWX"]),
-}
-
-
-@pytest.mark.parametrize("enum_name", ENUMS)
-def test_enum_tables_follow_the_proto(enum_name: str) -> None:
-    enum, names = ENUMS[enum_name]
-    assert [enum.number(name) for name in names] == list(range(len(names)))
-    assert [enum.name(number) for number in range(len(names))] == names
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("SECRET", 1),
-    (1, 1),
-    ("1", 1),
-    (7, 7),  # open enum: unknown numbers are kept
-    ("secret", 0),  # unknown names become the default, as protojson drops them
-    (None, 0),
-    (True, 0),
-])
-def test_enum_accepts_names_and_numbers(value: Any, expected: int) -> None:
-    assert ENV_SOURCE.number(value) == expected
-
-
-def test_unknown_enum_number_prints_as_number() -> None:
-    assert ProtoEnum(("A",)).name(7) == "7"

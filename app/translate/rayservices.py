@@ -1,20 +1,22 @@
-"""Ray services, both directions: the API's `RayService` <-> a RayService custom resource (BEHAVIOR §3.4).
+"""Ray services, both directions: the API's `RayService` <-> a RayService custom resource.
 
-Also owns v1.0.0's `serveDeploymentGraphSpec` (BEHAVIOR §7.1, §8.9), which today's CRD no
-longer has: it becomes the equivalent single-application `serveConfigV2`, and the graph spec
-itself is kept in an annotation so that responses show what the client sent. The service's
-cluster is built and read by `clusters`. Pure: no I/O, no clock, no logging.
+Also owns v1.0.0's `serveDeploymentGraphSpec` (KubeRay v1.0.0, removed in v1.1.0), which today's
+CRD no longer has: it becomes the equivalent single-application `serveConfigV2`, and the graph
+spec itself is kept in an annotation so that responses show what the client sent. The service's
+cluster is built and read by `app.translate.cluster`. Pure: no I/O, no clock, no logging.
+Input is valid: validation has checked that there is one serve configuration and that the
+graph's YAML fields are mappings and its route prefixes agree.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
-import yaml  # type: ignore[import-untyped]  # no types-PyYAML in requirements
+import yaml
 
 from app.constants import (
     APP_NAME,
@@ -28,11 +30,10 @@ from app.constants import (
     UPDATE_TIMESTAMP,
     USER_LABEL,
 )
-from app.errors import InvalidInput
-from app.translate.clusters import to_api_cluster_spec, to_raycluster_spec
-from app.translate.common import go_time_string, omit_zero, to_rfc3339
+from app.translate.cluster import to_api_cluster_spec, to_raycluster_spec
+from app.translate.common import go_time_string, omit_zero, positive, to_rfc3339
 from app.translate.events import to_api_events
-from app.types import ActorOptions, RayService, ServeConfig, ServeDeploymentGraphSpec
+from app.types import ActorOptions, Json, RayService, ServeConfig, ServeDeploymentGraphSpec
 
 # Upstream sends a Timestamp of seconds -1 while the service is not being deleted.
 NOT_DELETING = "1969-12-31T23:59:59Z"
@@ -45,14 +46,14 @@ _MAX_QUERIES_RENAMED_IN = (2, 10)
 
 
 def to_rayservice(service: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]],
-                  now: datetime) -> dict[str, Any]:
+                  now: datetime) -> Json:
     """The RayService to create, stamped `ray.io/creation-timestamp`."""
     return _rayservice(cast(RayService, service), templates, {CREATION_TIMESTAMP: go_time_string(now)})
 
 
 def to_rayservice_update(service: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]],
-                         existing: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """The full replacement for `existing` (PUT, BEHAVIOR §3.4.3): rebuilt from the request alone,
+                         existing: Mapping[str, Any], now: datetime) -> Json:
+    """The full replacement for `existing` (PUT): rebuilt from the request alone,
     annotated only `ray.io/update-timestamp` (plus the graph spec, if the request has one), and
     carrying the existing `resourceVersion` so that a concurrent change makes the update fail."""
     rayservice = _rayservice(cast(RayService, service), templates, {UPDATE_TIMESTAMP: go_time_string(now)})
@@ -62,7 +63,7 @@ def to_rayservice_update(service: Mapping[str, Any], templates: Mapping[str, Map
     return rayservice
 
 
-def to_api_service(rayservice: Mapping[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+def to_api_service(rayservice: Mapping[str, Any], events: list[Json]) -> Json:
     """The API's `RayService`; `events` are the service's own, then its active cluster's.
 
     `rayServiceStatus` and `deleteAt` are always present, as upstream writes them.
@@ -96,8 +97,8 @@ def to_api_service(rayservice: Mapping[str, Any], events: list[dict[str, Any]]) 
 
 
 def _rayservice(service: RayService, templates: Mapping[str, Mapping[str, Any]],
-                annotations: dict[str, str]) -> dict[str, Any]:
-    """BEHAVIOR §3.4.3: no cluster-name, version or environment labels; serve ports on the head."""
+                annotations: dict[str, str]) -> Json:
+    """As upstream: no cluster-name, version or environment labels; serve ports on the head."""
     graph = service.get("serveDeploymentGraphSpec")
     if graph is not None:
         canonical = _canonical_graph(graph)
@@ -109,12 +110,10 @@ def _rayservice(service: RayService, templates: Mapping[str, Mapping[str, Any]],
         }
     else:
         serve_config = service.get("serveConfigV2", "")
-    if not serve_config:
-        raise InvalidInput("serve configuration is not defined")
     spec = omit_zero({
         "serveConfigV2": serve_config,
-        "serviceUnhealthySecondThreshold": _positive(service.get("serviceUnhealthySecondThreshold", 0)),
-        "deploymentUnhealthySecondThreshold": _positive(service.get("deploymentUnhealthySecondThreshold", 0)),
+        "serviceUnhealthySecondThreshold": positive(service.get("serviceUnhealthySecondThreshold", 0)),
+        "deploymentUnhealthySecondThreshold": positive(service.get("deploymentUnhealthySecondThreshold", 0)),
     })
     spec["rayClusterConfig"] = to_raycluster_spec(
         service.get("clusterSpec") or {}, templates, service.get("version", ""), serve_ports=True)
@@ -131,14 +130,10 @@ def _rayservice(service: RayService, templates: Mapping[str, Mapping[str, Any]],
     }
 
 
-def _positive(value: Any) -> int:
-    return value if isinstance(value, int) and value > 0 else 0
-
-
 # -- the v1.0.0 deployment graph ----------------------------------------------------------
 
 
-def _canonical_graph(graph: Mapping[str, Any]) -> dict[str, Any]:
+def _canonical_graph(graph: Mapping[str, Any]) -> Json:
     """The graph spec as upstream's gateway writes it back: zero values omitted, uint64 as strings."""
     request = cast(ServeDeploymentGraphSpec, graph)
     canonical = omit_zero({
@@ -150,7 +145,7 @@ def _canonical_graph(graph: Mapping[str, Any]) -> dict[str, Any]:
     return canonical
 
 
-def _canonical_config(config: ServeConfig) -> dict[str, Any]:
+def _canonical_config(config: ServeConfig) -> Json:
     canonical = omit_zero({
         "deploymentName": config.get("deploymentName", ""),
         "replicas": config.get("replicas", 0),
@@ -174,79 +169,65 @@ def _canonical_config(config: ServeConfig) -> dict[str, Any]:
 
 
 def _graph_serve_config(graph: Mapping[str, Any], max_queries_key: str) -> str:
-    """The single-application Serve config v1.0.0's operator would have deployed (BEHAVIOR §7.1).
+    """The single-application Serve config v1.0.0's operator would have deployed.
 
-    Route prefixes move from the deployments to the application, which has one.
+    Route prefixes move from the deployments to the application, which has one (validation has
+    refused deployments whose prefixes disagree).
     """
     configs = graph.get("serveConfigs") or []
-    application: dict[str, Any] = {"name": GRAPH_APPLICATION, "import_path": graph.get("importPath", "")}
-    prefixes = list(dict.fromkeys(prefix for config in configs if (prefix := config.get("routePrefix"))))
-    if len(prefixes) > 1:
-        raise InvalidInput(
-            f"{GRAPH}.serveConfigs give different route prefixes ({', '.join(prefixes)}): "
-            "one application has one route prefix, so give it on one deployment only."
-        )
+    application: Json = {"name": GRAPH_APPLICATION, "import_path": graph.get("importPath", "")}
+    prefixes = route_prefixes(configs)
     if prefixes:
         application["route_prefix"] = prefixes[0]
-    runtime_env = _yaml_mapping(graph.get("runtimeEnv", ""), f"{GRAPH}.runtimeEnv")
+    runtime_env = _yaml_mapping(graph.get("runtimeEnv", ""))
     if runtime_env:
         application["runtime_env"] = runtime_env
     if configs:
-        application["deployments"] = [
-            _deployment(config, f"{GRAPH}.serveConfigs[{index}]", max_queries_key)
-            for index, config in enumerate(configs)
-        ]
+        application["deployments"] = [_deployment(config, max_queries_key) for config in configs]
     text: str = yaml.safe_dump({"applications": [application]}, sort_keys=False, allow_unicode=True)
     return text
 
 
-def _deployment(config: Mapping[str, Any], field: str, max_queries_key: str) -> dict[str, Any]:
+def _deployment(config: Mapping[str, Any], max_queries_key: str) -> Json:
     """`num_replicas` only when > 0 and not autoscaled: Ray Serve refuses it beside an autoscaling config."""
-    autoscaling = _yaml_mapping(config.get("autoscalingConfig", ""), f"{field}.autoscalingConfig")
-    deployment: dict[str, Any] = {"name": config.get("deploymentName", "")}
+    autoscaling = _yaml_mapping(config.get("autoscalingConfig", ""))
+    deployment: Json = {"name": config.get("deploymentName", "")}
     if config.get("replicas", 0) > 0 and not autoscaling:
         deployment["num_replicas"] = config["replicas"]
     if config.get("maxConcurrentQueries", 0) > 0:
         deployment[max_queries_key] = config["maxConcurrentQueries"]
-    user_config = _yaml_mapping(config.get("userConfig", ""), f"{field}.userConfig")
+    user_config = _yaml_mapping(config.get("userConfig", ""))
     if user_config:
         deployment["user_config"] = user_config
     if autoscaling:
         deployment["autoscaling_config"] = autoscaling
-    options = _actor_options(config.get("actorOptions") or {}, f"{field}.actorOptions")
+    options = _actor_options(config.get("actorOptions") or {})
     if options:
         deployment["ray_actor_options"] = options
     return deployment
 
 
-def _actor_options(options: Mapping[str, Any], field: str) -> dict[str, Any]:
+def _actor_options(options: Mapping[str, Any]) -> Json:
     return omit_zero({
-        "runtime_env": _yaml_mapping(options.get("runtimeEnv", ""), f"{field}.runtimeEnv"),
-        "num_cpus": _positive_number(options.get("cpusPerActor", 0)),
-        "num_gpus": _positive_number(options.get("gpusPerActor", 0)),
+        "runtime_env": _yaml_mapping(options.get("runtimeEnv", "")),
+        "num_cpus": positive(options.get("cpusPerActor", 0)),
+        "num_gpus": positive(options.get("gpusPerActor", 0)),
         "memory": int(options.get("memoryPerActor", 0)),
         "object_store_memory": int(options.get("objectStoreMemoryPerActor", 0)),
-        "resources": _yaml_mapping(options.get("customResource", ""), f"{field}.customResource"),
+        "resources": _yaml_mapping(options.get("customResource", "")),
         "accelerator_type": options.get("accceleratorType", ""),
     })
 
 
-def _yaml_mapping(text: str, field: str) -> dict[str, Any]:
-    """A YAML (or JSON) object given as a string; empty text is no object."""
-    if not text:
-        return {}
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        problem = getattr(exc, "problem", None) or "it cannot be parsed"
-        raise InvalidInput(f"{field} is not valid YAML: {problem}{at}.") from None
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput(f"{field} must be a YAML mapping such as 'key: value'.")
-    return value
+def _yaml_mapping(text: str) -> Json:
+    """A YAML (or JSON) object given as a string; empty text, or YAML holding only comments, is none."""
+    value = yaml.safe_load(text) if text else None
+    return value if isinstance(value, dict) else {}
+
+
+def route_prefixes(configs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The distinct route prefixes of a graph's deployments: its one application takes at most one."""
+    return list(dict.fromkeys(prefix for config in configs if (prefix := config.get("routePrefix"))))
 
 
 def _max_queries_key(service: RayService) -> str:
@@ -259,7 +240,7 @@ def _max_queries_key(service: RayService) -> str:
     return "max_ongoing_requests"
 
 
-def _stored_graph(annotations: Mapping[str, str], serve_config: str) -> dict[str, Any] | None:
+def _stored_graph(annotations: Mapping[str, str], serve_config: str) -> Json | None:
     """The graph spec a service was made from, while its serveConfigV2 is still the one generated from it."""
     text = annotations.get(SERVE_DEPLOYMENT_GRAPH_SPEC)
     if not text or annotations.get(SERVE_CONFIG_DIGEST) != _digest(serve_config):
@@ -280,14 +261,10 @@ def _uint64(value: int | str) -> str:
     return str(number) if number else ""
 
 
-def _positive_number(value: Any) -> float | int:
-    return value if isinstance(value, (int, float)) and value > 0 else 0
-
-
 # -- from Kubernetes ----------------------------------------------------------------------
 
 
-def _api_status(status: Mapping[str, Any], events: list[dict[str, Any]], name: str) -> dict[str, Any]:
+def _api_status(status: Mapping[str, Any], events: list[Json], name: str) -> Json:
     """The active cluster's status only (the pending one is ignored, as upstream); maps sorted by name."""
     active = status.get("activeServiceStatus") or {}
     cluster = active.get("rayClusterStatus") or {}
@@ -303,7 +280,7 @@ def _api_status(status: Mapping[str, Any], events: list[dict[str, Any]], name: s
     })
 
 
-def _api_application(name: str, application: Mapping[str, Any]) -> dict[str, Any]:
+def _api_application(name: str, application: Mapping[str, Any]) -> Json:
     deployments = application.get("serveDeploymentStatuses") or {}
     return omit_zero({
         "name": name,

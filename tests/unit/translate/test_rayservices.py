@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,15 @@ from app.constants import (
     SERVE_DEPLOYMENT_GRAPH_SPEC,
     UPDATE_TIMESTAMP,
 )
-from app.errors import InvalidInput
-from app.translate.services import to_api_service, to_rayservice, to_rayservice_update
+from app.translate.rayservices import to_api_service, to_rayservice, to_rayservice_update
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "services"
 TEMPLATES = json.loads((FIXTURES / "templates.json").read_text())
 BUILT = sorted(FIXTURES.glob("*.api.json"))
 STORED = sorted(FIXTURES.glob("*.crd.json"))
 SERVER_METADATA = ("creationTimestamp", "deletionTimestamp", "resourceVersion", "generation", "uid", "finalizers")
-NOW = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
-LATER = datetime(2025, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+NOW = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+LATER = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
 
 
 def load(path: Path) -> Any:
@@ -180,39 +179,6 @@ def test_serve_config_fields(config: dict[str, Any], deployment: dict[str, Any])
 ], ids=["import path only", "empty fields", "one prefix on two deployments"])
 def test_application_fields(graph: dict[str, Any], application: dict[str, Any]) -> None:
     assert deployed(with_graph(**graph)) == application
-
-
-@pytest.mark.parametrize(("graph", "message"), [
-    ({"runtimeEnv": "working_dir: [unclosed"},
-     "serveDeploymentGraphSpec.runtimeEnv is not valid YAML: expected ',' or ']', but got '<stream end>' "
-     "at line 1, column 23."),
-    ({"serveConfigs": [{"deploymentName": "A"}, {"deploymentName": "B", "userConfig": "just text"}]},
-     "serveDeploymentGraphSpec.serveConfigs[1].userConfig must be a YAML mapping such as 'key: value'."),
-    ({"serveConfigs": [{"deploymentName": "A", "autoscalingConfig": "- 1\n- 2"}]},
-     "serveDeploymentGraphSpec.serveConfigs[0].autoscalingConfig must be a YAML mapping such as 'key: value'."),
-    ({"serveConfigs": [{"deploymentName": "A", "actorOptions": {"runtimeEnv": "a: b: c"}}]},
-     "serveDeploymentGraphSpec.serveConfigs[0].actorOptions.runtimeEnv is not valid YAML: "
-     "mapping values are not allowed here at line 1, column 5."),
-    ({"serveConfigs": [{"deploymentName": "A", "actorOptions": {"customResource": "7"}}]},
-     "serveDeploymentGraphSpec.serveConfigs[0].actorOptions.customResource must be a YAML mapping such as 'key: value'."),
-    ({"serveConfigs": [{"deploymentName": "A", "routePrefix": "/a"}, {"deploymentName": "B", "routePrefix": "/b"}]},
-     "serveDeploymentGraphSpec.serveConfigs give different route prefixes (/a, /b): "
-     "one application has one route prefix, so give it on one deployment only."),
-], ids=["runtime env", "user config not a mapping", "autoscaling config a list", "actor runtime env",
-        "custom resource a number", "two route prefixes"])
-def test_graph_that_makes_no_serve_config_is_invalid_input(graph: dict[str, Any], message: str) -> None:
-    with pytest.raises(InvalidInput) as caught:
-        to_rayservice(with_graph(**graph), TEMPLATES, NOW)
-    assert str(caught.value) == message
-
-
-@pytest.mark.parametrize("service", [
-    {k: v for k, v in load(FIXTURES / "minimal.api.json").items() if k != "serveConfigV2"},
-    {**load(FIXTURES / "minimal.api.json"), "serveConfigV2": ""},
-], ids=["absent", "empty"])
-def test_missing_serve_config_is_invalid_input(service: dict[str, Any]) -> None:
-    with pytest.raises(InvalidInput, match="^serve configuration is not defined$"):
-        to_rayservice(service, TEMPLATES, NOW)
 
 
 def _stored_graph_service(**annotations: str | None) -> dict[str, Any]:

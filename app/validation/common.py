@@ -1,0 +1,34 @@
+"""What the request checks share: the namespace rule and the one quantity check."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from app.errors import InvalidInput
+from app.translate.quantity import parse_quantity
+
+NAMESPACE_EMPTY = "Namespace is empty. Please specify a valid value."
+
+
+def check_namespace(body: Mapping[str, Any], namespace: str, where: str) -> None:
+    if not namespace:
+        raise InvalidInput(NAMESPACE_EMPTY)
+    if (body.get("namespace") or namespace) != namespace:
+        raise InvalidInput(f"The namespace in the request is different from the namespace {where}.")
+
+
+def check_request(body: Mapping[str, Any], namespace: str, noun: str, user_refusal: str) -> None:
+    """What a cluster, job or service request starts with: its namespace, its name, its user."""
+    check_namespace(body, namespace, f"in the {noun} definition")
+    if not body.get("name"):
+        raise InvalidInput(f"{noun.capitalize()} name is empty. Please specify a valid value.")
+    if not body.get("user"):
+        raise InvalidInput(user_refusal)
+
+
+def check_quantity(text: str, refusal: str, *, with_reason: bool = False) -> None:
+    """Refuses `text` with `refusal` unless it is a Kubernetes quantity; `with_reason` adds the parser's."""
+    try:
+        parse_quantity(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{refusal}: {exc}" if with_reason else refusal) from None
