@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from . import versions
@@ -116,11 +117,12 @@ def build_module(name: str, go_version: str, log_dir: Path) -> Path:
     return dest
 
 
-def build_all(log_dir: Path) -> dict[str, Path]:
-    """Return binary name -> path for every component, building what is missing."""
+def build_all(log_dir: Path, modules: Iterable[str] = tuple(versions.BINARIES)) -> dict[str, Path]:
+    """Return binary name -> path for the components of `modules` (all), building what is missing."""
     go_version = _go_version()
     paths: dict[str, Path] = {}
-    for name, binaries in versions.BINARIES.items():
+    for name in modules:
+        binaries = versions.BINARIES[name]
         dest = build_module(name, go_version, log_dir)
         for binary in binaries:
             paths[binary] = dest / binary

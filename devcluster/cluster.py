@@ -18,13 +18,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
-from . import build, pki
+from . import build, pki, versions
 from .errors import ComponentError
 
 SERVICE_CIDR = "10.96.0.0/16"
@@ -81,9 +81,9 @@ class ControlPlane:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> "ControlPlane":
+    def start(self) -> ControlPlane:
         started = time.monotonic()
-        binaries = build.build_all(build.cache_root() / "logs")
+        binaries = build.build_all(build.cache_root() / "logs", versions.CONTROL_PLANE)
         stop_instance(self.state_dir)
         sweep_stale(self.state_dir.parent)
         self.state_dir.mkdir(parents=True)
@@ -137,7 +137,7 @@ class ControlPlane:
             raise ValueError(f"{name} cannot be restarted alone (only {', '.join(self._RESTARTABLE)})")
         starters = {"etcd": self._start_etcd, "kube-apiserver": self._start_apiserver,
                     "kuberay-operator": self._start_operator}
-        starters[name](build.build_all(build.cache_root() / "logs"))
+        starters[name](build.build_all(build.cache_root() / "logs", versions.CONTROL_PLANE))
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.logs / f"{name}.log", "ab")
@@ -280,7 +280,7 @@ class ControlPlane:
 
 def _last_line(log: Path) -> str:
     try:
-        lines = [l for l in log.read_text(errors="replace").splitlines() if l.strip()]
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
     except OSError:
         return ""
     return lines[-1][:300] if lines else ""

@@ -29,6 +29,9 @@ BINARIES: dict[str, dict[str, str]] = {
     "helm": {"helm": "helm.sh/helm/v4/cmd/helm"},
 }
 
+# The modules the control plane runs (`make run`, `make cluster`); helm is built when a test needs it.
+CONTROL_PLANE = ("kubernetes", "etcd", "kwok", "kuberay")
+
 # Module whose source tree ships files the control plane needs besides binaries.
 KWOK_MODULE = "sigs.k8s.io/kwok"
 KUBERAY_MODULE = "github.com/ray-project/kuberay/ray-operator"

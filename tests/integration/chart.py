@@ -54,7 +54,7 @@ class Helm:
 def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
     from devcluster import build
 
-    binary = build.build_all(build.cache_root() / "logs")["helm"]  # cached; built on first use
+    binary = build.build_all(build.cache_root() / "logs", ["helm"])["helm"]  # cached; built on first use
     return Helm(binary, tmp_path_factory.mktemp("helm-home"))
 
 
