@@ -10,24 +10,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable
-from functools import cache, partial
+from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import connexion
 import flask
-from werkzeug.wrappers import Response
 from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
+from werkzeug.wrappers import Response
 
-from app import errors, registry, wire
+from app import errors
 from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.k8s import K8s
-    from app.services import Services
 
 OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 SPEC = "kuberay.yaml"
@@ -41,67 +40,53 @@ COMPACT_JSON = Jsonifier(json, separators=(",", ":"))
 
 
 def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> connexion.FlaskApp:
-    """The one composition point, so tests can hand in their own settings and Kubernetes gateway.
-
-    Without `k8s`, the gateway is built from `settings` when first needed (at server start-up,
-    or by the first request that reaches a handler), so an app that only validates needs no cluster.
-    """
+    """The one composition point: what reaches what is visible here, and tests hand in their own
+    settings and Kubernetes gateway. The gateway connects on first use, so an app that only
+    validates requests needs no cluster; a server connects at start-up (`_connect_at_startup`)."""
     # Imported here, not with the package: prometheus_client picks its multiprocess mode once, when
     # first imported, and gunicorn.conf.py imports app.settings before it sets PROMETHEUS_MULTIPROC_DIR.
+    import handlers
     from app import health, observability
+    from app.http import validators, wire
+    from app.http.routes import SpecRoutes
+    from app.k8s import K8s
+    from app.services import Services
 
     settings = settings or Settings.from_env(os.environ)
     observability.configure_logging(settings.log_level, settings.log_format)
-    gateway = cache(partial(_build_k8s, settings, k8s))  # one K8s for the services and /readyz
-
-    lazy = registry.LazyServices(partial(_build_services, gateway))
+    gateway = k8s or K8s.from_settings(settings)
+    services = Services.build(gateway)
     app = connexion.FlaskApp(
         __name__,
         specification_dir=OPENAPI_DIR,
-        lifespan=partial(_services_at_startup, lazy),
+        lifespan=partial(_connect_at_startup, gateway),
         jsonifier=COMPACT_JSON,
         pythonic_params=True,  # `continue` arrives as `continue_`, `pageSize` as `page_size`
         validate_responses=settings.validate_responses,
-        validator_map=errors.VALIDATOR_MAP,
+        validator_map=validators.VALIDATOR_MAP,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path=SWAGGER_UI),
     )
-    registry.install(app.app, lazy)
+    resolver = handlers.resolver(services)  # the table of which handler reaches which service
     for prefix in API_PREFIXES:
-        app.add_api(SPEC, base_path=prefix)
+        app.add_api(SPEC, base_path=prefix, resolver=resolver)
+    routes = SpecRoutes(app)
     app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(wire.LineFeedGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(observability.RequestMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
-                       routes=observability.Routes(app, SPEC_DOCS),
+                       routes=observability.Routes(app, routes, SPEC_DOCS),
                        header=settings.request_id_header, quiet=OPS_ROUTES)
     app.add_url_rule(f"{SWAGGER_UI}/", "swagger_ui", _swagger_ui, strict_slashes=False)
     app.add_url_rule("/healthz", "healthz", health.healthz, methods=ANY_METHOD)
     app.add_url_rule("/readyz", "readyz", partial(health.readyz, gateway))
     app.add_url_rule("/metrics", "metrics", partial(observability.metrics, settings.metrics_dir))
-    errors.register(app)
+    errors.register(app, routes)
     return app
 
 
-def _build_k8s(settings: Settings, k8s: K8s | None) -> K8s:
-    # Imported here: the Kubernetes client is only loaded once a request needs it.
-    from app.k8s import K8s
-
-    if k8s is not None:
-        return k8s
-    if settings.kubeconfig:
-        return K8s.from_kubeconfig(settings.kubeconfig, timeout=settings.k8s_timeout)
-    return K8s.from_environment(timeout=settings.k8s_timeout)
-
-
-def _build_services(k8s: Callable[[], K8s]) -> Services:
-    from app.services import Services
-
-    return Services.build(k8s())
-
-
 @contextlib.asynccontextmanager
-async def _services_at_startup(lazy: registry.LazyServices, _app: Any) -> AsyncIterator[None]:
-    """Build the service layer when the server starts, so a wrong Kubernetes setup stops it there."""
-    lazy.get()
+async def _connect_at_startup(k8s: K8s, _app: Any) -> AsyncIterator[None]:
+    """A server builds its Kubernetes client when it starts, so a wrong setup stops it there."""
+    k8s.connect()
     yield
 
 

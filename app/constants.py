@@ -51,7 +51,7 @@ WORKER_CONTAINER = "ray-worker"
 SUBMITTER_CONTAINER = "ray-job-submitter"
 
 # Pod template annotations and labels that the server, the operator or the network add:
-# never returned as a node group's own `annotations` / `labels` (BEHAVIOR §3.2.10).
+# never returned as a node group's own `annotations` / `labels` when a RayCluster is read back.
 HIDDEN_POD_ANNOTATIONS = frozenset({
     COMPUTE_IMAGE_ANNOTATION,
     COMPUTE_TEMPLATE_ANNOTATION,

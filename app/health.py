@@ -1,27 +1,19 @@
 """Liveness and readiness, for the kubelet's probes (and for people).
 
-`/healthz` answers 200 with an empty body while the process serves, as upstream's does
-(BEHAVIOR §1.9), to any method. `/readyz` asks Kubernetes, through app/k8s.py, whether requests
-can succeed now: the API server reports itself ready and serves the three KubeRay resources.
-Otherwise it answers 503 with the reason in the API's error body. Nothing is cached: a probe
-after the Kubernetes API comes back sees it back. Neither route is part of the REST API's spec.
+`/healthz` answers 200 with an empty body while the process serves, to any method, as upstream's
+health endpoint does. `/readyz` asks Kubernetes, through app/k8s.py, whether requests can
+succeed now: the API server reports itself ready and serves the three KubeRay resources.
+Otherwise it raises `Unavailable` with the reason, which app/errors.py answers (503, code 14).
+Nothing is cached: a probe after the Kubernetes API comes back sees it back. Neither route is
+part of the REST API's spec.
 """
 from __future__ import annotations
-
-import json
-import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import flask
 
 from app.constants import RAYCLUSTER, RAYJOB, RAYSERVICE
-from app.errors import ApiError, NotFound, Unavailable, error_body
-
-if TYPE_CHECKING:
-    from app.k8s import K8s
-
-log = logging.getLogger(__name__)
+from app.errors import ApiError, NotFound, Unavailable
+from app.k8s import K8s
 
 KUBERAY_RESOURCES = (RAYCLUSTER, RAYJOB, RAYSERVICE)
 
@@ -32,20 +24,11 @@ def healthz() -> flask.Response:
     return flask.Response(status=200)
 
 
-def readyz(k8s: Callable[[], K8s]) -> flask.Response:
-    """`k8s` builds the app's gateway on first use: a configuration it cannot use is a reason too."""
-    try:
-        gateway = k8s()
-    except Exception as exc:  # kubernetes' own configuration errors: only app/k8s.py knows them
-        log.error("no Kubernetes client", exc_info=exc)
-        reason: str | None = f"Not ready: no Kubernetes client ({type(exc).__name__}); see the server log."
-    else:
-        reason = not_ready_reason(gateway)
-    if reason is None:
-        return flask.Response(status=200)
-    log.warning("%s", reason)
-    body = json.dumps(error_body(Unavailable.code, reason), separators=(",", ":"))
-    return flask.Response(body, status=Unavailable.status, mimetype="application/json")
+def readyz(k8s: K8s) -> flask.Response:
+    reason = not_ready_reason(k8s)
+    if reason is not None:
+        raise Unavailable(reason)
+    return flask.Response(status=200)
 
 
 def not_ready_reason(k8s: K8s) -> str | None:

@@ -2,7 +2,7 @@
 
 It builds the one client of the process, speaks plain JSON dicts (objects exactly as the API
 server sends them: camelCase keys, RFC 3339 strings; no client models), counts every call in
-`K8s.calls` and in the Prometheus metrics (app/observability.py), and turns every client, HTTP
+the Prometheus metrics (app/observability.py), and turns every client, HTTP
 and transport failure into an `app.errors.ApiError` in one place (`_call`). It knows nothing
 about the API's resources beyond their coordinates.
 """
@@ -14,8 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
@@ -35,13 +34,14 @@ from app.errors import (
     Unavailable,
 )
 from app.observability import observe_kubernetes_call
+from app.settings import Settings
+from app.types import Json
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0  # seconds of silence on a read before a call is given up
 CONNECT_TIMEOUT = 5.0  # an unreachable API server costs at most this much (plus one retry)
 READY_TIMEOUT = 3.0  # readiness questions: a probe must not wait longer than the kubelet does
-Json = dict[str, Any]
 
 # 400 and 422: Kubernetes refused the object (its message names the field); 410: a `continue`
 # token that has expired, which is the client's to fix like a malformed one. 401 means our own
@@ -61,55 +61,83 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 class K8s:
     """Thin, thread-safe facade over one `kubernetes.client.ApiClient`; build it once per process.
 
+    The client is made on first use (`connect`), the one lazy point of the application: an app
+    that only validates requests needs no cluster, and a server calls `connect` at start-up so
+    that a configuration it cannot use stops it there.
     Requests go through the client's documented raw interface (`param_serialize`, `call_api`):
     it supplies TLS, authentication and token refresh, and we skip the typed layer, whose
     argument validation and model conversions cost time and could alter the objects.
     """
 
-    def __init__(self, api_client: client.ApiClient, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self._client = api_client
+    def __init__(self, configure: Callable[[], client.Configuration],
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._configure = configure
         self._timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self._client: client.ApiClient | None = None
         self._lock = threading.Lock()
-        self.calls: Counter[str] = Counter()
 
     # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls, settings: Settings, env: Mapping[str, str] | None = None) -> K8s:
+        """`KUBERAY_API_KUBECONFIG` when set, else as upstream finds its cluster (`from_environment`)."""
+        if settings.kubeconfig:
+            return cls.from_kubeconfig(settings.kubeconfig, timeout=settings.k8s_timeout)
+        return cls.from_environment(env, timeout=settings.k8s_timeout)
 
     @classmethod
     def from_environment(
         cls, env: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT
     ) -> K8s:
-        """Find the cluster as upstream does: in-cluster unless KUBECONFIG is set, else kubeconfig.
+        """In-cluster unless KUBECONFIG is set, else the kubeconfig file (upstream's order)."""
+        env = dict(os.environ if env is None else env)
 
-        (`create_app` passes `Settings.kubeconfig` to `from_kubeconfig` instead when it is set.)
-        """
-        env = os.environ if env is None else env
-        configuration = client.Configuration()
-        if not env.get("KUBECONFIG") and env.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=configuration)
-        else:
-            path = env.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-            config.load_kube_config(
-                config_file=path, client_configuration=configuration, persist_config=False
-            )
-        return cls._build(configuration, timeout)
+        def configure() -> client.Configuration:
+            configuration = client.Configuration()
+            if not env.get("KUBECONFIG") and env.get("KUBERNETES_SERVICE_HOST"):
+                config.load_incluster_config(client_configuration=configuration)
+            else:
+                path = env.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+                _load_kubeconfig(path, configuration)
+            return configuration
+
+        return cls(configure, timeout)
 
     @classmethod
     def from_kubeconfig(cls, path: str, timeout: float = DEFAULT_TIMEOUT) -> K8s:
         """For tests and tools that point at one cluster explicitly."""
-        configuration = client.Configuration()
-        config.load_kube_config(
-            config_file=path, client_configuration=configuration, persist_config=False
-        )
-        return cls._build(configuration, timeout)
 
-    @classmethod
-    def _build(cls, configuration: client.Configuration, timeout: float) -> K8s:
-        # Retry only failed connects: the dead-server case must fail fast, and a POST must
-        # never be sent twice. (urllib3 never retries reads of non-idempotent methods.)
-        configuration.retries = urllib3.Retry(
-            total=2, connect=1, read=1, status=0, redirect=0, other=0
-        )
-        return cls(client.ApiClient(configuration), timeout)
+        def configure() -> client.Configuration:
+            configuration = client.Configuration()
+            _load_kubeconfig(path, configuration)
+            return configuration
+
+        return cls(configure, timeout)
+
+    def connect(self) -> None:
+        """Build the client now: `Unavailable` for a configuration it cannot use."""
+        self._api()
+
+    def _api(self) -> client.ApiClient:
+        api = self._client
+        if api is None:
+            with self._lock:
+                if self._client is None:
+                    try:
+                        configuration = self._configure()
+                    except Exception as exc:  # the client's own errors: a missing or bad kubeconfig
+                        log.error("cannot configure the Kubernetes client", exc_info=exc)
+                        raise Unavailable(
+                            f"no Kubernetes client ({type(exc).__name__}); see the server log"
+                        ) from exc
+                    # Retry only failed connects: the dead-server case must fail fast, and a POST
+                    # must never be sent twice. (urllib3 never retries reads of non-idempotent methods.)
+                    configuration.retries = urllib3.Retry(
+                        total=2, connect=1, read=1, status=0, redirect=0, other=0
+                    )
+                    self._client = client.ApiClient(configuration)
+                api = self._client
+        return api
 
     # -- ConfigMaps -----------------------------------------------------------------------
 
@@ -204,8 +232,7 @@ class K8s:
         `timeout` replaces the client's for this call; `decode=False` is for plain-text answers
         (`/readyz`): a success then returns `{}`.
         """
-        with self._lock:
-            self.calls[name] += 1
+        api = self._api()
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -213,11 +240,11 @@ class K8s:
         started = time.perf_counter()
         outcome = "unreachable"  # no HTTP answer, unless one arrives
         try:
-            request = self._client.param_serialize(
+            request = api.param_serialize(
                 method, path, query_params=query or None, header_params=headers, body=body,
                 auth_settings=["BearerToken"],
             )
-            response = self._client.call_api(*request, _request_timeout=limit)
+            response = api.call_api(*request, _request_timeout=limit)
             try:
                 data = response.read()
             finally:
@@ -241,6 +268,10 @@ class K8s:
         if not isinstance(decoded, dict):  # not the API server we expect (a proxy's page?)
             raise Internal(f"unreadable response from the Kubernetes API in {name}")
         return decoded
+
+
+def _load_kubeconfig(path: str, configuration: client.Configuration) -> None:
+    config.load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
 
 
 def _transport(exc: Exception) -> str:

@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Collection
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import flask
@@ -37,6 +37,8 @@ from werkzeug.routing import RequestRedirect
 
 if TYPE_CHECKING:
     import connexion
+
+    from app.http.routes import SpecRoutes
 
 access_log = logging.getLogger("app.access")
 
@@ -98,49 +100,33 @@ class Routes:
     """Names a request by the route that served it: (operation label, path template).
 
     Connexion's routing writes the operationId and the API's base path into
-    `scope["extensions"]`; the templates come from the specs. Requests outside the specs are
-    named by their Flask rule (`/healthz`), or as documentation under an API's base path
-    (`/apis/v1/swagger-ui/{file}`), else `unmatched` with their raw path (for the log only).
+    `scope["extensions"]`; the templates come from the spec's route index. Requests outside the
+    specs are named by their Flask rule (`/healthz`), or as documentation under an API's base
+    path (`/apis/v1/swagger-ui/{file}`), else `unmatched` with their raw path (for the log only).
     """
 
-    def __init__(self, app: connexion.FlaskApp, docs: Collection[str]) -> None:
-        self._app = app  # indexed on first use: every API has been added by then
+    def __init__(self, app: connexion.FlaskApp, spec_routes: SpecRoutes, docs: Collection[str]) -> None:
+        self._app = app
+        self._spec = spec_routes
         self._docs = tuple(docs)
-        self._templates: dict[tuple[str, str], str] | None = None
-        self._bases: tuple[str, ...] = ()
 
     def name(self, scope: Scope) -> tuple[str, str]:
         routing = scope.get("extensions", {}).get(ROUTING_CONTEXT) or {}
         operation = routing.get("operation_id")
-        if self._templates is None:
-            self._index()
-        assert self._templates is not None
         if operation:
             base = routing.get("api_base_path", "")
-            return operation, self._templates.get((base, operation), base)
+            return operation, self._spec.template(base, operation)
         path: str = scope.get("path", "")
         rule = self._flask_rule(path, scope.get("method", "GET"))
         if rule:
             return rule, rule
-        for base in self._bases:
+        for base in self._spec.bases:
             for doc in self._docs:
                 if path == f"{base}{doc}":
                     return path, path
                 if path.startswith(f"{base}{doc}/"):
                     return f"{base}{doc}/{{file}}", f"{base}{doc}/{{file}}"
         return UNMATCHED, path
-
-    def _index(self) -> None:
-        templates: dict[tuple[str, str], str] = {}
-        bases = []
-        for api in self._app.middleware.apis:
-            bases.append(api.base_path)
-            for template, item in api.specification["paths"].items():
-                for method, operation in item.items():
-                    if method in METHODS and isinstance(operation, dict) and "operationId" in operation:
-                        templates[(api.base_path, operation["operationId"])] = f"{api.base_path}{template}"
-        self._bases = tuple(dict.fromkeys(bases))
-        self._templates = templates
 
     def _flask_rule(self, path: str, method: str) -> str:
         try:
@@ -234,7 +220,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

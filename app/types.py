@@ -1,7 +1,8 @@
 """Shapes of the API's JSON objects, as the translation and service layers handle them.
 
-Keys are the spec's JSON names (camelCase); enums are numbers (BEHAVIOR §1.4, §8). Every
-`TypedDict` is `total=False`: upstream omits zero values, so any key may be absent.
+Keys are the spec's JSON names (camelCase, as protojson writes upstream's v1 protos); enums
+are numbers, as upstream's gateway writes them. Every `TypedDict` is `total=False`: upstream
+omits zero values, so any key may be absent.
 The public translation functions take `Mapping[str, Any]` and return plain dicts, so that the
 service layer's `dict[str, Any]` flows through unchanged; these types document and check the
 inside. Kubernetes objects stay plain JSON dicts, except the few read field by field below.
@@ -39,7 +40,7 @@ class ComputeTemplate(TypedDict, total=False):
 
 
 class EnvValueFrom(TypedDict, total=False):
-    source: int  # ENV_SOURCE: CONFIGMAP 0, SECRET 1, RESOURCEFIELD 2, FIELD 3
+    source: int  # EnvSource: CONFIGMAP 0, SECRET 1, RESOURCEFIELD 2, FIELD 3
     name: str
     key: str
 
@@ -51,14 +52,14 @@ class EnvironmentVariables(TypedDict, total=False):
 
 class Volume(TypedDict, total=False):
     mountPath: str
-    volumeType: int  # VOLUME_TYPE: PERSISTENT_VOLUME_CLAIM 0 ... EMPTY_DIR 5
+    volumeType: int  # VolumeType: PERSISTENT_VOLUME_CLAIM 0 ... EMPTY_DIR 5
     name: str
     source: str
     readOnly: bool
-    hostPathType: int  # HOST_PATH_TYPE: DIRECTORY 0, FILE 1
-    mountPropagationMode: int  # MOUNT_PROPAGATION: NONE 0, HOSTTOCONTAINER 1, BIDIRECTIONAL 2
+    hostPathType: int  # HostPathType: DIRECTORY 0, FILE 1
+    mountPropagationMode: int  # MountPropagation: NONE 0, HOSTTOCONTAINER 1, BIDIRECTIONAL 2
     storageClassName: str
-    accessMode: int  # ACCESS_MODE: RWO 0, ROX 1, RWX 2
+    accessMode: int  # AccessMode: RWO 0, ROX 1, RWX 2
     storage: str
     items: dict[str, str]
 
@@ -137,7 +138,7 @@ class Cluster(TypedDict, total=False):
     namespace: str
     user: str
     version: str
-    environment: int  # ENVIRONMENT: DEV 0, TESTING 1, STAGING 2, PRODUCTION 3
+    environment: int  # Environment: DEV 0, TESTING 1, STAGING 2, PRODUCTION 3
     clusterSpec: ClusterSpec
     annotations: dict[str, str]
     envs: EnvironmentVariables  # request only

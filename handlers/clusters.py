@@ -1,33 +1,28 @@
-"""Ray cluster operations (ClusterService): unpack, one service call, (dict, 200).
+"""ClusterService: unpack, one service call, (dict, 200).
 
 With `pythonic_params`, the `continue` query parameter arrives as `continue_`.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from app.registry import services
-
-Json = dict[str, Any]
+from app.services import RayClusters
+from app.types import Json
 
 
-def create_cluster(namespace: str, body: Json) -> tuple[Json, int]:
-    return services().clusters.create(namespace, body), 200
+class ClusterHandlers:
+    def __init__(self, clusters: RayClusters) -> None:
+        self._clusters = clusters
 
+    def create_cluster(self, namespace: str, body: Json) -> tuple[Json, int]:
+        return self._clusters.create(namespace, body), 200
 
-def get_cluster(namespace: str, name: str) -> tuple[Json, int]:
-    return services().clusters.get(namespace, name), 200
+    def get_cluster(self, namespace: str, name: str) -> tuple[Json, int]:
+        return self._clusters.get(namespace, name), 200
 
+    def list_clusters(self, namespace: str, limit: int = 0, continue_: str = "") -> tuple[Json, int]:
+        return self._clusters.list(namespace, limit, continue_), 200
 
-def list_clusters(namespace: str, limit: int = 0, continue_: str = "") -> tuple[Json, int]:
-    return services().clusters.list(namespace, limit=limit, continue_token=continue_), 200
+    def list_all_clusters(self, limit: int = 0, continue_: str = "") -> tuple[Json, int]:
+        return self._clusters.list(None, limit, continue_), 200
 
-
-def list_all_clusters(limit: int = 0, continue_: str = "") -> tuple[Json, int]:
-    return services().clusters.list_all(limit=limit, continue_token=continue_), 200
-
-
-def delete_cluster(namespace: str, name: str) -> tuple[Json, int]:
-    """Upstream answers google.protobuf.Empty, i.e. `{}`."""
-    services().clusters.delete(namespace, name)
-    return {}, 200
+    def delete_cluster(self, namespace: str, name: str) -> tuple[Json, int]:
+        return self._clusters.delete(namespace, name), 200

@@ -1,35 +1,30 @@
-"""Compute-template operations (ComputeTemplateService): unpack, one service call, (dict, 200).
+"""ComputeTemplateService: unpack, one service call, (dict, 200).
 
 The spec has validated and normalised everything by the time these run; upstream answers 200
-to every success, creates included.
+to every success, creates included, and `{}` (google.protobuf.Empty) to a delete.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from app.registry import services
-
-Json = dict[str, Any]
+from app.services import ComputeTemplates
+from app.types import Json
 
 
-def create_compute_template(namespace: str, body: Json) -> tuple[Json, int]:
-    """The answer is the template read back from its ConfigMap, defaults applied."""
-    return services().compute_templates.create(namespace, body), 200
+class ComputeTemplateHandlers:
+    def __init__(self, templates: ComputeTemplates) -> None:
+        self._templates = templates
 
+    def create_compute_template(self, namespace: str, body: Json) -> tuple[Json, int]:
+        """The answer is the template read back from its ConfigMap, defaults applied."""
+        return self._templates.create(namespace, body), 200
 
-def get_compute_template(namespace: str, name: str) -> tuple[Json, int]:
-    return services().compute_templates.get(namespace, name), 200
+    def get_compute_template(self, namespace: str, name: str) -> tuple[Json, int]:
+        return self._templates.get(namespace, name), 200
 
+    def list_compute_templates(self, namespace: str) -> tuple[Json, int]:
+        return self._templates.list(namespace), 200
 
-def list_compute_templates(namespace: str) -> tuple[Json, int]:
-    return services().compute_templates.list(namespace), 200
+    def list_all_compute_templates(self) -> tuple[Json, int]:
+        return self._templates.list(None), 200
 
-
-def list_all_compute_templates() -> tuple[Json, int]:
-    return services().compute_templates.list_all(), 200
-
-
-def delete_compute_template(namespace: str, name: str) -> tuple[Json, int]:
-    """Upstream answers google.protobuf.Empty, i.e. `{}`."""
-    services().compute_templates.delete(namespace, name)
-    return {}, 200
+    def delete_compute_template(self, namespace: str, name: str) -> tuple[Json, int]:
+        return self._templates.delete(namespace, name), 200

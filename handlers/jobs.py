@@ -1,33 +1,28 @@
-"""Ray job operations (RayJobService): unpack, one service call, (dict, 200).
+"""RayJobService: unpack, one service call, (dict, 200).
 
 With `pythonic_params`, the `continue` query parameter arrives as `continue_`.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from app.registry import services
-
-Json = dict[str, Any]
+from app.services import RayJobs
+from app.types import Json
 
 
-def create_job(namespace: str, body: Json) -> tuple[Json, int]:
-    return services().jobs.create(namespace, body), 200
+class JobHandlers:
+    def __init__(self, jobs: RayJobs) -> None:
+        self._jobs = jobs
 
+    def create_job(self, namespace: str, body: Json) -> tuple[Json, int]:
+        return self._jobs.create(namespace, body), 200
 
-def get_job(namespace: str, name: str) -> tuple[Json, int]:
-    return services().jobs.get(namespace, name), 200
+    def get_job(self, namespace: str, name: str) -> tuple[Json, int]:
+        return self._jobs.get(namespace, name), 200
 
+    def list_jobs(self, namespace: str, limit: int = 0, continue_: str = "") -> tuple[Json, int]:
+        return self._jobs.list(namespace, limit, continue_), 200
 
-def list_jobs(namespace: str, limit: int = 0, continue_: str = "") -> tuple[Json, int]:
-    return services().jobs.list(namespace, limit=limit, continue_token=continue_), 200
+    def list_all_jobs(self, limit: int = 0, continue_: str = "") -> tuple[Json, int]:
+        return self._jobs.list(None, limit, continue_), 200
 
-
-def list_all_jobs(limit: int = 0, continue_: str = "") -> tuple[Json, int]:
-    return services().jobs.list_all(limit=limit, continue_token=continue_), 200
-
-
-def delete_job(namespace: str, name: str) -> tuple[Json, int]:
-    """Upstream answers google.protobuf.Empty, i.e. `{}`."""
-    services().jobs.delete(namespace, name)
-    return {}, 200
+    def delete_job(self, namespace: str, name: str) -> tuple[Json, int]:
+        return self._jobs.delete(namespace, name), 200

@@ -1,19 +1,23 @@
 """Compute templates: ConfigMaps labelled `ray.io/config-type=compute-template`.
 
-Unlike upstream, Get and Delete only see ConfigMaps carrying that label, so this API cannot
-read or delete arbitrary ConfigMaps.
+Unlike upstream, get and delete only see ConfigMaps carrying that label, so this API cannot
+read or delete arbitrary ConfigMaps. The other services read the templates a request names
+through `referenced`, before any write.
 """
 from __future__ import annotations
 
-from app.constants import COMPUTE_TEMPLATE_SELECTOR
-from app.errors import AlreadyExists
+from collections.abc import Iterable
+
+from app.constants import COMPUTE_TEMPLATE_SELECTOR, CONFIG_TYPE_COMPUTE_TEMPLATE, CONFIG_TYPE_LABEL
+from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.k8s import K8s
-from app.services.common import Json, in_namespace, page, read_compute_template
+from app.services.resource import in_namespace, page
 from app.translate.compute_templates import to_api_compute_template, to_configmap
-from app.validation import check_compute_template
+from app.types import Json
+from app.validation import check_compute_template, check_templates
 
 
-class ComputeTemplateService:
+class ComputeTemplates:
     """Compute-template operations in API terms; knows Kubernetes, never HTTP."""
 
     def __init__(self, k8s: K8s) -> None:
@@ -23,30 +27,46 @@ class ComputeTemplateService:
         """One write: Kubernetes' "already exists" is the duplicate check (no racy GET first)."""
         template = in_namespace(template, namespace)
         check_compute_template(template, namespace)
-        configmap = to_configmap(template)  # may refuse a bad memory quantity: before the write
         try:
-            created = self._k8s.create_configmap(namespace, configmap)
+            created = self._k8s.create_configmap(namespace, to_configmap(template))
         except AlreadyExists as exc:
             raise AlreadyExists(
-                f"Compute template with name {template['name']} "
-                f"already exists in namespace {namespace}"
+                f"Compute template with name {template['name']} already exists in namespace {namespace}"
             ) from exc
         return to_api_compute_template(created)
 
     def get(self, namespace: str, name: str) -> Json:
-        return to_api_compute_template(read_compute_template(self._k8s, namespace, name))
+        return to_api_compute_template(self._read(namespace, name))
 
-    def list(self, namespace: str) -> Json:
+    def list(self, namespace: str | None) -> Json:
+        """One namespace, or all of them for `None` in one call (upstream lists each namespace)."""
         configmaps = self._k8s.list_configmaps(namespace, COMPUTE_TEMPLATE_SELECTOR)
-        return page("computeTemplates", [to_api_compute_template(c) for c in configmaps])
-
-    def list_all(self) -> Json:
-        """One cluster-wide list (upstream lists namespaces, then each namespace)."""
-        configmaps = self._k8s.list_configmaps(None, COMPUTE_TEMPLATE_SELECTOR)
         return page("computeTemplates", [to_api_compute_template(c) for c in configmaps])
 
     def delete(self, namespace: str, name: str) -> Json:
         """Clusters built from the template keep their copy of it, so nothing else is checked."""
-        read_compute_template(self._k8s, namespace, name)
+        self._read(namespace, name)
         self._k8s.delete_configmap(namespace, name)
         return {}
+
+    def referenced(self, namespace: str, names: Iterable[str]) -> dict[str, Json]:
+        """The templates a request names, in API form, checked: a missing one is the request's
+        fault (400), and so is one whose stored values cannot build a pod."""
+        templates: dict[str, Json] = {}
+        for name in names:
+            try:
+                templates[name] = self.get(namespace, name)
+            except NotFound as exc:
+                raise InvalidInput(str(exc)) from exc
+        check_templates(templates)
+        return templates
+
+    def _read(self, namespace: str, name: str) -> Json:
+        message = f"Compute template {name} not found in namespace {namespace}"
+        try:
+            configmap = self._k8s.get_configmap(namespace, name)
+        except NotFound as exc:
+            raise NotFound(message) from exc
+        if (configmap.get("metadata", {}).get("labels") or {}).get(CONFIG_TYPE_LABEL) != CONFIG_TYPE_COMPUTE_TEMPLATE:
+            raise NotFound(message)
+        return configmap

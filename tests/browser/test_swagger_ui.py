@@ -135,7 +135,7 @@ def operation_block(browser: WebDriver, method: str, path: str) -> WebElement:
 def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=30) as response:
         return response.status, json.loads(response.read())
 
 

@@ -154,10 +154,10 @@ def test_operation_keeps_the_contract(api_schema: Any, contract_namespace: str,
                   suppress_health_check=list(HealthCheck))
         @given(case=endpoint.as_strategy(mode, path_parameters=pinned), data=st.data())
         def exchange(case: schemathesis.Case, data: st.DataObject) -> None:
-            if mode is GenerationMode.POSITIVE:
+            if mode is GenerationMode.POSITIVE:  # noqa: B023 (called within this iteration)
                 steer(case, data, operation, contract_namespace, existing)
             response = case.call_and_validate(checks=CHECKS, timeout=REQUEST_TIMEOUT)
-            tally.sent[mode] += 1
+            tally.sent[mode] += 1  # noqa: B023
             tally.statuses[response.status_code] += 1
             if response.status_code == 200:
                 learn(case, operation, existing)
@@ -171,7 +171,7 @@ def test_a_line_feed_in_the_path_is_refused(api_schema: Any, app_client: Any, co
                                             operation: Operation) -> None:
     """Found by the test above: Starlette's mount pattern (`.*`) stops at a line feed, so Connexion
     did not route such a path while Flask did, and the handler failed unrouted with a 500 (see
-    `LineFeedGuard` in app/wire.py). Fixed examples, as a seeded run need not generate one."""
+    `LineFeedGuard` in app/http/wire.py). Fixed examples, as a seeded run need not generate one."""
     endpoint = api_schema[operation.path][operation.method]
     body = VALID_BODY[operation.resource](contract_namespace, name="a") if list(endpoint.body) else None
     for broken in [parameter.name for parameter in endpoint.path_parameters]:

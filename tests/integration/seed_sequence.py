@@ -68,7 +68,7 @@ def _from_guide(number: int, namespaces: dict[str, str], method: str = "", path:
 
 def steps(primary: str, secondary: str) -> list[Step]:
     """The guide's 27 requests and the 7 steps that let each of them succeed."""
-    ns = dict(zip(GUIDE_NAMESPACES, (primary, secondary)))
+    ns = dict(zip(GUIDE_NAMESPACES, (primary, secondary), strict=True))
     g = lambda number: _from_guide(number, ns)  # noqa: E731
     templates = f"/apis/v1alpha2/namespaces/{primary}/compute_templates"
     jobs_b = f"/apis/v1alpha2/namespaces/{secondary}/jobs"

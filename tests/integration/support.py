@@ -1,20 +1,23 @@
 """Support for the integration tests: the upstream README's requests and direct Kubernetes access.
 
-The request functions return the bodies of /work/shared/seed/kuberay-apiserver-README.md, fresh
+The request functions return the bodies of the upstream KubeRay APIServer user guide, fresh
 for each call, with only the namespace changed (every test runs in its own). The Kubernetes
 helpers use the official client as the cluster's administrator, to see what the server wrote
 and to plant objects it did not write.
 """
 from __future__ import annotations
 
+import inspect
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from kubernetes import client
 
 from app import create_app
+from app.errors import Forbidden
 from app.k8s import K8s
 from app.settings import Settings
 
@@ -38,6 +41,36 @@ def refused(response: Any, status: int, code: int) -> str:
     body = response.json()
     assert set(body) == {"code", "message"} and body["code"] == code, body
     return body["message"]
+
+
+def gateway_methods() -> set[str]:
+    """Every call app/k8s.py can make to Kubernetes."""
+    return {name for name, value in vars(K8s).items()
+            if inspect.isfunction(value) and not name.startswith("_") and name != "connect"}
+
+
+class GatewayCalls:
+    """Wraps a gateway's methods (the real calls still go to the API server) to count every call
+    and note every Forbidden, including those the server deliberately swallows (event reads)."""
+
+    def __init__(self, k8s: K8s) -> None:
+        self.counts: Counter[str] = Counter()
+        self.refusals: list[str] = []
+        for name in gateway_methods():
+            setattr(k8s, name, self._wrap(name, getattr(k8s, name)))
+
+    def _wrap(self, name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.counts[name] += 1
+            try:
+                return call(*args, **kwargs)
+            except Forbidden as exc:
+                self.refusals.append(str(exc))
+                raise
+        return counted
+
+    def since(self, before: Counter[str]) -> dict[str, int]:
+        return dict(self.counts - before)
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from tests.integration.support import (
     GO_TIME,
     MANAGED,
     PREFIXES,
+    GatewayCalls,
     Kube,
     cluster_body,
     container,
@@ -30,16 +31,11 @@ RESOURCES = {"limits": {"cpu": "2", "memory": "4Gi"}, "requests": {"cpu": "2", "
 
 @pytest.fixture
 def counted_app(cluster):
-    """The app over a K8s of our own, so that the test can read its call counter."""
+    """The app over a K8s of our own whose calls the test counts."""
     k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
+    calls = GatewayCalls(k8s)
     with own_app(k8s) as client:
-        yield client, k8s
-
-
-@pytest.fixture
-def with_template(app_client, namespace: str) -> str:
-    ok(app_client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
-    return namespace
+        yield client, calls
 
 
 def _expected_spec() -> dict:
@@ -174,14 +170,14 @@ def test_invalid_continue_token_is_400(app_client, namespace: str) -> None:
 
 
 def test_listing_costs_the_same_calls_for_one_or_five_clusters(counted_app, namespace: str) -> None:
-    client, k8s = counted_app
+    client, gateway = counted_app
     base = f"/apis/v1/namespaces/{namespace}/clusters"
     ok(client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
 
     def calls(url: str, expected: int) -> dict:
-        before = k8s.calls.copy()
+        before = gateway.counts.copy()
         assert len(ok(client.get(url))["clusters"]) >= expected
-        return dict(k8s.calls - before)
+        return gateway.since(before)
 
     ok(client.post(base, json=cluster_body(namespace, "c0")))
     one = calls(base, 1), calls("/apis/v1/clusters", 1)

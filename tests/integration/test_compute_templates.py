@@ -1,10 +1,12 @@
 """Compute templates through the full app against a real API server: responses and ConfigMaps."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.k8s import K8s
-from tests.integration.support import PREFIXES, Kube, ok, own_app, refused, template_body
+from tests.integration.support import PREFIXES, GatewayCalls, Kube, ok, own_app, refused, template_body
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
@@ -25,7 +27,9 @@ def test_readme_template_lifecycle(app_client, kube: Kube, namespace: str, prefi
     }
     assert not configmap["metadata"].get("annotations")
 
-    assert ok(app_client.get(f"{base}/default-template")) == expected
+    read = app_client.get(f"{base}/default-template")
+    assert ok(read) == expected
+    assert read.text.rstrip("\n") == json.dumps(read.json(), separators=(",", ":"))  # compact, as upstream
     assert ok(app_client.get(base)) == {"computeTemplates": [expected]}
     assert expected in ok(app_client.get(f"{prefix}/compute_templates"))["computeTemplates"]
 
@@ -80,11 +84,12 @@ def test_list_all_spans_namespaces(app_client, kube: Kube, namespace: str) -> No
 def test_list_all_is_one_cluster_wide_read(cluster, namespace: str) -> None:
     """Upstream lists every namespace, then each one's ConfigMaps; one labelled list does it."""
     k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
+    calls = GatewayCalls(k8s)
     with own_app(k8s) as client:
         ok(client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
-        before = k8s.calls.copy()
+        before = calls.counts.copy()
         assert ok(client.get("/apis/v1/compute_templates"))["computeTemplates"]
-        assert dict(k8s.calls - before) == {"list_configmaps": 1}
+        assert calls.since(before) == {"list_configmaps": 1}
 
 
 # -- refusals ----------------------------------------------------------------------------------

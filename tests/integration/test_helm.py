@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client
 
 from tests.conftest import Cluster, wait_for
-from tests.integration.chart import CHART, Helm, create, helm, of_kind, unique_name  # noqa: F401
+from tests.integration.chart import CHART, Helm, create, of_kind, unique_name
 
 ROOT = Path(__file__).parents[2]
 VARIANTS = {
@@ -135,7 +135,7 @@ def values_keys(text: str) -> list[tuple[str, bool, bool]]:
         while j >= 0 and lines[j].lstrip().startswith("#"):
             comments.append(lines[j].strip())
             j -= 1
-        following = next((l for l in lines[i + 1:] if l.strip() and not l.lstrip().startswith("#")), "")
+        following = next((line for line in lines[i + 1:] if line.strip() and not line.lstrip().startswith("#")), "")
         deeper_key = (len(following) - len(following.lstrip()) > indent
                       and not following.lstrip().startswith("- "))
         leaf = bool(match["rest"].strip()) or not deeper_key

@@ -14,17 +14,10 @@ from tests.integration.support import (
     raycluster_spec,
     refused,
     selector_job_body,
-    template_body,
     volumes_cluster_body,
 )
 
 RESOURCES = {"limits": {"cpu": "2", "memory": "4Gi"}, "requests": {"cpu": "2", "memory": "4Gi"}}
-
-
-@pytest.fixture
-def with_template(app_client, namespace: str) -> str:
-    ok(app_client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
-    return namespace
 
 
 def _expected_cluster_spec() -> dict:

@@ -12,24 +12,20 @@ holds only that token:
 """
 from __future__ import annotations
 
-import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from kubernetes import client, config
 
-from app.errors import Forbidden
 from app.k8s import K8s
-from tests.conftest import Cluster, wait_for
+from tests.conftest import Cluster, fresh_namespaces, wait_for
 from tests.integration import seed_sequence
-from tests.conftest import fresh_namespaces
-from tests.integration.seed_sequence import other_namespace  # noqa: F401
-from tests.integration.chart import Helm, create, delete_cluster_scoped, helm, of_kind, unique_name  # noqa: F401
-from tests.integration.support import Kube, own_app, refused
+from tests.integration.chart import Helm, create, delete_cluster_scoped, of_kind, unique_name
+from tests.integration.support import GatewayCalls, Kube, gateway_methods, own_app, refused
 
 Json = dict[str, Any]
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
@@ -74,29 +70,8 @@ def chart_identity(cluster: Cluster, helm: Helm, namespace: str, workdir: Path,
 
 # -- the server, with every refusal it meets recorded ----------------------------------------
 
-def gateway_methods() -> set[str]:
-    """Every call app/k8s.py can make to Kubernetes."""
-    return {name for name, value in vars(K8s).items()
-            if inspect.isfunction(value) and not name.startswith("_")}
-
-
 class Refused(AssertionError):
     """The server met a refusal from Kubernetes during a step."""
-
-
-def record_refusals(k8s: K8s) -> list[str]:
-    """Wrap the gateway's methods (the real calls still go to the API server) to note every
-    Forbidden, including those the server deliberately swallows, like a failed event read."""
-    refusals: list[str] = []
-    for name in gateway_methods():
-        def noting(*args: Any, _call: Callable[..., Any] = getattr(k8s, name), **kwargs: Any) -> Any:
-            try:
-                return _call(*args, **kwargs)
-            except Forbidden as exc:
-                refusals.append(str(exc))
-                raise
-        setattr(k8s, name, noting)
-    return refusals
 
 
 def sender(app_client: Any, refusals: list[str]) -> seed_sequence.Send:
@@ -123,7 +98,8 @@ def test_chart_rbac_is_enough_for_the_seed_sequence(
         assert whoami(identity) == identity.username  # the token is the chart's account
         assert "client-certificate" not in identity.kubeconfig.read_text()
         k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
-        refusals = record_refusals(k8s)
+        calls = GatewayCalls(k8s)
+        refusals = calls.refusals
         with own_app(k8s) as app_client:
             seed_sequence.run(sender(app_client, refusals),
                               seed_sequence.steps(namespace, other_namespace))
@@ -131,7 +107,7 @@ def test_chart_rbac_is_enough_for_the_seed_sequence(
 
         assert ready.status_code == 200, ready.text
         assert refusals == []
-        assert set(k8s.calls) == gateway_methods()  # every kind of call was made, and allowed
+        assert set(calls.counts) == gateway_methods()  # every kind of call was made, and allowed
         kube = Kube(cluster.api)
         assert kube.get("rayservices", namespace, "test-v2") is not None
         assert kube.get("rayjobs", other_namespace, "job-test") is not None
@@ -173,10 +149,10 @@ def test_every_granted_permission_is_needed(
         unneeded = []
         for atom in granted:
             rbac.patch_cluster_role(name, {"rules": without(identity.role, atom)})
-            wait_for(lambda: not allowed(cluster, identity.username, atom, namespace),
+            wait_for(lambda atom=atom: not allowed(cluster, identity.username, atom, namespace),
                      timeout=20, what=f"{atom} to be revoked")
             k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
-            refusals = record_refusals(k8s)
+            refusals = GatewayCalls(k8s).refusals
             with fresh_namespaces(cluster, 2) as [first, second], own_app(k8s) as app_client:
                 try:
                     seed_sequence.run(sender(app_client, refusals), seed_sequence.steps(first, second))
@@ -226,7 +202,7 @@ def test_the_identity_is_refused_what_the_server_does_not_need(
                 answers[what] = "allowed"
             except client.ApiException as exc:
                 answers[what] = exc.status
-        assert answers == {what: 403 for what in REFUSED}
+        assert answers == dict.fromkeys(REFUSED, 403)
 
 
 # -- single-namespace mode ------------------------------------------------------------------------
@@ -237,7 +213,8 @@ def test_single_namespace_install_serves_its_namespace_only(
     with chart_identity(cluster, helm, namespace, tmp_path, "singleNamespaceInstall=true") as identity:
         assert identity.role["kind"] == "Role"
         k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
-        refusals = record_refusals(k8s)
+        calls = GatewayCalls(k8s)
+        refusals = calls.refusals
         local = [step for step in seed_sequence.steps(namespace, other_namespace)
                  if f"/namespaces/{namespace}/" in step.path]
         with own_app(k8s) as app_client:

@@ -1,7 +1,8 @@
 """The real app, up to the handlers: routing, validation, error bodies, the Swagger UI.
 
-No Kubernetes here: the app points at a kubeconfig that does not exist, so nothing that
-passes validation can succeed, and everything that fails validation must fail before that.
+No Kubernetes here: the app points at a kubeconfig that does not exist, so a request that
+passes every check fails when the service layer first calls Kubernetes (503, code 14), and
+everything that fails a check must fail before that.
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ import pytest
 from connexion.json_schema import Draft4ResponseValidator
 from connexion.spec import Specification
 
-from app import COMPACT_JSON, create_app
-from app.errors import INTERNAL
+from app import create_app
+from app.errors import Unavailable
 from app.settings import Settings
 
 ROOT = Path(__file__).parents[2]
 ERROR_SCHEMA = Specification.load(ROOT / "openapi" / "kuberay.yaml")["components"]["schemas"]["Error"]
+NO_CLIENT = "no Kubernetes client (ConfigException); see the server log"
 SEED_CLUSTER = json.loads((ROOT / "tests/fixtures/seed/09-post-create-cluster-in-a-given-namespace.json").read_text())
 
 
@@ -153,7 +155,9 @@ REACH_THE_HANDLER = [
      "application/json"),
     ("numeric-strings", "POST", "/apis/v1/namespaces/ns/compute_templates",
      {"name": "t", "namespace": "ns", "cpu": "2", "memory": "4"}, "application/json"),
-    ("update-service", "PUT", "/apis/v1/namespaces/ns/services/s", {"name": "s", "serve_config_V2": "x"},
+    ("update-service", "PUT", "/apis/v1/namespaces/ns/services/s",
+     {"name": "s", "user": "u", "serve_config_V2": "x",
+      "cluster_spec": {"head_group_spec": {"compute_template": "t", "ray_start_params": {"a": "b"}}}},
      "application/json"),
     ("list-with-page-size-alias", "GET", "/apis/v1/namespaces/ns/services?page_size=10&page_token=t", None, None),
     ("get", "GET", "/apis/v1alpha2/namespaces/ns/jobs/j", None, None),
@@ -163,16 +167,18 @@ REACH_THE_HANDLER = [
 
 @pytest.mark.parametrize("method, path, body, content_type", [c[1:] for c in REACH_THE_HANDLER],
                          ids=[c[0] for c in REACH_THE_HANDLER])
-def test_valid_request_passes_validation(client: Any, caplog: pytest.LogCaptureFixture, method: str,
-                                         path: str, body: Any, content_type: str | None) -> None:
-    """It fails later, unexpectedly for the server: 500, code 13, the cause in the log only."""
+def test_valid_request_reaches_kubernetes(client: Any, caplog: pytest.LogCaptureFixture, method: str,
+                                          path: str, body: Any, content_type: str | None) -> None:
+    """It passes validation and the service layer's checks, and fails only for want of a
+    Kubernetes client: 503, code 14, the client's own error in the log only."""
     kwargs: dict[str, Any] = {}
     if body is not None:
         kwargs = {"content": json.dumps(body), "headers": {"content-type": content_type}}
-    with caplog.at_level(logging.ERROR, logger="app.errors"):
+    with caplog.at_level(logging.ERROR, logger="app.k8s"):
         response = client.request(method, path, **kwargs)
-    assert assert_error(response, 500, 13) == INTERNAL
-    assert any(record.exc_info for record in caplog.records if "failed unexpectedly" in record.getMessage())
+    assert assert_error(response, 503, 14) == NO_CLIENT
+    assert any(record.exc_info for record in caplog.records
+               if record.getMessage() == "cannot configure the Kubernetes client")
 
 
 def test_swagger_ui_of_each_prefix_works_offline(client: Any) -> None:
@@ -203,14 +209,9 @@ def test_each_prefix_serves_the_spec_with_its_own_server_url(client: Any, prefix
     assert len(operation_ids) == 21
 
 
-def test_handler_responses_are_compact_json(app: connexion.FlaskApp) -> None:
-    assert all(api.kwargs["jsonifier"] is COMPACT_JSON for api in app.middleware.apis)
-    assert COMPACT_JSON.dumps({"clusters": [{"name": "c", "replicas": 1}]}) == '{"clusters":[{"name":"c","replicas":1}]}\n'
-
-
 def test_a_server_with_a_wrong_kubernetes_setup_stops_at_start_up(tmp_path: Path) -> None:
     """Serving (the lifespan start-up) builds the Kubernetes client, unlike merely creating the app."""
     app = create_app(Settings(kubeconfig=str(tmp_path / "missing")))
-    with pytest.raises(Exception, match="kube-config"):
-        with app.test_client():
-            pass
+    with pytest.raises(Unavailable, match="no Kubernetes client") as stopped, app.test_client():
+        pass
+    assert "kube-config" in str(stopped.value.__cause__)  # the client's own reason, in the log too

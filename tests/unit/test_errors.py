@@ -17,11 +17,10 @@ from app.errors import (
     MethodNotAllowed,
     NotFound,
     Unavailable,
-    describe,
     error_body,
-    field_path,
     grpc_code,
 )
+from app.http.validators import describe, field_path
 
 TREE = [
     (ApiError, 500, 2),  # upstream's plain errors: "not managed", failed reads

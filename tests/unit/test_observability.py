@@ -75,10 +75,10 @@ NAMED = [
     ("GET", "/healthz", "/healthz", "/healthz", 200),
     ("POST", "/healthz", "/healthz", "/healthz", 200),  # any method, as upstream
     ("GET", "/metrics", "/metrics", "/metrics", 200),
-    ("GET", "/apis/v1/namespaces/ns/clusters/Bad_Name", "handlers.clusters.get_cluster",
+    ("GET", "/apis/v1/namespaces/ns/clusters/Bad_Name", "get_cluster",
      "/apis/v1/namespaces/{namespace}/clusters/{name}", 400),
     ("POST", "/apis/v1alpha2/namespaces/ns/compute_templates",
-     "handlers.compute_templates.create_compute_template",
+     "create_compute_template",
      "/apis/v1alpha2/namespaces/{namespace}/compute_templates", 400),
     ("GET", "/apis/v1/openapi.json", "/apis/v1/openapi.json", "/apis/v1/openapi.json", 200),
     ("GET", "/apis/v1/swagger-ui/", "/apis/v1/swagger-ui/{file}", "/apis/v1/swagger-ui/{file}", 200),

@@ -1,4 +1,4 @@
-"""app/wire.py: upstream's lenient input (BEHAVIOR §1.4) normalised against the real spec's schemas."""
+"""app/http/wire.py: upstream's lenient input (protojson's) normalised against the real spec's schemas."""
 from __future__ import annotations
 
 import copy
@@ -9,7 +9,7 @@ import pytest
 from connexion.spec import Specification
 
 from app.errors import InvalidInput
-from app.wire import Shape, normalise, rename_query
+from app.http.wire import Shape, normalise, rename_query
 
 SPEC = Specification.load(Path(__file__).parents[2] / "openapi" / "kuberay.yaml")
 

@@ -1,6 +1,5 @@
 """The pinned versions and the committed Go modules agree, so an upgrade is one edit."""
 import re
-from pathlib import Path
 
 import pytest
 
@@ -34,7 +33,7 @@ def test_every_staging_module_is_replaced_by_the_matching_release() -> None:
 
 
 def test_staging_version_follows_the_kubernetes_version() -> None:
-    assert versions.KUBERNETES_STAGING == "v0." + versions.KUBERNETES.split(".", 1)[1]
+    assert "v0." + versions.KUBERNETES.split(".", 1)[1] == versions.KUBERNETES_STAGING
 
 
 def test_cache_key_changes_with_the_go_version_and_the_pins() -> None:

@@ -1,4 +1,4 @@
-"""Upstream's lenient JSON input, turned into the one form the spec validates (BEHAVIOR §1.4).
+"""Upstream's lenient JSON input, turned into the one form the spec validates.
 
 The Go server parses bodies with protojson, which also accepts the protobuf field names
 (`cluster_spec` for `clusterSpec`), `null` for "not set", enum names or numbers, and integers
@@ -23,7 +23,8 @@ from connexion.operations import AbstractOperation
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import InvalidInput, field_path
+from app.errors import InvalidInput
+from app.http.validators import field_path
 
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 _NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")

@@ -18,16 +18,9 @@ from tests.integration.support import (
     raycluster_spec,
     refused,
     service_body,
-    template_body,
 )
 
 NOT_DELETED = "1969-12-31T23:59:59Z"
-
-
-@pytest.fixture
-def with_template(app_client, namespace: str) -> str:
-    ok(app_client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
-    return namespace
 
 
 def _expected_cluster_spec(replicas: int = 1) -> dict:

@@ -1,0 +1,155 @@
+"""Connexion's request validators, with messages that name the field and say what is wrong.
+
+`describe` phrases one JSON Schema failure as one sentence; the validator subclasses use it
+for bodies and parameters, and `VALIDATOR_MAP` gives them to Connexion. Failures become
+`BadRequestProblem`s, which app/errors.py answers in the API's error body.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem
+from connexion.validators import JSONRequestBodyValidator, ParameterValidator
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from app.errors import sentence
+
+EMPTY_BODY = "The request body is empty: a JSON object is required."
+
+
+_ARTICLE_TYPES = {"integer": "an integer", "object": "a JSON object", "array": "an array",
+                  "string": "a string", "number": "a number", "boolean": "true or false",
+                  "null": "null"}
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    for name, python in (("a string", str), ("an integer", int), ("a number", float),
+                         ("a JSON object", dict), ("an array", list)):
+        if isinstance(value, python):
+            return name
+    return type(value).__name__
+
+
+def field_path(path: Iterable[Any]) -> str:
+    """`clusterSpec.workerGroupSpec[0].groupName`: how a message names a field of the body."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def describe(error: ValidationError, subject: str = "The request body") -> str:
+    """One sentence naming the field and saying what is wrong with it, for a JSON Schema failure.
+
+    `subject` names the whole instance (the body, or a parameter); fields inside it are named by path.
+    """
+    path = list(error.absolute_path)
+    what = f"Field '{field_path(path)}'" if path else subject
+    value = json.dumps(error.instance)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    enum = _enum_numbers(error)
+    kind = error.validator
+
+    if enum is not None:
+        names = ", ".join(enum)
+        return (f"{what} has an unknown value {value}: use one of {names}, "
+                f"or its number {min(enum.values())}-{max(enum.values())}.")
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        known = schema.get("properties", {})
+        unknown = [field_path([*path, key]) for key in error.instance if key not in known]
+        listed = ", ".join(f"'{name}'" for name in unknown)
+        return f"Unknown field{'s' if len(unknown) > 1 else ''} {listed}: the API has no such field."
+    if kind == "required" and isinstance(error.instance, dict):
+        missing = next(name for name in error.validator_value if name not in error.instance)
+        return f"Missing required field '{field_path([*path, missing])}'."
+    if kind == "type":
+        wanted = error.validator_value
+        wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+        expected = " or ".join(_ARTICLE_TYPES.get(name, name) for name in wanted)
+        return f"{what} must be {expected}, not {_json_type(error.instance)}."
+    if kind in ("pattern", "maxLength", "minLength") and "x-rule" in schema:
+        return f"{what} has an invalid value {value}: it must be {schema['x-rule']}."
+    if kind == "maxLength":
+        return f"{what} is longer than {error.validator_value} characters."
+    if kind == "minLength":
+        return f"{what} must have at least {error.validator_value} character(s)."
+    if kind == "pattern":
+        return f"{what} has an invalid value {value}: it must match {error.validator_value}."
+    if kind == "minimum":
+        return f"{what} must be at least {error.validator_value}, not {value}."
+    if kind == "maximum":
+        return f"{what} must be at most {error.validator_value}, not {value}."
+    if kind == "enum":
+        allowed = ", ".join(json.dumps(item) for item in error.validator_value)
+        return f"{what} has an unknown value {value}: use one of {allowed}."
+    if kind == "maxProperties" and error.validator_value == 0:
+        return f"{what} must be an empty object."
+    return f"{what} is not valid: {sentence(error.message)}"
+
+
+def _enum_numbers(error: ValidationError | None) -> dict[str, int] | None:
+    """The name->number table of the enum a failure belongs to (`x-enum-numbers`), if any."""
+    while error is not None:
+        if isinstance(error.schema, dict) and "x-enum-numbers" in error.schema:
+            return dict(error.schema["x-enum-numbers"])
+        error = error.parent
+    return None
+
+
+class RequestBodyValidator(JSONRequestBodyValidator):
+    """Connexion's JSON body validator, with messages that name the field (see `describe`)."""
+
+    async def wrap_receive(self, receive: Any, *, scope: Any) -> Any:
+        try:
+            return await super().wrap_receive(receive, scope=scope)
+        except BadRequestProblem as exc:
+            if exc.detail == "RequestBody is required":  # Connexion's text for a missing body
+                raise BadRequestProblem(detail=EMPTY_BODY) from None
+            raise
+
+    async def _parse(self, stream: Any, scope: Any) -> Any:
+        raw = b"".join([chunk async for chunk in stream])
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:  # includes bytes that are not UTF-8
+            raise BadRequestProblem(detail=f"The request body is not valid JSON: {exc}.") from None
+
+    def _validate(self, body: Any) -> None:
+        if body is None:
+            raise BadRequestProblem(detail=EMPTY_BODY)
+        error = best_match(self._validator.iter_errors(body))
+        if error is not None:
+            raise BadRequestProblem(detail=describe(error))
+
+
+class RequestParameterValidator(ParameterValidator):
+    """Connexion's parameter validator, with messages that name the parameter."""
+
+    @staticmethod
+    def validate_parameter(parameter_type: str, value: Any, param: dict[str, Any],
+                           param_name: str | None = None) -> str | None:
+        if value is None:  # absent: Connexion's own check of `required`
+            missing: str | None = ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
+            return missing
+        validator = Draft4Validator(param.get("schema", param),
+                                    format_checker=Draft4Validator.FORMAT_CHECKER)
+        error = best_match(validator.iter_errors(value))
+        if error is None:
+            return None
+        return describe(error, f"The {parameter_type} parameter '{param['name']}'")
+
+
+VALIDATOR_MAP: dict[str, Any] = {
+    "parameter": RequestParameterValidator,
+    "body": MediaTypeDict({"*/*json": RequestBodyValidator}),
+}

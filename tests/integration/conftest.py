@@ -1,0 +1,17 @@
+"""Fixtures of the integration tests beyond the shared ones in tests/conftest.py."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.chart import helm  # noqa: F401  (a fixture: the chart tool, built on first use)
+from tests.integration.seed_sequence import other_namespace  # noqa: F401  (a fixture)
+from tests.integration.support import ok, template_body
+
+
+@pytest.fixture
+def with_template(app_client: Any, namespace: str) -> str:
+    """The test's namespace, holding the user guide's `default-template`."""
+    ok(app_client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
+    return namespace
