@@ -7,11 +7,12 @@ PORT ?= 8888
 DEVCLUSTER_STATE ?= $(or $(TMPDIR),/tmp)/kuberay-api-devcluster
 export DEVCLUSTER_STATE
 
-.PHONY: help venv system-deps cluster cluster-down run test unit
+.PHONY: help venv system-deps cluster cluster-down run lint test unit
 
 help:
 	@echo "make run          start the local control plane (built on first use) and the server on :$(PORT)"
-	@echo "make test         run every test (unit, integration, contract, browser)"
+	@echo "make test         run the checks (make lint), then every test (unit, integration, contract, browser)"
+	@echo "make lint         ruff, mypy and the import contracts (settings in pyproject.toml)"
 	@echo "make cluster      start only the local control plane; prints KUBECONFIG=<path>"
 	@echo "make cluster-down stop the local control plane and remove its state"
 
@@ -35,7 +36,13 @@ run: cluster
 	@echo "Swagger UI: http://localhost:$(PORT)/swagger-ui/"
 	KUBECONFIG=$(DEVCLUSTER_STATE)/kubeconfig PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: venv system-deps
+# The checks run first and stop `make test` on any finding.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+
+test: lint system-deps
 	$(PY) -m pytest
 
 unit: venv

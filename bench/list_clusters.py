@@ -25,10 +25,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -59,7 +60,7 @@ def _cluster(namespace: str, name: str) -> dict[str, Any]:
 def create_clusters(k8s: K8s, namespace: str, n: int) -> None:
     """N RayClusters written as our server writes them, suspended, in parallel."""
     templates = {"bench": _template(namespace)}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     def create(index: int) -> None:
         body = to_raycluster(_cluster(namespace, f"bench-{index:05d}"), templates, now)
@@ -74,7 +75,7 @@ def timed(calls: list[Callable[[], Any]], repeat: int) -> list[list[float]]:
     """Milliseconds per call, the calls taking turns; one untimed round warms connections."""
     samples: list[list[float]] = [[] for _ in calls]
     for round_ in range(repeat + 1):
-        for call, times in zip(calls, samples):
+        for call, times in zip(calls, samples, strict=True):
             started = time.perf_counter()
             call()
             if round_:
