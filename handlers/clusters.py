@@ -4,12 +4,12 @@ With `pythonic_params`, the `continue` query parameter arrives as `continue_`.
 """
 from __future__ import annotations
 
-from app.services import RayClusters
+from app.services import ManagedResource
 from app.types import Json
 
 
 class ClusterHandlers:
-    def __init__(self, clusters: RayClusters) -> None:
+    def __init__(self, clusters: ManagedResource) -> None:
         self._clusters = clusters
 
     def create_cluster(self, namespace: str, body: Json) -> tuple[Json, int]:

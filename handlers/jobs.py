@@ -4,12 +4,12 @@ With `pythonic_params`, the `continue` query parameter arrives as `continue_`.
 """
 from __future__ import annotations
 
-from app.services import RayJobs
+from app.services import ManagedResource
 from app.types import Json
 
 
 class JobHandlers:
-    def __init__(self, jobs: RayJobs) -> None:
+    def __init__(self, jobs: ManagedResource) -> None:
         self._jobs = jobs
 
     def create_job(self, namespace: str, body: Json) -> tuple[Json, int]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.k8s import K8s
-from app.services.clusters import RayClusters
+from app.services.clusters import CLUSTERS
 from app.services.compute_templates import ComputeTemplates
-from app.services.jobs import RayJobs
-from app.services.rayservices import RayServices
+from app.services.jobs import JOBS
+from app.services.rayservices import RAYSERVICES, RayServices
+from app.services.resource import ManagedResource
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,8 @@ class Services:
     """Everything a front may call, sharing one Kubernetes gateway."""
 
     compute_templates: ComputeTemplates
-    clusters: RayClusters
-    jobs: RayJobs
+    clusters: ManagedResource
+    jobs: ManagedResource
     rayservices: RayServices
 
     @classmethod
@@ -28,10 +29,10 @@ class Services:
         templates = ComputeTemplates(k8s)
         return cls(
             compute_templates=templates,
-            clusters=RayClusters(k8s, templates),
-            jobs=RayJobs(k8s, templates),
-            rayservices=RayServices(k8s, templates),
+            clusters=ManagedResource(k8s, templates, CLUSTERS),
+            jobs=ManagedResource(k8s, templates, JOBS),
+            rayservices=RayServices(k8s, templates, RAYSERVICES),
         )
 
 
-__all__ = ["ComputeTemplates", "RayClusters", "RayJobs", "RayServices", "Services"]
+__all__ = ["ComputeTemplates", "ManagedResource", "RayServices", "Services"]

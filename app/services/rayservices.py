@@ -8,10 +8,7 @@ from datetime import UTC, datetime
 
 from app.constants import RAYCLUSTER, RAYSERVICE
 from app.errors import InvalidInput
-from app.k8s import K8s
-from app.services.compute_templates import ComputeTemplates
 from app.services.resource import EventSource, ManagedResource, ResourceKind, in_namespace, own_name
-from app.translate.cluster import referenced_templates
 from app.translate.rayservices import to_api_service, to_rayservice, to_rayservice_update
 from app.types import Json
 from app.validation import check_service
@@ -23,22 +20,13 @@ def active_cluster(rayservice: Json) -> str:
 
 RAYSERVICES = ResourceKind(
     resource=RAYSERVICE, noun="Service", items_key="services", token_key="nextPageToken",
-    to_api=to_api_service,
+    check=check_service, to_kubernetes=to_rayservice, to_api=to_api_service,
     events=(EventSource(RAYSERVICE.kind, own_name), EventSource(RAYCLUSTER.kind, active_cluster)),
 )
 
 
 class RayServices(ManagedResource):
-    def __init__(self, k8s: K8s, templates: ComputeTemplates) -> None:
-        super().__init__(k8s, RAYSERVICES)
-        self._templates = templates
-
-    def create(self, namespace: str, service: Json) -> Json:
-        """Everything that can refuse the request runs before the single write."""
-        service = in_namespace(service, namespace)
-        check_service(service, namespace)
-        templates = self._templates.referenced(namespace, referenced_templates(service["clusterSpec"]))
-        return self._create(namespace, to_rayservice(service, templates, datetime.now(UTC)))
+    """RayServices also take a full replacement (PUT)."""
 
     def update(self, namespace: str, name: str, service: Json) -> Json:
         """Full replacement, as upstream: annotations, labels and spec all come from the request.
@@ -53,6 +41,6 @@ class RayServices(ManagedResource):
                 f"The name in the request ({service['name']}) is different from the name in the path ({name})."
             )
         existing = self._read(namespace, name)
-        templates = self._templates.referenced(namespace, referenced_templates(service["clusterSpec"]))
+        templates = self._templates_for(namespace, service["clusterSpec"])
         replacement = to_rayservice_update(service, templates, existing, datetime.now(UTC))
         return self._replace(namespace, name, replacement)

@@ -11,11 +11,17 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from app.constants import COMPONENT, MANAGED_BY, MANAGED_SELECTOR, CustomResource
 from app.errors import AlreadyExists, ApiError, NotFound
 from app.k8s import K8s
+from app.translate.cluster import referenced_templates
 from app.types import Json
+
+if TYPE_CHECKING:  # (compute_templates uses this module's helpers)
+    from app.services.compute_templates import ComputeTemplates
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +52,26 @@ class ResourceKind:
     noun: str  # in messages: "Cluster rc not found in namespace ns"
     items_key: str  # the list answer's key for the items
     token_key: str  # the list answer's key for the next page's token
+    check: Callable[[Json, str], None]  # the request's rules, given the path's namespace
+    to_kubernetes: Callable[[Json, Mapping[str, Json], datetime], Json]  # request, its templates, now
     to_api: Callable[[Json, list[Json]], Json]  # a Kubernetes object and its events -> API form
     events: Sequence[EventSource] = field(default_factory=tuple)  # concatenated, in this order
 
 
 class ManagedResource:
-    """Get, list, delete and create-with-409 of one managed custom resource.
+    """Create, get, list and delete of one managed custom resource; knows Kubernetes, never HTTP."""
 
-    Subclasses add what differs: how the object to create is built from a request, and updates.
-    """
-
-    def __init__(self, k8s: K8s, kind: ResourceKind) -> None:
+    def __init__(self, k8s: K8s, templates: ComputeTemplates, kind: ResourceKind) -> None:
         self._k8s = k8s
+        self._templates = templates
         self.kind = kind
+
+    def create(self, namespace: str, body: Json) -> Json:
+        """Everything that can refuse the request runs before the single write."""
+        body = in_namespace(body, namespace)
+        self.kind.check(body, namespace)
+        templates = self._templates_for(namespace, body.get("clusterSpec"))
+        return self._create(namespace, self.kind.to_kubernetes(body, templates, datetime.now(UTC)))
 
     def get(self, namespace: str, name: str) -> Json:
         return self._answer(self._read(namespace, name))
@@ -91,6 +104,10 @@ class ManagedResource:
 
     def _replace(self, namespace: str, name: str, obj: Json) -> Json:
         return self._answer(self._k8s.replace_object(self.kind.resource, namespace, name, obj))
+
+    def _templates_for(self, namespace: str, spec: Json | None) -> dict[str, Json]:
+        """The compute templates a cluster spec names, read and checked before any write."""
+        return self._templates.referenced(namespace, referenced_templates(spec))
 
     def _read(self, namespace: str, name: str) -> Json:
         """Objects we do not manage are reported exactly like absent ones (upstream: 500, code 2)."""
