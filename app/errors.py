@@ -120,9 +120,7 @@ def _respond(status: int, code: int, message: str,
 
 
 def _api_error(request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
-    if isinstance(exc, Unavailable):  # an outage of a dependency, not a fault of ours
-        log.warning("%s %s: %s", request.method, request.url.path, exc.message)
-    elif exc.status >= 500:
+    if exc.status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message,
                   exc_info=exc.__cause__)
     return _respond(exc.status, exc.code, exc.message)
