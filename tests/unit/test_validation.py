@@ -370,12 +370,6 @@ def test_check_cluster_spec_alone() -> None:
         check_cluster_spec(None)
 
 
-def test_checks_do_not_modify_the_body() -> None:
-    body = copy.deepcopy(SERVICE)
-    check_service(body, NS)
-    assert body == SERVICE
-
-
 BAD_UNIT = {"name": "bad-unit", "cpu": 1, "memory": 4, "memoryUnit": "GB"}
 
 
