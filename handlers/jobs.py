@@ -5,17 +5,17 @@ With `pythonic_params`, the `continue` query parameter arrives as `continue_`.
 from __future__ import annotations
 
 from app.services import ManagedResource
-from app.types import Json
+from app.types import Json, RayJob
 
 
 class JobHandlers:
-    def __init__(self, jobs: ManagedResource) -> None:
+    def __init__(self, jobs: ManagedResource[RayJob]) -> None:
         self._jobs = jobs
 
-    def create_job(self, namespace: str, body: Json) -> tuple[Json, int]:
+    def create_job(self, namespace: str, body: RayJob) -> tuple[RayJob, int]:
         return self._jobs.create(namespace, body), 200
 
-    def get_job(self, namespace: str, name: str) -> tuple[Json, int]:
+    def get_job(self, namespace: str, name: str) -> tuple[RayJob, int]:
         return self._jobs.get(namespace, name), 200
 
     def list_jobs(self, namespace: str, limit: int = 0, continue_: str = "") -> tuple[Json, int]:

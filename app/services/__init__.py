@@ -13,6 +13,7 @@ from app.services.compute_templates import ComputeTemplates
 from app.services.jobs import JOBS
 from app.services.rayservices import RAYSERVICES, RayServices
 from app.services.resource import ManagedResource
+from app.types import Cluster, RayJob
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,8 @@ class Services:
     """Everything a front may call, sharing one Kubernetes gateway."""
 
     compute_templates: ComputeTemplates
-    clusters: ManagedResource
-    jobs: ManagedResource
+    clusters: ManagedResource[Cluster]
+    jobs: ManagedResource[RayJob]
     rayservices: RayServices
 
     @classmethod

@@ -7,13 +7,14 @@ through `referenced`, before any write.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from app.constants import COMPUTE_TEMPLATE_SELECTOR, CONFIG_TYPE_COMPUTE_TEMPLATE, CONFIG_TYPE_LABEL
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.k8s import K8s
 from app.services.resource import in_namespace, page
 from app.translate.compute_templates import to_api_compute_template, to_configmap
-from app.types import Json
+from app.types import ComputeTemplate, Json
 from app.validation import check_compute_template, check_templates
 
 
@@ -23,7 +24,7 @@ class ComputeTemplates:
     def __init__(self, k8s: K8s) -> None:
         self._k8s = k8s
 
-    def create(self, namespace: str, template: Json) -> Json:
+    def create(self, namespace: str, template: ComputeTemplate) -> ComputeTemplate:
         """One write: Kubernetes' "already exists" is the duplicate check (no racy GET first)."""
         template = in_namespace(template, namespace)
         check_compute_template(template, namespace)
@@ -33,10 +34,10 @@ class ComputeTemplates:
             raise AlreadyExists(
                 f"Compute template with name {template['name']} already exists in namespace {namespace}"
             ) from exc
-        return to_api_compute_template(created)
+        return _to_api(created)
 
-    def get(self, namespace: str, name: str) -> Json:
-        return to_api_compute_template(self._read(namespace, name))
+    def get(self, namespace: str, name: str) -> ComputeTemplate:
+        return _to_api(self._read(namespace, name))
 
     def list(self, namespace: str | None) -> Json:
         """One namespace, or all of them for `None` in one call (upstream lists each namespace)."""
@@ -49,10 +50,10 @@ class ComputeTemplates:
         self._k8s.delete_configmap(namespace, name)
         return {}
 
-    def referenced(self, namespace: str, names: Iterable[str]) -> dict[str, Json]:
+    def referenced(self, namespace: str, names: Iterable[str]) -> dict[str, ComputeTemplate]:
         """The templates a request names, in API form, checked: a missing one is the request's
         fault (400), and so is one whose stored values cannot build a pod."""
-        templates: dict[str, Json] = {}
+        templates: dict[str, ComputeTemplate] = {}
         for name in names:
             try:
                 templates[name] = self.get(namespace, name)
@@ -70,3 +71,7 @@ class ComputeTemplates:
         if (configmap.get("metadata", {}).get("labels") or {}).get(CONFIG_TYPE_LABEL) != CONFIG_TYPE_COMPUTE_TEMPLATE:
             raise NotFound(message)
         return configmap
+
+
+def _to_api(configmap: Json) -> ComputeTemplate:
+    return cast(ComputeTemplate, to_api_compute_template(configmap))  # translation returns plain dicts

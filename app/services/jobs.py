@@ -11,11 +11,11 @@ from datetime import datetime
 from app.constants import RAYJOB
 from app.services.resource import ResourceKind
 from app.translate.jobs import to_api_job, to_rayjob
-from app.types import Json
+from app.types import ComputeTemplate, Json, RayJob
 from app.validation import check_job
 
 
-def _to_rayjob(job: Json, templates: Mapping[str, Json], _now: datetime) -> Json:
+def _to_rayjob(job: RayJob, templates: Mapping[str, ComputeTemplate], _now: datetime) -> Json:
     return to_rayjob(job, templates)  # a RayJob carries no creation-time annotation
 
 
@@ -23,7 +23,7 @@ def _to_api(rayjob: Json, _events: list[Json]) -> Json:
     return to_api_job(rayjob)
 
 
-JOBS = ResourceKind(
+JOBS: ResourceKind[RayJob] = ResourceKind(
     resource=RAYJOB, noun="Job", items_key="jobs", token_key="continue",
     check=check_job, to_kubernetes=_to_rayjob, to_api=_to_api,
 )

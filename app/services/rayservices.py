@@ -10,7 +10,7 @@ from app.constants import RAYCLUSTER, RAYSERVICE
 from app.errors import InvalidInput
 from app.services.resource import EventSource, ManagedResource, ResourceKind, in_namespace, own_name
 from app.translate.rayservices import to_api_service, to_rayservice, to_rayservice_update
-from app.types import Json
+from app.types import Json, RayService
 from app.validation import check_service
 
 
@@ -18,17 +18,17 @@ def active_cluster(rayservice: Json) -> str:
     return str(((rayservice.get("status") or {}).get("activeServiceStatus") or {}).get("rayClusterName", ""))
 
 
-RAYSERVICES = ResourceKind(
+RAYSERVICES: ResourceKind[RayService] = ResourceKind(
     resource=RAYSERVICE, noun="Service", items_key="services", token_key="nextPageToken",
     check=check_service, to_kubernetes=to_rayservice, to_api=to_api_service,
     events=(EventSource(RAYSERVICE.kind, own_name), EventSource(RAYCLUSTER.kind, active_cluster)),
 )
 
 
-class RayServices(ManagedResource):
+class RayServices(ManagedResource[RayService]):
     """RayServices also take a full replacement (PUT)."""
 
-    def update(self, namespace: str, name: str, service: Json) -> Json:
+    def update(self, namespace: str, name: str, service: RayService) -> RayService:
         """Full replacement, as upstream: annotations, labels and spec all come from the request.
 
         Upstream silently updates the service named in the body; we refuse a body that names

@@ -12,19 +12,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from app.constants import COMPONENT, MANAGED_BY, MANAGED_SELECTOR, CustomResource
 from app.errors import AlreadyExists, ApiError, NotFound
 from app.k8s import K8s
 from app.translate.cluster import referenced_templates
-from app.types import Json
+from app.types import ComputeTemplate, Json
 
 if TYPE_CHECKING:  # (compute_templates uses this module's helpers)
     from app.services.compute_templates import ComputeTemplates
 
 log = logging.getLogger(__name__)
 
+Api = TypeVar("Api", bound=Mapping[str, Any])  # the API's object of a kind: Cluster, RayJob, RayService
 EventIndex = Mapping[tuple[str, str], list[Json]]
 Items = list[Json]  # (inside ManagedResource, `list` is its method)
 
@@ -45,35 +46,35 @@ def own_name(obj: Json) -> str:
 
 
 @dataclass(frozen=True)
-class ResourceKind:
+class ResourceKind(Generic[Api]):
     """What differs between the managed resources in what they share."""
 
     resource: CustomResource
     noun: str  # in messages: "Cluster rc not found in namespace ns"
     items_key: str  # the list answer's key for the items
     token_key: str  # the list answer's key for the next page's token
-    check: Callable[[Json, str], None]  # the request's rules, given the path's namespace
-    to_kubernetes: Callable[[Json, Mapping[str, Json], datetime], Json]  # request, its templates, now
+    check: Callable[[Api, str], None]  # the request's rules, given the path's namespace
+    to_kubernetes: Callable[[Api, Mapping[str, ComputeTemplate], datetime], Json]  # request, templates, now
     to_api: Callable[[Json, list[Json]], Json]  # a Kubernetes object and its events -> API form
     events: Sequence[EventSource] = field(default_factory=tuple)  # concatenated, in this order
 
 
-class ManagedResource:
+class ManagedResource(Generic[Api]):
     """Create, get, list and delete of one managed custom resource; knows Kubernetes, never HTTP."""
 
-    def __init__(self, k8s: K8s, templates: ComputeTemplates, kind: ResourceKind) -> None:
+    def __init__(self, k8s: K8s, templates: ComputeTemplates, kind: ResourceKind[Api]) -> None:
         self._k8s = k8s
         self._templates = templates
         self.kind = kind
 
-    def create(self, namespace: str, body: Json) -> Json:
+    def create(self, namespace: str, body: Api) -> Api:
         """Everything that can refuse the request runs before the single write."""
         body = in_namespace(body, namespace)
         self.kind.check(body, namespace)
         templates = self._templates_for(namespace, body.get("clusterSpec"))
         return self._create(namespace, self.kind.to_kubernetes(body, templates, datetime.now(UTC)))
 
-    def get(self, namespace: str, name: str) -> Json:
+    def get(self, namespace: str, name: str) -> Api:
         return self._answer(self._read(namespace, name))
 
     def list(self, namespace: str | None, limit: int = 0, token: str = "") -> Json:
@@ -92,7 +93,7 @@ class ManagedResource:
         self._k8s.delete_object(self.kind.resource, namespace, name)
         return {}
 
-    def _create(self, namespace: str, obj: Json) -> Json:
+    def _create(self, namespace: str, obj: Json) -> Api:
         """One write: Kubernetes' "already exists" is the duplicate check (no racy GET first)."""
         try:
             created = self._k8s.create_object(self.kind.resource, namespace, obj)
@@ -102,10 +103,10 @@ class ManagedResource:
             ) from exc
         return self._answer(created)
 
-    def _replace(self, namespace: str, name: str, obj: Json) -> Json:
+    def _replace(self, namespace: str, name: str, obj: Json) -> Api:
         return self._answer(self._k8s.replace_object(self.kind.resource, namespace, name, obj))
 
-    def _templates_for(self, namespace: str, spec: Json | None) -> dict[str, Json]:
+    def _templates_for(self, namespace: str, spec: Mapping[str, Any] | None) -> dict[str, ComputeTemplate]:
         """The compute templates a cluster spec names, read and checked before any write."""
         return self._templates.referenced(namespace, referenced_templates(spec))
 
@@ -120,13 +121,13 @@ class ManagedResource:
             raise NotFound(message)
         return obj
 
-    def _answer(self, obj: Json) -> Json:
+    def _answer(self, obj: Json) -> Api:
         namespace = str((obj.get("metadata") or {}).get("namespace", ""))
         events: Items = []
         for source in self.kind.events:
             if name := source.name_of(obj):
                 events += events_for(self._k8s, namespace, source.kind, name)
-        return self.kind.to_api(obj, events)
+        return cast(Api, self.kind.to_api(obj, events))  # translation returns plain dicts
 
     def _event_index(self, namespace: str | None, source: EventSource, items: Items) -> EventIndex:
         """All events of the source's kind in the scope, read once, when an item needs any."""
@@ -172,9 +173,12 @@ def is_managed(obj: Json) -> bool:
     return bool(((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY) == COMPONENT)
 
 
-def in_namespace(body: Json, namespace: str) -> Json:
+Body = TypeVar("Body", bound=Mapping[str, Any])
+
+
+def in_namespace(body: Body, namespace: str) -> Body:
     """A body without `namespace` takes the path's; a different one is for validation to refuse."""
-    return body if body.get("namespace") else {**body, "namespace": namespace}
+    return body if body.get("namespace") else cast(Body, {**body, "namespace": namespace})
 
 
 def page(items_key: str, items: list[Json], token_key: str = "", token: str = "") -> Json:
