@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.constants import MANAGED_SELECTOR, RAYCLUSTER  # noqa: E402
 from app.k8s import K8s  # noqa: E402
-from app.translate.clusters import to_raycluster  # noqa: E402
+from app.translate.cluster import to_raycluster  # noqa: E402
 
 STARTUP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -214,8 +215,11 @@ class ControlPlane:
             str(bins["kube-scheduler"]), *common, f"--secure-port={self.ports['scheduler']}"])
         for name in ("kube-controller-manager", "kube-scheduler"):
             port = self.ports["controller-manager" if name.endswith("manager") else "scheduler"]
-            self._wait(name, lambda port=port: _https_ok(f"https://127.0.0.1:{port}/healthz"), "healthy")
+            self._wait(name, partial(_https_ok, f"https://127.0.0.1:{port}/healthz"), "healthy")
         say("kube-controller-manager and kube-scheduler are healthy")
+
+    def _crd_established(self, name: str) -> bool:
+        return _established(self._api("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"))
 
     def _install_crds(self, crd_dir: Path) -> None:
         for path in sorted(crd_dir.glob("*.yaml")):
@@ -223,9 +227,7 @@ class ControlPlane:
             self._api("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
         for path in sorted(crd_dir.glob("*.yaml")):
             name = yaml.safe_load(path.read_text())["metadata"]["name"]
-            self._wait("kube-apiserver", lambda name=name: _established(self._api(
-                "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")),
-                f"serving CRD {name}")
+            self._wait("kube-apiserver", partial(self._crd_established, name), f"serving CRD {name}")
         say(f"installed the KubeRay CRDs from {crd_dir}")
 
     def _start_nodes(self, bins: dict[str, Path]) -> None:
