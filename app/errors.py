@@ -165,5 +165,6 @@ def _unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
 
 
 def sentence(text: str) -> str:
+    """One sentence on one line, ending with a full stop: every message of the API reads alike."""
     text = " ".join(str(text).split())
     return text if text.endswith((".", "?", "!")) else text + "."

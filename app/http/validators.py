@@ -19,8 +19,6 @@ from jsonschema.exceptions import ValidationError, best_match
 from app.errors import sentence
 
 EMPTY_BODY = "The request body is empty: a JSON object is required."
-
-
 _ARTICLE_TYPES = {"integer": "an integer", "object": "a JSON object", "array": "an array",
                   "string": "a string", "number": "a number", "boolean": "true or false",
                   "null": "null"}
