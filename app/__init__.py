@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     resolver = handlers.resolver(services)  # the table of which handler reaches which service
     for prefix in API_PREFIXES:
         app.add_api(SPEC, base_path=prefix, resolver=resolver)
-    routes = SpecRoutes(app)
+    routes = SpecRoutes(app.middleware.apis)
     app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(wire.LineFeedGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     app.add_middleware(observability.RequestMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,

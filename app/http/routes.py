@@ -1,58 +1,32 @@
 """The one index of the routes the OpenAPI specs declare, under every base path they are served at.
 
-Built on first use from the Connexion app's APIs (every API has been added by then). Used for
-a 405's `Allow` header (Starlette's router lists only the methods of the first route that
-matched, and Connexion adds one route per method) and to name requests in the metrics and logs.
+Used for a 405's `Allow` header (Starlette's router lists only the methods of the first route
+that matched, and Connexion adds one route per method) and to name requests in the metrics and
+logs. Built by `create_app` once every API has been added.
 """
 from __future__ import annotations
 
 import re
-import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from connexion.http_facts import METHODS
 
-if TYPE_CHECKING:
-    import connexion
 
+class ServedSpec(Protocol):
+    """One spec served under one base path (Connexion's `app.middleware.apis` items)."""
 
-@dataclass(frozen=True)
-class _Index:
-    patterns: tuple[tuple[re.Pattern[str], str], ...]  # a concrete path's regex -> "GET, HEAD, ..."
-    templates: dict[tuple[str, str], str]  # (base path, operationId) -> "<base><path template>"
-    bases: tuple[str, ...]
+    base_path: str
+    specification: Any
 
 
 class SpecRoutes:
-    def __init__(self, app: connexion.FlaskApp) -> None:
-        self._app = app
-        self._index: _Index | None = None
-        self._lock = threading.Lock()
-
-    def allowed_methods(self, path: str) -> str:
-        """The methods the specs declare for a concrete path, or "" for a path they do not have."""
-        return next((methods for pattern, methods in self._get().patterns if pattern.fullmatch(path)), "")
-
-    def template(self, base_path: str, operation_id: str) -> str:
-        """The path template of an operation under one base path (its base path if unknown)."""
-        return self._get().templates.get((base_path, operation_id), base_path)
-
-    @property
-    def bases(self) -> tuple[str, ...]:
-        return self._get().bases
-
-    def _get(self) -> _Index:
-        if self._index is None:
-            with self._lock:
-                if self._index is None:
-                    self._index = self._build()
-        return self._index
-
-    def _build(self) -> _Index:
+    def __init__(self, apis: Iterable[ServedSpec]) -> None:
         patterns: list[tuple[re.Pattern[str], str]] = []
         templates: dict[tuple[str, str], str] = {}
-        for api in self._app.middleware.apis:
+        bases: list[str] = []
+        for api in apis:
+            bases.append(api.base_path)
             for template, item in api.specification["paths"].items():
                 methods = {method.upper() for method in item if method in METHODS}
                 if "GET" in methods:
@@ -62,5 +36,14 @@ class SpecRoutes:
                 for method, operation in item.items():
                     if method in METHODS and isinstance(operation, dict) and "operationId" in operation:
                         templates[(api.base_path, operation["operationId"])] = f"{api.base_path}{template}"
-        bases = tuple(dict.fromkeys(api.base_path for api in self._app.middleware.apis))
-        return _Index(tuple(patterns), templates, bases)
+        self._patterns = tuple(patterns)  # a concrete path's regex -> "GET, HEAD, ..."
+        self._templates = templates  # (base path, operationId) -> "<base><path template>"
+        self.bases = tuple(dict.fromkeys(bases))
+
+    def allowed_methods(self, path: str) -> str:
+        """The methods the specs declare for a concrete path, or "" for a path they do not have."""
+        return next((methods for pattern, methods in self._patterns if pattern.fullmatch(path)), "")
+
+    def template(self, base_path: str, operation_id: str) -> str:
+        """The path template of an operation under one base path (its base path if unknown)."""
+        return self._templates.get((base_path, operation_id), base_path)
