@@ -3,9 +3,10 @@
 Keys are the spec's JSON names (camelCase, as protojson writes upstream's v1 protos); enums
 are numbers, as upstream's gateway writes them. Every `TypedDict` is `total=False`: upstream
 omits zero values, so any key may be absent.
-The public translation functions take `Mapping[str, Any]` and return plain dicts, so that the
-service layer's `dict[str, Any]` flows through unchanged; these types document and check the
-inside. Kubernetes objects stay plain JSON dicts, except the few read field by field below.
+The services and handlers take and answer these types (`Cluster`, `RayJob`, `RayService`,
+`ComputeTemplate`); the translation functions take any `Mapping[str, Any]` and return plain
+`Json`, and use these types to check their inside. Kubernetes objects stay plain `Json`, except
+the few read field by field below.
 """
 from __future__ import annotations
 
