@@ -51,11 +51,12 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     from app.http.routes import SpecRoutes
     from app.k8s import K8s
     from app.services import Services
+    from app.validation import Limits
 
     settings = settings or Settings.from_env(os.environ)
     observability.configure_logging(settings.log_level, settings.log_format)
     gateway = k8s or K8s.from_settings(settings)
-    services = Services.build(gateway)
+    services = Services.build(gateway, Limits(settings.max_workers_per_cluster))
     app = connexion.FlaskApp(
         __name__,
         specification_dir=OPENAPI_DIR,

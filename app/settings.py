@@ -17,6 +17,8 @@ KUBECONFIG = "KUBERAY_API_KUBECONFIG"
 K8S_TIMEOUT = "KUBERAY_API_K8S_TIMEOUT"
 LOG_FORMAT = "KUBERAY_API_LOG_FORMAT"
 REQUEST_ID_HEADER = "KUBERAY_API_REQUEST_ID_HEADER"
+MAX_WORKERS_PER_CLUSTER = "KUBERAY_API_MAX_WORKERS_PER_CLUSTER"
+DEFAULT_MAX_WORKERS = 1000  # pods one cluster request may let the operator start; see app/validation
 # prometheus_client's own name, which it reads once, when first imported: when set, the metrics
 # of every process of one server (gunicorn's workers) are kept in files there and served summed.
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -40,6 +42,7 @@ class Settings:
     log_format: str = "text"  # or "json": one object per line, with the request's fields
     request_id_header: str = "X-Request-ID"  # taken from the request if valid, else made; echoed
     metrics_dir: str = ""  # empty: this process's metrics only (one worker)
+    max_workers_per_cluster: int = DEFAULT_MAX_WORKERS  # the sum of a cluster's maxReplicas; 0: no limit
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -53,6 +56,8 @@ class Settings:
             log_format=_choice(LOG_FORMAT, env.get(LOG_FORMAT, "text"), _LOG_FORMATS),
             request_id_header=_header(env.get(REQUEST_ID_HEADER, "X-Request-ID")),
             metrics_dir=_metrics_dir(env),
+            max_workers_per_cluster=_count(MAX_WORKERS_PER_CLUSTER,
+                                           env.get(MAX_WORKERS_PER_CLUSTER, str(DEFAULT_MAX_WORKERS))),
         )
 
 
@@ -104,6 +109,16 @@ def _flag(name: str, text: str) -> bool:
     if value not in _TRUE + _FALSE:
         raise ValueError(f"{name} must be true or false, not {text!r}")
     return value in _TRUE
+
+
+def _count(name: str, text: str) -> int:
+    try:
+        count = int(text.strip())
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(f"{name} must be a whole number, 0 or more (0 means no limit), not {text!r}")
+    return count
 
 
 def _seconds(name: str, text: str) -> float:

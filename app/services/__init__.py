@@ -14,6 +14,7 @@ from app.services.jobs import JOBS
 from app.services.rayservices import RAYSERVICES, RayServices
 from app.services.resource import ManagedResource
 from app.types import Cluster, RayJob
+from app.validation import Limits
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,14 @@ class Services:
     rayservices: RayServices
 
     @classmethod
-    def build(cls, k8s: K8s) -> Services:
+    def build(cls, k8s: K8s, limits: Limits) -> Services:
+        """`limits` are the administrator's ceilings (settings), applied to every request."""
         templates = ComputeTemplates(k8s)
         return cls(
             compute_templates=templates,
-            clusters=ManagedResource(k8s, templates, CLUSTERS),
-            jobs=ManagedResource(k8s, templates, JOBS),
-            rayservices=RayServices(k8s, templates, RAYSERVICES),
+            clusters=ManagedResource(k8s, templates, CLUSTERS, limits),
+            jobs=ManagedResource(k8s, templates, JOBS, limits),
+            rayservices=RayServices(k8s, templates, RAYSERVICES, limits),
         )
 
 

@@ -35,7 +35,7 @@ class RayServices(ManagedResource[RayService]):
         another service than the path, so that a PUT only changes the resource it addresses.
         """
         service = in_namespace(service, namespace)
-        check_service(service, namespace, update=True)
+        check_service(service, namespace, self._limits, update=True)
         if service["name"] != name:
             raise InvalidInput(
                 f"The name in the request ({service['name']}) is different from the name in the path ({name})."

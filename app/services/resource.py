@@ -19,6 +19,7 @@ from app.errors import AlreadyExists, ApiError, NotFound
 from app.k8s import K8s
 from app.translate.cluster import referenced_templates
 from app.types import ComputeTemplate, Json
+from app.validation import Limits
 
 if TYPE_CHECKING:  # (compute_templates uses this module's helpers)
     from app.services.compute_templates import ComputeTemplates
@@ -53,7 +54,7 @@ class ResourceKind(Generic[Api]):
     noun: str  # in messages: "Cluster rc not found in namespace ns"
     items_key: str  # the list answer's key for the items
     token_key: str  # the list answer's key for the next page's token
-    check: Callable[[Api, str], None]  # the request's rules, given the path's namespace
+    check: Callable[[Api, str, Limits], None]  # the request's rules, given the path's namespace
     to_kubernetes: Callable[[Api, Mapping[str, ComputeTemplate], datetime], Json]  # request, templates, now
     to_api: Callable[[Json, list[Json]], Json]  # a Kubernetes object and its events -> API form
     events: Sequence[EventSource] = field(default_factory=tuple)  # concatenated, in this order
@@ -62,15 +63,16 @@ class ResourceKind(Generic[Api]):
 class ManagedResource(Generic[Api]):
     """Create, get, list and delete of one managed custom resource; knows Kubernetes, never HTTP."""
 
-    def __init__(self, k8s: K8s, templates: ComputeTemplates, kind: ResourceKind[Api]) -> None:
+    def __init__(self, k8s: K8s, templates: ComputeTemplates, kind: ResourceKind[Api], limits: Limits) -> None:
         self._k8s = k8s
         self._templates = templates
         self.kind = kind
+        self._limits = limits
 
     def create(self, namespace: str, body: Api) -> Api:
         """Everything that can refuse the request runs before the single write."""
         body = in_namespace(body, namespace)
-        self.kind.check(body, namespace)
+        self.kind.check(body, namespace, self._limits)
         templates = self._templates_for(namespace, body.get("clusterSpec"))
         return self._create(namespace, self.kind.to_kubernetes(body, templates, datetime.now(UTC)))
 

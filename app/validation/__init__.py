@@ -10,11 +10,13 @@ Pure: no I/O, no Kubernetes, no logging; imports only `errors`, `types` and `tra
 from __future__ import annotations
 
 from app.validation.cluster import check_cluster, check_cluster_spec
+from app.validation.common import Limits
 from app.validation.compute_templates import check_compute_template, check_templates
 from app.validation.jobs import check_job
 from app.validation.rayservices import check_service
 
 __all__ = [
+    "Limits",
     "check_cluster",
     "check_cluster_spec",
     "check_compute_template",

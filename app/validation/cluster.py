@@ -2,30 +2,33 @@
 volumes and the autoscaler's resources."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.errors import InvalidInput
+from app.settings import MAX_WORKERS_PER_CLUSTER
 from app.translate.enums import VolumeType
-from app.validation.common import check_quantity, check_request
+from app.validation.common import DEFAULT_LIMITS, Limits, check_quantity, check_request
 
+_COUNTS = ("replicas", "minReplicas", "maxReplicas")
 # Upstream compares case-sensitively here, although its builder then lower-cases the policy.
 PULL_POLICIES = ("", "Always", "IfNotPresent")
 
 
-def check_cluster(cluster: Mapping[str, Any], namespace: str) -> None:
+def check_cluster(cluster: Mapping[str, Any], namespace: str, limits: Limits = DEFAULT_LIMITS) -> None:
     """The cluster's own fields, then its spec."""
     check_request(cluster, namespace, "cluster", "User who create the cluster is empty. Please specify a valid value.")
-    check_cluster_spec(cluster.get("clusterSpec"))
+    check_cluster_spec(cluster.get("clusterSpec"), limits)
 
 
-def check_cluster_spec(spec: Mapping[str, Any] | None) -> None:
+def check_cluster_spec(spec: Mapping[str, Any] | None, limits: Limits = DEFAULT_LIMITS) -> None:
     """The groups (`check_spec_groups`), then what they hold (`check_spec_contents`)."""
-    check_spec_contents(check_spec_groups(spec))
+    check_spec_contents(check_spec_groups(spec, limits))
 
 
-def check_spec_groups(spec: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """Upstream's rules: the head group, then each worker group by 0-based index. Returns `spec`."""
+def check_spec_groups(spec: Mapping[str, Any] | None, limits: Limits = DEFAULT_LIMITS) -> Mapping[str, Any]:
+    """Upstream's rules: the head group, then each worker group by 0-based index; then the
+    server's ceiling on the workers of one cluster. Returns `spec`."""
     if spec is None:
         raise InvalidInput("A ClusterSpec object is required. Please specify one.")
     head = spec.get("headGroupSpec")
@@ -39,8 +42,10 @@ def check_spec_groups(spec: Mapping[str, Any] | None) -> Mapping[str, Any]:
         raise InvalidInput(
             "HeadGroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent"
         )
-    for index, worker in enumerate(spec.get("workerGroupSpec") or []):
+    workers = spec.get("workerGroupSpec") or []
+    for index, worker in enumerate(workers):
         _check_worker(index, worker)
+    _check_total_workers(workers, limits.max_workers_per_cluster)
     return spec
 
 
@@ -66,12 +71,45 @@ def _check_worker(index: int, worker: Mapping[str, Any]) -> None:
     max_replicas = worker.get("maxReplicas", 0)
     if not max_replicas:
         raise InvalidInput(f"{prefix} MaxReplicas can not be 0. Please specify a valid value.")
+    for field in _COUNTS:
+        if worker.get(field, 0) < 0:
+            raise InvalidInput(f"Field '{_worker_field(index, field)}' must not be negative, not {worker[field]}.")
     if worker.get("minReplicas", 0) > max_replicas:
         raise InvalidInput(f"{prefix} MinReplica > MaxReplicas. Please specify a valid value.")
+    _check_replicas_in_range(index, worker)
     if worker.get("imagePullPolicy", "") not in PULL_POLICIES:
         raise InvalidInput(
             "Worker GroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent"
         )
+
+
+def _check_replicas_in_range(index: int, worker: Mapping[str, Any]) -> None:
+    """`minReplicas <= replicas <= maxReplicas` once a `minReplicas` of 0 stands for `replicas`,
+    as translation writes it: the operator would otherwise start a count outside the bounds given."""
+    replicas = worker.get("replicas", 0)
+    min_replicas = worker.get("minReplicas") or replicas
+    max_replicas = worker["maxReplicas"]
+    if replicas < min_replicas:
+        raise InvalidInput(f"Field '{_worker_field(index, 'replicas')}' is {replicas}, less than minReplicas "
+                           f"{min_replicas}: it must be between minReplicas and maxReplicas.")
+    if replicas > max_replicas:
+        raise InvalidInput(f"Field '{_worker_field(index, 'replicas')}' is {replicas}, more than maxReplicas "
+                           f"{max_replicas}: it must be between minReplicas and maxReplicas.")
+
+
+def _check_total_workers(workers: Sequence[Mapping[str, Any]], limit: int) -> None:
+    """One request must not be able to start more pods than the control plane can take."""
+    total = sum(worker.get("maxReplicas", 0) for worker in workers)
+    if limit and total > limit:
+        raise InvalidInput(
+            f"The worker groups of clusterSpec allow {total} workers in total (the sum of their maxReplicas), "
+            f"more than this server's limit of {limit} per cluster: lower maxReplicas, or have the server's "
+            f"administrator raise {MAX_WORKERS_PER_CLUSTER} (0 means no limit)."
+        )
+
+
+def _worker_field(index: int, field: str) -> str:
+    return f"clusterSpec.workerGroupSpec[{index}].{field}"
 
 
 def _check_volume(volume: Mapping[str, Any]) -> None:

@@ -2,12 +2,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from app.errors import InvalidInput
+from app.settings import DEFAULT_MAX_WORKERS
 from app.translate.quantity import parse_quantity
 
 NAMESPACE_EMPTY = "Namespace is empty. Please specify a valid value."
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Server-wide ceilings on what one request may ask for, from the settings: the rules above
+    them are the API's, these are the administrator's."""
+
+    max_workers_per_cluster: int = DEFAULT_MAX_WORKERS  # the sum of maxReplicas over worker groups; 0: none
+
+
+DEFAULT_LIMITS = Limits()  # the settings' defaults, for callers that have no settings of their own
 
 
 def check_namespace(body: Mapping[str, Any], namespace: str, where: str) -> None:

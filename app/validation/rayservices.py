@@ -10,16 +10,17 @@ import yaml
 from app.errors import InvalidInput
 from app.translate.rayservices import GRAPH, route_prefixes
 from app.validation.cluster import check_spec_contents, check_spec_groups
-from app.validation.common import check_request
+from app.validation.common import DEFAULT_LIMITS, Limits, check_request
 
 
-def check_service(service: Mapping[str, Any], namespace: str, *, update: bool = False) -> None:
+def check_service(service: Mapping[str, Any], namespace: str, limits: Limits = DEFAULT_LIMITS, *,
+                  update: bool = False) -> None:
     """The spec's groups come before the serve configuration, what they hold after it."""
     if not any(key != "namespace" for key in service):  # only the namespace the caller filled in
         raise InvalidInput("Service is empty, please input a valid payload.")
     verb = "updated" if update else "created"
     check_request(service, namespace, "service", f"User who {verb} the Service is empty. Please specify a valid value.")
-    spec = check_spec_groups(service.get("clusterSpec"))
+    spec = check_spec_groups(service.get("clusterSpec"), limits)
     has_v2 = bool(service.get("serveConfigV2"))
     has_graph = service.get(GRAPH) is not None
     if not has_v2 and not has_graph:

@@ -74,9 +74,10 @@ class GatewayCalls:
 
 
 @contextmanager
-def own_app(k8s: K8s) -> Iterator[Any]:
-    """A test client over a K8s of the test's own (to count its calls, or to point it elsewhere)."""
-    yield create_app(Settings(validate_responses=True), k8s).test_client()
+def own_app(k8s: K8s, **settings: Any) -> Iterator[Any]:
+    """A test client over a K8s of the test's own (to count its calls, or to point it elsewhere),
+    with `settings` of its own on top of the tests' (e.g. `max_workers_per_cluster=10`)."""
+    yield create_app(Settings(validate_responses=True, **settings), k8s).test_client()
 
 
 # -- Kubernetes, as the administrator ---------------------------------------------------------

@@ -24,6 +24,9 @@ READ = [
     ({"KUBERAY_API_VALIDATE_RESPONSES": ""}, "validate_responses", False),
     ({"KUBERAY_API_KUBECONFIG": "/etc/kube/config"}, "kubeconfig", "/etc/kube/config"),
     ({"KUBERAY_API_K8S_TIMEOUT": "2.5"}, "k8s_timeout", 2.5),
+    ({"KUBERAY_API_MAX_WORKERS_PER_CLUSTER": "50"}, "max_workers_per_cluster", 50),
+    ({"KUBERAY_API_MAX_WORKERS_PER_CLUSTER": "0"}, "max_workers_per_cluster", 0),
+    ({}, "max_workers_per_cluster", 1000),
     ({"KUBECONFIG": "/elsewhere", "PORT": "1"}, "port", 8888),  # only our own names are read
 ]
 
@@ -43,6 +46,9 @@ REFUSED = [
     ("KUBERAY_API_K8S_TIMEOUT", "-1"),
     ("KUBERAY_API_K8S_TIMEOUT", "inf"),
     ("KUBERAY_API_K8S_TIMEOUT", "soon"),
+    ("KUBERAY_API_MAX_WORKERS_PER_CLUSTER", "-1"),
+    ("KUBERAY_API_MAX_WORKERS_PER_CLUSTER", "many"),
+    ("KUBERAY_API_MAX_WORKERS_PER_CLUSTER", "1.5"),
 ]
 
 

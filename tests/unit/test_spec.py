@@ -20,6 +20,7 @@ import handlers
 from app.http.wire import normalise
 from app.k8s import K8s
 from app.services import Services
+from app.validation import Limits
 
 ROOT = Path(__file__).parents[2]
 SPEC = Specification.load(ROOT / "openapi" / "kuberay.yaml")
@@ -86,7 +87,7 @@ def test_the_spec_has_exactly_upstreams_routes() -> None:
 
 
 def test_the_handler_table_serves_exactly_the_specs_operations(tmp_path: Path) -> None:
-    table = handlers.operations(Services.build(K8s.from_kubeconfig(str(tmp_path / "unused"))))
+    table = handlers.operations(Services.build(K8s.from_kubeconfig(str(tmp_path / "unused")), Limits()))
     assert set(table) == set(ROUTES.values())
     assert all(callable(handler) for handler in table.values())
 

@@ -12,6 +12,7 @@ import pytest
 
 from app.errors import InvalidInput
 from app.validation import (
+    Limits,
     check_cluster,
     check_cluster_spec,
     check_compute_template,
@@ -146,6 +147,44 @@ REJECTED: list[tuple[str, Callable[..., None], dict[str, Any], str, str]] = [
     ("worker min above max", check_cluster,
      edit(CLUSTER, put(6, "clusterSpec", "workerGroupSpec", 0, "minReplicas")), NS,
      "WorkerNodeSpec 0 MinReplica > MaxReplicas. Please specify a valid value."),
+    ("worker replicas negative", check_cluster, edit(CLUSTER, put(-3, *WORKER, "replicas")), NS,
+     "Field 'clusterSpec.workerGroupSpec[0].replicas' must not be negative, not -3."),
+    ("worker minReplicas negative", check_cluster, edit(CLUSTER, put(-1, "clusterSpec", "workerGroupSpec", 1,
+                                                                      "minReplicas")), NS,
+     "Field 'clusterSpec.workerGroupSpec[1].minReplicas' must not be negative, not -1."),
+    ("worker maxReplicas negative", check_cluster, edit(CLUSTER, put(-5, *WORKER, "maxReplicas")), NS,
+     "Field 'clusterSpec.workerGroupSpec[0].maxReplicas' must not be negative, not -5."),
+    ("worker replicas above maxReplicas", check_cluster,
+     edit(CLUSTER, both(put(10, *WORKER, "replicas"), put(5, *WORKER, "maxReplicas"))), NS,
+     "Field 'clusterSpec.workerGroupSpec[0].replicas' is 10, more than maxReplicas 5: "
+     "it must be between minReplicas and maxReplicas."),
+    ("worker replicas below minReplicas", check_cluster,
+     edit(CLUSTER, both(put(1, *WORKER, "replicas"), put(2, *WORKER, "minReplicas"))), NS,
+     "Field 'clusterSpec.workerGroupSpec[0].replicas' is 1, less than minReplicas 2: "
+     "it must be between minReplicas and maxReplicas."),
+    ("worker replicas absent, below minReplicas", check_cluster,
+     edit(CLUSTER, put(1, "clusterSpec", "workerGroupSpec", 1, "minReplicas")), NS,
+     "Field 'clusterSpec.workerGroupSpec[1].replicas' is 0, less than minReplicas 1: "
+     "it must be between minReplicas and maxReplicas."),
+    ("a billion workers (the default ceiling is 1000)", check_cluster,
+     edit(CLUSTER, both(put(1_000_000_000, *WORKER, "replicas"), put(2_000_000_000, *WORKER, "maxReplicas"))), NS,
+     "The worker groups of clusterSpec allow 2000000002 workers in total (the sum of their maxReplicas), more than "
+     "this server's limit of 1000 per cluster: lower maxReplicas, or have the server's administrator raise "
+     "KUBERAY_API_MAX_WORKERS_PER_CLUSTER (0 means no limit)."),
+    ("the ceiling is on the sum over groups", check_cluster,
+     edit(CLUSTER, put(999, *WORKER, "maxReplicas")), NS,
+     "The worker groups of clusterSpec allow 1001 workers in total (the sum of their maxReplicas), more than "
+     "this server's limit of 1000 per cluster: lower maxReplicas, or have the server's administrator raise "
+     "KUBERAY_API_MAX_WORKERS_PER_CLUSTER (0 means no limit)."),
+    ("job spec replicas checked", check_job, edit(JOB, put(-3, *WORKER, "replicas")), NS,
+     "Field 'clusterSpec.workerGroupSpec[0].replicas' must not be negative, not -3."),
+    ("service spec replicas checked", check_service, edit(SERVICE, put(6, *WORKER, "replicas")), NS,
+     "Field 'clusterSpec.workerGroupSpec[0].replicas' is 6, more than maxReplicas 5: "
+     "it must be between minReplicas and maxReplicas."),
+    ("job spec ceiling checked", check_job, edit(JOB, put(1001, *WORKER, "maxReplicas")), NS,
+     "The worker groups of clusterSpec allow 1003 workers in total (the sum of their maxReplicas), more than "
+     "this server's limit of 1000 per cluster: lower maxReplicas, or have the server's administrator raise "
+     "KUBERAY_API_MAX_WORKERS_PER_CLUSTER (0 means no limit)."),
     ("worker pull policy", check_cluster,
      edit(CLUSTER, put("Never", "clusterSpec", "workerGroupSpec", 0, "imagePullPolicy")), NS,
      "Worker GroupSpec unsupported value for Image pull policy. Please specify Always or IfNotPresent"),
@@ -315,6 +354,18 @@ def test_service_update_names_the_updating_user() -> None:
         check_service(edit(SERVICE, drop("user")), NS, update=True)
 
 
+def test_the_worker_ceiling_is_the_servers_setting() -> None:
+    """A lower ceiling refuses what the default takes; 0 lifts it; the answer says the limit given."""
+    body = edit(CLUSTER, put(999, *WORKER, "maxReplicas"))  # 1001 workers in all
+    with pytest.raises(InvalidInput, match="allow 7 workers .* limit of 6 per cluster"):
+        check_cluster(CLUSTER, NS, Limits(max_workers_per_cluster=6))
+    check_cluster(CLUSTER, NS, Limits(max_workers_per_cluster=7))  # exactly the sum of 5 + 2
+    check_cluster(body, NS, Limits(max_workers_per_cluster=0))
+    check_service(edit(SERVICE, put(999, *WORKER, "maxReplicas")), NS, Limits(max_workers_per_cluster=0))
+    with pytest.raises(InvalidInput, match="limit of 6 per cluster"):
+        check_service(SERVICE, NS, Limits(max_workers_per_cluster=6), update=True)
+
+
 # (id, check, body): valid bodies, including the edge of every rule
 ACCEPTED: list[tuple[str, Callable[..., None], dict[str, Any]]] = [
     ("template", check_compute_template, TEMPLATE),
@@ -324,8 +375,14 @@ ACCEPTED: list[tuple[str, Callable[..., None], dict[str, Any]]] = [
     ("template without namespace (filled by the caller)", check_compute_template, edit(TEMPLATE, drop("namespace"))),
     ("cluster", check_cluster, CLUSTER),
     ("cluster with empty namespace", check_cluster, {**CLUSTER, "namespace": ""}),
-    ("cluster with min equal to max", check_cluster,
-     edit(CLUSTER, put(5, "clusterSpec", "workerGroupSpec", 0, "minReplicas"))),
+    ("cluster with min, replicas and max equal", check_cluster,
+     edit(CLUSTER, both(put(5, *WORKER, "minReplicas"), put(5, *WORKER, "replicas")))),
+    ("cluster with replicas at maxReplicas", check_cluster, edit(CLUSTER, put(5, *WORKER, "replicas"))),
+    ("cluster with replicas at minReplicas", check_cluster,
+     edit(CLUSTER, both(put(2, *WORKER, "minReplicas"), put(2, *WORKER, "replicas")))),
+    ("cluster with no workers running yet (all counts 0 but max)", check_cluster,
+     edit(CLUSTER, both(put(0, *WORKER, "replicas"), put(0, *WORKER, "minReplicas")))),
+    ("cluster with exactly the ceiling of workers", check_cluster, edit(CLUSTER, put(998, *WORKER, "maxReplicas"))),
     ("cluster with IfNotPresent and empty pull policies", check_cluster,
      edit(CLUSTER, both(put("IfNotPresent", "clusterSpec", "headGroupSpec", "imagePullPolicy"),
                         put("", "clusterSpec", "workerGroupSpec", 0, "imagePullPolicy")))),
