@@ -6,6 +6,7 @@ Tree (HTTP status / gRPC code in the body):
     ├── InvalidInput     400 / 3
     ├── NotFound         404 / 5
     ├── AlreadyExists    409 / 6
+    ├── Conflict         409 / 10  an update that kept meeting concurrent changes (gRPC Aborted)
     ├── Forbidden        403 / 7
     ├── MethodNotAllowed 405 / 12
     ├── Internal         500 / 13
@@ -59,6 +60,10 @@ class NotFound(ApiError):
 
 class AlreadyExists(ApiError):
     status, code = 409, 6
+
+
+class Conflict(ApiError):
+    status, code = 409, 10
 
 
 class Forbidden(ApiError):

@@ -27,6 +27,7 @@ from app.constants import CustomResource
 from app.errors import (
     AlreadyExists,
     ApiError,
+    Conflict,
     Forbidden,
     Internal,
     InvalidInput,
@@ -342,6 +343,8 @@ def _error(name: str, status: int, body: Any) -> ApiError:
     """Kubernetes' own Status message says best what went wrong (it names the field)."""
     message = str(body.get("message") or "") if isinstance(body, dict) else ""
     message = message or f"HTTP {status}"
+    if status == 409 and isinstance(body, dict) and body.get("reason") == "Conflict":
+        return Conflict(message)  # a write based on a resourceVersion that is no longer current
     error = _BY_STATUS.get(status)
     if error is not None:
         return error(message)

@@ -4,13 +4,16 @@ Their events are the RayService's own, followed by those of its active RayCluste
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
 from app.constants import RAYCLUSTER, RAYSERVICE
-from app.errors import InvalidInput
+from app.errors import Conflict, InvalidInput
 from app.services.resource import EventSource, ManagedResource, ResourceKind, in_namespace, own_name
 from app.translate.rayservices import to_api_service, to_rayservice, to_rayservice_update
-from app.types import Json, RayService
+from app.types import ComputeTemplate, Json, RayService
 from app.validation import check_service
 
 
@@ -23,6 +26,12 @@ RAYSERVICES: ResourceKind[RayService] = ResourceKind(
     check=check_service, to_kubernetes=to_rayservice, to_api=to_api_service,
     events=(EventSource(RAYSERVICE.kind, own_name), EventSource(RAYCLUSTER.kind, active_cluster)),
 )
+
+
+# As client-go's RetryOnConflict: the operator writes a RayService's status often, and the API
+# carries no resourceVersion, so a conflict between our read and our write is not the caller's.
+# Jittered, growing waits let concurrent replacements of one service (each retried) all land.
+UPDATE_ATTEMPTS = 10
 
 
 class RayServices(ManagedResource[RayService]):
@@ -40,7 +49,18 @@ class RayServices(ManagedResource[RayService]):
             raise InvalidInput(
                 f"The name in the request ({service['name']}) is different from the name in the path ({name})."
             )
-        existing = self._read(namespace, name)
         templates = self._templates_for(namespace, service["clusterSpec"])
+        retrying = Retrying(stop=stop_after_attempt(UPDATE_ATTEMPTS), wait=wait_random_exponential(0.01, max=0.5),
+                            retry=retry_if_exception_type(Conflict), reraise=True)
+        try:
+            return retrying(self._replace_current, namespace, name, service, templates)
+        except Conflict as exc:
+            raise Conflict(f"Service {name} in namespace {namespace} kept being changed by others while it was "
+                           f"being replaced ({UPDATE_ATTEMPTS} attempts); try again.") from exc
+
+    def _replace_current(self, namespace: str, name: str, service: RayService,
+                         templates: Mapping[str, ComputeTemplate]) -> RayService:
+        """One read-modify-write: the replacement carries the resourceVersion just read."""
+        existing = self._read(namespace, name)
         replacement = to_rayservice_update(service, templates, existing, datetime.now(UTC))
         return self._replace(namespace, name, replacement)

@@ -12,13 +12,8 @@ import os
 import runpy
 import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,87 +21,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.settings import METRICS_DIR
-from devcluster.cluster import free_port
 from tests.conftest import Cluster, wait_for
 from tests.integration import seed_sequence
+from tests.integration.served import gunicorn, http_send
 from tests.integration.support import Kube, template_body
 
 ROOT = Path(__file__).parents[2]
 CONFIG = ROOT / "gunicorn.conf.py"
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    stdout: Path
-    stderr: Path
-
-    def logs(self) -> str:
-        return self.stdout.read_text() + self.stderr.read_text()
-
-
-def _ready(port: int) -> bool:
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-
-
-@contextmanager
-def gunicorn(cluster: Cluster, workdir: Path, **env: str) -> Iterator[Server]:
-    """Started with only the environment it is given (no KUBERAY_API_* of the caller's)."""
-    port = free_port()
-    environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(workdir),
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "KUBERAY_API_BIND": f"127.0.0.1:{port}",
-        "KUBERAY_API_WORKERS": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
-        **env,
-    }
-    stdout, stderr = workdir / "gunicorn.out", workdir / "gunicorn.err"
-    with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "wsgi:app"],
-            cwd=ROOT, env=environment, stdout=out, stderr=err, start_new_session=True)
-    server = Server(process, port, stdout, stderr)
-    try:
-        wait_for(lambda: process.poll() is not None or _ready(port), timeout=60,
-                 what="gunicorn to be ready")
-        assert process.poll() is None, server.logs()
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # the group this test started
-                process.wait(timeout=10)
-
-
-def http_send(port: int, sent: list[str] | None = None) -> seed_sequence.Send:
-    """Each request on a new connection; `sent` collects "METHOD path" of each."""
-    def send(method: str, path: str, body: Any) -> tuple[int, Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        payload = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if payload is not None else {}
-        try:
-            conn.request(method, path, body=payload, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-        finally:
-            conn.close()
-        if sent is not None:
-            sent.append(f"{method} {path}")
-        if response.getheader("Content-Type", "").startswith("application/json"):
-            return response.status, json.loads(data) if data else None
-        return response.status, data.decode()
-    return send
 
 
 def api_requests_counted(metrics_text: str) -> int:
