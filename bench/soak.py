@@ -10,7 +10,9 @@ and a service on it (the upstream README's requests, tests/fixtures/seed/), read
 refuse (bad names: 400, unknown objects: 404, duplicates: 409, a missing compute template or a
 bad page token: 400), scrapes /metrics, and deletes what it created. So at most four objects per
 thread are alive at a time, and the total rate is capped (`--rate`), to keep the operator's
-work on the control plane bounded.
+work on the control plane bounded. The namespace's events are deleted each minute: Kubernetes
+keeps those of deleted objects for an hour, and a list reads every event of its kind in its
+scope, so otherwise each minute's lists would cost more than the last (`--keep-events` shows it).
 
 It prints each worker's RSS (VmRSS) at the start, after the warm-up and at the end, the growth
 after the warm-up, the p50/p99 latency and count of each operation, and every status other than
@@ -316,10 +318,24 @@ class Server:
                 self.process.wait(timeout=10)
 
 
+class Namespace:
+    """The run's namespace and its events, through the plain client: the server manages neither."""
+
+    def __init__(self, core: Any, name: str) -> None:
+        self.core = core
+        self.name = name
+
+    def events(self) -> int:
+        response = self.core.list_namespaced_event(self.name, _preload_content=False, _request_timeout=30)
+        return len(json.loads(response.data)["items"])
+
+    def clear_events(self) -> None:
+        self.core.delete_collection_namespaced_event(self.name, _request_timeout=30)
+
+
 @contextmanager
-def namespace(kubeconfig: str) -> Iterator[str]:
-    """A namespace of this run, deleted afterwards with everything in it (the server never manages
-    namespaces, so the plain client)."""
+def namespace(kubeconfig: str) -> Iterator[Namespace]:
+    """A namespace of this run, deleted afterwards with everything in it."""
     from kubernetes import client, config
 
     name = f"soak-{uuid.uuid4().hex[:8]}"
@@ -327,7 +343,7 @@ def namespace(kubeconfig: str) -> Iterator[str]:
         core = client.CoreV1Api(api)
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
         try:
-            yield name
+            yield Namespace(core, name)
         finally:
             core.delete_namespace(name, _request_timeout=30)
 
@@ -341,24 +357,25 @@ class Soak:
     threads: int
     rate: float
     passes: int
+    keep_events: bool
     marks: dict[str, dict[int, int]] = field(default_factory=dict)  # "start", "warm-up", "end"
     record: Record = field(default_factory=Record)
     interrupted: bool = False
 
-    def run(self, server: Server, namespace: str) -> None:
+    def run(self, server: Server, namespace: Namespace) -> None:
         stop = threading.Event()
         interval = self.threads / self.rate if self.rate else 0.0
         clients = [Client(server.port, self.record, interval) for _ in range(self.threads)]
-        threads = [threading.Thread(target=client_loop, args=(client, namespace, index, self.passes, stop),
+        threads = [threading.Thread(target=client_loop, args=(client, namespace.name, index, self.passes, stop),
                                     name=f"client-{index}", daemon=True)
                    for index, client in enumerate(clients)]
         self.marks["start"] = server.rss()
-        self._progress(0.0, server)
+        self._progress(0.0, server, namespace)
         started = time.monotonic()
         for thread in threads:
             thread.start()
         try:
-            self._watch(started, server)
+            self._watch(started, server, namespace)
         except KeyboardInterrupt:
             self.interrupted = True
         finally:
@@ -367,18 +384,22 @@ class Soak:
                 thread.join(timeout=REQUEST_TIMEOUT * 6)
         self.marks["end"] = server.rss()
 
-    def _watch(self, started: float, server: Server) -> None:
-        """A progress line each minute; the RSS is taken once the warm-up is over."""
+    def _watch(self, started: float, server: Server, namespace: Namespace) -> None:
+        """A progress line each minute, then the events go (see the module's docstring); the RSS
+        is taken once the warm-up is over."""
         checkpoints = sorted({*range(1, int(self.minutes) + 1), self.warmup, self.minutes} - {0})
         for minute in (m for m in checkpoints if m <= self.minutes):
             time.sleep(max(0.0, started + minute * 60 - time.monotonic()))
             if minute == self.warmup:
                 self.marks["warm-up"] = server.rss()
-            self._progress(minute, server)
+            self._progress(minute, server, namespace)
+            if not self.keep_events and minute == int(minute):
+                namespace.clear_events()
 
-    def _progress(self, minute: float, server: Server) -> None:
+    def _progress(self, minute: float, server: Server, namespace: Namespace) -> None:
         rss = "  ".join(f"{kib / 1024:6.1f}" for kib in server.rss().values())
-        print(f"{minute:5.1f} min {self.record.count():>8} requests   worker RSS MiB {rss}", flush=True)
+        print(f"{minute:5.1f} min {self.record.count():>8} requests {namespace.events():>7} events   "
+              f"worker RSS MiB {rss}", flush=True)
 
     def growth(self) -> dict[int, float]:
         """% of each worker's RSS gained after the warm-up (workers present at both marks)."""
@@ -439,16 +460,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second in all (0: no cap)")
     parser.add_argument("--passes", type=int, default=5, help="read passes over a round's objects")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--keep-events", action="store_true",
+                        help="leave the namespace's events (of deleted objects too), as Kubernetes does for an hour")
     args = parser.parse_args(argv)
     if not 0 < args.warmup < args.minutes:
         parser.error("--warmup must be above 0 and below --minutes")
 
-    soak = Soak(args.minutes, args.warmup, args.threads, args.rate, args.passes)
+    soak = Soak(args.minutes, args.warmup, args.threads, args.rate, args.passes, args.keep_events)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # a kill cleans up like Ctrl-C
     server = Server(args.kubeconfig, args.workers)
     try:
         with namespace(args.kubeconfig) as ns:
-            print(f"gunicorn: {args.workers} workers on 127.0.0.1:{server.port}, namespace {ns}; "
+            print(f"gunicorn: {args.workers} workers on 127.0.0.1:{server.port}, namespace {ns.name}; "
                   f"{args.threads} clients at {args.rate or 'uncapped'} req/s for {args.minutes} min, "
                   f"warm-up {args.warmup} min", flush=True)
             try:
