@@ -44,6 +44,12 @@ def field_path(path: Iterable[Any]) -> str:
     return text
 
 
+def unknown_fields_message(names: list[str]) -> str:
+    """The one sentence naming fields the API does not define (for `fieldValidation=Strict` too)."""
+    listed = ", ".join(f"'{name}'" for name in names)
+    return f"Unknown field{'s' if len(names) > 1 else ''} {listed}: the API has no such field."
+
+
 def describe(error: ValidationError, subject: str = "The request body") -> str:
     """One sentence naming the field and saying what is wrong with it, for a JSON Schema failure.
 
@@ -62,9 +68,7 @@ def describe(error: ValidationError, subject: str = "The request body") -> str:
                 f"or its number {min(enum.values())}-{max(enum.values())}.")
     if kind == "additionalProperties" and isinstance(error.instance, dict):
         known = schema.get("properties", {})
-        unknown = [field_path([*path, key]) for key in error.instance if key not in known]
-        listed = ", ".join(f"'{name}'" for name in unknown)
-        return f"Unknown field{'s' if len(unknown) > 1 else ''} {listed}: the API has no such field."
+        return unknown_fields_message([field_path([*path, key]) for key in error.instance if key not in known])
     if kind == "required" and isinstance(error.instance, dict):
         missing = next(name for name in error.validator_value if name not in error.instance)
         return f"Missing required field '{field_path([*path, missing])}'."

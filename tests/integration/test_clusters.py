@@ -189,6 +189,41 @@ def test_listing_costs_the_same_calls_for_one_or_five_clusters(counted_app, name
     assert one[0] == {"list_objects": 1, "list_events": 1}
 
 
+def test_unknown_nested_field_is_dropped_and_named_as_kubernetes_names_it(
+        app_client, kube: Kube, with_template: str) -> None:
+    """`fieldValidation=Warn`, the default: the cluster is created without the field, and the
+    Warning header has the very form kube-apiserver answers for an unknown field of a RayCluster."""
+    body = cluster_body(with_template)
+    body["clusterSpec"]["headGroupSpec"]["foo"] = "bar"
+
+    created = app_client.post(f"/apis/v1/namespaces/{with_template}/clusters", json=body)
+
+    assert ok(created)["clusterSpec"] == _expected_spec()
+    assert created.headers.get_list("warning") == [r'299 - "unknown field \"clusterSpec.headGroupSpec.foo\""']
+    stored = kube.get("rayclusters", with_template, "test-cluster")
+    assert "foo" not in stored["spec"]["headGroupSpec"]
+    theirs = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "theirs"},
+              "spec": {**raycluster_spec(), "headGroupSpec": {**raycluster_spec()["headGroupSpec"], "foo": "bar"}}}
+    _, _, headers = kube.custom.create_namespaced_custom_object_with_http_info(
+        "ray.io", "v1", with_template, "rayclusters", theirs, dry_run="All", field_validation="Warn")
+    assert headers["Warning"] == r'299 - "unknown field \"spec.headGroupSpec.foo\""'
+
+
+def test_unknown_enum_name_is_400_even_when_unknown_fields_are_ignored(
+        app_client, kube: Kube, with_template: str) -> None:
+    """An unknown enum name is a wrong value, not an unknown field (upstream read it as 0, a PVC)."""
+    body = cluster_body(with_template)
+    body["clusterSpec"]["headGroupSpec"]["volumes"] = [
+        {"name": "code", "mountPath": "/code", "volumeType": "CONFIG_MAP", "source": "code"}]
+
+    refusal = app_client.post(f"/apis/v1/namespaces/{with_template}/clusters?fieldValidation=Ignore", json=body)
+
+    assert "'clusterSpec.headGroupSpec.volumes[0].volumeType' has an unknown value \"CONFIG_MAP\"" in refused(
+        refusal, 400, 3)
+    assert "warning" not in refusal.headers
+    assert kube.items("rayclusters", with_template) == []
+
+
 # -- refusals ----------------------------------------------------------------------------------
 
 def test_duplicate_name_is_409(app_client, with_template: str) -> None:

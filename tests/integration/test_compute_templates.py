@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from app.k8s import K8s
 from tests.integration.support import PREFIXES, GatewayCalls, Kube, ok, own_app, refused, template_body
+
+PYTHON_CLIENT_TEMPLATE = Path(__file__).parents[1] / "fixtures" / "compute_templates" / "python-client-gpu.request.json"
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
@@ -90,6 +93,39 @@ def test_list_all_is_one_cluster_wide_read(cluster, namespace: str) -> None:
         before = calls.counts.copy()
         assert ok(client.get("/apis/v1/compute_templates"))["computeTemplates"]
         assert calls.since(before) == {"list_configmaps": 1}
+
+
+def test_upstream_python_clients_template_is_created_and_its_unknown_fields_named(
+        app_client, kube: Kube, namespace: str) -> None:
+    """The body upstream's Python client sends for a template with a GPU accelerator and extended
+    resources: ray-project/kuberay clients/python-apiserver-client/src/python_apiserver_client/
+    params/templates.py at 22d546a8, `Template(name="gpu-template", namespace=..., cpu=2, memory=8,
+    gpu=1, gpu_accelerator="amd.com/gpu", extended_resources={"vpc.amazonaws.com/efa": 32})
+    .to_dict()`, which `create_compute_template` posts as JSON. It spells two keys with a space, so
+    upstream drops them and creates a template without them; so do we, naming them (Warn)."""
+    body = {**json.loads(PYTHON_CLIENT_TEMPLATE.read_text()), "namespace": namespace}
+    base = f"/apis/v1/namespaces/{namespace}/compute_templates"
+    warnings = [r'299 - "unknown field \"extended resources\""', r'299 - "unknown field \"gpu accelerator\""']
+
+    strict = app_client.post(f"{base}?fieldValidation=Strict", json=body)
+    assert refused(strict, 400, 3) == "Unknown fields 'extended resources', 'gpu accelerator': the API has no such field."
+    assert kube.configmap(namespace, "gpu-template") is None
+
+    created = app_client.post(base, json=body)
+    expected = {"name": "gpu-template", "namespace": namespace, "cpu": 2, "memory": 8, "memoryUnit": "Gi", "gpu": 1}
+    assert ok(created) == expected
+    assert created.headers.get_list("warning") == warnings
+    data = kube.configmap(namespace, "gpu-template")["data"]
+    assert (data["gpu"], data["gpu_accelerator"], data["extended_resources"]) == ("1", "", "null")
+
+    again = app_client.post(base, json=body)  # the name is taken now: the error answer names them too
+    refused(again, 409, 6)
+    assert again.headers.get_list("warning") == warnings
+
+    ok(app_client.delete(f"{base}/gpu-template"))
+    ignored = app_client.post(f"{base}?fieldValidation=Ignore", json=body)
+    assert ok(ignored) == expected
+    assert "warning" not in ignored.headers
 
 
 # -- refusals ----------------------------------------------------------------------------------

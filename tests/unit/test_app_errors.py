@@ -95,13 +95,22 @@ INVALID = [
     ("empty-body", "POST", CLUSTERS, b"", "The request body is empty: a JSON object is required."),
     ("null-body", "POST", CLUSTERS, b"null", "The request body is empty: a JSON object is required."),
     ("array-body", "POST", CLUSTERS, [], "The request body must be a JSON object, not an array."),
-    ("unknown-field", "POST", CLUSTERS, {"name": "c", "nodes": 3},
+    ("unknown-field-strict", "POST", f"{CLUSTERS}?fieldValidation=Strict", {"name": "c", "nodes": 3},
      "Unknown field 'nodes': the API has no such field."),
-    ("unknown-nested-field", "POST", CLUSTERS,
+    ("unknown-nested-field-strict", "POST", f"{CLUSTERS}?fieldValidation=Strict",
      {"clusterSpec": {"workerGroupSpec": [{"groupName": "g", "replica": 1}]}},
      "Unknown field 'clusterSpec.workerGroupSpec[0].replica': the API has no such field."),
+    ("unknown-fields-at-any-depth-strict", "PUT", "/apis/v1/namespaces/ns/services/s?fieldValidation=Strict",
+     {"z": 1, "cluster_spec": {"head_group_spec": {"volumes": [{"name": "v", "size": 1}]}, "x": {}}, "a": None},
+     "Unknown fields 'a', 'clusterSpec.headGroupSpec.volumes[0].size', 'clusterSpec.x', 'z': the API has no such field."),
     ("unknown-enum-name", "POST", CLUSTERS, {"environment": "PROD"},
      'Field \'environment\' has an unknown value "PROD": use one of DEV, TESTING, STAGING, PRODUCTION, or its number 0-3.'),
+    ("unknown-enum-name-ignoring-unknown-fields", "POST", f"{CLUSTERS}?fieldValidation=Ignore",
+     {"clusterSpec": {"headGroupSpec": {"volumes": [{"name": "v", "volumeType": "CONFIG_MAP"}]}}},
+     'Field \'clusterSpec.headGroupSpec.volumes[0].volumeType\' has an unknown value "CONFIG_MAP": use one of '
+     "PERSISTENT_VOLUME_CLAIM, HOST_PATH, EPHEMERAL, CONFIGMAP, SECRET, EMPTY_DIR, or its number 0-5."),
+    ("field-validation-not-kubernetes-spelling", "POST", f"{CLUSTERS}?fieldValidation=strict", {"name": "c", "nodes": 3},
+     'The query parameter \'fieldValidation\' has an unknown value "strict": use one of "Ignore", "Warn", "Strict".'),
     ("unknown-enum-number", "POST", CLUSTERS,
      {"clusterSpec": {"headGroupSpec": {"volumes": [{"name": "v", "volume_type": 9}]}}},
      "Field 'clusterSpec.headGroupSpec.volumes[0].volumeType' has an unknown value 9: use one of "
@@ -179,6 +188,37 @@ def test_valid_request_reaches_kubernetes(client: Any, caplog: pytest.LogCapture
     assert assert_error(response, 503, 14) == NO_CLIENT
     assert any(record.exc_info for record in caplog.records
                if record.getMessage() == "cannot configure the Kubernetes client")
+    assert "warning" not in response.headers  # no unknown field
+
+
+VALID_CLUSTER = {"name": "c", "user": "u",
+                 "clusterSpec": {"headGroupSpec": {"computeTemplate": "t", "rayStartParams": {"any key": "b"}}}}
+WARNED = [
+    # (id, path, body, status of the answer, the unknown fields it names)
+    ("answered-by-kubernetes", CLUSTERS,
+     {**VALID_CLUSTER, "nodes": 3, "clusterSpec": {**VALID_CLUSTER["clusterSpec"], "workerGroupSpec": [
+         {"groupName": "g", "computeTemplate": "t", "maxReplicas": 1, "x": 1}]}},
+     503, ["clusterSpec.workerGroupSpec[0].x", "nodes"]),
+    ("refused-by-validation", "/apis/v1/namespaces/ns/compute_templates",
+     {"name": "t", "cpu": "two", "gpu accelerator": "amd.com/gpu"}, 400, ["gpu accelerator"]),
+    ("refused-by-the-service", CLUSTERS, {"name": "c", "nodes": 3}, 400, ["nodes"]),
+]
+
+
+@pytest.mark.parametrize("path, body, status, fields", [c[1:] for c in WARNED], ids=[c[0] for c in WARNED])
+def test_unknown_fields_are_dropped_and_named_in_warnings_whatever_the_answer(
+        client: Any, path: str, body: Any, status: int, fields: list[str]) -> None:
+    """`fieldValidation=Warn`, the default: one Warning header per field, as Kubernetes writes it,
+    on a failure too; `Ignore` answers the same without them."""
+    warned = client.post(path, json=body)
+    assert_error(warned, status, warned.json()["code"])
+    assert warned.headers.get_list("warning") == [f'299 - "unknown field \\"{field}\\""' for field in fields]
+    assert client.post(f"{path}?fieldValidation=Warn", json=body).headers.get_list("warning") == \
+        warned.headers.get_list("warning")
+
+    ignored = client.post(f"{path}?fieldValidation=Ignore", json=body)
+    assert (ignored.status_code, ignored.json()) == (warned.status_code, warned.json())
+    assert "warning" not in ignored.headers
 
 
 def test_swagger_ui_of_each_prefix_works_offline(client: Any) -> None:

@@ -101,6 +101,15 @@ def test_every_operation_describes_its_errors_with_the_one_error_schema(key: tup
         assert json_schema(op, "404") == SPEC["components"]["schemas"]["Error"]
 
 
+@pytest.mark.parametrize("key", sorted(ROUTES), ids=lambda key: f"{key[0]} {key[1]}")
+def test_every_operation_with_a_body_says_what_becomes_of_unknown_fields(key: tuple[str, str]) -> None:
+    op = operations()[key]
+    queries = [param["name"] for param in op.get("parameters", []) if param["in"] == "query"]
+    assert ("fieldValidation" in queries) is ("requestBody" in op)
+    if "requestBody" in op:
+        assert op["responses"]["200"]["headers"]["Warning"] == SPEC["components"]["headers"]["Warning"]
+
+
 def test_error_schema_is_code_and_message_only() -> None:
     error = SPEC["components"]["schemas"]["Error"]
     assert response_errors(error, {"code": 5, "message": "Not Found"}) == []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,15 @@ import pytest
 from connexion.spec import Specification
 
 from app.errors import InvalidInput
-from app.http.wire import Shape, normalise, rename_query
+from app.http.wire import (
+    Shape,
+    field_validation,
+    normalise,
+    refuse_unknown_fields,
+    rename_query,
+    unknown_field_warnings,
+    warning_headers,
+)
 
 SPEC = Specification.load(Path(__file__).parents[2] / "openapi" / "kuberay.yaml")
 
@@ -22,6 +31,7 @@ TEMPLATE = body_schema("/namespaces/{namespace}/compute_templates")
 CLUSTER = body_schema("/namespaces/{namespace}/clusters")
 JOB = body_schema("/namespaces/{namespace}/jobs")
 SERVICE = body_schema("/namespaces/{namespace}/services/{name}", "put")
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 CASES = [
     # (id, schema, request body, what the handlers must see)
@@ -45,9 +55,9 @@ CASES = [
      {"name": "c", "envs": {}}),
     ("null-inside-a-map-is-left-for-validation", CLUSTER,
      {"annotations": {"a": None}}, {"annotations": {"a": None}}),
-    ("undeclared-field-is-left-for-validation", CLUSTER,
-     {"bogus": None, "clusterSpec": {"headGroupSpec": {"bogus_name": 1}}},
-     {"bogus": None, "clusterSpec": {"headGroupSpec": {"bogus_name": 1}}}),
+    ("unknown-fields-dropped", CLUSTER,
+     {"name": "c", "bogus": None, "clusterSpec": {"headGroupSpec": {"bogus_name": 1}}},
+     {"name": "c", "clusterSpec": {"headGroupSpec": {}}}),
     ("enum-names-become-numbers", CLUSTER,
      {"environment": "PRODUCTION",
       "clusterSpec": {"headGroupSpec": {"volumes": [
@@ -73,8 +83,6 @@ CASES = [
       "version": "2.7", "entrypointResources": "1"},
      {"entrypointNumCpus": 0.5, "entrypointNumGpus": 0.25, "ttlSecondsAfterFinished": 60,
       "version": "2.7", "entrypointResources": "1"}),
-    ("only-upstream-proto-names-are-aliases", JOB,  # proto spells this field entrypointNumCpus
-     {"entrypoint_num_cpus": 1, "active_deadline_seconds": 5}, {"entrypoint_num_cpus": 1, "active_deadline_seconds": 5}),
     ("infinite-number-left-for-validation", JOB,
      {"entrypointNumCpus": "1e999"}, {"entrypointNumCpus": "1e999"}),
     ("service-names-including-serve_config_V2", SERVICE,
@@ -105,6 +113,111 @@ def test_normalise(schema: dict[str, Any], body: Any, expected: Any) -> None:
 @pytest.mark.parametrize("body", [None, [], ["a"], "text", 3])
 def test_a_body_that_is_not_an_object_is_left_for_validation(body: Any) -> None:
     assert normalise(body, CLUSTER) == body
+
+
+UNKNOWN = [
+    # (id, schema, request body, what the handlers see, the paths of the unknown fields dropped)
+    ("top-level", TEMPLATE, {"name": "t", "cpus": 2}, {"name": "t"}, [("cpus",)]),
+    ("in-an-object", CLUSTER, {"clusterSpec": {"headGroupSpec": {"foo": "x", "image": "i"}}},
+     {"clusterSpec": {"headGroupSpec": {"image": "i"}}}, [("clusterSpec", "headGroupSpec", "foo")]),
+    ("in-a-list", CLUSTER, {"clusterSpec": {"workerGroupSpec": [{"groupName": "a"}, {"replica": 1}]}},
+     {"clusterSpec": {"workerGroupSpec": [{"groupName": "a"}, {}]}},
+     [("clusterSpec", "workerGroupSpec", 1, "replica")]),
+    ("in-a-map-of-objects", CLUSTER, {"envs": {"valuesFrom": {"POD": {"source": "FIELD", "path": "x"}}}},
+     {"envs": {"valuesFrom": {"POD": {"source": 3}}}}, [("envs", "valuesFrom", "POD", "path")]),
+    ("under-a-protobuf-name", CLUSTER, {"cluster_spec": {"head_group_spec": {"compute_templat": "t"}}},
+     {"clusterSpec": {"headGroupSpec": {}}}, [("clusterSpec", "headGroupSpec", "compute_templat")]),
+    ("only-upstream-proto-names-are-aliases", JOB,  # proto spells these entrypointNumCpus, activeDeadlineSeconds
+     {"entrypoint_num_cpus": 1, "active_deadline_seconds": 5}, {},
+     [("entrypoint_num_cpus",), ("active_deadline_seconds",)]),
+    ("null-valued", JOB, {"name": "j", "bogus": None}, {"name": "j"}, [("bogus",)]),
+    ("named-once-with-all-it-holds", JOB, {"extra": {"clusterSpec": {"x": 1}}}, {}, [("extra",)]),
+    ("keys-of-free-form-maps-are-data", CLUSTER,
+     {"annotations": {"any key": "v"}, "clusterSpec": {"headGroupSpec": {"rayStartParams": {"num cpus": "1"}}},
+      "envs": {"values": {"foo": "bar"}, "valuesFrom": {"bogus": {"name": "n"}}}},
+     {"annotations": {"any key": "v"}, "clusterSpec": {"headGroupSpec": {"rayStartParams": {"num cpus": "1"}}},
+      "envs": {"values": {"foo": "bar"}, "valuesFrom": {"bogus": {"name": "n"}}}}, []),
+    ("extended-resources-are-data", TEMPLATE, {"extendedResources": {"vpc.amazonaws.com/efa": 32}},
+     {"extendedResources": {"vpc.amazonaws.com/efa": 32}}, []),
+    ("output-only-fields-are-known", SERVICE, {"rayServiceStatus": {"rayClusterName": "c", "nodes": 2}},
+     {"rayServiceStatus": {"rayClusterName": "c"}}, [("rayServiceStatus", "nodes")]),
+    ("python-client-template", TEMPLATE,
+     json.loads((FIXTURES / "compute_templates" / "python-client-gpu.request.json").read_text()),
+     {"name": "gpu-template", "namespace": "default", "cpu": 2, "memory": 8, "gpu": 1},
+     [("gpu accelerator",), ("extended resources",)]),
+]
+
+
+@pytest.mark.parametrize("schema, body, expected, paths", [case[1:] for case in UNKNOWN],
+                         ids=[case[0] for case in UNKNOWN])
+def test_unknown_fields_are_dropped_and_their_paths_reported(schema: dict[str, Any], body: Any, expected: Any,
+                                                             paths: list[tuple[Any, ...]]) -> None:
+    original = copy.deepcopy(body)
+    unknown: list[tuple[Any, ...]] = []
+    assert normalise(body, schema, unknown) == expected
+    assert unknown == paths
+    assert body == original
+
+
+def test_shape_knows_which_objects_forbid_other_fields() -> None:
+    shape = Shape.of(CLUSTER)  # allOf: the closed Cluster and the request's name rule
+    assert shape.closed and shape.fields["clusterSpec"].closed
+    assert not shape.fields["annotations"].closed and shape.fields["annotations"].values is not None
+
+
+MODES = [
+    (b"", "Warn"),  # Kubernetes' default
+    (b"fieldValidation=Ignore", "Ignore"),
+    (b"fieldValidation=Warn", "Warn"),
+    (b"fieldValidation=Strict", "Strict"),
+    (b"a=1&fieldValidation=Strict&fieldValidation=Ignore", "Ignore"),  # the last, as Connexion reads it
+    (b"fieldValidation=strict", None),  # Kubernetes' values are case-sensitive; validation refuses it
+    (b"fieldValidation=", None),
+    (b"fieldvalidation=Strict", "Warn"),  # another parameter
+]
+
+
+@pytest.mark.parametrize("query, mode", MODES)
+def test_field_validation(query: bytes, mode: str | None) -> None:
+    assert field_validation(query) == mode
+
+
+def test_strict_names_every_unknown_field_sorted_as_kubernetes_does() -> None:
+    refusal = refuse_unknown_fields([("z",), ("clusterSpec", "workerGroupSpec", 10, "x"),
+                                     ("clusterSpec", "workerGroupSpec", 2, "x")])
+    assert refusal.status == 400 and refusal.message == (
+        "Unknown fields 'clusterSpec.workerGroupSpec[10].x', 'clusterSpec.workerGroupSpec[2].x', 'z': "
+        "the API has no such field.")
+
+
+WARNINGS = [
+    # (paths of unknown fields, the Warning header values: kube-apiserver's for a custom resource)
+    ([("gpu accelerator",), ("extended resources",)],
+     [r'299 - "unknown field \"extended resources\""', r'299 - "unknown field \"gpu accelerator\""']),
+    ([("clusterSpec", "workerGroupSpec", 0, "foo")],
+     [r'299 - "unknown field \"clusterSpec.workerGroupSpec[0].foo\""']),
+    ([("a", "b"), ("a", "b")], [r'299 - "unknown field \"a.b\""']),  # each text once
+    ([('say "hi"',), ("back\\slash",)],  # the header's quoting: only " and \ escaped
+     [r'299 - "unknown field \"back\\slash\""', r'299 - "unknown field \"say \"hi\"\""']),
+    ([("café",)], [r'299 - "unknown field \"café\""']),  # UTF-8 as it is
+    ([("line\nfeed\x01\x7f\x85",)],  # control characters as Go's %q writes them
+     [r'299 - "unknown field \"line\\nfeed\\x01\\x7f\\u0085\""']),
+    ([("lone\ud800",)], ['299 - "unknown field \\"lone\ufffd\\""']),
+    ([], []),
+]
+
+
+@pytest.mark.parametrize("paths, headers", WARNINGS)
+def test_unknown_field_warnings(paths: list[tuple[Any, ...]], headers: list[str]) -> None:
+    assert unknown_field_warnings(paths) == headers
+
+
+def test_warnings_past_4096_characters_are_cut_as_kubernetes_cuts_them() -> None:
+    """kube-apiserver's recorder: 4096 characters of text in all; past that, every text is cut to
+    256 characters (those already written too) and the texts that no longer fit are left out."""
+    texts = [f"{i:02d}" + "x" * 298 for i in range(20)]  # 300 characters each
+    assert warning_headers(texts[:13]) == [f'299 - "{text}"' for text in texts[:13]]  # 3900: all fit
+    assert warning_headers(texts) == [f'299 - "{text[:256]}"' for text in texts[:16]]  # 16 x 256 = 4096
 
 
 DUPLICATES = [
