@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
         validator_map=validators.VALIDATOR_MAP,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path=SWAGGER_UI),
     )
-    resolver = handlers.resolver(services)  # the table of which handler reaches which service
+    # the table of which handler reaches which service, each run under one deadline for its calls
+    resolver = handlers.resolver(services, gateway.request_scope)
     for prefix in API_PREFIXES:
         app.add_api(SPEC, base_path=prefix, resolver=resolver)
     routes = SpecRoutes(app.middleware.apis)

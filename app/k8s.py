@@ -5,17 +5,26 @@ server sends them: camelCase keys, RFC 3339 strings; no client models), counts e
 the Prometheus metrics (app/observability.py), and turns every client, HTTP
 and transport failure into an `app.errors.ApiError` in one place (`_call`). It knows nothing
 about the API's resources beyond their coordinates.
+
+Outages are bounded in time (docs/architecture.md, "Faults"): each call waits at most the call
+timeout for an answer, and within a request scope (`request_scope`, which the fronts open around
+each operation) all the calls of one request share one deadline; a write also tells the API
+server to give up before we do (`timeout=`), so that a write we answer as failed did not
+happen. A circuit breaker (app/circuit.py) makes calls fail at once while the server is known
+not to answer, and lets one call probe it again.
 """
 from __future__ import annotations
 
 import gc
 import json
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote
 
@@ -23,11 +32,13 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from app.circuit import Circuit, CircuitOpen
 from app.constants import CustomResource
 from app.errors import (
     AlreadyExists,
     ApiError,
     Conflict,
+    DeadlineExceeded,
     Forbidden,
     Internal,
     InvalidInput,
@@ -40,9 +51,17 @@ from app.types import Json
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 30.0  # seconds of silence on a read before a call is given up
-CONNECT_TIMEOUT = 5.0  # an unreachable API server costs at most this much (plus one retry)
+DEFAULT_TIMEOUT = 5.0  # seconds of silence on a read before a call is given up
+DEFAULT_REQUEST_TIMEOUT = 10.0  # seconds all the calls of one request may take together
+CONNECT_TIMEOUT = 5.0  # an unreachable API server costs at most this much
 READY_TIMEOUT = 3.0  # readiness questions: a probe must not wait longer than the kubelet does
+WRITE_MARGIN = 1.0  # a write's server-side timeout is this much shorter than our wait for it
+WRITES = ("POST", "PUT", "DELETE")
+# Answers that mean the API server cannot serve now (an overloaded or storage-less server):
+# they count against the circuit, like no answer at all.
+OUTAGE_STATUSES = frozenset({502, 503, 504})
+
+_deadline: ContextVar[float | None] = ContextVar("kubernetes_deadline", default=None)
 
 # 400 and 422: Kubernetes refused the object (its message names the field); 410: a `continue`
 # token that has expired, which is the client's to fix like a malformed one. 401 means our own
@@ -71,9 +90,12 @@ class K8s:
     """
 
     def __init__(self, configure: Callable[[], client.Configuration],
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 circuit: Circuit | None = None) -> None:
         self._configure = configure
-        self._timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+        self._timeout = timeout
+        self._request_timeout = request_timeout
+        self._circuit = circuit or Circuit()
         self._client: client.ApiClient | None = None
         self._lock = threading.Lock()
 
@@ -82,13 +104,15 @@ class K8s:
     @classmethod
     def from_settings(cls, settings: Settings, env: Mapping[str, str] | None = None) -> K8s:
         """`KUBERAY_API_KUBECONFIG` when set, else as upstream finds its cluster (`from_environment`)."""
+        timeouts = {"timeout": settings.k8s_timeout, "request_timeout": settings.request_timeout}
         if settings.kubeconfig:
-            return cls.from_kubeconfig(settings.kubeconfig, timeout=settings.k8s_timeout)
-        return cls.from_environment(env, timeout=settings.k8s_timeout)
+            return cls.from_kubeconfig(settings.kubeconfig, **timeouts)
+        return cls.from_environment(env, **timeouts)
 
     @classmethod
     def from_environment(
-        cls, env: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT
+        cls, env: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
     ) -> K8s:
         """In-cluster unless KUBECONFIG is set, else the kubeconfig file (upstream's order)."""
         env = dict(os.environ if env is None else env)
@@ -102,10 +126,11 @@ class K8s:
                 _load_kubeconfig(path, configuration)
             return configuration
 
-        return cls(configure, timeout)
+        return cls(configure, timeout, request_timeout)
 
     @classmethod
-    def from_kubeconfig(cls, path: str, timeout: float = DEFAULT_TIMEOUT) -> K8s:
+    def from_kubeconfig(cls, path: str, timeout: float = DEFAULT_TIMEOUT,
+                        request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> K8s:
         """For tests and tools that point at one cluster explicitly."""
 
         def configure() -> client.Configuration:
@@ -113,7 +138,17 @@ class K8s:
             _load_kubeconfig(path, configuration)
             return configuration
 
-        return cls(configure, timeout)
+        return cls(configure, timeout, request_timeout)
+
+    @contextmanager
+    def request_scope(self) -> Iterator[None]:
+        """The calls made inside share one deadline, `request_timeout` from now: a front opens one
+        around each operation, so that no request waits longer, however many calls it makes."""
+        token = _deadline.set(time.monotonic() + self._request_timeout)
+        try:
+            yield
+        finally:
+            _deadline.reset(token)
 
     def connect(self) -> None:
         """Build the client now: `Unavailable` for a configuration it cannot use."""
@@ -131,11 +166,9 @@ class K8s:
                         raise Unavailable(
                             f"no Kubernetes client ({type(exc).__name__}); see the server log"
                         ) from exc
-                    # Retry only failed connects: the dead-server case must fail fast, and a POST
-                    # must never be sent twice. (urllib3 never retries reads of non-idempotent methods.)
-                    configuration.retries = urllib3.Retry(
-                        total=2, connect=1, read=1, status=0, redirect=0, other=0
-                    )
+                    # No retries: a retry would double the wait on a hung server and could send a
+                    # write twice; the circuit and the caller decide when to try again.
+                    configuration.retries = urllib3.Retry(total=0, redirect=0)
                     self._client = client.ApiClient(configuration)
                 api = self._client
         return api
@@ -237,15 +270,24 @@ class K8s:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        limit = self._timeout if timeout is None else (min(CONNECT_TIMEOUT, timeout), timeout)
+        wait = self._wait(name, self._timeout if timeout is None else timeout)
+        query = list(query or [])
+        if method in WRITES:
+            query.append(("timeout", _server_timeout(name, wait)))
         started = time.perf_counter()
         outcome = "unreachable"  # no HTTP answer, unless one arrives
+        try:
+            probe = self._circuit.before_call()
+        except CircuitOpen as exc:
+            observe_kubernetes_call(name, "circuit_open", 0.0)
+            raise Unavailable(f"Kubernetes API server unavailable: {exc.cause} "
+                              f"(calls fail at once until it answers again)") from None
         try:
             request = api.param_serialize(
                 method, path, query_params=query or None, header_params=headers, body=body,
                 auth_settings=["BearerToken"],
             )
-            response = api.call_api(*request, _request_timeout=limit)
+            response = api.call_api(*request, _request_timeout=(min(CONNECT_TIMEOUT, wait), wait))
             try:
                 data = response.read()
             finally:
@@ -253,14 +295,23 @@ class K8s:
             outcome = "ok" if 200 <= response.status <= 299 else str(response.status)
         except ApiException as exc:  # the client's own failures, e.g. a TLS handshake
             log.warning("Kubernetes API call %s failed: %s", name, exc.reason)
+            self._circuit.failed(probe, str(exc.reason))
             raise Unavailable(f"Kubernetes API server unavailable: {exc.reason}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             log.warning("Kubernetes API unreachable in %s: %s", name, exc)
             cause = _transport(exc)
             outcome = "timeout" if cause == "no answer in time" else outcome
+            self._circuit.failed(probe, cause)
             raise Unavailable(f"Kubernetes API server unavailable: {cause}") from exc
+        except BaseException:
+            self._circuit.failed(probe, "the call failed")  # never leave a probe unresolved
+            raise
         finally:
             observe_kubernetes_call(name, outcome, time.perf_counter() - started)
+        if response.status in OUTAGE_STATUSES:
+            self._circuit.failed(probe, f"it answered {response.status}")
+        else:
+            self._circuit.answered(probe)
         if not 200 <= response.status <= 299:
             raise _error(name, response.status, _decode(data, {}))
         if not decode:
@@ -269,6 +320,28 @@ class K8s:
         if not isinstance(decoded, dict):  # not the API server we expect (a proxy's page?)
             raise Internal(f"unreadable response from the Kubernetes API in {name}")
         return decoded
+
+
+    def _wait(self, name: str, timeout: float) -> float:
+        """How long this call may wait: its timeout, cut to what is left of the request's deadline."""
+        deadline = _deadline.get()
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"The request ran out of time before the Kubernetes API call {name}: "
+                                   "the Kubernetes API server is answering slowly.")
+        return min(timeout, left)
+
+
+def _server_timeout(name: str, wait: float) -> str:
+    """The `timeout` a write asks of the API server: shorter than our wait by `WRITE_MARGIN`, so that
+    the server has given up on a write (and says so) before we stop waiting for its answer."""
+    seconds = math.floor(wait - WRITE_MARGIN)
+    if seconds < 1:
+        raise DeadlineExceeded(f"The request ran out of time before the Kubernetes API call {name}: "
+                               "too little was left to make a write and learn its outcome.")
+    return f"{seconds}s"
 
 
 def _load_kubeconfig(path: str, configuration: client.Configuration) -> None:

@@ -15,6 +15,7 @@ LOG_LEVEL = "KUBERAY_API_LOG_LEVEL"
 VALIDATE_RESPONSES = "KUBERAY_API_VALIDATE_RESPONSES"
 KUBECONFIG = "KUBERAY_API_KUBECONFIG"
 K8S_TIMEOUT = "KUBERAY_API_K8S_TIMEOUT"
+K8S_REQUEST_TIMEOUT = "KUBERAY_API_K8S_REQUEST_TIMEOUT"
 LOG_FORMAT = "KUBERAY_API_LOG_FORMAT"
 REQUEST_ID_HEADER = "KUBERAY_API_REQUEST_ID_HEADER"
 MAX_WORKERS_PER_CLUSTER = "KUBERAY_API_MAX_WORKERS_PER_CLUSTER"
@@ -38,7 +39,8 @@ class Settings:
     log_level: str = "INFO"
     validate_responses: bool = False  # checks every response against the spec: for tests, costs time
     kubeconfig: str = ""  # empty: in-cluster, else $KUBECONFIG, else ~/.kube/config
-    k8s_timeout: float = 30.0  # seconds a Kubernetes API call may take before it fails
+    k8s_timeout: float = 5.0  # seconds a Kubernetes API call may wait for an answer before it fails
+    request_timeout: float = 10.0  # seconds all the Kubernetes calls of one request may take together
     log_format: str = "text"  # or "json": one object per line, with the request's fields
     request_id_header: str = "X-Request-ID"  # taken from the request if valid, else made; echoed
     metrics_dir: str = ""  # empty: this process's metrics only (one worker)
@@ -52,7 +54,8 @@ class Settings:
             log_level=_log_level(env.get(LOG_LEVEL, "INFO")),
             validate_responses=_flag(VALIDATE_RESPONSES, env.get(VALIDATE_RESPONSES, "false")),
             kubeconfig=env.get(KUBECONFIG, ""),
-            k8s_timeout=_seconds(K8S_TIMEOUT, env.get(K8S_TIMEOUT, "30")),
+            k8s_timeout=_seconds(K8S_TIMEOUT, env.get(K8S_TIMEOUT, "5")),
+            request_timeout=_seconds(K8S_REQUEST_TIMEOUT, env.get(K8S_REQUEST_TIMEOUT, "10")),
             log_format=_choice(LOG_FORMAT, env.get(LOG_FORMAT, "text"), _LOG_FORMATS),
             request_id_header=_header(env.get(REQUEST_ID_HEADER, "X-Request-ID")),
             metrics_dir=_metrics_dir(env),

@@ -140,6 +140,14 @@ class ControlPlane:
                     "kuberay-operator": self._start_operator}
         starters[name](build.build_all(build.cache_root() / "logs", versions.CONTROL_PLANE))
 
+    def pause_component(self, name: str) -> None:
+        """Freeze one component (SIGSTOP), for hang tests: its port still accepts connections, as a
+        listening socket does, but nothing answers until `resume_component`."""
+        _signal_group(self._procs[name].pid, signal.SIGSTOP)
+
+    def resume_component(self, name: str) -> None:
+        _signal_group(self._procs[name].pid, signal.SIGCONT)
+
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.logs / f"{name}.log", "ab")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

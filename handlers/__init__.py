@@ -6,7 +6,9 @@ once by `create_app`. Handlers unpack, make one service call and return (dict, s
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from connexion.exceptions import ResolverError
@@ -33,8 +35,10 @@ def operations(services: Services) -> dict[str, Handler]:
             if not name.startswith("_")}
 
 
-def resolver(services: Services) -> Resolver:
-    table = operations(services)
+def resolver(services: Services, scope: Callable[[], AbstractContextManager[None]]) -> Resolver:
+    """Each operationId's handler, run inside `scope()`: the request's deadline for its Kubernetes
+    calls (`K8s.request_scope`)."""
+    table = {name: _within(scope, handler) for name, handler in operations(services).items()}
 
     def resolve(operation_id: str) -> Handler:
         try:
@@ -43,3 +47,12 @@ def resolver(services: Services) -> Resolver:
             raise ResolverError(f"no handler for operationId {operation_id!r}") from None
 
     return Resolver(function_resolver=resolve)
+
+
+def _within(scope: Callable[[], AbstractContextManager[None]], handler: Handler) -> Handler:
+    @functools.wraps(handler)  # Connexion reads the handler's parameters through __wrapped__
+    def scoped(*args: Any, **kwargs: Any) -> Any:
+        with scope():
+            return handler(*args, **kwargs)
+
+    return scoped

@@ -46,7 +46,7 @@ def refused(response: Any, status: int, code: int) -> str:
 def gateway_methods() -> set[str]:
     """Every call app/k8s.py can make to Kubernetes."""
     return {name for name, value in vars(K8s).items()
-            if inspect.isfunction(value) and not name.startswith("_") and name != "connect"}
+            if inspect.isfunction(value) and not name.startswith("_") and name not in ("connect", "request_scope")}
 
 
 class GatewayCalls:

@@ -10,7 +10,8 @@ from app.settings import Settings
 
 def test_defaults_with_an_empty_environment() -> None:
     assert Settings.from_env({}) == Settings(
-        port=8888, log_level="INFO", validate_responses=False, kubeconfig="", k8s_timeout=30.0
+        port=8888, log_level="INFO", validate_responses=False, kubeconfig="", k8s_timeout=5.0,
+        request_timeout=10.0,
     )
 
 
@@ -24,6 +25,7 @@ READ = [
     ({"KUBERAY_API_VALIDATE_RESPONSES": ""}, "validate_responses", False),
     ({"KUBERAY_API_KUBECONFIG": "/etc/kube/config"}, "kubeconfig", "/etc/kube/config"),
     ({"KUBERAY_API_K8S_TIMEOUT": "2.5"}, "k8s_timeout", 2.5),
+    ({"KUBERAY_API_K8S_REQUEST_TIMEOUT": "20"}, "request_timeout", 20.0),
     ({"KUBERAY_API_MAX_WORKERS_PER_CLUSTER": "50"}, "max_workers_per_cluster", 50),
     ({"KUBERAY_API_MAX_WORKERS_PER_CLUSTER": "0"}, "max_workers_per_cluster", 0),
     ({}, "max_workers_per_cluster", 1000),
@@ -46,6 +48,7 @@ REFUSED = [
     ("KUBERAY_API_K8S_TIMEOUT", "-1"),
     ("KUBERAY_API_K8S_TIMEOUT", "inf"),
     ("KUBERAY_API_K8S_TIMEOUT", "soon"),
+    ("KUBERAY_API_K8S_REQUEST_TIMEOUT", "0"),
     ("KUBERAY_API_MAX_WORKERS_PER_CLUSTER", "-1"),
     ("KUBERAY_API_MAX_WORKERS_PER_CLUSTER", "many"),
     ("KUBERAY_API_MAX_WORKERS_PER_CLUSTER", "1.5"),

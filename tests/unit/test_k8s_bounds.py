@@ -1,0 +1,61 @@
+"""app/k8s.py bounds every wait: a request's deadline, a write's server-side timeout, and the
+circuit that makes calls fail at once. The gateway points at a closed loopback port (nothing is
+faked: connections are really refused), so no cluster is needed."""
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from kubernetes import client
+
+from app.constants import RAYCLUSTER
+from app.errors import DeadlineExceeded, Unavailable
+from app.k8s import K8s
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def gateway(request_timeout: float = 10.0) -> K8s:
+    port = closed_port()
+    return K8s(lambda: client.Configuration(host=f"https://127.0.0.1:{port}"), timeout=5.0,
+               request_timeout=request_timeout)
+
+
+def test_a_call_after_the_requests_deadline_is_not_made() -> None:
+    k8s = gateway(request_timeout=0.05)
+    with k8s.request_scope():
+        time.sleep(0.06)
+        with pytest.raises(DeadlineExceeded, match="ran out of time before the Kubernetes API call get_object"):
+            k8s.get_object(RAYCLUSTER, "ns", "c")
+
+
+def test_a_write_needs_time_to_learn_its_outcome() -> None:
+    """With under two seconds left, the API server could not be told to give up before we do."""
+    k8s = gateway(request_timeout=1.5)
+    with k8s.request_scope(), pytest.raises(DeadlineExceeded, match="too little was left to make a write"):
+        k8s.create_object(RAYCLUSTER, "ns", {"metadata": {"name": "c"}})
+
+
+def test_outside_a_request_scope_there_is_no_deadline() -> None:
+    k8s = gateway(request_timeout=0.0001)
+    with pytest.raises(Unavailable, match="cannot connect"):
+        k8s.get_object(RAYCLUSTER, "ns", "c")
+
+
+def test_after_two_failures_calls_fail_at_once_and_say_why() -> None:
+    k8s = gateway()
+    for _ in range(2):
+        with pytest.raises(Unavailable, match="^Kubernetes API server unavailable: cannot connect$"):
+            k8s.get_object(RAYCLUSTER, "ns", "c")
+
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as caught:
+        k8s.list_objects(RAYCLUSTER, None, "")
+    assert caught.value.message == ("Kubernetes API server unavailable: cannot connect "
+                                    "(calls fail at once until it answers again)")
+    assert time.monotonic() - started < 0.05
