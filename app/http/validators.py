@@ -2,18 +2,23 @@
 
 `describe` phrases one JSON Schema failure as one sentence; the validator subclasses use it
 for bodies and parameters, and `VALIDATOR_MAP` gives them to Connexion. Failures become
-`BadRequestProblem`s, which app/errors.py answers in the API's error body.
+`BadRequestProblem`s, which app/errors.py answers in the API's error body. `BodySchemaValidator`
+and `ParameterSchemaValidator` are Connexion's JSON Schema validators with the spec's reading of a
+`pattern` (`ecma_regex`).
 """
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
+from connexion.json_schema import Draft4RequestValidator
 from connexion.validators import JSONRequestBodyValidator, ParameterValidator
-from jsonschema import Draft4Validator
+from jsonschema import Draft4Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from app.errors import sentence
@@ -102,6 +107,38 @@ def _enum_numbers(error: ValidationError | None) -> dict[str, int] | None:
     return None
 
 
+@functools.cache
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """`pattern` as the spec means it (ECMA 262, JSON Schema's dialect): `$` ends the value.
+
+    Python's `$` also matches before a final line feed, so `"name\\n"` would pass `^[a-z]+$`
+    and reach Kubernetes; `\\Z` is Python's end of the value.
+    """
+    translated, escaped, in_class = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = r"\Z"
+        translated.append(char)
+    return re.compile("".join(translated))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+BodySchemaValidator = validators.extend(Draft4RequestValidator, {"pattern": _pattern})
+ParameterSchemaValidator = validators.extend(Draft4Validator, {"pattern": _pattern})
+
+
 class RequestBodyValidator(JSONRequestBodyValidator):
     """Connexion's JSON body validator, with messages that name the field (see `describe`)."""
 
@@ -122,6 +159,10 @@ class RequestBodyValidator(JSONRequestBodyValidator):
         except ValueError as exc:  # includes bytes that are not UTF-8
             raise BadRequestProblem(detail=f"The request body is not valid JSON: {exc}.") from None
 
+    @property
+    def _validator(self) -> Any:
+        return BodySchemaValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+
     def _validate(self, body: Any) -> None:
         if body is None:
             raise BadRequestProblem(detail=EMPTY_BODY)
@@ -139,8 +180,8 @@ class RequestParameterValidator(ParameterValidator):
         if value is None:  # absent: Connexion's own check of `required`
             missing: str | None = ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
             return missing
-        validator = Draft4Validator(param.get("schema", param),
-                                    format_checker=Draft4Validator.FORMAT_CHECKER)
+        validator = ParameterSchemaValidator(param.get("schema", param),
+                                             format_checker=Draft4Validator.FORMAT_CHECKER)
         error = best_match(validator.iter_errors(value))
         if error is None:
             return None

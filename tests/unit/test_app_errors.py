@@ -115,6 +115,9 @@ INVALID = [
     ("cluster-name-kubernetes-would-refuse", "POST", "/apis/v1alpha2/namespaces/ns/clusters", {"name": "My_Cluster"},
      'Field \'name\' has an invalid value "My_Cluster": it must be a RayCluster name the KubeRay operator accepts: '
      "a DNS-1035 label of at most 53 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit."),
+    ("name-with-a-final-line-feed", "POST", CLUSTERS, {"name": "c\n"},  # `$` ends the value
+     'Field \'name\' has an invalid value "c\\n": it must be a RayCluster name the KubeRay operator accepts: '
+     "a DNS-1035 label of at most 53 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit."),
     ("job-name-too-long", "POST", "/apis/v1/namespaces/ns/jobs", {"name": "j" * 48}, None),
     ("service-name-on-update", "PUT", "/apis/v1/namespaces/ns/services/s", {"name": "S"}, None),
     ("user-not-a-label-value", "POST", CLUSTERS, {"user": "r2 d2"}, None),

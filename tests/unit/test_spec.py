@@ -1,8 +1,9 @@
 """openapi/kuberay.yaml: the routes, the schema rules, and every example of the seed guide.
 
 The seed examples (tests/fixtures/seed/, copied from the upstream APIServer README) are checked
-with the validators Connexion itself uses: each request after app/http/wire.py's normalisation, each
-response against the operation's 200 schema (or the error schema).
+with the validators the server gives Connexion (app/http/validators.py): each request after
+app/http/wire.py's normalisation, each response against the operation's 200 schema (or the error
+schema).
 """
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.json_schema import Draft4ResponseValidator
 from connexion.spec import Specification
 from jsonschema import Draft4Validator
 
 import handlers
+from app.http.validators import BodySchemaValidator
 from app.http.wire import normalise
 from app.k8s import K8s
 from app.services import Services
@@ -72,7 +74,7 @@ def json_schema(op: dict[str, Any], status: str) -> dict[str, Any]:
 
 
 def request_errors(schema: dict[str, Any], body: Any) -> list[str]:
-    validator = Draft4RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    validator = BodySchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
     return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
 
 
@@ -155,6 +157,7 @@ NAMES = [
     ("NamespaceName", "", False),
     ("NamespaceName", "Ray-System", False),
     ("NamespaceName", "a" * 64, False),
+    ("NamespaceName", "ray-system\n", False),  # `$` ends the value, as in ECMA 262
     ("ObjectName", "test-v1-raycluster-7grg7", True),
     ("ObjectName", "a.b-c", True),
     ("ObjectName", "a_b", False),
@@ -170,6 +173,7 @@ NAMES = [
     ("ClusterNameField", "1cluster", False),  # DNS-1035: starts with a letter
     ("ClusterNameField", "a.b", False),
     ("ClusterNameField", "cluster-", False),
+    ("ClusterNameField", "cluster\n", False),
     ("JobNameField", "a" * 47, True),
     ("JobNameField", "a" * 48, False),  # KubeRay: room for the cluster suffix
     ("ServiceNameField", "test-v1", True),
