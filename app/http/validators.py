@@ -54,6 +54,9 @@ def describe(error: ValidationError, subject: str = "The request body") -> str:
 
     `subject` names the whole instance (the body, or a parameter); fields inside it are named by path.
     """
+    rule = _combined_rule(error)
+    if rule is not None:  # a rule over several fields: phrased for the object that holds them
+        error = rule
     path = list(error.absolute_path)
     what = f"Field '{field_path(path)}'" if path else subject
     value = json.dumps(error.instance)
@@ -61,6 +64,8 @@ def describe(error: ValidationError, subject: str = "The request body") -> str:
     enum = _enum_numbers(error)
     kind = error.validator
 
+    if rule is not None:
+        return f"{what} must be {schema['x-rule']}."
     if enum is not None:
         names = ", ".join(enum)
         return (f"{what} has an unknown value {value}: use one of {names}, "
@@ -95,7 +100,21 @@ def describe(error: ValidationError, subject: str = "The request body") -> str:
         return f"{what} has an unknown value {value}: use one of {allowed}."
     if kind == "maxProperties" and error.validator_value == 0:
         return f"{what} must be an empty object."
+    if kind == "minProperties":
+        count = error.validator_value
+        return f"{what} must have at least {count} entr{'y' if count == 1 else 'ies'}."
     return f"{what} is not valid: {sentence(error.message)}"
+
+
+def _combined_rule(error: ValidationError | None) -> ValidationError | None:
+    """The failed `anyOf`/`oneOf` with an `x-rule` (e.g. exactly one serve configuration) that
+    `error` is, or is part of: its branches' own failures would only tell half the rule."""
+    while error is not None:
+        if (error.validator in ("anyOf", "oneOf") and isinstance(error.schema, dict)
+                and "x-rule" in error.schema):
+            return error
+        error = error.parent
+    return None
 
 
 def _enum_numbers(error: ValidationError | None) -> dict[str, int] | None:
