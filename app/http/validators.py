@@ -2,18 +2,23 @@
 
 `describe` phrases one JSON Schema failure as one sentence; the validator subclasses use it
 for bodies and parameters, and `VALIDATOR_MAP` gives them to Connexion. Failures become
-`BadRequestProblem`s, which app/errors.py answers in the API's error body.
+`BadRequestProblem`s, which app/errors.py answers in the API's error body. `BodySchemaValidator`
+and `ParameterSchemaValidator` are Connexion's JSON Schema validators with the spec's reading of a
+`pattern` (`ecma_regex`).
 """
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
+from connexion.json_schema import Draft4RequestValidator
 from connexion.validators import JSONRequestBodyValidator, ParameterValidator
-from jsonschema import Draft4Validator
+from jsonschema import Draft4Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 from app.errors import sentence
@@ -55,6 +60,9 @@ def describe(error: ValidationError, subject: str = "The request body") -> str:
 
     `subject` names the whole instance (the body, or a parameter); fields inside it are named by path.
     """
+    rule = _combined_rule(error)
+    if rule is not None:  # a rule over several fields: phrased for the object that holds them
+        error = rule
     path = list(error.absolute_path)
     what = f"Field '{field_path(path)}'" if path else subject
     value = json.dumps(error.instance)
@@ -62,6 +70,8 @@ def describe(error: ValidationError, subject: str = "The request body") -> str:
     enum = _enum_numbers(error)
     kind = error.validator
 
+    if rule is not None:
+        return f"{what} must be {schema['x-rule']}."
     if enum is not None:
         names = ", ".join(enum)
         return (f"{what} has an unknown value {value}: use one of {names}, "
@@ -94,7 +104,21 @@ def describe(error: ValidationError, subject: str = "The request body") -> str:
         return f"{what} has an unknown value {value}: use one of {allowed}."
     if kind == "maxProperties" and error.validator_value == 0:
         return f"{what} must be an empty object."
+    if kind == "minProperties":
+        count = error.validator_value
+        return f"{what} must have at least {count} entr{'y' if count == 1 else 'ies'}."
     return f"{what} is not valid: {sentence(error.message)}"
+
+
+def _combined_rule(error: ValidationError | None) -> ValidationError | None:
+    """The failed `anyOf`/`oneOf` with an `x-rule` (e.g. exactly one serve configuration) that
+    `error` is, or is part of: its branches' own failures would only tell half the rule."""
+    while error is not None:
+        if (error.validator in ("anyOf", "oneOf") and isinstance(error.schema, dict)
+                and "x-rule" in error.schema):
+            return error
+        error = error.parent
+    return None
 
 
 def _enum_numbers(error: ValidationError | None) -> dict[str, int] | None:
@@ -104,6 +128,38 @@ def _enum_numbers(error: ValidationError | None) -> dict[str, int] | None:
             return dict(error.schema["x-enum-numbers"])
         error = error.parent
     return None
+
+
+@functools.cache
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    """`pattern` as the spec means it (ECMA 262, JSON Schema's dialect): `$` ends the value.
+
+    Python's `$` also matches before a final line feed, so `"name\\n"` would pass `^[a-z]+$`
+    and reach Kubernetes; `\\Z` is Python's end of the value.
+    """
+    translated, escaped, in_class = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            char = r"\Z"
+        translated.append(char)
+    return re.compile("".join(translated))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+BodySchemaValidator = validators.extend(Draft4RequestValidator, {"pattern": _pattern})
+ParameterSchemaValidator = validators.extend(Draft4Validator, {"pattern": _pattern})
 
 
 class RequestBodyValidator(JSONRequestBodyValidator):
@@ -126,6 +182,10 @@ class RequestBodyValidator(JSONRequestBodyValidator):
         except ValueError as exc:  # includes bytes that are not UTF-8
             raise BadRequestProblem(detail=f"The request body is not valid JSON: {exc}.") from None
 
+    @property
+    def _validator(self) -> Any:
+        return BodySchemaValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+
     def _validate(self, body: Any) -> None:
         if body is None:
             raise BadRequestProblem(detail=EMPTY_BODY)
@@ -143,8 +203,8 @@ class RequestParameterValidator(ParameterValidator):
         if value is None:  # absent: Connexion's own check of `required`
             missing: str | None = ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
             return missing
-        validator = Draft4Validator(param.get("schema", param),
-                                    format_checker=Draft4Validator.FORMAT_CHECKER)
+        validator = ParameterSchemaValidator(param.get("schema", param),
+                                             format_checker=Draft4Validator.FORMAT_CHECKER)
         error = best_match(validator.iter_errors(value))
         if error is None:
             return None

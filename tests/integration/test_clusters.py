@@ -254,9 +254,9 @@ def test_configmap_that_is_not_a_template_is_a_missing_template(
 
 @pytest.mark.parametrize("change,fragment", [
     ({"namespace": "elsewhere"}, "namespace"),
-    ({"user": ""}, "User"),
+    ({"user": ""}, "'user'"),
     ({"clusterSpec": {"headGroupSpec": {"computeTemplate": "default-template", "rayStartParams": {}}}},
-     "RayStartParams"),
+     "rayStartParams"),
 ])
 def test_invalid_cluster_is_400_and_writes_nothing(
         app_client, kube: Kube, with_template: str, change: dict, fragment: str) -> None:

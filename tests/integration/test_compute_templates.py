@@ -161,9 +161,9 @@ def test_unknown_template_is_404(app_client, namespace: str) -> None:
 
 @pytest.mark.parametrize("change,fragment", [
     ({"namespace": "elsewhere"}, "namespace"),
-    ({"cpu": 0}, "Cpu"),
-    ({"memory": 0}, "Memory"),
-    ({"memoryUnit": "GB"}, "4GB"),
+    ({"cpu": 0}, "'cpu'"),
+    ({"memory": 0}, "'memory'"),
+    ({"memoryUnit": "GB"}, "'memoryUnit'"),
 ])
 def test_invalid_template_is_400_and_writes_nothing(
         app_client, kube: Kube, namespace: str, change: dict, fragment: str) -> None:

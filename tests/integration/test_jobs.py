@@ -127,8 +127,8 @@ def test_missing_template_is_400_and_writes_nothing(app_client, kube: Kube, name
 
 @pytest.mark.parametrize("change,fragment", [
     ({"namespace": "elsewhere"}, "namespace"),
-    ({"user": ""}, "User"),
-    ({"clusterSpec": None}, "ClusterSpec"),
+    ({"user": ""}, "'user'"),
+    ({"clusterSpec": None}, "'clusterSpec'"),
 ])
 def test_invalid_job_is_400_and_writes_nothing(
         app_client, kube: Kube, with_template: str, change: dict, fragment: str) -> None:

@@ -197,7 +197,7 @@ def test_missing_template_is_400_and_writes_nothing(app_client, kube: Kube, name
 
 @pytest.mark.parametrize("change,fragment", [
     ({"namespace": "elsewhere"}, "namespace"),
-    ({"user": ""}, "User"),
+    ({"user": ""}, "'user'"),
     ({"serveConfigV2": ""}, "serve configuration"),
 ])
 def test_invalid_service_is_400_and_writes_nothing(

@@ -6,8 +6,11 @@ everything that fails a check must fail before that.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,48 +90,104 @@ def test_wrong_method_is_405_code_12_with_every_allowed_method(client: Any, meth
 
 
 CLUSTERS = "/apis/v1/namespaces/ns/clusters"
+TEMPLATES = "/apis/v1/namespaces/ns/compute_templates"
+CLUSTER = {**SEED_CLUSTER["request"], "namespace": "ns"}
+TEMPLATE = {"name": "t", "namespace": "ns", "cpu": 2, "memory": 4}
+JOB = {"name": "j", "user": "u", "clusterSelector": {"ray.io/cluster": "c"}}
+SERVICE = {"name": "s", "user": "u", "serveConfigV2": "applications: []",
+           "clusterSpec": CLUSTER["clusterSpec"]}
+
+
+def changed(body: dict[str, Any], field: str, value: Any = None, *, drop: bool = False) -> dict[str, Any]:
+    """A copy of `body` with one field (`a.b[0].c`) set to `value`, or dropped."""
+    body = copy.deepcopy(body)
+    *parents, last = [int(part) if part.isdigit() else part for part in re.findall(r"[^.\[\]]+", field)]
+    holder = functools.reduce(lambda node, key: node[key], parents, body)
+    if drop:
+        del holder[last]
+    else:
+        holder[last] = value
+    return body
+
+
 INVALID = [
-    # (id, method, path, body (dict: JSON; bytes: raw), message)
+    # (id, method, path, body (dict: JSON; bytes: raw), message): valid bodies with one fault
     ("malformed-json", "POST", CLUSTERS, b'{"name": ',
      "The request body is not valid JSON: Expecting value: line 1 column 10 (char 9)."),
     ("not-utf8", "POST", CLUSTERS, b'{"name": "\xff"}', None),
     ("empty-body", "POST", CLUSTERS, b"", "The request body is empty: a JSON object is required."),
     ("null-body", "POST", CLUSTERS, b"null", "The request body is empty: a JSON object is required."),
     ("array-body", "POST", CLUSTERS, [], "The request body must be a JSON object, not an array."),
-    ("unknown-field-strict", "POST", f"{CLUSTERS}?fieldValidation=Strict", {"name": "c", "nodes": 3},
+    ("unknown-field-strict", "POST", f"{CLUSTERS}?fieldValidation=Strict", {**CLUSTER, "nodes": 3},
      "Unknown field 'nodes': the API has no such field."),
     ("unknown-nested-field-strict", "POST", f"{CLUSTERS}?fieldValidation=Strict",
-     {"clusterSpec": {"workerGroupSpec": [{"groupName": "g", "replica": 1}]}},
+     changed(CLUSTER, "clusterSpec.workerGroupSpec[0].replica", 1),
      "Unknown field 'clusterSpec.workerGroupSpec[0].replica': the API has no such field."),
     ("unknown-fields-at-any-depth-strict", "PUT", "/apis/v1/namespaces/ns/services/s?fieldValidation=Strict",
      {"z": 1, "cluster_spec": {"head_group_spec": {"volumes": [{"name": "v", "size": 1}]}, "x": {}}, "a": None},
      "Unknown fields 'a', 'clusterSpec.headGroupSpec.volumes[0].size', 'clusterSpec.x', 'z': the API has no such field."),
-    ("unknown-enum-name", "POST", CLUSTERS, {"environment": "PROD"},
+    ("unknown-enum-name", "POST", CLUSTERS, {**CLUSTER, "environment": "PROD"},
      'Field \'environment\' has an unknown value "PROD": use one of DEV, TESTING, STAGING, PRODUCTION, or its number 0-3.'),
     ("unknown-enum-name-ignoring-unknown-fields", "POST", f"{CLUSTERS}?fieldValidation=Ignore",
-     {"clusterSpec": {"headGroupSpec": {"volumes": [{"name": "v", "volumeType": "CONFIG_MAP"}]}}},
+     changed(CLUSTER, "clusterSpec.headGroupSpec.volumes", [{"name": "v", "volumeType": "CONFIG_MAP"}]),
      'Field \'clusterSpec.headGroupSpec.volumes[0].volumeType\' has an unknown value "CONFIG_MAP": use one of '
      "PERSISTENT_VOLUME_CLAIM, HOST_PATH, EPHEMERAL, CONFIGMAP, SECRET, EMPTY_DIR, or its number 0-5."),
     ("field-validation-not-kubernetes-spelling", "POST", f"{CLUSTERS}?fieldValidation=strict", {"name": "c", "nodes": 3},
      'The query parameter \'fieldValidation\' has an unknown value "strict": use one of "Ignore", "Warn", "Strict".'),
     ("unknown-enum-number", "POST", CLUSTERS,
-     {"clusterSpec": {"headGroupSpec": {"volumes": [{"name": "v", "volume_type": 9}]}}},
+     changed(CLUSTER, "clusterSpec.headGroupSpec.volumes", [{"name": "v", "volume_type": 9}]),
      "Field 'clusterSpec.headGroupSpec.volumes[0].volumeType' has an unknown value 9: use one of "
      "PERSISTENT_VOLUME_CLAIM, HOST_PATH, EPHEMERAL, CONFIGMAP, SECRET, EMPTY_DIR, or its number 0-5."),
-    ("wrong-type", "POST", "/apis/v1/namespaces/ns/compute_templates", {"name": "t", "cpu": "two"},
-     "Field 'cpu' must be an integer, not a string."),
-    ("out-of-range", "POST", "/apis/v1/namespaces/ns/compute_templates", {"name": "t", "cpu": -1},
-     "Field 'cpu' must be at least 0, not -1."),
-    ("field-given-twice", "POST", CLUSTERS, {"clusterSpec": {}, "cluster_spec": {}},
+    ("wrong-type", "POST", TEMPLATES, {**TEMPLATE, "cpu": "two"}, "Field 'cpu' must be an integer, not a string."),
+    ("out-of-range", "POST", TEMPLATES, {**TEMPLATE, "gpu": -1}, "Field 'gpu' must be at least 0, not -1."),
+    ("field-given-twice", "POST", CLUSTERS, {**CLUSTER, "cluster_spec": {}},
      "Field 'clusterSpec' is given twice, as 'clusterSpec' and as 'cluster_spec'."),
-    ("cluster-name-kubernetes-would-refuse", "POST", "/apis/v1alpha2/namespaces/ns/clusters", {"name": "My_Cluster"},
+    ("cluster-name-kubernetes-would-refuse", "POST", "/apis/v1alpha2/namespaces/ns/clusters",
+     {**CLUSTER, "name": "My_Cluster"},
      'Field \'name\' has an invalid value "My_Cluster": it must be a RayCluster name the KubeRay operator accepts: '
-     "a DNS-1035 label of at most 53 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit."),
-    ("job-name-too-long", "POST", "/apis/v1/namespaces/ns/jobs", {"name": "j" * 48}, None),
-    ("service-name-on-update", "PUT", "/apis/v1/namespaces/ns/services/s", {"name": "S"}, None),
-    ("user-not-a-label-value", "POST", CLUSTERS, {"user": "r2 d2"}, None),
-    ("volume-without-name", "POST", CLUSTERS, {"clusterSpec": {"headGroupSpec": {"volumes": [{"mountPath": "/x"}]}}},
+     "a DNS-1035 label of 1 to 53 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit."),
+    ("name-with-a-final-line-feed", "POST", CLUSTERS, {**CLUSTER, "name": "c\n"},  # `$` ends the value
+     'Field \'name\' has an invalid value "c\\n": it must be a RayCluster name the KubeRay operator accepts: '
+     "a DNS-1035 label of 1 to 53 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit."),
+    ("job-name-too-long", "POST", "/apis/v1/namespaces/ns/jobs", {**JOB, "name": "j" * 48}, None),
+    ("service-name-on-update", "PUT", "/apis/v1/namespaces/ns/services/s", {**SERVICE, "name": "S"}, None),
+    ("user-not-a-label-value", "POST", CLUSTERS, {**CLUSTER, "user": "r2 d2"}, None),
+    ("volume-without-name", "POST", CLUSTERS,
+     changed(CLUSTER, "clusterSpec.headGroupSpec.volumes", [{"mountPath": "/x"}]),
      "Missing required field 'clusterSpec.headGroupSpec.volumes[0].name'."),
+    # rules of a request that the schema states (upstream's server checked them itself)
+    ("empty-name", "POST", CLUSTERS, {**CLUSTER, "name": ""},
+     'Field \'name\' has an invalid value "": it must be a RayCluster name the KubeRay operator accepts: '
+     "a DNS-1035 label of 1 to 53 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit."),
+    ("no-user", "POST", CLUSTERS, changed(CLUSTER, "user", drop=True), "Missing required field 'user'."),
+    ("no-cpu", "POST", TEMPLATES, {**TEMPLATE, "cpu": 0}, "Field 'cpu' must be at least 1, not 0."),
+    ("memory-unit", "POST", TEMPLATES, {**TEMPLATE, "memoryUnit": "GB"},
+     'Field \'memoryUnit\' has an invalid value "GB": it must be the suffix of a Kubernetes quantity, '
+     "such as Gi (the default when empty), Mi, G or M."),
+    ("no-head-group", "POST", CLUSTERS, changed(CLUSTER, "clusterSpec.headGroupSpec", drop=True),
+     "Missing required field 'clusterSpec.headGroupSpec'."),
+    ("no-ray-start-params", "POST", CLUSTERS, changed(CLUSTER, "clusterSpec.headGroupSpec.rayStartParams", {}),
+     "Field 'clusterSpec.headGroupSpec.rayStartParams' must have at least 1 entry."),
+    ("pull-policy", "POST", CLUSTERS, changed(CLUSTER, "clusterSpec.workerGroupSpec[0].imagePullPolicy", "Never"),
+     "Field 'clusterSpec.workerGroupSpec[0].imagePullPolicy' has an unknown value \"Never\": "
+     'use one of "", "Always", "IfNotPresent".'),
+    ("max-replicas-zero", "POST", CLUSTERS, changed(CLUSTER, "clusterSpec.workerGroupSpec[0].maxReplicas", 0),
+     "Field 'clusterSpec.workerGroupSpec[0].maxReplicas' must be at least 1, not 0."),
+    ("negative-replicas", "POST", CLUSTERS, changed(CLUSTER, "clusterSpec.workerGroupSpec[0].replicas", -1),
+     "Field 'clusterSpec.workerGroupSpec[0].replicas' must be at least 0, not -1."),
+    ("job-without-a-cluster", "POST", "/apis/v1/namespaces/ns/jobs", {**JOB, "clusterSelector": {}},
+     "The request body must be given a 'clusterSpec' to build its cluster from, "
+     "or a non-empty 'clusterSelector' that picks an existing one."),
+    ("submitter-quantity", "POST", "/apis/v1/namespaces/ns/jobs", {**JOB, "jobSubmitter": {"image": "i", "cpu": "-1"}},
+     'Field \'jobSubmitter.cpu\' has an invalid value "-1": it must be empty or a Kubernetes quantity '
+     "that is not negative, such as 500m, 2 or 1Gi."),
+    ("two-serve-configurations", "POST", "/apis/v1/namespaces/ns/services",
+     {**SERVICE, "serveDeploymentGraphSpec": {"importPath": "a.b"}},
+     "The request body must be given exactly one serve configuration: "
+     "a non-empty 'serveConfigV2' or a 'serveDeploymentGraphSpec'."),
+    ("no-serve-configuration", "PUT", "/apis/v1/namespaces/ns/services/s", {**SERVICE, "serveConfigV2": ""},
+     "The request body must be given exactly one serve configuration: "
+     "a non-empty 'serveConfigV2' or a 'serveDeploymentGraphSpec'."),
     ("namespace-in-path", "GET", "/apis/v1/namespaces/Ray_System/clusters", None,
      "The path parameter 'namespace' has an invalid value \"Ray_System\": it must be a Kubernetes namespace name: "
      "at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit."),
@@ -138,6 +197,9 @@ INVALID = [
     ("limit-negative", "GET", "/apis/v1/jobs?limit=-1", None, "The query parameter 'limit' must be at least 0, not -1."),
     ("page-size-by-its-protobuf-name", "GET", "/apis/v1/services?page_size=-5", None,
      "The query parameter 'pageSize' must be at least 0, not -5."),
+    ("token-not-base64url", "GET", "/apis/v1/clusters?continue=a%2Bb%3D", None,
+     'The query parameter \'continue\' has an invalid value "a+b=": it must be a token this API returned with '
+     "the previous page: URL-safe base64 without padding, as Kubernetes issues it."),
 ]
 
 
@@ -168,7 +230,7 @@ REACH_THE_HANDLER = [
      {"name": "s", "user": "u", "serve_config_V2": "x",
       "cluster_spec": {"head_group_spec": {"compute_template": "t", "ray_start_params": {"a": "b"}}}},
      "application/json"),
-    ("list-with-page-size-alias", "GET", "/apis/v1/namespaces/ns/services?page_size=10&page_token=t", None, None),
+    ("list-with-page-size-alias", "GET", "/apis/v1/namespaces/ns/services?page_size=10&page_token=dA", None, None),
     ("get", "GET", "/apis/v1alpha2/namespaces/ns/jobs/j", None, None),
     ("delete", "DELETE", "/apis/v1/namespaces/ns/compute_templates/default-template", None, None),
 ]

@@ -1,8 +1,9 @@
 """openapi/kuberay.yaml: the routes, the schema rules, and every example of the seed guide.
 
 The seed examples (tests/fixtures/seed/, copied from the upstream APIServer README) are checked
-with the validators Connexion itself uses: each request after app/http/wire.py's normalisation, each
-response against the operation's 200 schema (or the error schema).
+with the validators the server gives Connexion (app/http/validators.py): each request after
+app/http/wire.py's normalisation, each response against the operation's 200 schema (or the error
+schema).
 """
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from connexion.json_schema import Draft4RequestValidator, Draft4ResponseValidator
+from connexion.json_schema import Draft4ResponseValidator
 from connexion.spec import Specification
 from jsonschema import Draft4Validator
 
 import handlers
+from app.http.validators import BodySchemaValidator
 from app.http.wire import normalise
 from app.k8s import K8s
 from app.services import Services
@@ -73,7 +75,7 @@ def json_schema(op: dict[str, Any], status: str) -> dict[str, Any]:
 
 
 def request_errors(schema: dict[str, Any], body: Any) -> list[str]:
-    validator = Draft4RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    validator = BodySchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
     return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
 
 
@@ -165,31 +167,46 @@ NAMES = [
     ("NamespaceName", "", False),
     ("NamespaceName", "Ray-System", False),
     ("NamespaceName", "a" * 64, False),
+    ("NamespaceName", "ray-system\n", False),  # `$` ends the value, as in ECMA 262
     ("ObjectName", "test-v1-raycluster-7grg7", True),
     ("ObjectName", "a.b-c", True),
     ("ObjectName", "a_b", False),
     ("ObjectName", "-a", False),
-    ("ComputeTemplateNameField", "", True),  # the server's own "name is empty" message answers it
+    ("ComputeTemplateNameField", "", False),
     ("ComputeTemplateNameField", "default-template", True),
     ("ComputeTemplateNameField", "a" * 63, True),
     ("ComputeTemplateNameField", "a" * 64, False),  # also a label value
     ("ComputeTemplateNameField", "Default", False),
+    ("ComputeTemplateReference", "default-template", True),
+    ("ComputeTemplateReference", "", False),
+    ("ComputeTemplateReference", "a" * 64, False),  # no template can have that name
     ("ClusterNameField", "test-cluster", True),
+    ("ClusterNameField", "", False),
     ("ClusterNameField", "a" * 53, True),
     ("ClusterNameField", "a" * 54, False),  # KubeRay: room for "-serve-svc"
     ("ClusterNameField", "1cluster", False),  # DNS-1035: starts with a letter
     ("ClusterNameField", "a.b", False),
     ("ClusterNameField", "cluster-", False),
+    ("ClusterNameField", "cluster\n", False),
     ("JobNameField", "a" * 47, True),
     ("JobNameField", "a" * 48, False),  # KubeRay: room for the cluster suffix
+    ("JobNameField", "", False),
     ("ServiceNameField", "test-v1", True),
     ("ServiceNameField", "a" * 48, False),
+    ("ServiceNameField", "", False),
+    ("BodyNamespace", "", True),  # the path's
+    ("BodyNamespace", "ray-system", True),
+    ("BodyNamespace", "Ray-System", False),
     ("LabelValue", "", True),
     ("LabelValue", "3cpo", True),
     ("LabelValue", "Boris_1.x", True),
     ("LabelValue", "_x", False),
     ("LabelValue", "user name", False),
     ("LabelValue", "a" * 64, False),
+    ("RequiredLabelValue", "3cpo", True),
+    ("RequiredLabelValue", "a", True),
+    ("RequiredLabelValue", "", False),
+    ("RequiredLabelValue", "_x", False),
     ("VolumeName", "code-sample", True),
     ("VolumeName", "Code", False),
 ]
@@ -198,6 +215,139 @@ NAMES = [
 @pytest.mark.parametrize("schema, value, accepted", NAMES)
 def test_name_rules(schema: str, value: str, accepted: bool) -> None:
     assert (request_errors(SPEC["components"]["schemas"][schema], value) == []) is accepted
+
+
+VALUES = [
+    # (schema, value, accepted)
+    ("ContinueToken", "", True),
+    ("ContinueToken", "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6Mzc0LCJzdGFydCI6Ii9rdWJlLXJvb3QtY2EuY3J0XHUwMDAwIn0", True),
+    ("ContinueToken", "dA", True),
+    ("ContinueToken", "abcde", False),  # 4n+1 characters: no base64 has that length
+    ("ContinueToken", "dA==", False),  # Kubernetes' tokens have no padding
+    ("ContinueToken", "a+b/", False),  # and use the URL-safe alphabet
+    ("ContinueToken", "dA\n", False),
+    ("Quantity", "", True),  # the default
+    ("Quantity", "500m", True),
+    ("Quantity", "2", True),
+    ("Quantity", "1Gi", True),
+    ("Quantity", "1.5", True),
+    ("Quantity", ".5", True),
+    ("Quantity", "1e3", True),
+    ("Quantity", "+1", True),
+    ("Quantity", "-1", False),  # no pod can have it
+    ("Quantity", "1GB", False),
+    ("Quantity", "1 Gi", False),
+    ("Quantity", "Gi", False),
+    ("Quantity", "1e1.5", False),  # Kubernetes' CRD pattern takes it, its parser does not
+    ("MemoryUnit", "", True),  # Gi
+    ("MemoryUnit", "Gi", True),
+    ("MemoryUnit", "M", True),
+    ("MemoryUnit", "k", True),
+    ("MemoryUnit", "e3", True),
+    ("MemoryUnit", "K", False),  # kilo is "k"
+    ("MemoryUnit", "GB", False),
+    ("MemoryUnit", "Gi ", False),
+    ("ImagePullPolicy", "", True),
+    ("ImagePullPolicy", "Always", True),
+    ("ImagePullPolicy", "IfNotPresent", True),
+    ("ImagePullPolicy", "always", False),  # upstream compares exactly
+    ("ImagePullPolicy", "Never", False),
+]
+
+
+@pytest.mark.parametrize("schema, value, accepted", VALUES)
+def test_value_rules(schema: str, value: str, accepted: bool) -> None:
+    assert (request_errors(SPEC["components"]["schemas"][schema], value) == []) is accepted
+
+
+def test_every_quantity_the_schema_accepts_is_one_the_server_parses() -> None:
+    from app.translate.quantity import parse_quantity
+
+    for schema, value, accepted in VALUES:
+        if accepted and value and schema in ("Quantity", "MemoryUnit"):
+            parse_quantity(value if schema == "Quantity" else f"4{value}")
+
+
+TEMPLATE = {"name": "t", "cpu": 2, "memory": 4}
+HEAD = {"computeTemplate": "t", "rayStartParams": {"dashboard-host": "0.0.0.0"}}
+WORKER = {"groupName": "g", "computeTemplate": "t", "maxReplicas": 1}
+CLUSTER = {"name": "c", "user": "u", "clusterSpec": {"headGroupSpec": HEAD, "workerGroupSpec": [WORKER]}}
+JOB = {"name": "j", "user": "u", "clusterSpec": CLUSTER["clusterSpec"]}
+SERVICE = {"name": "s", "user": "u", "clusterSpec": CLUSTER["clusterSpec"], "serveConfigV2": "applications: []"}
+GRAPH = {"importPath": "fruit.deployment_graph", "serveConfigs": [{"deploymentName": "d"}]}
+
+
+def without(body: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != key}
+
+
+def spec_with(**head_or_worker: Any) -> dict[str, Any]:
+    return {"headGroupSpec": {**HEAD, **head_or_worker.get("head", {})},
+            "workerGroupSpec": [{**WORKER, **head_or_worker.get("worker", {})}]}
+
+
+REQUESTS = [
+    # (request schema, body, accepted): what upstream's server checked itself, now in the schema
+    ("ComputeTemplateRequest", TEMPLATE, True),
+    ("ComputeTemplateRequest", without(TEMPLATE, "name"), False),
+    ("ComputeTemplateRequest", without(TEMPLATE, "cpu"), False),
+    ("ComputeTemplateRequest", {**TEMPLATE, "memory": 0}, False),
+    ("ComputeTemplateRequest", {**TEMPLATE, "memoryUnit": "Mi"}, True),
+    ("ClusterRequest", CLUSTER, True),
+    ("ClusterRequest", without(CLUSTER, "user"), False),
+    ("ClusterRequest", {**CLUSTER, "user": ""}, False),
+    ("ClusterRequest", without(CLUSTER, "clusterSpec"), False),
+    ("ClusterRequest", {**CLUSTER, "clusterSpec": {"workerGroupSpec": [WORKER]}}, False),
+    ("ClusterRequest", {**CLUSTER, "clusterSpec": {"headGroupSpec": HEAD}}, True),  # no workers
+    ("ClusterRequest", {**CLUSTER, "clusterSpec": spec_with(head={"computeTemplate": ""})}, False),
+    ("ClusterRequest", {**CLUSTER, "clusterSpec": spec_with(head={"rayStartParams": {}})}, False),
+    ("ClusterRequest", {**CLUSTER, "clusterSpec": spec_with(head={"imagePullPolicy": "Never"})}, False),
+    ("ClusterRequest", {**CLUSTER, "clusterSpec": spec_with(worker={"groupName": ""})}, False),
+    ("ClusterRequest", {**CLUSTER, "clusterSpec": spec_with(worker={"maxReplicas": 0})}, False),
+    ("ClusterRequest", {**CLUSTER, "clusterSpec": spec_with(worker={"replicas": -1})}, False),
+    ("ClusterRequest", {**CLUSTER, "clusterSpec": spec_with(worker={"minReplicas": -1})}, False),
+    ("ClusterRequest", {**CLUSTER, "clusterSpec": spec_with(worker={"replicas": 0, "minReplicas": 0})}, True),
+    ("RayJobRequest", JOB, True),
+    ("RayJobRequest", {**without(JOB, "clusterSpec"), "clusterSelector": {"ray.io/cluster": "c"}}, True),
+    ("RayJobRequest", {**without(JOB, "clusterSpec"), "clusterSelector": {}}, False),
+    ("RayJobRequest", without(JOB, "clusterSpec"), False),
+    ("RayJobRequest", {**JOB, "clusterSpec": {}}, False),  # a clusterSpec is checked whenever given
+    ("RayJobRequest", {**JOB, "jobSubmitter": {"image": "i", "cpu": "500m", "memory": "1Gi"}}, True),
+    ("RayJobRequest", {**JOB, "jobSubmitter": {"image": "i", "memory": "1 GB"}}, False),
+    ("RayServiceRequest", SERVICE, True),
+    ("RayServiceRequest", {**without(SERVICE, "serveConfigV2"), "serveDeploymentGraphSpec": GRAPH}, True),
+    ("RayServiceRequest", {**SERVICE, "serveConfigV2": "", "serveDeploymentGraphSpec": GRAPH}, True),
+    ("RayServiceRequest", {**SERVICE, "serveDeploymentGraphSpec": GRAPH}, False),  # two
+    ("RayServiceRequest", without(SERVICE, "serveConfigV2"), False),  # none
+    ("RayServiceRequest", {**SERVICE, "serveConfigV2": ""}, False),
+    ("RayServiceRequest", {**without(SERVICE, "serveConfigV2"),
+                           "serveDeploymentGraphSpec": without(GRAPH, "importPath")}, False),
+    ("RayServiceRequest", {**without(SERVICE, "serveConfigV2"),
+                           "serveDeploymentGraphSpec": {**GRAPH, "serveConfigs": [{"replicas": 1}]}}, False),
+    ("RayServiceRequest", without(SERVICE, "clusterSpec"), False),
+]
+
+
+@pytest.mark.parametrize("schema, body, accepted", REQUESTS)
+def test_request_rules(schema: str, body: dict[str, Any], accepted: bool) -> None:
+    assert (request_errors(SPEC["components"]["schemas"][schema], body) == []) is accepted
+
+
+def test_requests_are_refused_only_by_request_schemas() -> None:
+    """A response shows objects that others wrote too: its schemas require nothing of a request's."""
+    for name in ("Cluster", "ClusterSpec", "HeadGroupSpec", "WorkerGroupSpec", "RayJob", "RayService"):
+        assert "required" not in SPEC["components"]["schemas"][name], name
+    assert response_errors(SPEC["components"]["schemas"]["Cluster"], {"clusterSpec": {"headGroupSpec": {}}}) == []
+
+
+def test_rules_that_no_schema_states_are_documented_in_the_400_answer() -> None:
+    """Creates, the replacement and the paged lists answer 400 with their own description: the
+    rules that the server checks beyond the schemas (the body's namespace, replicas, tokens, ...)."""
+    generic = SPEC["components"]["responses"]["InvalidInput"]["description"]
+    for (method, path), op in operations().items():
+        paged = any(parameter["name"] in ("continue", "pageToken") for parameter in op.get("parameters", []))
+        if method in ("post", "put") or paged:
+            assert op["responses"]["400"]["description"] != generic, (method, path)
 
 
 def load(path: Path) -> dict[str, Any]:
