@@ -1,6 +1,8 @@
 """Fixtures of the integration tests beyond the shared ones in tests/conftest.py."""
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,3 +17,16 @@ def with_template(app_client: Any, namespace: str) -> str:
     """The test's namespace, holding the user guide's `default-template`."""
     ok(app_client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
     return namespace
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A control plane of the test module's own, whose components its tests may stop, start and
+    freeze without disturbing the session's (about 20 s to start)."""
+    from devcluster import ControlPlane
+
+    own = ControlPlane(tmp_path_factory.mktemp("plane") / "state", owner_pid=os.getpid()).start()
+    try:
+        yield own
+    finally:
+        own.stop()

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -123,18 +122,6 @@ class Load:
     def since(self, moment: float) -> list[Answer]:
         with self._lock:
             return [answer for answer in self.answers if answer.started >= moment]
-
-
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A control plane of this module's own, whose components the tests stop and freeze."""
-    from devcluster import ControlPlane
-
-    own = ControlPlane(tmp_path_factory.mktemp("faults") / "state", owner_pid=os.getpid()).start()
-    try:
-        yield own
-    finally:
-        own.stop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,18 +48,6 @@ def kubernetes_calls(metrics_text: str, name: str) -> dict[str, float]:
 
 
 # -- readiness follows the Kubernetes API -----------------------------------------------------
-
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A control plane of this module's own, whose API server the tests may stop (~20 s to start)."""
-    from devcluster import ControlPlane
-
-    own = ControlPlane(tmp_path_factory.mktemp("plane") / "state", owner_pid=os.getpid()).start()
-    try:
-        yield own
-    finally:
-        own.stop()
-
 
 def error(response: Any, status: int, code: int) -> str:
     assert response.status_code == status, (response.status_code, response.text)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -120,13 +121,18 @@ class Interference:
         k8s.get_object = get_object  # type: ignore[method-assign]
 
 
-def test_put_retries_a_conflict_it_did_not_cause(cluster: Cluster, kube: Kube, with_template: str) -> None:
-    namespace = with_template
+@contextmanager
+def interfered(cluster: Cluster, kube: Kube, namespace: str, times: int) -> Iterator[tuple[Any, Interference]]:
+    """A client of the app over a gateway of its own, the README's service created, then interference."""
     k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
     with own_app(k8s) as client:
         ok(client.post(f"/apis/v1/namespaces/{namespace}/services", json=service_body(namespace)))
-        interference = Interference(k8s, kube, times=2)
+        yield client, Interference(k8s, kube, times)
 
+
+def test_put_retries_a_conflict_it_did_not_cause(cluster: Cluster, kube: Kube, with_template: str) -> None:
+    namespace = with_template
+    with interfered(cluster, kube, namespace, times=2) as (client, interference):
         updated = ok(client.put(f"/apis/v1/namespaces/{namespace}/services/test-v2", json=_variant(namespace, 3)))
 
     assert interference.reads == 3  # two conflicts, then a write based on a current read
@@ -138,11 +144,7 @@ def test_put_retries_a_conflict_it_did_not_cause(cluster: Cluster, kube: Kube, w
 
 def test_put_gives_409_when_the_retries_are_spent(cluster: Cluster, kube: Kube, with_template: str) -> None:
     namespace = with_template
-    k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
-    with own_app(k8s) as client:
-        ok(client.post(f"/apis/v1/namespaces/{namespace}/services", json=service_body(namespace)))
-        interference = Interference(k8s, kube, times=1000)
-
+    with interfered(cluster, kube, namespace, times=1000) as (client, interference):
         message = refused(client.put(f"/apis/v1/namespaces/{namespace}/services/test-v2",
                                      json=_variant(namespace, 3)), 409, 10)
 
