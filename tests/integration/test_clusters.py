@@ -226,21 +226,6 @@ def test_unknown_enum_name_is_400_even_when_unknown_fields_are_ignored(
 
 # -- refusals ----------------------------------------------------------------------------------
 
-def test_duplicate_name_is_409(app_client, with_template: str) -> None:
-    base = f"/apis/v1/namespaces/{with_template}/clusters"
-    ok(app_client.post(base, json=cluster_body(with_template)))
-
-    assert "test-cluster" in refused(app_client.post(base, json=cluster_body(with_template)), 409, 6)
-
-
-def test_missing_template_is_400_naming_it_and_writes_nothing(app_client, kube: Kube, namespace: str) -> None:
-    message = refused(app_client.post(f"/apis/v1/namespaces/{namespace}/clusters",
-                                      json=cluster_body(namespace)), 400, 3)
-
-    assert "default-template" in message
-    assert kube.items("rayclusters", namespace) == []
-
-
 def test_configmap_that_is_not_a_template_is_a_missing_template(
         app_client, kube: Kube, namespace: str) -> None:
     kube.core.create_namespaced_config_map(
@@ -276,22 +261,3 @@ def test_object_kubernetes_refuses_is_400_with_its_field_message(
 
     assert "metadata.annotations" in message
     assert kube.items("rayclusters", with_template) == []
-
-
-def test_unknown_cluster_is_404(app_client, namespace: str) -> None:
-    base = f"/apis/v1/namespaces/{namespace}/clusters"
-    assert "nope" in refused(app_client.get(f"{base}/nope"), 404, 5)
-    refused(app_client.delete(f"{base}/nope"), 404, 5)
-
-
-def test_unmanaged_cluster_is_not_found_and_survives_delete(app_client, kube: Kube, namespace: str) -> None:
-    kube.create("rayclusters", namespace, {"metadata": {"name": "theirs"}, "spec": raycluster_spec()})
-    base = f"/apis/v1/namespaces/{namespace}/clusters"
-
-    refused(app_client.get(f"{base}/theirs"), 404, 5)
-    refused(app_client.delete(f"{base}/theirs"), 404, 5)
-
-    assert kube.get("rayclusters", namespace, "theirs") is not None
-    assert ok(app_client.get(base)) == {}
-    listed_all = ok(app_client.get("/apis/v1/clusters")).get("clusters", [])
-    assert all(c["namespace"] != namespace for c in listed_all)

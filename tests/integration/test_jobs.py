@@ -11,7 +11,6 @@ from tests.integration.support import (
     container,
     job_body,
     ok,
-    raycluster_spec,
     refused,
     selector_job_body,
     volumes_cluster_body,
@@ -110,21 +109,6 @@ def test_job_with_selector_reads_no_template(app_client, kube: Kube, namespace: 
 
 # -- refusals ----------------------------------------------------------------------------------
 
-def test_duplicate_name_is_409(app_client, with_template: str) -> None:
-    base = f"/apis/v1/namespaces/{with_template}/jobs"
-    ok(app_client.post(base, json=job_body(with_template)))
-
-    assert "rayjob-test" in refused(app_client.post(base, json=job_body(with_template)), 409, 6)
-
-
-def test_missing_template_is_400_and_writes_nothing(app_client, kube: Kube, namespace: str) -> None:
-    body = job_body(namespace)
-    message = refused(app_client.post(f"/apis/v1/namespaces/{namespace}/jobs", json=body), 400, 3)
-
-    assert "default-template" in message
-    assert kube.items("rayjobs", namespace) == []
-
-
 @pytest.mark.parametrize("change,fragment", [
     ({"namespace": "elsewhere"}, "namespace"),
     ({"user": ""}, "'user'"),
@@ -138,19 +122,6 @@ def test_invalid_job_is_400_and_writes_nothing(
 
     assert fragment in message
     assert kube.items("rayjobs", with_template) == []
-
-
-def test_unknown_and_unmanaged_jobs_are_404(app_client, kube: Kube, namespace: str) -> None:
-    kube.create("rayjobs", namespace, {"metadata": {"name": "theirs"}, "spec": {
-        "entrypoint": "python -V", "rayClusterSpec": raycluster_spec()}})
-    base = f"/apis/v1/namespaces/{namespace}/jobs"
-
-    for name in ("nope", "theirs"):
-        refused(app_client.get(f"{base}/{name}"), 404, 5)
-        refused(app_client.delete(f"{base}/{name}"), 404, 5)
-
-    assert kube.get("rayjobs", namespace, "theirs") is not None
-    assert ok(app_client.get(base)) == {}
 
 
 def test_pages_through_jobs(app_client, kube: Kube, namespace: str) -> None:

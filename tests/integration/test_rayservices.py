@@ -180,21 +180,6 @@ def test_pages_through_services_with_page_size_and_token(app_client, kube: Kube,
 
 # -- refusals ----------------------------------------------------------------------------------
 
-def test_duplicate_name_is_409(app_client, with_template: str) -> None:
-    base = f"/apis/v1/namespaces/{with_template}/services"
-    ok(app_client.post(base, json=service_body(with_template)))
-
-    assert "test-v2" in refused(app_client.post(base, json=service_body(with_template)), 409, 6)
-
-
-def test_missing_template_is_400_and_writes_nothing(app_client, kube: Kube, namespace: str) -> None:
-    message = refused(app_client.post(f"/apis/v1/namespaces/{namespace}/services",
-                                      json=service_body(namespace)), 400, 3)
-
-    assert "default-template" in message
-    assert kube.items("rayservices", namespace) == []
-
-
 @pytest.mark.parametrize("change,fragment", [
     ({"namespace": "elsewhere"}, "namespace"),
     ({"user": ""}, "'user'"),
@@ -223,16 +208,3 @@ def test_invalid_update_is_400_and_changes_nothing(app_client, kube: Kube, with_
     after = kube.get("rayservices", namespace, "test-v2")
     assert after["spec"] == before["spec"]
     assert after["metadata"]["annotations"] == before["metadata"]["annotations"]
-
-
-def test_unknown_and_unmanaged_services_are_404(app_client, kube: Kube, namespace: str) -> None:
-    kube.create("rayservices", namespace, {"metadata": {"name": "theirs"}, "spec": {
-        "serveConfigV2": "applications: []\n", "rayClusterConfig": raycluster_spec()}})
-    base = f"/apis/v1/namespaces/{namespace}/services"
-
-    for name in ("nope", "theirs"):
-        refused(app_client.get(f"{base}/{name}"), 404, 5)
-        refused(app_client.delete(f"{base}/{name}"), 404, 5)
-
-    assert kube.get("rayservices", namespace, "theirs") is not None
-    assert ok(app_client.get(base)) == {}
