@@ -282,6 +282,7 @@ class K8s:
             observe_kubernetes_call(name, "circuit_open", 0.0)
             raise Unavailable(f"Kubernetes API server unavailable: {exc.cause} "
                               f"(calls fail at once until it answers again)") from None
+        outage: str | None = "the call failed"  # why the server failed us; None once it answers
         try:
             request = api.param_serialize(
                 method, path, query_params=query or None, header_params=headers, body=body,
@@ -293,25 +294,22 @@ class K8s:
             finally:
                 response.response.release_conn()
             outcome = "ok" if 200 <= response.status <= 299 else str(response.status)
+            outage = f"it answered {response.status}" if response.status in OUTAGE_STATUSES else None
         except ApiException as exc:  # the client's own failures, e.g. a TLS handshake
             log.warning("Kubernetes API call %s failed: %s", name, exc.reason)
-            self._circuit.failed(probe, str(exc.reason))
+            outage = str(exc.reason)
             raise Unavailable(f"Kubernetes API server unavailable: {exc.reason}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             log.warning("Kubernetes API unreachable in %s: %s", name, exc)
-            cause = _transport(exc)
-            outcome = "timeout" if cause == "no answer in time" else outcome
-            self._circuit.failed(probe, cause)
-            raise Unavailable(f"Kubernetes API server unavailable: {cause}") from exc
-        except BaseException:
-            self._circuit.failed(probe, "the call failed")  # never leave a probe unresolved
-            raise
+            outage = _transport(exc)
+            outcome = "timeout" if outage == "no answer in time" else outcome
+            raise Unavailable(f"Kubernetes API server unavailable: {outage}") from exc
         finally:
             observe_kubernetes_call(name, outcome, time.perf_counter() - started)
-        if response.status in OUTAGE_STATUSES:
-            self._circuit.failed(probe, f"it answered {response.status}")
-        else:
-            self._circuit.answered(probe)
+            if outage is None:  # every call, a probe included, settles the circuit here
+                self._circuit.answered(probe)
+            else:
+                self._circuit.failed(probe, outage)
         if not 200 <= response.status <= 299:
             raise _error(name, response.status, _decode(data, {}))
         if not decode:
@@ -320,7 +318,6 @@ class K8s:
         if not isinstance(decoded, dict):  # not the API server we expect (a proxy's page?)
             raise Internal(f"unreadable response from the Kubernetes API in {name}")
         return decoded
-
 
     def _wait(self, name: str, timeout: float) -> float:
         """How long this call may wait: its timeout, cut to what is left of the request's deadline."""

@@ -26,7 +26,7 @@ def check_cluster_spec(spec: Mapping[str, Any] | None, limits: Limits = DEFAULT_
     check_spec_contents(check_spec_groups(spec, limits))
 
 
-def check_spec_groups(spec: Mapping[str, Any] | None, limits: Limits = DEFAULT_LIMITS) -> Mapping[str, Any]:
+def check_spec_groups(spec: Mapping[str, Any] | None, limits: Limits) -> Mapping[str, Any]:
     """Upstream's rules: the head group, then each worker group by 0-based index; then the
     server's ceiling on the workers of one cluster. Returns `spec`."""
     if spec is None:
