@@ -19,7 +19,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from app.constants import MANAGED_SELECTOR, RAYCLUSTER  # noqa: E402
 from app.k8s import K8s  # noqa: E402
 from app.translate.cluster import to_raycluster  # noqa: E402
+from devcluster.cluster import free_port  # noqa: E402
 
 STARTUP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0
@@ -93,7 +93,7 @@ class Server:
     """Our app over real HTTP in a child process, stopped (by its pid) on exit."""
 
     def __init__(self, kubeconfig: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         env = {**os.environ, "KUBECONFIG": kubeconfig, "PYTHONPATH": str(ROOT),
                "KUBERAY_API_LOG_LEVEL": "WARNING"}
         bind = f"127.0.0.1:{self.port}"
@@ -139,12 +139,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _namespace(kubeconfig: str, name: str, create: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,12 +34,39 @@ POD_CIDR = "10.244.0.0/16"
 FAKE_NODES = 2
 START_TIMEOUT = 90.0
 _NODE_ANNOTATION = "kwok.x-k8s.io/node"
+PORTS_BELOW_EPHEMERAL = 10000  # how many ports under the ephemeral range free_port chooses from
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that nothing is bound to, taken below the kernel's ephemeral range.
+
+    A port from that range (what binding port 0 gives) is free for the kernel to hand to any
+    outgoing connection of the machine as its local port, between this check and the moment the
+    component binds it; the component then fails to start. Below the range only an explicit bind
+    can take it.
+    """
+    low = _ephemeral_low()
+    if low - PORTS_BELOW_EPHEMERAL < 1024:  # an unusual range: fall back on the kernel's choice
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    chooser = random.SystemRandom()
+    for _ in range(200):
+        port = chooser.randrange(low - PORTS_BELOW_EPHEMERAL, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free loopback port in {low - PORTS_BELOW_EPHEMERAL}-{low - 1}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def _pid_alive(pid: int) -> bool:

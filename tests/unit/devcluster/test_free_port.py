@@ -1,0 +1,28 @@
+"""free_port: a port nothing holds, outside the range the kernel hands to outgoing connections."""
+from __future__ import annotations
+
+import socket
+
+from devcluster.cluster import _ephemeral_low, free_port
+
+
+def test_the_port_is_free_and_below_the_ephemeral_range() -> None:
+    low = _ephemeral_low()
+    for _ in range(20):
+        port = free_port()
+        assert 1024 <= port < low
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))  # nothing holds it
+
+
+def test_a_port_in_use_is_never_chosen() -> None:
+    held = []
+    try:
+        for _ in range(50):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", free_port()))
+            held.append(sock)
+        assert len({sock.getsockname()[1] for sock in held}) == 50
+    finally:
+        for sock in held:
+            sock.close()
