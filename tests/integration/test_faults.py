@@ -176,19 +176,18 @@ def _wait_for_the_server(server: Server, namespace: str) -> None:
 
 def _outage(load: Load, fail: Callable[[], None], restore: Callable[[], None], seconds: float) -> tuple[float, float]:
     """Run `fail`, keep it failed `seconds`, then `restore`; returns when the failure held, and
-    when the component was back."""
+    when its restoring began (a restart, or SIGCONT), from which the recovery is timed."""
     time.sleep(WARM_UP)
     fail()
     failed_at = time.monotonic()
     time.sleep(seconds)
-    restore_started = time.monotonic()
+    restoring_at = time.monotonic()
     restore()
-    back_at = time.monotonic()
-    deadline = back_at + RECOVERED_WITHIN + 5
-    while time.monotonic() < deadline and not _created_since(load, back_at):
+    deadline = time.monotonic() + RECOVERED_WITHIN + 5
+    while time.monotonic() < deadline and not _created_since(load, restoring_at):
         time.sleep(0.2)
     time.sleep(2.0)  # some load after the recovery, too
-    return failed_at, min(restore_started, back_at)
+    return failed_at, restoring_at
 
 
 def _created_since(load: Load, moment: float) -> float | None:
@@ -197,22 +196,21 @@ def _created_since(load: Load, moment: float) -> float | None:
     return min(answered) if answered else None
 
 
-def _check(load: Load, kube: Kube, namespace: str, failed_at: float, back_at: float,
-           back: float) -> dict[str, Any]:
+def _check(load: Load, kube: Kube, namespace: str, failed_at: float, restoring_at: float) -> dict[str, Any]:
     answers = list(load.answers)
     statuses = Counter((a.status, a.code) for a in answers)
     assert 0 not in {a.status for a in answers}, "a request got no answer"
     assert not [a for a in answers if a.status >= 500 and (a.status, a.code) != (503, 14)], statuses
     slowest = max(a.seconds for a in answers)
     assert slowest <= ANSWERED_WITHIN, sorted((a.seconds, a.method, a.status) for a in answers)[-5:]
-    during = [a for a in answers if a.started >= failed_at and a.ended <= back_at]
+    during = [a for a in answers if a.started >= failed_at and a.ended <= restoring_at]
     assert during, "no request was made during the outage"
     assert {(a.status, a.code) for a in during} == {(503, 14)}, Counter((a.status, a.code) for a in during)
-    recovered = _created_since(load, back)
-    assert recovered is not None and recovered - back <= RECOVERED_WITHIN, "not serving again in time"
+    recovered = _created_since(load, restoring_at)
+    assert recovered is not None and recovered - restoring_at <= RECOVERED_WITHIN, "not serving again in time"
     checked = _check_objects(load, kube, namespace)
     return {"requests": len(answers), "during outage": len(during), "slowest": round(slowest, 2),
-            "recovered after": round(recovered - back, 2), "statuses": dict(statuses), "objects": checked}
+            "recovered after": round(recovered - restoring_at, 2), "statuses": dict(statuses), "objects": checked}
 
 
 def _check_objects(load: Load, kube: Kube, namespace: str) -> dict[str, int]:
@@ -246,16 +244,16 @@ def _report(what: str, figures: dict[str, Any]) -> None:
 def test_the_api_server_stopped_for_ten_seconds(plane: Any, admin: Cluster, server: Server,
                                                  load_namespace: str) -> None:
     with Load(server.port, load_namespace) as load:
-        failed_at, back_at = _outage(load, lambda: plane.stop_component("kube-apiserver"),
+        failed_at, restoring_at = _outage(load, lambda: plane.stop_component("kube-apiserver"),
                                      lambda: plane.start_component("kube-apiserver"), OUTAGE)
-    _report("kube-apiserver stopped", _check(load, Kube(admin.api), load_namespace, failed_at, back_at, back_at))
+    _report("kube-apiserver stopped", _check(load, Kube(admin.api), load_namespace, failed_at, restoring_at))
 
 
 def test_etcd_stopped_for_ten_seconds(plane: Any, admin: Cluster, server: Server, load_namespace: str) -> None:
     with Load(server.port, load_namespace) as load:
-        failed_at, back_at = _outage(load, lambda: plane.stop_component("etcd"),
+        failed_at, restoring_at = _outage(load, lambda: plane.stop_component("etcd"),
                                      lambda: plane.start_component("etcd"), OUTAGE)
-    _report("etcd stopped", _check(load, Kube(admin.api), load_namespace, failed_at, back_at, back_at))
+    _report("etcd stopped", _check(load, Kube(admin.api), load_namespace, failed_at, restoring_at))
 
 
 def test_the_api_server_frozen_for_twenty_seconds(plane: Any, admin: Cluster, server: Server,
@@ -263,10 +261,10 @@ def test_the_api_server_frozen_for_twenty_seconds(plane: Any, admin: Cluster, se
     """A hung server accepts connections and never answers: only the request's own deadline and
     the circuit keep the workers from filling up with requests that wait."""
     with Load(server.port, load_namespace) as load:
-        failed_at, back_at = _outage(load, lambda: plane.pause_component("kube-apiserver"),
+        failed_at, restoring_at = _outage(load, lambda: plane.pause_component("kube-apiserver"),
                                      lambda: plane.resume_component("kube-apiserver"), HANG)
     # The requests already waiting when it froze are the ones that meet the hang: allow them their
     # timeout, from the moment it froze.
     _report("kube-apiserver frozen",
-            _check(load, Kube(admin.api), load_namespace, failed_at + ANSWERED_WITHIN, back_at, back_at))
+            _check(load, Kube(admin.api), load_namespace, failed_at + ANSWERED_WITHIN, restoring_at))
 
