@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
+
 # A Go zero time.Time as the gateway renders it: what an unset Kubernetes time becomes.
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -20,6 +22,12 @@ _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
 )
+
+
+def yaml_mapping(text: str) -> dict[str, Any]:
+    """A YAML (or JSON) object given as a string; empty text, or YAML holding only comments, is none."""
+    value = yaml.safe_load(text) if text else None
+    return value if isinstance(value, dict) else {}
 
 
 def omit_zero(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from app.constants import (
     USER_LABEL,
 )
 from app.translate.cluster import to_api_cluster_spec, to_raycluster_spec
-from app.translate.common import go_time_string, omit_zero, positive, to_rfc3339
+from app.translate.common import go_time_string, omit_zero, positive, to_rfc3339, yaml_mapping
 from app.translate.events import to_api_events
 from app.types import ActorOptions, Json, RayService, ServeConfig, ServeDeploymentGraphSpec
 
@@ -179,7 +179,7 @@ def _graph_serve_config(graph: Mapping[str, Any], max_queries_key: str) -> str:
     prefixes = route_prefixes(configs)
     if prefixes:
         application["route_prefix"] = prefixes[0]
-    runtime_env = _yaml_mapping(graph.get("runtimeEnv", ""))
+    runtime_env = yaml_mapping(graph.get("runtimeEnv", ""))
     if runtime_env:
         application["runtime_env"] = runtime_env
     if configs:
@@ -190,13 +190,13 @@ def _graph_serve_config(graph: Mapping[str, Any], max_queries_key: str) -> str:
 
 def _deployment(config: Mapping[str, Any], max_queries_key: str) -> Json:
     """`num_replicas` only when > 0 and not autoscaled: Ray Serve refuses it beside an autoscaling config."""
-    autoscaling = _yaml_mapping(config.get("autoscalingConfig", ""))
+    autoscaling = yaml_mapping(config.get("autoscalingConfig", ""))
     deployment: Json = {"name": config.get("deploymentName", "")}
     if config.get("replicas", 0) > 0 and not autoscaling:
         deployment["num_replicas"] = config["replicas"]
     if config.get("maxConcurrentQueries", 0) > 0:
         deployment[max_queries_key] = config["maxConcurrentQueries"]
-    user_config = _yaml_mapping(config.get("userConfig", ""))
+    user_config = yaml_mapping(config.get("userConfig", ""))
     if user_config:
         deployment["user_config"] = user_config
     if autoscaling:
@@ -209,20 +209,14 @@ def _deployment(config: Mapping[str, Any], max_queries_key: str) -> Json:
 
 def _actor_options(options: Mapping[str, Any]) -> Json:
     return omit_zero({
-        "runtime_env": _yaml_mapping(options.get("runtimeEnv", "")),
+        "runtime_env": yaml_mapping(options.get("runtimeEnv", "")),
         "num_cpus": positive(options.get("cpusPerActor", 0)),
         "num_gpus": positive(options.get("gpusPerActor", 0)),
         "memory": int(options.get("memoryPerActor", 0)),
         "object_store_memory": int(options.get("objectStoreMemoryPerActor", 0)),
-        "resources": _yaml_mapping(options.get("customResource", "")),
+        "resources": yaml_mapping(options.get("customResource", "")),
         "accelerator_type": options.get("accceleratorType", ""),
     })
-
-
-def _yaml_mapping(text: str) -> Json:
-    """A YAML (or JSON) object given as a string; empty text, or YAML holding only comments, is none."""
-    value = yaml.safe_load(text) if text else None
-    return value if isinstance(value, dict) else {}
 
 
 def route_prefixes(configs: Iterable[Mapping[str, Any]]) -> list[str]:

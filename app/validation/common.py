@@ -5,6 +5,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
+
 from app.errors import InvalidInput
 from app.settings import DEFAULT_MAX_WORKERS
 from app.translate.quantity import parse_quantity
@@ -45,3 +47,22 @@ def check_quantity(text: str, refusal: str, *, with_reason: bool = False) -> Non
         parse_quantity(text)
     except ValueError as exc:
         raise InvalidInput(f"{refusal}: {exc}" if with_reason else refusal) from None
+
+
+def check_yaml_mapping(holder: Mapping[str, Any], key: str, where: str = "") -> None:
+    """`holder[key]`, when given, is a YAML (or JSON) object such as 'key: value'."""
+    text = holder.get(key, "")
+    if not text:
+        return
+    field = f"{where}.{key}" if where else key
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "it cannot be parsed"
+        raise InvalidInput(f"{field} is not valid YAML: {problem}{at}.") from None
+    except RecursionError:  # the parser recurses once per level: hostile nesting must not crash it
+        raise InvalidInput(f"{field} is nested too deeply to be read.") from None
+    if value is not None and not isinstance(value, dict):
+        raise InvalidInput(f"{field} must be a YAML mapping such as 'key: value'.")

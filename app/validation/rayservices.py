@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from app.errors import InvalidInput
 from app.translate.rayservices import GRAPH, route_prefixes
 from app.validation.cluster import check_spec_contents, check_spec_groups
-from app.validation.common import DEFAULT_LIMITS, Limits, check_request
+from app.validation.common import DEFAULT_LIMITS, Limits, check_request, check_yaml_mapping
 
 
 def check_service(service: Mapping[str, Any], namespace: str, limits: Limits = DEFAULT_LIMITS, *,
@@ -46,27 +44,11 @@ def _check_graph(graph: Mapping[str, Any]) -> None:
             f"{GRAPH}.serveConfigs give different route prefixes ({', '.join(prefixes)}): "
             "one application has one route prefix, so give it on one deployment only."
         )
-    _check_yaml_mapping(graph, "runtimeEnv", GRAPH)
+    check_yaml_mapping(graph, "runtimeEnv", GRAPH)
     for index, config in enumerate(configs):
         field = f"{GRAPH}.serveConfigs[{index}]"
-        _check_yaml_mapping(config, "autoscalingConfig", field)
-        _check_yaml_mapping(config, "userConfig", field)
+        check_yaml_mapping(config, "autoscalingConfig", field)
+        check_yaml_mapping(config, "userConfig", field)
         options = config.get("actorOptions") or {}
-        _check_yaml_mapping(options, "runtimeEnv", f"{field}.actorOptions")
-        _check_yaml_mapping(options, "customResource", f"{field}.actorOptions")
-
-
-def _check_yaml_mapping(holder: Mapping[str, Any], key: str, where: str) -> None:
-    """`holder[key]`, when given, is a YAML (or JSON) object such as 'key: value'."""
-    text = holder.get(key, "")
-    if not text:
-        return
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "it cannot be parsed"
-        raise InvalidInput(f"{where}.{key} is not valid YAML: {problem}{at}.") from None
-    if value is not None and not isinstance(value, dict):
-        raise InvalidInput(f"{where}.{key} must be a YAML mapping such as 'key: value'.")
+        check_yaml_mapping(options, "runtimeEnv", f"{field}.actorOptions")
+        check_yaml_mapping(options, "customResource", f"{field}.actorOptions")

@@ -297,6 +297,9 @@ REJECTED: list[tuple[str, Callable[..., None], dict[str, Any], str, str]] = [
     ("graph runtime env that is no YAML", check_service, edit(SERVICE, graph(runtimeEnv="working_dir: [unclosed")), NS,
      "serveDeploymentGraphSpec.runtimeEnv is not valid YAML: expected ',' or ']', but got '<stream end>' "
      "at line 1, column 23."),
+    ("graph runtime env nested too deeply to parse", check_service,
+     edit(SERVICE, graph(runtimeEnv="a: " + "[" * 5000 + "]" * 5000)), NS,
+     "serveDeploymentGraphSpec.runtimeEnv is nested too deeply to be read."),
     ("graph user config that is no mapping", check_service,
      edit(SERVICE, graph(serveConfigs=[{"deploymentName": "A"}, {"deploymentName": "B", "userConfig": "just text"}])),
      NS, "serveDeploymentGraphSpec.serveConfigs[1].userConfig must be a YAML mapping such as 'key: value'."),
