@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     # first imported, and gunicorn.conf.py imports app.settings before it sets PROMETHEUS_MULTIPROC_DIR.
     import handlers
     from app import health, observability
+    from app.dashboard import Dashboard
     from app.http import validators, wire
     from app.http.routes import SpecRoutes
     from app.k8s import K8s
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     settings = settings or Settings.from_env(os.environ)
     observability.configure_logging(settings.log_level, settings.log_format)
     gateway = k8s or K8s.from_settings(settings)
-    services = Services.build(gateway, Limits(settings.max_workers_per_cluster))
+    dashboard = Dashboard(settings.dashboard_timeout, settings.job_log_limit)
+    services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, settings.dashboard_url)
     app = connexion.FlaskApp(
         __name__,
         specification_dir=OPENAPI_DIR,

@@ -7,6 +7,7 @@ Tree (HTTP status / gRPC code in the body):
     ├── NotFound         404 / 5
     ├── AlreadyExists    409 / 6
     ├── Conflict         409 / 10  an update that kept meeting concurrent changes (gRPC Aborted)
+    ├── FailedPrecondition 409 / 9 the object is not in a state the operation needs (a cluster not ready)
     ├── Forbidden        403 / 7
     ├── MethodNotAllowed 405 / 12
     ├── Internal         500 / 13
@@ -64,6 +65,10 @@ class AlreadyExists(ApiError):
 
 class Conflict(ApiError):
     status, code = 409, 10
+
+
+class FailedPrecondition(ApiError):
+    status, code = 409, 9
 
 
 class Forbidden(ApiError):

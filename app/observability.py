@@ -59,6 +59,15 @@ KUBERNETES_SECONDS = Histogram(
     "kuberay_api_kubernetes_request_duration_seconds",
     "Time of one call to the Kubernetes API, answered or not, in seconds.", ("call",))
 
+DASHBOARD_REQUESTS = Counter(
+    "kuberay_api_dashboard_requests",
+    "Calls to the Jobs REST API of Ray dashboards (job submissions), by call (app/dashboard.py) and "
+    "outcome: ok, the HTTP status of a refusal, timeout, or unreachable.",
+    ("call", "outcome"))
+DASHBOARD_SECONDS = Histogram(
+    "kuberay_api_dashboard_request_duration_seconds",
+    "Time of one call to a Ray dashboard, answered or not, in seconds.", ("call",))
+
 UNMATCHED = "unmatched"  # the operation of a request that no route serves (a 404 or 405)
 _METHODS = frozenset(method.upper() for method in METHODS)
 
@@ -67,6 +76,12 @@ def observe_kubernetes_call(call: str, outcome: str, seconds: float) -> None:
     """For app/k8s.py's one wrapper around every call."""
     KUBERNETES_REQUESTS.labels(call, outcome).inc()
     KUBERNETES_SECONDS.labels(call).observe(seconds)
+
+
+def observe_dashboard_call(call: str, outcome: str, seconds: float) -> None:
+    """For app/dashboard.py's one wrapper around every call."""
+    DASHBOARD_REQUESTS.labels(call, outcome).inc()
+    DASHBOARD_SECONDS.labels(call).observe(seconds)
 
 
 def metrics(metrics_dir: str = "") -> flask.Response:

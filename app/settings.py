@@ -20,6 +20,14 @@ LOG_FORMAT = "KUBERAY_API_LOG_FORMAT"
 REQUEST_ID_HEADER = "KUBERAY_API_REQUEST_ID_HEADER"
 MAX_WORKERS_PER_CLUSTER = "KUBERAY_API_MAX_WORKERS_PER_CLUSTER"
 DEFAULT_MAX_WORKERS = 1000  # pods one cluster request may let the operator start; see app/validation
+DASHBOARD_URL = "KUBERAY_API_DASHBOARD_URL"
+DASHBOARD_TIMEOUT = "KUBERAY_API_DASHBOARD_TIMEOUT"
+JOB_LOG_LIMIT = "KUBERAY_API_JOB_LOG_LIMIT"
+# Where a cluster's Ray dashboard answers, for job submissions: its head Service's in-cluster name.
+DEFAULT_DASHBOARD_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
+DASHBOARD_FIELDS = {"name": "c", "namespace": "ns", "service": "c-head-svc", "port": 8265}
+DEFAULT_JOB_LOG_LIMIT = 8 * 1024 * 1024  # bytes of a job's log one answer holds: the end is kept
+MIN_JOB_LOG_LIMIT = 1024
 # prometheus_client's own name, which it reads once, when first imported: when set, the metrics
 # of every process of one server (gunicorn's workers) are kept in files there and served summed.
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -45,6 +53,9 @@ class Settings:
     request_id_header: str = "X-Request-ID"  # taken from the request if valid, else made; echoed
     metrics_dir: str = ""  # empty: this process's metrics only (one worker)
     max_workers_per_cluster: int = DEFAULT_MAX_WORKERS  # the sum of a cluster's maxReplicas; 0: no limit
+    dashboard_url: str = DEFAULT_DASHBOARD_URL  # a template: {name} {namespace} {service} {port}
+    dashboard_timeout: float = 10.0  # seconds one call to a Ray dashboard may take
+    job_log_limit: int = DEFAULT_JOB_LOG_LIMIT  # bytes of a job log's answer kept; the rest is cut
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -61,6 +72,10 @@ class Settings:
             metrics_dir=_metrics_dir(env),
             max_workers_per_cluster=_count(MAX_WORKERS_PER_CLUSTER,
                                            env.get(MAX_WORKERS_PER_CLUSTER, str(DEFAULT_MAX_WORKERS))),
+            dashboard_url=_url_template(env.get(DASHBOARD_URL, DEFAULT_DASHBOARD_URL)),
+            dashboard_timeout=_seconds(DASHBOARD_TIMEOUT, env.get(DASHBOARD_TIMEOUT, "10")),
+            job_log_limit=_bytes(JOB_LOG_LIMIT, env.get(JOB_LOG_LIMIT, str(DEFAULT_JOB_LOG_LIMIT)),
+                                 MIN_JOB_LOG_LIMIT),
         )
 
 
@@ -121,6 +136,29 @@ def _count(name: str, text: str) -> int:
         count = -1
     if count < 0:
         raise ValueError(f"{name} must be a whole number, 0 or more (0 means no limit), not {text!r}")
+    return count
+
+
+def _url_template(text: str) -> str:
+    """An http(s) URL, with placeholders among DASHBOARD_FIELDS only."""
+    template = text.strip() or DEFAULT_DASHBOARD_URL
+    try:
+        example = template.format(**DASHBOARD_FIELDS)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(f"{DASHBOARD_URL} may use the placeholders {{name}}, {{namespace}}, {{service}} and "
+                         f"{{port}} only ({exc!r} in {text!r})") from None
+    if not example.startswith(("http://", "https://")):
+        raise ValueError(f"{DASHBOARD_URL} must be an http:// or https:// URL, not {text!r}")
+    return template
+
+
+def _bytes(name: str, text: str, minimum: int) -> int:
+    try:
+        count = int(text.strip())
+    except ValueError:
+        count = -1
+    if count < minimum:
+        raise ValueError(f"{name} must be a whole number of bytes, at least {minimum}, not {text!r}")
     return count
 
 

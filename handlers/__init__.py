@@ -17,6 +17,7 @@ from connexion.resolver import Resolver
 from app.services import Services
 from handlers.clusters import ClusterHandlers
 from handlers.compute_templates import ComputeTemplateHandlers
+from handlers.job_submissions import JobSubmissionHandlers
 from handlers.jobs import JobHandlers
 from handlers.rayservices import RayServiceHandlers
 
@@ -30,6 +31,7 @@ def operations(services: Services) -> dict[str, Handler]:
         ClusterHandlers(services.clusters),
         JobHandlers(services.jobs),
         RayServiceHandlers(services.rayservices),
+        JobSubmissionHandlers(services.job_submissions),
     )
     return {name: getattr(group, name) for group in groups for name in vars(type(group))
             if not name.startswith("_")}

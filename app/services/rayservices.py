@@ -61,6 +61,6 @@ class RayServices(ManagedResource[RayService]):
     def _replace_current(self, namespace: str, name: str, service: RayService,
                          templates: Mapping[str, ComputeTemplate]) -> RayService:
         """One read-modify-write: the replacement carries the resourceVersion just read."""
-        existing = self._read(namespace, name)
+        existing = self.read(namespace, name)
         replacement = to_rayservice_update(service, templates, existing, datetime.now(UTC))
         return self._replace(namespace, name, replacement)

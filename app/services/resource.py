@@ -77,7 +77,7 @@ class ManagedResource(Generic[Api]):
         return self._create(namespace, self.kind.to_kubernetes(body, templates, datetime.now(UTC)))
 
     def get(self, namespace: str, name: str) -> Api:
-        return self._answer(self._read(namespace, name))
+        return self._answer(self.read(namespace, name))
 
     def list(self, namespace: str | None, limit: int = 0, token: str = "") -> Json:
         """One namespace, or all of them for `None`; two or three calls whatever the page size:
@@ -91,7 +91,7 @@ class ManagedResource(Generic[Api]):
 
     def delete(self, namespace: str, name: str) -> Json:
         """No wait: Kubernetes collects what the object owns through owner references."""
-        self._read(namespace, name)
+        self.read(namespace, name)
         self._k8s.delete_object(self.kind.resource, namespace, name)
         return {}
 
@@ -112,8 +112,9 @@ class ManagedResource(Generic[Api]):
         """The compute templates a cluster spec names, read and checked before any write."""
         return self._templates.referenced(namespace, referenced_templates(spec))
 
-    def _read(self, namespace: str, name: str) -> Json:
-        """Objects we do not manage are reported exactly like absent ones (upstream: 500, code 2)."""
+    def read(self, namespace: str, name: str) -> Json:
+        """The Kubernetes object, if managed: one we do not manage is reported exactly like an absent
+        one (upstream: 500, code 2)."""
         message = f"{self.kind.noun} {name} not found in namespace {namespace}"
         try:
             obj = self._k8s.get_object(self.kind.resource, namespace, name)

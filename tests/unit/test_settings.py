@@ -29,6 +29,14 @@ READ = [
     ({"KUBERAY_API_MAX_WORKERS_PER_CLUSTER": "50"}, "max_workers_per_cluster", 50),
     ({"KUBERAY_API_MAX_WORKERS_PER_CLUSTER": "0"}, "max_workers_per_cluster", 0),
     ({}, "max_workers_per_cluster", 1000),
+    ({}, "dashboard_url", "http://{service}.{namespace}.svc.cluster.local:{port}"),
+    ({"KUBERAY_API_DASHBOARD_URL": "http://127.0.0.1:8265"}, "dashboard_url", "http://127.0.0.1:8265"),
+    ({"KUBERAY_API_DASHBOARD_URL": " http://localhost:8001/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy "},
+     "dashboard_url", "http://localhost:8001/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy"),
+    ({}, "dashboard_timeout", 10.0),
+    ({"KUBERAY_API_DASHBOARD_TIMEOUT": "2"}, "dashboard_timeout", 2.0),
+    ({}, "job_log_limit", 8 * 1024 * 1024),
+    ({"KUBERAY_API_JOB_LOG_LIMIT": "4096"}, "job_log_limit", 4096),
     ({"KUBECONFIG": "/elsewhere", "PORT": "1"}, "port", 8888),  # only our own names are read
 ]
 
@@ -52,6 +60,14 @@ REFUSED = [
     ("KUBERAY_API_MAX_WORKERS_PER_CLUSTER", "-1"),
     ("KUBERAY_API_MAX_WORKERS_PER_CLUSTER", "many"),
     ("KUBERAY_API_MAX_WORKERS_PER_CLUSTER", "1.5"),
+    ("KUBERAY_API_DASHBOARD_URL", "ftp://{service}:{port}"),
+    ("KUBERAY_API_DASHBOARD_URL", "{service}:{port}"),
+    ("KUBERAY_API_DASHBOARD_URL", "http://{host}:{port}"),
+    ("KUBERAY_API_DASHBOARD_URL", "http://{service:{port}"),
+    ("KUBERAY_API_DASHBOARD_URL", "http://{0}"),
+    ("KUBERAY_API_DASHBOARD_TIMEOUT", "0"),
+    ("KUBERAY_API_JOB_LOG_LIMIT", "1023"),
+    ("KUBERAY_API_JOB_LOG_LIMIT", "8M"),
 ]
 
 

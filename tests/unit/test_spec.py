@@ -31,7 +31,8 @@ SEED = sorted((ROOT / "tests" / "fixtures" / "seed").glob("*.json"))
 PREFIXES = ("/apis/v1alpha2", "/apis/v1")
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 
-# Upstream v1.7.0's HTTP routes of the four resources (without the cluster PATCH removed in v1.1.0).
+# Upstream v1.7.0's HTTP routes of the four resources (without the cluster PATCH removed in v1.1.0),
+# and of its job submissions (RayJobSubmissionService, since v1.1.0).
 ROUTES = {
     ("post", "/namespaces/{namespace}/compute_templates"): "create_compute_template",
     ("get", "/namespaces/{namespace}/compute_templates/{name}"): "get_compute_template",
@@ -54,6 +55,12 @@ ROUTES = {
     ("get", "/namespaces/{namespace}/services"): "list_services",
     ("get", "/services"): "list_all_services",
     ("delete", "/namespaces/{namespace}/services/{name}"): "delete_service",
+    ("post", "/namespaces/{namespace}/jobsubmissions/{clustername}"): "submit_ray_job",
+    ("get", "/namespaces/{namespace}/jobsubmissions/{clustername}/{submissionid}"): "get_job_details",
+    ("get", "/namespaces/{namespace}/jobsubmissions/{clustername}/log/{submissionid}"): "get_job_log",
+    ("get", "/namespaces/{namespace}/jobsubmissions/{clustername}"): "list_job_details",
+    ("post", "/namespaces/{namespace}/jobsubmissions/{clustername}/{submissionid}"): "stop_ray_job",
+    ("delete", "/namespaces/{namespace}/jobsubmissions/{clustername}/{submissionid}"): "delete_ray_job",
 }
 
 
@@ -99,7 +106,7 @@ def test_every_operation_describes_its_errors_with_the_one_error_schema(key: tup
     op = operations()[key]
     for status in ("400", "405", "500", "503", "default"):
         assert json_schema(op, status) == SPEC["components"]["schemas"]["Error"]
-    if "{name}" in key[1]:
+    if "{name}" in key[1] or "{clustername}" in key[1]:
         assert json_schema(op, "404") == SPEC["components"]["schemas"]["Error"]
 
 
@@ -341,12 +348,12 @@ def test_requests_are_refused_only_by_request_schemas() -> None:
 
 
 def test_rules_that_no_schema_states_are_documented_in_the_400_answer() -> None:
-    """Creates, the replacement and the paged lists answer 400 with their own description: the
+    """Operations with a body and the paged lists answer 400 with their own description: the
     rules that the server checks beyond the schemas (the body's namespace, replicas, tokens, ...)."""
     generic = SPEC["components"]["responses"]["InvalidInput"]["description"]
     for (method, path), op in operations().items():
         paged = any(parameter["name"] in ("continue", "pageToken") for parameter in op.get("parameters", []))
-        if method in ("post", "put") or paged:
+        if "requestBody" in op or paged:
             assert op["responses"]["400"]["description"] != generic, (method, path)
 
 
@@ -371,5 +378,7 @@ def test_seed_response_has_our_shape(example: Path) -> None:
 
 def test_seed_examples_cover_every_route_the_guide_shows() -> None:
     covered = {operation_for(load(p)["method"], load(p)["path"])["operationId"] for p in SEED}
-    # The guide has no PUT example, and its "get cluster" example is in fact a list request.
-    assert set(ROUTES.values()) - covered == {"update_service", "get_cluster"}
+    # The guide has no PUT example, its "get cluster" example is in fact a list request, and it
+    # predates job submissions.
+    assert set(ROUTES.values()) - covered == {"update_service", "get_cluster", "submit_ray_job", "get_job_details",
+                                              "get_job_log", "list_job_details", "stop_ray_job", "delete_ray_job"}

@@ -1,0 +1,124 @@
+"""Job submissions: jobs run through the Ray dashboard of a cluster this server manages.
+
+Nothing is written to Kubernetes. Each call reads the RayCluster (absent or not managed: 404),
+requires it to be ready (409, code 9: its head runs the dashboard), then makes the matching call
+of the dashboard's Jobs REST API (app/dashboard.py), at the address the server's template gives
+(`KUBERAY_API_DASHBOARD_URL`). What the dashboard answers is mapped here: an unknown submission
+404, its own refusals 400 with its message, its failures 503.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from app.dashboard import Answer, Dashboard
+from app.errors import FailedPrecondition, InvalidInput, NotFound, Unavailable
+from app.services.resource import ManagedResource
+from app.translate.job_submissions import (
+    dashboard_message,
+    dashboard_url,
+    is_terminal,
+    log_text,
+    submission_info,
+    submission_list,
+    to_dashboard,
+)
+from app.types import Cluster, Json
+from app.validation.job_submissions import check_submission
+
+JOBS = "/api/jobs/"
+# Ray's words when a submission id is taken (its refusal is a 400 in current Ray, a 500 before).
+ID_TAKEN = "Please use a different submission_id"
+CUT_NOTE = ("[kuberay-api: the beginning of this log is not shown: the log is longer than the server "
+            "keeps for one answer ({limit} bytes, KUBERAY_API_JOB_LOG_LIMIT)]\n")
+
+
+class JobSubmissions:
+    """The six calls of upstream's RayJobSubmissionService."""
+
+    def __init__(self, clusters: ManagedResource[Cluster], dashboard: Dashboard, url_template: str) -> None:
+        self._clusters = clusters
+        self._dashboard = dashboard
+        self._url_template = url_template
+
+    def submit(self, namespace: str, cluster: str, submission: Json) -> Json:
+        """Checked before anything is sent; the dashboard's id comes back, or the one asked for."""
+        check_submission(submission)
+        base = self._base(namespace, cluster)
+        answer = self._dashboard.call("submit", base, "POST", JOBS, to_dashboard(submission))
+        if not answer.ok:
+            raise _refusal(answer, base, f"The Ray dashboard refused the job: {dashboard_message(answer.body)}")
+        decoded = answer.json()
+        decoded = decoded if isinstance(decoded, dict) else {}
+        submission_id = decoded.get("submission_id") or decoded.get("job_id") or ""
+        return {"submissionId": str(submission_id)} if submission_id else {}
+
+    def get(self, namespace: str, cluster: str, submission_id: str) -> Json:
+        answer = self._job_call("get_job", namespace, cluster, submission_id, "GET", "")
+        record = answer.json()
+        return submission_info(record if isinstance(record, dict) else {})
+
+    def list(self, namespace: str, cluster: str) -> Json:
+        """Every job the dashboard knows, in any state; a dashboard without the jobs API has none."""
+        base = self._base(namespace, cluster)
+        answer = self._dashboard.call("list_jobs", base, "GET", JOBS)
+        if answer.status == 404:
+            return {}
+        if not answer.ok:
+            raise _refusal(answer, base, f"The Ray dashboard refused to list jobs: {dashboard_message(answer.body)}")
+        return submission_list(answer.json())
+
+    def log(self, namespace: str, cluster: str, submission_id: str) -> Json:
+        """The whole log, or its end when longer than the server keeps (with a note saying so)."""
+        answer = self._job_call("job_logs", namespace, cluster, submission_id, "GET", "/logs", tail=True)
+        text = log_text(answer.body, answer.cut)
+        if answer.cut:
+            text = CUT_NOTE.format(limit=self._dashboard.log_limit) + text
+        return {"log": text} if text else {}
+
+    def stop(self, namespace: str, cluster: str, submission_id: str) -> Json:
+        """Done when the dashboard stopped the job, or when it had already finished."""
+        answer = self._job_call("stop_job", namespace, cluster, submission_id, "POST", "/stop")
+        decoded = answer.json()
+        if isinstance(decoded, dict) and decoded.get("stopped") is True:
+            return {}
+        record = self._job_call("get_job", namespace, cluster, submission_id, "GET", "").json()
+        if isinstance(record, dict) and is_terminal(record):
+            return {}
+        state = record.get("status") if isinstance(record, dict) else None
+        raise Unavailable(f"The Ray dashboard did not stop job submission {submission_id} "
+                          f"(status {state or 'unknown'}); try again.")
+
+    def delete(self, namespace: str, cluster: str, submission_id: str) -> Json:
+        """The dashboard deletes only finished jobs: stop a running one first."""
+        self._job_call("delete_job", namespace, cluster, submission_id, "DELETE", "")
+        return {}
+
+    def _job_call(self, name: str, namespace: str, cluster: str, submission_id: str, method: str,
+                  suffix: str, *, tail: bool = False) -> Answer:
+        """A call about one job: 404 names the submission, other refusals carry the dashboard's message."""
+        base = self._base(namespace, cluster)
+        path = JOBS + quote(submission_id, safe="") + suffix
+        answer = self._dashboard.call(name, base, method, path, tail=tail)
+        if answer.status == 404:
+            raise NotFound(f"Job submission {submission_id} not found in cluster {cluster} of namespace {namespace}")
+        if not answer.ok:
+            raise _refusal(answer, base, f"The Ray dashboard refused: {dashboard_message(answer.body)}")
+        return answer
+
+    def _base(self, namespace: str, cluster: str) -> str:
+        """The dashboard of a managed, ready cluster."""
+        obj = self._clusters.read(namespace, cluster)
+        state = str((obj.get("status") or {}).get("state") or "")
+        if state.lower() != "ready":
+            raise FailedPrecondition(
+                f"Cluster {cluster} in namespace {namespace} is not ready (state: {state or 'none yet'}): "
+                "jobs are submitted to the Ray dashboard on its head, which serves once the cluster is ready.")
+        return dashboard_url(obj, self._url_template)
+
+
+def _refusal(answer: Answer, base: str, message: str) -> Exception:
+    """A dashboard's 4xx is its refusal of the request (400), and so is a taken submission id, which
+    Ray before 2.x answered with 500; any other 5xx is its own failure (503)."""
+    if 400 <= answer.status <= 499 or ID_TAKEN in message:
+        return InvalidInput(message)
+    return Unavailable(f"The Ray dashboard at {base} failed ({answer.status}): {dashboard_message(answer.body)}")

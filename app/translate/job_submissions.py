@@ -1,0 +1,225 @@
+"""Job submissions: the API's messages to and from the Jobs REST API of a cluster's Ray dashboard.
+
+The API's `RayJobSubmission` becomes the body of the dashboard's `POST /api/jobs/`; the
+dashboard's job records become `JobSubmissionInfo`, as upstream writes them (its proto maps
+`runtimeEnv` to strings, each value rendered as Go's `%v` renders it). Where the dashboard of a
+RayCluster is, from the cluster object and the server's address template, is decided here too.
+Pure: no I/O, no clock, no logging.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from app.translate.common import omit_zero, positive, yaml_mapping
+from app.types import Json
+
+DEFAULT_DASHBOARD_PORT = 8265  # Ray's own default, and upstream's fixed port
+# The head Service KubeRay creates for a cluster, when its status does not name it yet.
+HEAD_SERVICE = "{name}-head-svc"
+TERMINAL = frozenset({"STOPPED", "SUCCEEDED", "FAILED"})  # a job in these states runs no more
+MESSAGE_LIMIT = 1000  # characters of a dashboard's refusal passed on to the client
+
+
+# -- where the dashboard is --------------------------------------------------------------------
+
+def dashboard_url(cluster: Mapping[str, Any], template: str) -> str:
+    """The base URL of the cluster's dashboard: `template` with `{name}`, `{namespace}`, `{service}`
+    (the head Service) and `{port}` (the dashboard's) filled in from the RayCluster."""
+    metadata = cluster.get("metadata") or {}
+    name = str(metadata.get("name", ""))
+    head = (cluster.get("status") or {}).get("head") or {}
+    return template.format(
+        name=name,
+        namespace=str(metadata.get("namespace", "")),
+        service=str(head.get("serviceName") or HEAD_SERVICE.format(name=name)),
+        port=dashboard_port(cluster),
+    ).rstrip("/")
+
+
+def dashboard_port(cluster: Mapping[str, Any]) -> int:
+    """The operator's record of the port (`status.endpoints`), else the head container's port named
+    `dashboard`, else the head's `dashboard-port` start parameter, else Ray's default."""
+    endpoints = (cluster.get("status") or {}).get("endpoints") or {}
+    head = (cluster.get("spec") or {}).get("headGroupSpec") or {}
+    containers = ((head.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+    ports = {port.get("name"): port.get("containerPort") for port in containers[0].get("ports") or []}
+    for candidate in (endpoints.get("dashboard"), ports.get("dashboard"),
+                      (head.get("rayStartParams") or {}).get("dashboard-port")):
+        port = _port(candidate)
+        if port:
+            return port
+    return DEFAULT_DASHBOARD_PORT
+
+
+def _port(value: Any) -> int:
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        return 0
+    return port if 0 < port < 65536 else 0
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+def to_dashboard(submission: Mapping[str, Any]) -> Json:
+    """The dashboard's submit body, with only what the request sets (a zero count is none, as
+    upstream sends it). The request has been checked (app/validation/job_submissions.py)."""
+    body: Json = {"entrypoint": submission["entrypoint"]}
+    optional = {
+        "submission_id": submission.get("submissionId", ""),
+        "metadata": dict(submission.get("metadata") or {}),
+        "runtime_env": json_safe(yaml_mapping(submission.get("runtimeEnv", ""))),
+        "entrypoint_num_cpus": positive(submission.get("entrypointNumCpus")),
+        "entrypoint_num_gpus": positive(submission.get("entrypointNumGpus")),
+        "entrypoint_resources": {str(key): float(value)
+                                 for key, value in (submission.get("entrypointResources") or {}).items()},
+    }
+    body.update(omit_zero(optional))
+    return body
+
+
+def json_safe(value: Any) -> Any:
+    """A YAML value as JSON can carry it: YAML's dates and other scalars become their text.
+
+    Raises ValueError for what JSON cannot hold at all (NaN and the infinities).
+    """
+    return json.loads(json.dumps(value, default=str, allow_nan=False))
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+def submission_info(record: Mapping[str, Any]) -> Json:
+    """A dashboard job record (`JobDetails`) as the API's `JobSubmissionInfo`."""
+    return omit_zero({
+        "entrypoint": _text(record.get("entrypoint")),
+        "jobId": _text(record.get("job_id")),
+        "submissionId": _text(record.get("submission_id")),
+        "status": _text(record.get("status")),
+        "message": _text(record.get("message")),
+        "errorType": _text(record.get("error_type")),
+        "startTime": _millis(record.get("start_time")),
+        "endTime": _millis(record.get("end_time")),
+        "metadata": {str(key): _text(value) for key, value in _mapping(record.get("metadata")).items()},
+        "runtimeEnv": {str(key): go_value(value) for key, value in _mapping(record.get("runtime_env")).items()},
+    })
+
+
+def submission_list(records: Any) -> Json:
+    """The dashboard's list of job records; `{}` when it holds none, as upstream writes it."""
+    infos = [submission_info(record) for record in records if isinstance(record, Mapping)] \
+        if isinstance(records, list) else []
+    return {"submissions": infos} if infos else {}
+
+
+def is_terminal(record: Mapping[str, Any]) -> bool:
+    return str(record.get("status", "")) in TERMINAL
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _millis(value: Any) -> str:
+    """A uint64 time in milliseconds, written as protobuf JSON writes 64-bit integers: a string."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        return ""
+    return str(int(value))
+
+
+def go_value(value: Any) -> str:
+    """`value` (decoded JSON) as Go's `fmt` prints it with `%v` after `encoding/json` decoded it:
+    what upstream's map<string, string> `runtimeEnv` holds. Numbers are float64 there."""
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return go_float(float(value))
+    if isinstance(value, list):
+        return "[" + " ".join(go_value(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "map[" + " ".join(f"{key}:{go_value(value[key])}" for key in sorted(value)) + "]"
+    return str(value)
+
+
+def go_float(number: float) -> str:
+    """Go's `%v` of a float64 (`strconv` 'g', shortest): plain notation for decimal exponents -4 to 5,
+    else scientific with at least two exponent digits (`1e+06`, `1.5e-05`)."""
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "+Inf" if number > 0 else "-Inf"
+    if number == 0:
+        return "-0" if math.copysign(1.0, number) < 0 else "0"
+    sign, digits, exponent = Decimal(repr(number)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    point = len(text) + exponent  # where the decimal point falls in `text`
+    shown = point - 1  # the exponent in scientific notation
+    minus = "-" if sign else ""
+    if shown < -4 or shown >= 6:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{minus}{mantissa}e{'+' if shown >= 0 else '-'}{abs(shown):02d}"
+    if point <= 0:
+        return f"{minus}0.{'0' * -point}{text}"
+    if point >= len(text):
+        return f"{minus}{text}{'0' * (point - len(text))}"
+    return f"{minus}{text[:point]}.{text[point:]}"
+
+
+# -- logs ----------------------------------------------------------------------------------------
+
+def log_text(answer: bytes, cut: int) -> str:
+    """The log in a dashboard's `GET /api/jobs/<id>/logs` answer (`{"logs": "..."}`).
+
+    `cut` is how many bytes of the answer were dropped from its start to keep the server's memory
+    bounded: then only the lines after the first whole line break of what is left are shown.
+    """
+    if not cut:
+        decoded = json.loads(answer) if answer.strip() else {}
+        return _text(decoded.get("logs")) if isinstance(decoded, Mapping) else ""
+    return _string_tail(answer)
+
+
+def _string_tail(answer: bytes) -> str:
+    """The end of the answer's one JSON string, from just after an escaped line break whose
+    backslash is known to start an escape (its run of backslashes begins inside `answer`)."""
+    end = answer.rfind(b'"')
+    if end < 0:
+        return ""
+    content = answer[:end]
+    search = 0
+    while (found := content.find(b"\\n", search)) >= 0:
+        first = found
+        while first > 0 and content[first - 1] == ord("\\"):
+            first -= 1
+        if first > 0 and (found - first) % 2 == 0:  # an odd run: the last backslash escapes the n
+            try:
+                return str(json.loads(b'"' + content[found + 2:] + b'"'))
+            except ValueError:
+                return ""
+        search = found + 1
+    return ""
+
+
+def dashboard_message(answer: bytes) -> str:
+    """What a dashboard's refusal says: Ray answers with a Python traceback, whose last line is the
+    error; a short text is taken whole. One line, at most MESSAGE_LIMIT characters."""
+    text = answer.decode("utf-8", errors="replace").strip()
+    try:
+        decoded = json.loads(text)
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, Mapping) and isinstance(decoded.get("message") or decoded.get("msg"), str):
+        text = str(decoded.get("message") or decoded.get("msg"))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    message = lines[-1] if lines else "no message"
+    return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + "…"

@@ -1,0 +1,213 @@
+"""app/translate/job_submissions.py and app/validation/job_submissions.py: plain data in and out."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from app.errors import InvalidInput
+from app.translate.job_submissions import (
+    dashboard_message,
+    dashboard_port,
+    dashboard_url,
+    go_float,
+    go_value,
+    log_text,
+    submission_info,
+    submission_list,
+    to_dashboard,
+)
+from app.validation.job_submissions import check_submission
+
+TEMPLATE = "http://{service}.{namespace}.svc.cluster.local:{port}"
+
+
+def raycluster(status: dict[str, Any] | None = None, ports: list[dict[str, Any]] | None = None,
+               params: dict[str, str] | None = None) -> dict[str, Any]:
+    head: dict[str, Any] = {"rayStartParams": params or {},
+                            "template": {"spec": {"containers": [{"name": "ray-head", "ports": ports or []}]}}}
+    return {"metadata": {"name": "rc", "namespace": "ns"}, "spec": {"headGroupSpec": head}, "status": status or {}}
+
+
+# -- where the dashboard is ----------------------------------------------------------------------
+
+def test_the_default_address_is_the_head_service_in_the_cluster() -> None:
+    assert dashboard_url(raycluster(), TEMPLATE) == "http://rc-head-svc.ns.svc.cluster.local:8265"
+
+
+def test_the_operators_records_name_the_service_and_the_port() -> None:
+    cluster = raycluster({"head": {"serviceName": "rc-head-abc"}, "endpoints": {"dashboard": "9000"}},
+                         ports=[{"name": "dashboard", "containerPort": 8000}])
+    assert dashboard_url(cluster, TEMPLATE) == "http://rc-head-abc.ns.svc.cluster.local:9000"
+
+
+@pytest.mark.parametrize(("cluster", "port"), [
+    (raycluster(ports=[{"name": "gcs", "containerPort": 6379}, {"name": "dashboard", "containerPort": 8300}]), 8300),
+    (raycluster(params={"dashboard-port": "8400"}), 8400),
+    (raycluster({"endpoints": {"dashboard": "not a port"}}, params={"dashboard-port": "8400"}), 8400),
+    (raycluster({"endpoints": {"dashboard": "70000"}}), 8265),
+    (raycluster(params={"dashboard-port": "0"}), 8265),
+    ({"metadata": {"name": "rc"}}, 8265),
+])
+def test_the_port_comes_from_the_first_record_that_holds_a_valid_one(cluster: dict[str, Any], port: int) -> None:
+    assert dashboard_port(cluster) == port
+
+
+def test_a_template_without_placeholders_is_one_address_for_every_cluster() -> None:
+    assert dashboard_url(raycluster(), "http://127.0.0.1:8265/") == "http://127.0.0.1:8265"
+    proxy = "http://localhost:8001/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy"
+    assert dashboard_url(raycluster(), proxy) == "http://localhost:8001/api/v1/namespaces/ns/services/rc-head-svc:8265/proxy"
+
+
+# -- requests ----------------------------------------------------------------------------------------
+
+def test_the_submit_body_carries_only_what_is_set() -> None:
+    assert to_dashboard({"entrypoint": "python x.py", "submissionId": "", "entrypointNumCpus": 0}) == {
+        "entrypoint": "python x.py"}
+
+
+def test_the_submit_body_in_rays_names_with_the_runtime_env_parsed() -> None:
+    body = to_dashboard({
+        "entrypoint": "python x.py", "submissionId": "s1", "metadata": {"team": "a"},
+        "runtimeEnv": "env_vars:\n  GREETING: hello\npip: [requests]\nwhen: 2024-01-02\n",
+        "entrypointNumCpus": 0.5, "entrypointNumGpus": 1, "entrypointResources": {"custom": "2", "other": 0.25},
+    })
+    assert body == {
+        "entrypoint": "python x.py", "submission_id": "s1", "metadata": {"team": "a"},
+        "runtime_env": {"env_vars": {"GREETING": "hello"}, "pip": ["requests"], "when": "2024-01-02"},
+        "entrypoint_num_cpus": 0.5, "entrypoint_num_gpus": 1, "entrypoint_resources": {"custom": 2.0, "other": 0.25},
+    }
+    json.dumps(body, allow_nan=False)  # what the gateway sends
+
+
+ACCEPTED: list[dict[str, Any]] = [
+    {"entrypoint": "echo hi"},
+    {"entrypoint": "echo hi", "runtimeEnv": "", "entrypointResources": {}},
+    {"entrypoint": "echo hi", "runtimeEnv": "# only a comment"},
+    {"entrypoint": "echo hi", "entrypointNumCpus": 0, "entrypointResources": {"r": "0.5", "s": 3}},
+]
+
+
+@pytest.mark.parametrize("submission", ACCEPTED)
+def test_accepted(submission: dict[str, Any]) -> None:
+    check_submission(submission)
+
+
+REFUSED = [
+    ({}, "Field 'entrypoint' is required"),
+    ({"entrypoint": "  "}, "Field 'entrypoint' is required"),
+    ({"entrypoint": "x", "submissionId": "a/b"}, "Field 'submissionId' must not contain '/'"),
+    ({"entrypoint": "x", "runtimeEnv": "pip: [unclosed"}, "runtimeEnv is not valid YAML: "),
+    ({"entrypoint": "x", "runtimeEnv": "- a list"}, "runtimeEnv must be a YAML mapping such as 'key: value'."),
+    ({"entrypoint": "x", "runtimeEnv": "a: " + "[" * 3000 + "]" * 3000}, "runtimeEnv is nested too deeply"),
+    ({"entrypoint": "x", "runtimeEnv": "a: .nan"}, "Field 'runtimeEnv' holds a number JSON cannot carry"),
+    ({"entrypoint": "x", "entrypointNumCpus": -1}, "Field 'entrypointNumCpus' must be a finite number, 0 or more"),
+    ({"entrypoint": "x", "entrypointNumGpus": float("inf")}, "Field 'entrypointNumGpus' must be a finite number"),
+    ({"entrypoint": "x", "entrypointResources": {"r": "lots"}},
+     "Field 'entrypointResources.r' must be a number such as 1 or 0.5, not 'lots'."),
+    ({"entrypoint": "x", "entrypointResources": {"r": "-2"}}, "Field 'entrypointResources.r' must be a finite number"),
+    ({"entrypoint": "x", "entrypointResources": {"r": "1e400"}}, "Field 'entrypointResources.r' must be a finite"),
+    ({"entrypoint": "x", "entrypointResources": {"r": True}}, "Field 'entrypointResources.r' must be a number"),
+]
+
+
+@pytest.mark.parametrize(("submission", "message"), REFUSED)
+def test_refused_naming_the_field(submission: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInput) as refusal:
+        check_submission(submission)
+    assert message in refusal.value.message
+
+
+# -- answers -------------------------------------------------------------------------------------------
+
+def test_a_job_record_as_upstream_writes_it() -> None:
+    record = {
+        "type": "SUBMISSION", "job_id": "02000000", "submission_id": "raysubmit_1", "driver_info": {"id": "x"},
+        "status": "SUCCEEDED", "entrypoint": "python -c 'print(42)'", "message": "Job finished successfully.",
+        "error_type": None, "start_time": 1764417600123, "end_time": 1764417603456,
+        "metadata": {"team": "a"}, "runtime_env": {"env_vars": {"B": "2", "A": 1}, "pip": ["requests==2.26.0", "x"],
+                                                  "working_dir": "/tmp/x", "flag": True, "n": 1000000},
+        "entrypoint_num_cpus": 0.0,
+    }
+    assert submission_info(record) == {
+        "entrypoint": "python -c 'print(42)'", "jobId": "02000000", "submissionId": "raysubmit_1",
+        "status": "SUCCEEDED", "message": "Job finished successfully.",
+        "startTime": "1764417600123", "endTime": "1764417603456", "metadata": {"team": "a"},
+        "runtimeEnv": {"env_vars": "map[A:1 B:2]", "pip": "[requests==2.26.0 x]", "working_dir": "/tmp/x",
+                       "flag": "true", "n": "1e+06"},
+    }
+
+
+def test_a_pending_job_has_no_times_and_no_empty_fields() -> None:
+    assert submission_info({"submission_id": "s", "status": "PENDING", "start_time": 0, "end_time": None,
+                            "job_id": None, "metadata": {}, "runtime_env": None}) == {
+        "submissionId": "s", "status": "PENDING"}
+
+
+def test_a_list_without_jobs_is_empty_as_upstream_writes_it() -> None:
+    assert submission_list([]) == {}
+    assert submission_list({"not": "a list"}) == {}
+    assert submission_list([{"submission_id": "a"}, "junk", {"submission_id": "b"}]) == {
+        "submissions": [{"submissionId": "a"}, {"submissionId": "b"}]}
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (None, "<nil>"), (True, "true"), (False, "false"), ("text", "text"), (3, "3"), (0.5, "0.5"), (-2.25, "-2.25"),
+    (100000, "100000"), (1000000, "1e+06"), (1234567, "1.234567e+06"), (0.0001, "0.0001"), (0.00001, "1e-05"),
+    (1.5e-7, "1.5e-07"), (1e21, "1e+21"), (1.5e300, "1.5e+300"), (0, "0"),
+    ([], "[]"), ([1, "a", [True]], "[1 a [true]]"), ({}, "map[]"), ({"b": {"c": None}, "a": [2]}, "map[a:[2] b:map[c:<nil>]]"),
+])
+def test_values_are_written_as_gos_v_writes_decoded_json(value: Any, text: str) -> None:
+    assert go_value(value) == text
+
+
+def test_go_floats_beyond_json() -> None:
+    assert [go_float(x) for x in (float("nan"), float("inf"), float("-inf"), -0.0)] == ["NaN", "+Inf", "-Inf", "-0"]
+
+
+# -- logs --------------------------------------------------------------------------------------------
+
+def test_a_whole_log_is_the_answers_text() -> None:
+    assert log_text(json.dumps({"logs": "a\nb ü \"q\"\n"}).encode(), 0) == 'a\nb ü "q"\n'
+    assert log_text(b"", 0) == "" and log_text(b'{"logs": null}', 0) == ""
+
+
+def tail(log: str, keep: int) -> tuple[bytes, int]:
+    answer = json.dumps({"logs": log}).encode()
+    return answer[-keep:], max(len(answer) - keep, 0)
+
+
+def test_a_cut_log_starts_after_its_first_whole_line() -> None:
+    log = "".join(f"line {i}\n" for i in range(1000))
+    answer, cut = tail(log, 100)
+    text = log_text(answer, cut)
+    assert cut and text and log.endswith(text) and text.startswith("line ") and len(text) < 100
+
+
+@pytest.mark.parametrize("keep", range(10, 60))
+def test_a_cut_never_splits_an_escape(keep: int) -> None:
+    """Backslashes, quotes, unicode escapes and line breaks, cut at every position near them."""
+    log = 'a\\n\\\\\n"é\\\\\\\nx\u2028y\n' * 3 + "end\n"
+    answer, cut = tail(log, keep)
+    text = log_text(answer, cut)
+    assert text and log.endswith(text)
+    assert log[len(log) - len(text) - 1] == "\n"  # starts right after a real line break
+
+
+def test_a_cut_log_without_a_whole_line_is_empty() -> None:
+    answer, cut = tail("x" * 500, 100)
+    assert log_text(answer, cut) == ""
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (b"Traceback (most recent call last):\n  File \"x\", line 1\nValueError: Job with submission_id s already exists. "
+     b"Please use a different submission_id.\n", "ValueError: Job with submission_id s already exists. Please use a "
+                                                 "different submission_id."),
+    (b"Job nope does not exist", "Job nope does not exist"),
+    (b'{"message": "bad runtime_env"}', "bad runtime_env"),
+    (b"", "no message"),
+    (b"x" * 5000, "x" * 1000 + "…"),
+])
+def test_a_dashboards_refusal_is_one_line(answer: bytes, message: str) -> None:
+    assert dashboard_message(answer) == message
