@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from app.settings import Settings
 from tests.conftest import Cluster, wait_for
 from tests.integration.chart import CHART, Helm, create, of_kind, unique_name
 
@@ -77,7 +78,7 @@ def test_single_namespace_mode_grants_nothing_cluster_wide(helm: Helm) -> None:
 
 
 def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
-    objects = helm.template("ray-system", "logLevel=DEBUG", "workers=3",
+    objects = helm.template("ray-system", "logLevel=DEBUG", "workers=3", "jobSubmissions.dashboardTimeout=3",
                             strings=("extraEnv[0].name=KUBERAY_API_K8S_TIMEOUT", "extraEnv[0].value=20"))
     [deployment] = of_kind(objects, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -94,6 +95,9 @@ def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["KUBERAY_API_LOG_LEVEL"] == "DEBUG" and env["KUBERAY_API_WORKERS"] == "3"
     assert env["KUBERAY_API_PORT"] == "8888" and env["KUBERAY_API_K8S_TIMEOUT"] == "20"
+    assert env["KUBERAY_API_DASHBOARD_TIMEOUT"] == "3"
+    assert env["KUBERAY_API_DASHBOARD_URL"] == "http://{service}.{namespace}.svc.cluster.local:{port}"
+    assert Settings.from_env(env).job_log_limit == 8 * 1024 * 1024  # the chart's values are the server's to read
     assert set(env) <= names_the_server_reads()  # a misspelt variable would be ignored silently
 
 
