@@ -85,6 +85,7 @@ class Dashboard:
                 raise
             finally:
                 response.release_conn()
+            outcome = "ok" if answer.ok else str(answer.status)
         except (urllib3.exceptions.HTTPError, OSError, _TooLate) as exc:
             reason = _reason(exc)
             outcome = "timeout" if reason == "no answer in time" else "unreachable"
@@ -95,7 +96,6 @@ class Dashboard:
             raise Internal(f"The Ray dashboard at {base} sent an answer larger than {ANSWER_LIMIT} bytes.") from None
         finally:
             observe_dashboard_call(name, outcome, time.perf_counter() - started)
-        outcome = "ok" if answer.ok else str(answer.status)
         return answer
 
     @staticmethod

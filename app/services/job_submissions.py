@@ -16,6 +16,7 @@ from app.services.resource import ManagedResource
 from app.translate.job_submissions import (
     dashboard_message,
     dashboard_url,
+    is_refusal,
     is_terminal,
     log_text,
     submission_info,
@@ -26,8 +27,6 @@ from app.types import Cluster, Json
 from app.validation.job_submissions import check_submission
 
 JOBS = "/api/jobs/"
-# Ray's words when a submission id is taken (its refusal is a 400 in current Ray, a 500 before).
-ID_TAKEN = "Please use a different submission_id"
 CUT_NOTE = ("[kuberay-api: the beginning of this log is not shown: the log is longer than the server "
             "keeps for one answer ({limit} bytes, KUBERAY_API_JOB_LOG_LIMIT)]\n")
 
@@ -97,7 +96,9 @@ class JobSubmissions:
                   suffix: str, *, tail: bool = False) -> Answer:
         """A call about one job: 404 names the submission, other refusals carry the dashboard's message."""
         base = self._base(namespace, cluster)
-        path = JOBS + quote(submission_id, safe="") + suffix
+        # Every character but letters, digits and `_-~` quoted: an id of `..` must stay a name and
+        # never become a step up the dashboard's paths (URL clients remove dot segments).
+        path = JOBS + quote(submission_id, safe="").replace(".", "%2E") + suffix
         answer = self._dashboard.call(name, base, method, path, tail=tail)
         if answer.status == 404:
             raise NotFound(f"Job submission {submission_id} not found in cluster {cluster} of namespace {namespace}")
@@ -117,8 +118,7 @@ class JobSubmissions:
 
 
 def _refusal(answer: Answer, base: str, message: str) -> Exception:
-    """A dashboard's 4xx is its refusal of the request (400), and so is a taken submission id, which
-    Ray before 2.x answered with 500; any other 5xx is its own failure (503)."""
-    if 400 <= answer.status <= 499 or ID_TAKEN in message:
+    """The dashboard's refusal of the request is 400 with its message; its own failure is 503."""
+    if is_refusal(answer.status, answer.body):
         return InvalidInput(message)
     return Unavailable(f"The Ray dashboard at {base} failed ({answer.status}): {dashboard_message(answer.body)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -210,9 +211,29 @@ def _string_tail(answer: bytes) -> str:
     return ""
 
 
+# Ray's dashboard answers some refusals with 500: the head relays its agent's refusal ("Request
+# failed with status code 400: ..."), and the agent itself refuses these with 500.
+_RELAYED_REFUSAL = re.compile(r"Request failed with status code 4[0-9][0-9]\b")
+_REFUSALS = ("Please use a different submission_id", "in a non-terminal state")
+_ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>\S.*)$")
+
+
+def is_refusal(status: int, answer: bytes) -> bool:
+    """Whether a dashboard's failed answer refuses the request (the caller's to fix), rather than
+    reports the dashboard's own failure."""
+    if 400 <= status <= 499:
+        return True
+    text = answer.decode("utf-8", errors="replace")
+    return bool(_RELAYED_REFUSAL.search(text)) or any(phrase in text for phrase in _REFUSALS)
+
+
 def dashboard_message(answer: bytes) -> str:
-    """What a dashboard's refusal says: Ray answers with a Python traceback, whose last line is the
-    error; a short text is taken whole. One line, at most MESSAGE_LIMIT characters."""
+    """What a dashboard's failed answer says, on one line of at most MESSAGE_LIMIT characters.
+
+    Ray answers with a Python traceback, the agent's nested in the head's: the message is that of
+    the last exception line (`ValueError: Job with submission_id s already exists. ...`), without
+    the exception's name. A JSON `message`, or a short text, is taken whole.
+    """
     text = answer.decode("utf-8", errors="replace").strip()
     try:
         decoded = json.loads(text)
@@ -221,5 +242,6 @@ def dashboard_message(answer: bytes) -> str:
     if isinstance(decoded, Mapping) and isinstance(decoded.get("message") or decoded.get("msg"), str):
         text = str(decoded.get("message") or decoded.get("msg"))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    message = lines[-1] if lines else "no message"
+    errors = [found["message"] for line in lines if (found := _ERROR_LINE.match(line))]
+    message = errors[-1] if errors else lines[-1] if lines else "no message"
     return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + "…"

@@ -13,6 +13,7 @@ from app.translate.job_submissions import (
     dashboard_url,
     go_float,
     go_value,
+    is_refusal,
     log_text,
     submission_info,
     submission_list,
@@ -200,10 +201,46 @@ def test_a_cut_log_without_a_whole_line_is_empty() -> None:
     assert log_text(answer, cut) == ""
 
 
+# Ray 2.60's answer to a taken submission id: 500, the agent's traceback nested in the head's.
+TAKEN = b"""Traceback (most recent call last):
+  File ".../ray/dashboard/modules/job/job_head.py", line 419, in submit_job
+    resp = await job_agent_client.submit_job_internal(submit_request)
+  File ".../ray/dashboard/modules/job/job_head.py", line 148, in submit_job_internal
+    await self._raise_error(resp)
+    raise RuntimeError(f"Request failed with status code {status}: {error_text}.")
+RuntimeError: Request failed with status code 400: Traceback (most recent call last):
+  File ".../ray/dashboard/modules/job/job_manager.py", line 553, in submit_job
+    raise ValueError(
+ValueError: Job with submission_id s1 already exists. Please use a different submission_id.
+.
+"""
+# ... and to deleting a job that still runs: the agent's own 500.
+RUNNING = b"""Traceback (most recent call last):
+  File ".../ray/dashboard/modules/job/job_head.py", line 500, in delete_job
+RuntimeError: Request failed with status code 500: Traceback (most recent call last):
+  File ".../ray/dashboard/modules/job/job_manager.py", line 655, in delete_job
+    raise RuntimeError(
+RuntimeError: Attempted to delete job 's1', but it is in a non-terminal state RUNNING.
+.
+"""
+FAILED = b"""Traceback (most recent call last):
+  File ".../ray/dashboard/modules/job/job_head.py", line 300, in list_jobs
+ConnectionError: GCS is unreachable
+"""
+
+
+@pytest.mark.parametrize(("status", "answer", "refusal"), [
+    (400, b"bad", True), (404, b"", True), (500, TAKEN, True), (500, RUNNING, True), (500, FAILED, False),
+    (503, b"", False), (500, b"Request failed with status code 502: upstream", False),
+])
+def test_rays_refusals_are_told_from_its_failures(status: int, answer: bytes, refusal: bool) -> None:
+    assert is_refusal(status, answer) is refusal
+
+
 @pytest.mark.parametrize(("answer", "message"), [
-    (b"Traceback (most recent call last):\n  File \"x\", line 1\nValueError: Job with submission_id s already exists. "
-     b"Please use a different submission_id.\n", "ValueError: Job with submission_id s already exists. Please use a "
-                                                 "different submission_id."),
+    (TAKEN, "Job with submission_id s1 already exists. Please use a different submission_id."),
+    (RUNNING, "Attempted to delete job 's1', but it is in a non-terminal state RUNNING."),
+    (FAILED, "GCS is unreachable"),
     (b"Job nope does not exist", "Job nope does not exist"),
     (b'{"message": "bad runtime_env"}', "bad runtime_env"),
     (b"", "no message"),
