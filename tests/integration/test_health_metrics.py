@@ -25,16 +25,7 @@ from app.k8s import K8s
 from app.observability import JsonFormatter
 from app.settings import Settings
 from tests.conftest import Cluster, wait_for
-from tests.integration.support import GatewayCalls, own_app, template_body
-
-
-def sample(metrics_text: str, name: str, **labels: str) -> float:
-    """The value of one sample of a Prometheus exposition (0 if absent)."""
-    for family in text_string_to_metric_families(metrics_text):
-        for item in family.samples:
-            if item.name == name and item.labels == labels:
-                return float(item.value)
-    return 0.0
+from tests.integration.support import GatewayCalls, own_app, sample, template_body
 
 
 def kubernetes_calls(metrics_text: str, name: str) -> dict[str, float]:

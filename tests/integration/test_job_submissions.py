@@ -1,0 +1,346 @@
+"""Job submissions against a real Ray head (tests/integration/ray_head.py) and the real control plane.
+
+One RayCluster per module, created through the API and made ready by the operator; the server
+reaches "its" dashboard at the session's Ray head through `KUBERAY_API_DASHBOARD_URL` (kwok runs
+no containers, so the head pod has no Ray of its own). Nothing here fakes the dashboard: every
+answer below is the real Ray's.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from app.k8s import K8s
+from tests.conftest import Cluster, fresh_namespaces, wait_for
+from tests.integration.served import gunicorn
+from tests.integration.support import PREFIXES, cluster_body, ok, own_app, refused, sample, template_body
+
+NAME = "ray-target"
+PRINT_42 = 'python -c "print(42)"'
+SLEEP = 'python -c "import time; time.sleep(600)"'
+TERMINAL = {"STOPPED", "SUCCEEDED", "FAILED"}
+JOB_TIMEOUT = 90.0  # a job's first run on a fresh head starts its worker processes
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ns(cluster: Cluster, app: Any) -> Iterator[str]:
+    """A namespace holding the ready, managed RayCluster NAME, created through the API."""
+    with fresh_namespaces(cluster, prefix="jobsub") as [name]:
+        client = app.test_client()
+        ok(client.post(f"/apis/v1/namespaces/{name}/compute_templates", json=template_body(name)))
+        ok(client.post(f"/apis/v1/namespaces/{name}/clusters", json=cluster_body(name, NAME)))
+        wait_for(lambda: ok(client.get(f"/apis/v1/namespaces/{name}/clusters/{NAME}")).get("clusterState") == "ready",
+                 timeout=90, what="the operator to make the cluster ready")
+        yield name
+
+
+@pytest.fixture(scope="module")
+def k8s(cluster: Cluster) -> K8s:
+    return K8s.from_kubeconfig(str(cluster.kubeconfig))
+
+
+@pytest.fixture(scope="module")
+def api(k8s: K8s, ray_head: Any) -> Iterator[Any]:
+    """The app, its responses checked against the spec, reaching the dashboards at the Ray head."""
+    with own_app(k8s, dashboard_url=ray_head.url) as client:
+        yield client
+
+
+def base(ns: str, cluster: str = NAME, prefix: str = "/apis/v1") -> str:
+    return f"{prefix}/namespaces/{ns}/jobsubmissions/{cluster}"
+
+
+def submit(api: Any, ns: str, **fields: Any) -> str:
+    answer = ok(api.post(base(ns), json={"entrypoint": PRINT_42, **fields}))
+    assert list(answer) == ["submissionId"] and answer["submissionId"], answer
+    return str(answer["submissionId"])
+
+
+def wait_status(get: Callable[[], Any], statuses: set[str], timeout: float = JOB_TIMEOUT) -> Any:
+    return wait_for(lambda: (info := get()) and info.get("status") in statuses and info, timeout=timeout,
+                    interval=0.5, what=f"the job to reach {sorted(statuses)}")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+# -- the upstream Python client's calls, as it makes them --------------------------------------------
+
+class UpstreamClient:
+    """The requests the KubeRay Python client (python_apiserver_client.KubeRayAPIs) makes for job
+    submissions: the same URLs, headers, bodies and timeouts, and the same reading of the answers
+    ((status, message, value) tuples). Stop is a POST without a body."""
+
+    HEADERS = {"Content-Type": "application/json", "accept": "application/json"}
+
+    def __init__(self, base_url: str) -> None:
+        self.api = base_url + "/apis/v1/"
+        self.timings: list[tuple[str, float]] = []
+
+    def _send(self, what: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+        started = time.perf_counter()
+        response = requests.request(method, self.api + path, headers=self.HEADERS, timeout=(10, 10), **kwargs)
+        self.timings.append((what, time.perf_counter() - started))
+        return response
+
+    @staticmethod
+    def request_dict(entrypoint: str, submission_id: str | None = None, runtime_env: str | None = None,
+                     metadata: dict[str, str] | None = None, num_cpu: float = -1.0, num_gpu: float = -1.0,
+                     resources: dict[str, str] | None = None) -> dict[str, Any]:
+        """The body the client's RayJobRequest.to_dict() builds (its own key names)."""
+        body: dict[str, Any] = {"entrypoint": entrypoint}
+        for key, value in (("submissionId", submission_id), ("runtimeEnv", runtime_env), ("metadata", metadata),
+                           ("resources", resources)):
+            if value is not None:
+                body[key] = value
+        if num_cpu > 0:
+            body["numCpus"] = num_cpu
+        if num_gpu > 0:
+            body["numGpus"] = num_gpu
+        return body
+
+    def submit_job(self, ns: str, name: str, request: dict[str, Any]) -> tuple[int, str | None, str | None]:
+        response = self._send("submit_job", "POST", f"namespaces/{ns}/jobsubmissions/{name}", json=request)
+        if response.status_code // 100 != 2:
+            return response.status_code, response.json()["message"], None
+        return response.status_code, None, response.json()["submissionId"]
+
+    def get_job_info(self, ns: str, name: str, sid: str) -> tuple[int, str | None, dict[str, Any] | None]:
+        response = self._send("get_job_info", "GET", f"namespaces/{ns}/jobsubmissions/{name}/{sid}")
+        if response.status_code // 100 != 2:
+            return response.status_code, response.json()["message"], None
+        return response.status_code, None, response.json()
+
+    def list_job_info(self, ns: str, name: str) -> tuple[int, str | None, list[dict[str, Any]] | None]:
+        response = self._send("list_job_info", "GET", f"namespaces/{ns}/jobsubmissions/{name}")
+        if response.status_code // 100 != 2:
+            return response.status_code, response.json()["message"], None
+        return response.status_code, None, response.json().get("submissions", [])
+
+    def get_job_log(self, ns: str, name: str, sid: str) -> tuple[int, str | None, str | None]:
+        response = self._send("get_job_log", "GET", f"namespaces/{ns}/jobsubmissions/{name}/log/{sid}")
+        if response.status_code // 100 != 2:
+            return response.status_code, response.json()["message"], None
+        return response.status_code, None, response.json().get("log", "")
+
+    def stop_ray_job(self, ns: str, name: str, sid: str) -> tuple[int, str | None]:
+        response = self._send("stop_ray_job", "POST", f"namespaces/{ns}/jobsubmissions/{name}/{sid}")
+        if response.status_code // 100 != 2:
+            return response.status_code, response.json()["message"]
+        return response.status_code, None
+
+    def delete_ray_job(self, ns: str, name: str, sid: str) -> tuple[int, str | None]:
+        response = self._send("delete_ray_job", "DELETE", f"namespaces/{ns}/jobsubmissions/{name}/{sid}")
+        if response.status_code // 100 != 2:
+            return response.status_code, response.json()["message"]
+        return response.status_code, None
+
+
+def test_the_upstream_python_clients_job_calls_work_against_the_served_app(
+        cluster: Cluster, ns: str, ray_head: Any, tmp_path: Path) -> None:
+    """The sequence of the client's job-submission calls, against the server as `make run` serves it
+    (gunicorn, 2 workers); the timings are printed (pytest -s) for the record."""
+    with gunicorn(cluster, tmp_path, KUBERAY_API_DASHBOARD_URL=ray_head.url) as server:
+        client = UpstreamClient(f"http://127.0.0.1:{server.port}")
+        sid = unique("client-print")
+        started = time.perf_counter()
+        status, error, submitted = client.submit_job(ns, NAME, client.request_dict(
+            PRINT_42, submission_id=sid, runtime_env="env_vars:\n  GREETING: hello\n", metadata={"via": "client"}))
+        assert (status, error, submitted) == (200, None, sid)
+
+        info = wait_status(lambda: client.get_job_info(ns, NAME, sid)[2], TERMINAL)
+        assert info["status"] == "SUCCEEDED" and info["entrypoint"] == PRINT_42 and info["submissionId"] == sid
+        assert info["metadata"] == {"via": "client"} and info["runtimeEnv"] == {"env_vars": "map[GREETING:hello]"}
+        assert int(info["endTime"]) >= int(info["startTime"]) > 0
+        succeeded = time.perf_counter() - started
+        status, error, log = client.get_job_log(ns, NAME, sid)
+        assert (status, error) == (200, None) and "42" in log.split()
+        status, error, infos = client.list_job_info(ns, NAME)
+        assert status == 200 and sid in [i.get("submissionId") for i in infos or []]
+
+        long_sid = unique("client-sleep")
+        assert client.submit_job(ns, NAME, client.request_dict(SLEEP, submission_id=long_sid, num_cpu=1)) == (
+            200, None, long_sid)
+        wait_status(lambda: client.get_job_info(ns, NAME, long_sid)[2], {"RUNNING"})
+        assert client.stop_ray_job(ns, NAME, long_sid) == (200, None)
+        assert wait_status(lambda: client.get_job_info(ns, NAME, long_sid)[2], TERMINAL)["status"] == "STOPPED"
+
+        for gone in (sid, long_sid):
+            assert client.delete_ray_job(ns, NAME, gone) == (200, None)
+            status, error, _ = client.get_job_info(ns, NAME, gone)
+            assert status == 404 and error == f"Job submission {gone} not found in cluster {NAME} of namespace {ns}"
+        assert not {sid, long_sid} & {i.get("submissionId") for i in client.list_job_info(ns, NAME)[2] or []}
+
+    print(f"\nthe client's sequence: print(42) SUCCEEDED {succeeded:.2f} s after it was submitted")
+    for what in dict.fromkeys(name for name, _ in client.timings):
+        times = sorted(seconds * 1000 for name, seconds in client.timings if name == what)
+        print(f"  {what:14s} {len(times):3d} calls, median {statistics.median(times):6.1f} ms, max {times[-1]:6.1f} ms")
+
+
+# -- the API's answers -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_a_job_runs_with_its_runtime_env_and_is_answered_in_upstreams_shape(api: Any, ns: str, prefix: str) -> None:
+    sid = unique("env")
+    root = base(ns, prefix=prefix)
+    answer = ok(api.post(root, json={
+        "entrypoint": 'python -c "import os; print(os.environ[\'GREETING\'])"', "submission_id": sid,
+        "runtimeEnv": "env_vars: {GREETING: hello}", "metadata": {"team": "a"}, "entrypointNumCpus": "0.5"}))
+    assert answer == {"submissionId": sid}
+    info = wait_status(lambda: ok(api.get(f"{root}/{sid}")), TERMINAL)
+    assert info["status"] == "SUCCEEDED", info
+    assert set(info) <= {"entrypoint", "jobId", "submissionId", "status", "message", "errorType", "startTime",
+                         "endTime", "metadata", "runtimeEnv"}
+    assert info["runtimeEnv"] == {"env_vars": "map[GREETING:hello]"} and info["metadata"] == {"team": "a"}
+    assert re.fullmatch(r"[0-9]+", info["startTime"]) and re.fullmatch(r"[0-9]+", info["endTime"])
+    assert "hello" in ok(api.get(f"{root}/log/{sid}"))["log"].splitlines()  # after Ray's own lines
+    assert sid in [i["submissionId"] for i in ok(api.get(root))["submissions"]]
+    assert ok(api.delete(f"{root}/{sid}")) == {}
+
+
+def test_stop_ends_a_running_job_and_is_done_for_a_finished_one(api: Any, ns: str) -> None:
+    sid = submit(api, ns, entrypoint=SLEEP)
+    wait_status(lambda: ok(api.get(f"{base(ns)}/{sid}")), {"RUNNING"})
+    assert refused(api.delete(f"{base(ns)}/{sid}"), 400, 3) == (
+        f"The Ray dashboard refused: Attempted to delete job '{sid}', but it is in a non-terminal state RUNNING.")
+    assert ok(api.post(f"{base(ns)}/{sid}")) == {}
+    assert wait_status(lambda: ok(api.get(f"{base(ns)}/{sid}")), TERMINAL)["status"] == "STOPPED"
+    assert ok(api.post(f"{base(ns)}/{sid}", headers={"Content-Type": "application/json"})) == {}  # again: done
+    assert ok(api.delete(f"{base(ns)}/{sid}")) == {}
+
+
+def test_a_log_longer_than_the_limit_is_answered_with_its_end(k8s: K8s, ray_head: Any, ns: str) -> None:
+    with own_app(k8s, dashboard_url=ray_head.url, job_log_limit=4096) as api:
+        sid = submit(api, ns, entrypoint='python -c "[print(f\'line {i}\') for i in range(5000)]"')
+        wait_status(lambda: ok(api.get(f"{base(ns)}/{sid}")), TERMINAL)
+        log = ok(api.get(f"{base(ns)}/log/{sid}"))["log"]
+    note, _, rest = log.partition("\n")
+    assert "the beginning of this log is not shown" in note and "4096 bytes, KUBERAY_API_JOB_LOG_LIMIT" in note
+    lines = rest.splitlines()
+    assert lines[-1] == "line 4999" and len(rest) < 4096
+    first = int(lines[0].removeprefix("line "))
+    assert lines == [f"line {i}" for i in range(first, 5000)]  # whole lines, none missing after the cut
+
+
+# -- refusals -------------------------------------------------------------------------------------
+
+CALLS = [("post", "", {"json": {"entrypoint": PRINT_42}}), ("get", "", {}), ("get", "/some-id", {}),
+         ("get", "/log/some-id", {}), ("post", "/some-id", {}), ("delete", "/some-id", {})]
+
+
+@pytest.mark.parametrize(("method", "suffix", "kwargs"), CALLS, ids=[f"{c[0]}{c[1]}" for c in CALLS])
+def test_every_call_about_an_absent_cluster_is_404(api: Any, ns: str, method: str, suffix: str,
+                                                   kwargs: dict[str, Any]) -> None:
+    message = refused(getattr(api, method)(base(ns, "no-such-cluster") + suffix, **kwargs), 404, 5)
+    assert message == f"Cluster no-such-cluster not found in namespace {ns}"
+
+
+def test_a_cluster_the_server_does_not_manage_is_404(api: Any, ns: str, kube: Any) -> None:
+    mine = kube.get("rayclusters", ns, NAME)
+    kube.create("rayclusters", ns, {"metadata": {"name": "unmanaged"}, "spec": mine["spec"]})
+    assert refused(api.get(base(ns, "unmanaged")), 404, 5) == f"Cluster unmanaged not found in namespace {ns}"
+
+
+def test_a_cluster_that_is_not_ready_is_409_failed_precondition(api: Any, ns: str, app: Any) -> None:
+    """A head that asks for more CPUs than any node has stays Pending: the cluster never gets ready."""
+    client = app.test_client()
+    ok(client.post(f"/apis/v1/namespaces/{ns}/compute_templates", json={**template_body(ns, "huge"), "cpu": 500}))
+    body = cluster_body(ns, "pending")
+    body["clusterSpec"]["headGroupSpec"]["computeTemplate"] = "huge"
+    ok(client.post(f"/apis/v1/namespaces/{ns}/clusters", json=body))
+    before = len(ok(api.get(base(ns))).get("submissions", []))
+    message = refused(api.post(base(ns, "pending"), json={"entrypoint": PRINT_42}), 409, 9)
+    assert message.startswith(f"Cluster pending in namespace {ns} is not ready (state: ")
+    assert len(ok(api.get(base(ns))).get("submissions", [])) == before  # nothing went anywhere
+
+
+@pytest.mark.parametrize(("method", "suffix"), [("get", "/{id}"), ("get", "/log/{id}"), ("post", "/{id}"),
+                                                ("delete", "/{id}")])
+@pytest.mark.parametrize("sid", ["never-submitted", "..", "a%2Fb", "with space"])
+def test_an_unknown_submission_id_is_404(api: Any, ns: str, method: str, suffix: str, sid: str) -> None:
+    path = base(ns) + suffix.format(id=sid.replace("..", "%2E%2E"))
+    message = refused(getattr(api, method)(path), 404, 5)
+    if "%2F" not in sid:  # a '/' in the id is no route at all: still 404, code 5
+        assert message == f"Job submission {sid} not found in cluster {NAME} of namespace {ns}"
+
+
+REFUSED_BODIES = [
+    ({"entrypoint": " "}, "Field 'entrypoint'"),
+    ({"entrypoint": PRINT_42, "submissionId": "a/b"}, "Field 'submissionId'"),
+    ({"entrypoint": PRINT_42, "runtimeEnv": "pip: [unclosed"}, "runtimeEnv is not valid YAML"),
+    ({"entrypoint": PRINT_42, "runtimeEnv": "just text"}, "runtimeEnv must be a YAML mapping"),
+    ({"entrypoint": PRINT_42, "entrypointNumCpus": -1}, "Field 'entrypointNumCpus' must be at least 0"),
+    ({"entrypoint": PRINT_42, "entrypointResources": {"custom": "lots"}}, "Field 'entrypointResources.custom'"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), REFUSED_BODIES, ids=[m for _, m in REFUSED_BODIES])
+def test_a_bad_submission_is_refused_before_anything_is_sent(api: Any, ns: str, body: dict[str, Any],
+                                                             message: str) -> None:
+    before = ok(api.get(base(ns))).get("submissions", [])
+    assert message in refused(api.post(base(ns), json=body), 400, 3)
+    assert ok(api.get(base(ns))).get("submissions", []) == before
+
+
+def test_the_dashboards_own_refusals_are_400_with_its_message(api: Any, ns: str) -> None:
+    sid = submit(api, ns, submissionId=unique("taken"))
+    message = refused(api.post(base(ns), json={"entrypoint": PRINT_42, "submissionId": sid}), 400, 3)
+    assert message == (f"The Ray dashboard refused the job: Job with submission_id {sid} already exists. "
+                       "Please use a different submission_id.")
+    wait_status(lambda: ok(api.get(f"{base(ns)}/{sid}")), TERMINAL)
+    assert ok(api.delete(f"{base(ns)}/{sid}")) == {}
+
+
+# -- the dashboard unreachable --------------------------------------------------------------------
+
+def test_a_ray_head_stopped_during_the_test_is_503_and_serves_again_once_back(api: Any, ns: str,
+                                                                             ray_head: Any) -> None:
+    ok(api.get(base(ns)))
+    ray_head.stop()
+    try:
+        for method, suffix, kwargs in CALLS:
+            message = refused(getattr(api, method)(base(ns) + suffix, **kwargs), 503, 14)
+            assert message == f"The Ray dashboard at {ray_head.url} cannot be reached: cannot connect."
+    finally:
+        ray_head.restart()
+    assert "submissions" in ok(api.get(base(ns))) or ok(api.get(base(ns))) == {}
+
+
+def test_a_dashboard_that_does_not_answer_is_503_within_the_timeout(k8s: K8s, ray_head: Any, ns: str) -> None:
+    with own_app(k8s, dashboard_url=ray_head.url, dashboard_timeout=2) as api:
+        ok(api.get(base(ns)))
+        ray_head.pause()
+        try:
+            started = time.monotonic()
+            message = refused(api.get(base(ns)), 503, 14)
+            waited = time.monotonic() - started
+        finally:
+            ray_head.resume()
+        assert message == f"The Ray dashboard at {ray_head.url} cannot be reached: no answer in time."
+        assert 1.5 < waited < 6, waited
+        ok(api.get(base(ns)))
+
+
+def test_dashboard_calls_are_counted_in_the_metrics(api: Any, ns: str) -> None:
+    def counts() -> tuple[float, ...]:
+        text = api.get("/metrics").text
+        return (sample(text, "kuberay_api_dashboard_requests_total", call="list_jobs", outcome="ok"),
+                sample(text, "kuberay_api_dashboard_requests_total", call="get_job", outcome="404"),
+                sample(text, "kuberay_api_dashboard_request_duration_seconds_count", call="list_jobs"))
+
+    before = counts()
+    ok(api.get(base(ns)))
+    refused(api.get(f"{base(ns)}/never-submitted"), 404, 5)
+    assert counts() == tuple(value + 1 for value in before)
+
