@@ -30,3 +30,17 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield own
     finally:
         own.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real Ray head on loopback for the whole session, started on first use (about 3 s, plus
+    about 25 s to install Ray into its cached venv the first time on a machine)."""
+    from tests.integration.ray_head import RayHead
+
+    head = RayHead(tmp_path_factory.mktemp("ray-head"))
+    try:
+        head.start()
+        yield head
+    finally:
+        head.close()
