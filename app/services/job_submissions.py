@@ -8,10 +8,12 @@ of the dashboard's Jobs REST API (app/dashboard.py), at the address the server's
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import quote
 
 from app.dashboard import Answer, Dashboard
-from app.errors import FailedPrecondition, InvalidInput, NotFound, Unavailable
+from app.errors import FailedPrecondition, Internal, InvalidInput, NotFound, Unavailable
 from app.services.resource import ManagedResource
 from app.translate.job_submissions import (
     dashboard_message,
@@ -31,6 +33,19 @@ CUT_NOTE = ("[kuberay-api: the beginning of this log is not shown: the log is lo
             "keeps for one answer ({limit} bytes, KUBERAY_API_JOB_LOG_LIMIT)]\n")
 
 
+@dataclass(frozen=True)
+class _Dashboard:
+    """The dashboard of one managed, ready cluster."""
+
+    namespace: str
+    cluster: str
+    base: str  # its URL
+
+    def unknown(self, submission_id: str) -> NotFound:
+        return NotFound(f"Job submission {submission_id} not found in cluster {self.cluster} "
+                        f"of namespace {self.namespace}")
+
+
 class JobSubmissions:
     """The six calls of upstream's RayJobSubmissionService."""
 
@@ -42,71 +57,73 @@ class JobSubmissions:
     def submit(self, namespace: str, cluster: str, submission: Json) -> Json:
         """Checked before anything is sent; the dashboard's id comes back, or the one asked for."""
         check_submission(submission)
-        base = self._base(namespace, cluster)
-        answer = self._dashboard.call("submit", base, "POST", JOBS, to_dashboard(submission))
+        target = self._target(namespace, cluster)
+        answer = self._dashboard.call("submit", target.base, "POST", JOBS, to_dashboard(submission))
         if not answer.ok:
-            raise _refusal(answer, base, f"The Ray dashboard refused the job: {dashboard_message(answer.body)}")
-        decoded = answer.json()
-        decoded = decoded if isinstance(decoded, dict) else {}
+            raise _refusal(answer, target, f"The Ray dashboard refused the job: {dashboard_message(answer.body)}")
+        decoded = _decoded(answer, target, dict)
         submission_id = decoded.get("submission_id") or decoded.get("job_id") or ""
         return {"submissionId": str(submission_id)} if submission_id else {}
 
     def get(self, namespace: str, cluster: str, submission_id: str) -> Json:
-        answer = self._job_call("get_job", namespace, cluster, submission_id, "GET", "")
-        record = answer.json()
-        return submission_info(record if isinstance(record, dict) else {})
+        target = self._target(namespace, cluster)
+        return submission_info(self._record(target, submission_id))
 
     def list(self, namespace: str, cluster: str) -> Json:
         """Every job the dashboard knows, in any state; a dashboard without the jobs API has none."""
-        base = self._base(namespace, cluster)
-        answer = self._dashboard.call("list_jobs", base, "GET", JOBS)
+        target = self._target(namespace, cluster)
+        answer = self._dashboard.call("list_jobs", target.base, "GET", JOBS)
         if answer.status == 404:
             return {}
         if not answer.ok:
-            raise _refusal(answer, base, f"The Ray dashboard refused to list jobs: {dashboard_message(answer.body)}")
-        return submission_list(answer.json())
+            raise _refusal(answer, target, f"The Ray dashboard refused to list jobs: {dashboard_message(answer.body)}")
+        return submission_list(_decoded(answer, target, list))
 
     def log(self, namespace: str, cluster: str, submission_id: str) -> Json:
         """The whole log, or its end when longer than the server keeps (with a note saying so)."""
-        answer = self._job_call("job_logs", namespace, cluster, submission_id, "GET", "/logs", tail=True)
+        target = self._target(namespace, cluster)
+        answer = self._job_call(target, "job_logs", submission_id, "GET", "/logs", tail=True)
         text = log_text(answer.body, answer.cut)
+        if text is None:
+            raise _unreadable(answer, target)
         if answer.cut:
             text = CUT_NOTE.format(limit=self._dashboard.log_limit) + text
         return {"log": text} if text else {}
 
     def stop(self, namespace: str, cluster: str, submission_id: str) -> Json:
         """Done when the dashboard stopped the job, or when it had already finished."""
-        answer = self._job_call("stop_job", namespace, cluster, submission_id, "POST", "/stop")
-        decoded = answer.json()
-        if isinstance(decoded, dict) and decoded.get("stopped") is True:
+        target = self._target(namespace, cluster)
+        answer = self._job_call(target, "stop_job", submission_id, "POST", "/stop")
+        if _decoded(answer, target, dict).get("stopped") is True:
             return {}
-        record = self._job_call("get_job", namespace, cluster, submission_id, "GET", "").json()
-        if isinstance(record, dict) and is_terminal(record):
+        record = self._record(target, submission_id)
+        if is_terminal(record):
             return {}
-        state = record.get("status") if isinstance(record, dict) else None
         raise Unavailable(f"The Ray dashboard did not stop job submission {submission_id} "
-                          f"(status {state or 'unknown'}); try again.")
+                          f"(status {record.get('status') or 'unknown'}); try again.")
 
     def delete(self, namespace: str, cluster: str, submission_id: str) -> Json:
         """The dashboard deletes only finished jobs: stop a running one first."""
-        self._job_call("delete_job", namespace, cluster, submission_id, "DELETE", "")
+        self._job_call(self._target(namespace, cluster), "delete_job", submission_id, "DELETE", "")
         return {}
 
-    def _job_call(self, name: str, namespace: str, cluster: str, submission_id: str, method: str,
-                  suffix: str, *, tail: bool = False) -> Answer:
+    def _record(self, target: _Dashboard, submission_id: str) -> Json:
+        return _decoded(self._job_call(target, "get_job", submission_id, "GET", ""), target, dict)
+
+    def _job_call(self, target: _Dashboard, name: str, submission_id: str, method: str, suffix: str,
+                  *, tail: bool = False) -> Answer:
         """A call about one job: 404 names the submission, other refusals carry the dashboard's message."""
-        base = self._base(namespace, cluster)
         # Every character but letters, digits and `_-~` quoted: an id of `..` must stay a name and
         # never become a step up the dashboard's paths (URL clients remove dot segments).
         path = JOBS + quote(submission_id, safe="").replace(".", "%2E") + suffix
-        answer = self._dashboard.call(name, base, method, path, tail=tail)
+        answer = self._dashboard.call(name, target.base, method, path, tail=tail)
         if answer.status == 404:
-            raise NotFound(f"Job submission {submission_id} not found in cluster {cluster} of namespace {namespace}")
+            raise target.unknown(submission_id)
         if not answer.ok:
-            raise _refusal(answer, base, f"The Ray dashboard refused: {dashboard_message(answer.body)}")
+            raise _refusal(answer, target, f"The Ray dashboard refused: {dashboard_message(answer.body)}")
         return answer
 
-    def _base(self, namespace: str, cluster: str) -> str:
+    def _target(self, namespace: str, cluster: str) -> _Dashboard:
         """The dashboard of a managed, ready cluster."""
         obj = self._clusters.read(namespace, cluster)
         state = str((obj.get("status") or {}).get("state") or "")
@@ -114,11 +131,28 @@ class JobSubmissions:
             raise FailedPrecondition(
                 f"Cluster {cluster} in namespace {namespace} is not ready (state: {state or 'none yet'}): "
                 "jobs are submitted to the Ray dashboard on its head, which serves once the cluster is ready.")
-        return dashboard_url(obj, self._url_template)
+        return _Dashboard(namespace, cluster, dashboard_url(obj, self._url_template))
 
 
-def _refusal(answer: Answer, base: str, message: str) -> Exception:
+Decoded = TypeVar("Decoded", dict, list)  # type: ignore[type-arg]
+
+
+def _decoded(answer: Answer, target: _Dashboard, kind: type[Decoded]) -> Decoded:
+    """A successful answer's JSON, of the kind the call answers; anything else is not Ray's answer."""
+    decoded = answer.json()
+    if not isinstance(decoded, kind):
+        raise _unreadable(answer, target)
+    return decoded
+
+
+def _unreadable(answer: Answer, target: _Dashboard) -> Internal:
+    return Internal(f"The Ray dashboard at {target.base} answered {answer.status} with a body this server "
+                    "cannot read (is it a Ray dashboard?).")
+
+
+def _refusal(answer: Answer, target: _Dashboard, message: str) -> Exception:
     """The dashboard's refusal of the request is 400 with its message; its own failure is 503."""
     if is_refusal(answer.status, answer.body):
         return InvalidInput(message)
-    return Unavailable(f"The Ray dashboard at {base} failed ({answer.status}): {dashboard_message(answer.body)}")
+    return Unavailable(f"The Ray dashboard at {target.base} failed ({answer.status}): "
+                       f"{dashboard_message(answer.body)}")

@@ -178,16 +178,22 @@ def go_float(number: float) -> str:
 
 # -- logs ----------------------------------------------------------------------------------------
 
-def log_text(answer: bytes, cut: int) -> str:
-    """The log in a dashboard's `GET /api/jobs/<id>/logs` answer (`{"logs": "..."}`).
+def log_text(answer: bytes, cut: int) -> str | None:
+    """The log in a dashboard's `GET /api/jobs/<id>/logs` answer (`{"logs": "..."}`); None when the
+    answer is not that.
 
     `cut` is how many bytes of the answer were dropped from its start to keep the server's memory
     bounded: then only the lines after the first whole line break of what is left are shown.
     """
-    if not cut:
-        decoded = json.loads(answer) if answer.strip() else {}
-        return _text(decoded.get("logs")) if isinstance(decoded, Mapping) else ""
-    return _string_tail(answer)
+    if cut:
+        return _string_tail(answer)
+    try:
+        decoded = json.loads(answer)
+    except ValueError:
+        return None
+    if not isinstance(decoded, Mapping) or not isinstance(decoded.get("logs") or "", str):
+        return None
+    return str(decoded.get("logs") or "")
 
 
 def _string_tail(answer: bytes) -> str:

@@ -6,6 +6,7 @@ each rule refuses with 400 and names the field, and the dashboard's own rules st
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,14 +15,17 @@ from app.translate.common import yaml_mapping
 from app.translate.job_submissions import json_safe
 from app.validation.common import check_yaml_mapping
 
+# Ray names the job's log file after the id: a '/' leaves a job it can neither run nor delete.
+_BAD_ID = re.compile(r"[/\\\x00-\x1f\x7f]")
+
 
 def check_submission(submission: Mapping[str, Any]) -> None:
     if not str(submission.get("entrypoint") or "").strip():
         raise InvalidInput("Field 'entrypoint' is required: the command the job runs, "
                            "such as 'python -c \"print(42)\"'.")
-    if "/" in str(submission.get("submissionId") or ""):
-        raise InvalidInput("Field 'submissionId' must not contain '/': the id is a segment of the "
-                           "job's paths in this API.")
+    if _BAD_ID.search(str(submission.get("submissionId") or "")):
+        raise InvalidInput("Field 'submissionId' must not contain '/', '\\' or control characters: the id "
+                           "is a segment of the job's paths here, and a file name on the Ray head.")
     check_yaml_mapping(submission, "runtimeEnv")
     try:
         json_safe(yaml_mapping(submission.get("runtimeEnv", "")))

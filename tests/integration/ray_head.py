@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -213,7 +214,7 @@ class RayHead:
 
     def __init__(self, state_dir: Path, *, venv: Path | None = None, num_cpus: int = 2,
                  object_store_mb: int = 80, start_timeout: float = START_TIMEOUT,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, resources: dict[str, float] | None = None) -> None:
         """`env` adds to Ray's environment, e.g. RAY_JOB_START_TIMEOUT_SECONDS (900 by default:
         how long a job waiting for resources stays PENDING before Ray fails it)."""
         self.state_dir = Path(state_dir)
@@ -221,6 +222,7 @@ class RayHead:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.venv = venv or ray_venv()
         self.num_cpus = num_cpus
+        self.resources = dict(resources or {})  # custom resources of the head, e.g. {"special": 2}
         self.object_store_mb = object_store_mb
         self.start_timeout = start_timeout
         self.temp_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
@@ -269,7 +271,7 @@ class RayHead:
                 f"--temp-dir={self.temp_dir}", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
                 "--include-dashboard=true", "--disable-usage-stats",
                 f"--object-store-memory={self.object_store_mb * 1024 * 1024}", f"--num-cpus={self.num_cpus}",
-                "--num-gpus=0", *ports, *WORKER_PORTS,
+                "--num-gpus=0", f"--resources={json.dumps(self.resources)}", *ports, *WORKER_PORTS,
                 "--log-style=record", "--log-color=false"]
 
     # -- life --

@@ -20,6 +20,7 @@ import requests
 
 from app.k8s import K8s
 from tests.conftest import Cluster, fresh_namespaces, wait_for
+from tests.integration.conftest import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT
 from tests.integration.served import gunicorn
 from tests.integration.support import PREFIXES, cluster_body, ok, own_app, refused, sample, template_body
 
@@ -207,6 +208,21 @@ def test_a_job_runs_with_its_runtime_env_and_is_answered_in_upstreams_shape(api:
     assert "hello" in ok(api.get(f"{root}/log/{sid}"))["log"].splitlines()  # after Ray's own lines
     assert sid in [i["submissionId"] for i in ok(api.get(root))["submissions"]]
     assert ok(api.delete(f"{root}/{sid}")) == {}
+
+
+def test_entrypoint_resources_reach_ray(api: Any, ns: str) -> None:
+    """A job asking for a resource the head has runs; one asking for more than it has waits, and Ray
+    fails it when its start timeout (RAY_JOB_START_TIMEOUT) runs out: Ray was asked for it."""
+    [(resource, amount)] = RAY_HEAD_RESOURCES.items()
+    fits = submit(api, ns, entrypointResources={resource: str(amount / 2)}, entrypointNumCpus=0.5)
+    assert wait_status(lambda: ok(api.get(f"{base(ns)}/{fits}")), TERMINAL)["status"] == "SUCCEEDED"
+    waits = submit(api, ns, entrypoint_resources={resource: amount * 10})
+    info = ok(api.get(f"{base(ns)}/{waits}"))
+    assert info["status"] == "PENDING", info
+    failed = wait_status(lambda: ok(api.get(f"{base(ns)}/{waits}")), TERMINAL, timeout=RAY_JOB_START_TIMEOUT + 30)
+    assert failed["status"] == "FAILED" and failed["errorType"] == "JOB_SUPERVISOR_ACTOR_START_TIMEOUT", failed
+    for sid in (fits, waits):
+        assert ok(api.delete(f"{base(ns)}/{sid}")) == {}
 
 
 def test_stop_ends_a_running_job_and_is_done_for_a_finished_one(api: Any, ns: str) -> None:

@@ -89,8 +89,13 @@ def test_stop_leaves_no_process_and_restart_answers_on_the_same_ports(own_head: 
     _wait_status(own_head, json.loads(submitted.data)["submission_id"], "RUNNING")
     leader = own_head.pid
     assert leader is not None
+    # Ray reports RUNNING just before it starts the driver: wait for the driver's process.
+    deadline = time.monotonic() + 30
     pids = own_head.processes()
-    assert any("time.sleep(600)" in command for command in pids.values()), pids
+    while not any("time.sleep(600)" in command for command in pids.values()):
+        assert time.monotonic() < deadline, pids
+        time.sleep(0.1)
+        pids = own_head.processes()
     assert any(os.getsid(pid) != leader for pid in pids if pids_alive([pid])), "a driver in its own session"
     assert set(_marked(own_head)) <= set(pids)
     url, ports = own_head.url, dict(own_head.ports)

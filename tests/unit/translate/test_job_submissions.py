@@ -87,6 +87,7 @@ ACCEPTED: list[dict[str, Any]] = [
     {"entrypoint": "echo hi", "runtimeEnv": "", "entrypointResources": {}},
     {"entrypoint": "echo hi", "runtimeEnv": "# only a comment"},
     {"entrypoint": "echo hi", "entrypointNumCpus": 0, "entrypointResources": {"r": "0.5", "s": 3}},
+    {"entrypoint": "echo hi", "submissionId": "nightly run #3 (é).."},
 ]
 
 
@@ -98,7 +99,9 @@ def test_accepted(submission: dict[str, Any]) -> None:
 REFUSED = [
     ({}, "Field 'entrypoint' is required"),
     ({"entrypoint": "  "}, "Field 'entrypoint' is required"),
-    ({"entrypoint": "x", "submissionId": "a/b"}, "Field 'submissionId' must not contain '/'"),
+    ({"entrypoint": "x", "submissionId": "a/b"}, "Field 'submissionId' must not contain '/', '\\' or control"),
+    ({"entrypoint": "x", "submissionId": "a\\b"}, "Field 'submissionId' must not contain"),
+    ({"entrypoint": "x", "submissionId": "a\nb"}, "Field 'submissionId' must not contain"),
     ({"entrypoint": "x", "runtimeEnv": "pip: [unclosed"}, "runtimeEnv is not valid YAML: "),
     ({"entrypoint": "x", "runtimeEnv": "- a list"}, "runtimeEnv must be a YAML mapping such as 'key: value'."),
     ({"entrypoint": "x", "runtimeEnv": "a: " + "[" * 3000 + "]" * 3000}, "runtimeEnv is nested too deeply"),
@@ -171,7 +174,12 @@ def test_go_floats_beyond_json() -> None:
 
 def test_a_whole_log_is_the_answers_text() -> None:
     assert log_text(json.dumps({"logs": "a\nb ü \"q\"\n"}).encode(), 0) == 'a\nb ü "q"\n'
-    assert log_text(b"", 0) == "" and log_text(b'{"logs": null}', 0) == ""
+    assert log_text(b'{"logs": null}', 0) == "" and log_text(b'{"logs": ""}', 0) == ""
+
+
+@pytest.mark.parametrize("answer", [b"", b"<html>proxy error</html>", b"[1]", b'{"logs": 5}'])
+def test_an_answer_that_is_no_log_is_told_apart(answer: bytes) -> None:
+    assert log_text(answer, 0) is None
 
 
 def tail(log: str, keep: int) -> tuple[bytes, int]:
