@@ -106,3 +106,22 @@ def wait_for(check: Callable[[], Any], timeout: float = 60.0, interval: float = 
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+RAY_HEAD_RESOURCES = {"kuberay_api_test": 2.0}  # a custom resource jobs can ask for
+RAY_JOB_START_TIMEOUT = 20  # seconds a job may wait for resources before Ray fails it (Ray: 900)
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real Ray head on loopback for the whole session, started on first use (about 3 s, plus
+    about 25 s to install Ray into its cached venv the first time on a machine)."""
+    from tests.integration.ray_head import RayHead
+
+    head = RayHead(tmp_path_factory.mktemp("ray-head"), resources=RAY_HEAD_RESOURCES,
+                   env={"RAY_JOB_START_TIMEOUT_SECONDS": str(RAY_JOB_START_TIMEOUT)})
+    try:
+        head.start()
+        yield head
+    finally:
+        head.close()

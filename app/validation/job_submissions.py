@@ -16,6 +16,7 @@ from app.translate.job_submissions import json_safe
 from app.validation.common import check_yaml_mapping
 
 # Ray names the job's log file after the id: a '/' leaves a job it can neither run nor delete.
+MAX_ID_BYTES = 200  # `job-driver-<id>.log` must stay a file name (255 bytes)
 _BAD_ID = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
@@ -26,6 +27,9 @@ def check_submission(submission: Mapping[str, Any]) -> None:
     if _BAD_ID.search(str(submission.get("submissionId") or "")):
         raise InvalidInput("Field 'submissionId' must not contain '/', '\\' or control characters: the id "
                            "is a segment of the job's paths here, and a file name on the Ray head.")
+    if len(str(submission.get("submissionId") or "").encode()) > MAX_ID_BYTES:
+        raise InvalidInput(f"Field 'submissionId' must be at most {MAX_ID_BYTES} bytes long (in UTF-8): "
+                           "Ray names the job's log file after it.")
     check_yaml_mapping(submission, "runtimeEnv")
     try:
         json_safe(yaml_mapping(submission.get("runtimeEnv", "")))

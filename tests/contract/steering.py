@@ -24,13 +24,20 @@ import yaml
 from app.http.validators import ParameterSchemaValidator
 from app.translate.cluster.groups import HEAD_ENV, WORKER_ENV
 
-RESOURCES = ("compute_templates", "clusters", "jobs", "services")
+RESOURCES = ("compute_templates", "clusters", "jobs", "services", "jobsubmissions")
 NAME_SCHEMAS = {"compute_templates": "ComputeTemplateNameField", "clusters": "ClusterNameField",
                 "jobs": "JobNameField", "services": "ServiceNameField"}
 # At most this many workers per group and groups per cluster: far below the server's limit on
 # the sum of maxReplicas, and the test cluster's operator creates every pod asked for.
 MAX_REPLICAS = 2
 MAX_GROUPS = 4
+# Job submissions run on this machine's Ray head: every generated job is this harmless command,
+# asks for no more than the head has (so none waits for resources), and its id is new.
+ENTRYPOINT = "true"
+RUNTIME_ENV = "env_vars: {CONTRACT: run}"
+RAY_RESOURCE = "kuberay_api_test"  # a custom resource the tests' Ray head has (tests/integration/conftest.py)
+MAX_ID_BYTES = 200
+_BAD_ID = re.compile(r"[/\\\x00-\x1f\x7f]")  # what the spec's pattern refuses in a submission id
 # Kubernetes keeps a list's continue token for a few minutes (etcd compaction); use fresh ones only.
 TOKEN_LIFETIME = 60.0
 EPHEMERAL = (2, "EPHEMERAL")
@@ -62,12 +69,20 @@ def resource_of(path: str) -> str:
 class Steering:
     """The state of one run: its namespace, a compute template, and what exists."""
 
-    def __init__(self, spec: Mapping[str, Any], namespace: str, template: str) -> None:
+    def __init__(self, spec: Mapping[str, Any], namespace: str, template: str, cluster: str = "",
+                 finish: Callable[[str], None] = lambda submission_id: None) -> None:
+        """`cluster` is a ready cluster that job submissions go to, never deleted by the run;
+        `finish(submission_id)` waits until that job has ended (the dashboard deletes only those)."""
         self.schemas = spec["components"]["schemas"]
         self.namespace = namespace
         self.template = template  # created before the run, never deleted by it
+        self.cluster = cluster
+        self.finish = finish
         self.existing: dict[str, set[str]] = {resource: set() for resource in RESOURCES}
         self.existing["compute_templates"].add(template)
+        if cluster:
+            self.existing["clusters"].add(cluster)
+        self.submitted = 0  # makes every submission id new
         self.tokens: dict[str, tuple[str, float]] = {}  # operation label -> (token, when)
 
     def fits(self, schema: str, value: Any) -> bool:
@@ -81,14 +96,18 @@ class Steering:
         resource = resource_of(path)
         if case.path_parameters and "name" in case.path_parameters:
             self._aim(case, method, resource)
+        if case.path_parameters and "clustername" in case.path_parameters:
+            self._aim_submission(case, method)
         if case.query:
             self._token(case)
         if isinstance(case.body, dict) and method in ("POST", "PUT"):
             body = case.body
             self._namespace(body)
-            if method == "POST":
+            if method == "POST" and resource in NAME_SCHEMAS:
                 self._fresh_name(body, resource)
-            if resource == "clusters":
+            if resource == "jobsubmissions":
+                self._submission(body)
+            elif resource == "clusters":
                 self._cluster_spec(body.get("clusterSpec"), body.get("envs"))
                 self._envs(body.get("envs"), HEAD_ENV_NAMES | WORKER_ENV_NAMES)
                 self._annotation_keys(body, "annotations")
@@ -105,7 +124,12 @@ class Steering:
         if response.status_code != 200:
             return
         method, resource = case.operation.method.upper(), resource_of(case.operation.path)
-        if method == "POST" and isinstance(case.body, dict):
+        if resource == "jobsubmissions":
+            if method == "POST" and isinstance(case.body, dict):
+                self.existing[resource].add(response.json()["submissionId"])
+            elif method == "DELETE":
+                self.existing[resource].discard(case.path_parameters["submissionid"])
+        elif method == "POST" and isinstance(case.body, dict):
             self.existing[resource].add(case.body["name"])
         elif method == "DELETE":
             self.existing[resource].discard(case.path_parameters["name"])
@@ -119,15 +143,53 @@ class Steering:
 
     def _aim(self, case: Any, method: str, resource: str) -> None:
         """Reads, replacements and deletes aim at an existing object every other time; a delete
-        never at the compute template that the node groups of the run refer to."""
+        never at the compute template that the node groups of the run refer to, nor at the cluster
+        that job submissions go to."""
         name = case.path_parameters["name"]
         if not self.fits("ObjectName", name):
             return
-        choices = self.existing[resource] - ({self.template} if method == "DELETE" else set())
+        kept = {self.template, self.cluster} if method == "DELETE" else set()
+        choices = self.existing[resource] - kept
         if coin(name) and choices:
             case.path_parameters["name"] = pick(choices, name)
-        elif method == "DELETE" and name == self.template:
+        elif name in kept:
             case.path_parameters["name"] = f"{name}-not"
+
+    def _aim_submission(self, case: Any, method: str) -> None:
+        """Job submissions go to the ready cluster every other time, and a job's calls to an existing
+        job every other time; a delete waits for its job to end, since Ray deletes only ended jobs."""
+        parameters = case.path_parameters
+        name = parameters["clustername"]
+        if self.cluster and self.fits("ObjectName", name) and coin(name):
+            parameters["clustername"] = self.cluster
+        submission_id = parameters.get("submissionid")
+        if not (isinstance(submission_id, str) and submission_id):
+            return
+        if coin(submission_id) and self.existing["jobsubmissions"]:
+            submission_id = parameters["submissionid"] = pick(self.existing["jobsubmissions"], submission_id)
+        if method == "DELETE" and submission_id in self.existing["jobsubmissions"]:
+            self.finish(submission_id)
+
+    def _submission(self, body: dict[str, Any]) -> None:
+        """The job is ENTRYPOINT with a safe runtime environment, asks for what the head has, and its
+        id, when given, is new and short enough for Ray's file names."""
+        if isinstance(body.get("entrypoint"), str) and body["entrypoint"].strip():
+            body["entrypoint"] = ENTRYPOINT
+        for key in ("runtimeEnv", "runtime_env"):
+            if isinstance(body.get(key), str):
+                body[key] = RUNTIME_ENV if coin(body[key]) else ""
+        for key in ("entrypointNumCpus", "entrypoint_num_cpus", "entrypointNumGpus", "entrypoint_num_gpus"):
+            if isinstance(body.get(key), (int, float)) and not isinstance(body[key], bool) and body[key] >= 0:
+                body[key] = 0.1 if "Cpus" in key or "cpus" in key else 0
+        for key in ("entrypointResources", "entrypoint_resources"):
+            if isinstance(body.get(key), dict):
+                body[key] = {RAY_RESOURCE: "0.1"} if coin(repr(body[key])) else {}
+        for key in ("submissionId", "submission_id"):
+            value = body.get(key)
+            if isinstance(value, str) and value and not _BAD_ID.search(value):
+                self.submitted += 1
+                suffix = f"-{self.submitted}"
+                body[key] = value.encode()[: MAX_ID_BYTES - len(suffix)].decode(errors="ignore") + suffix
 
     def _token(self, case: Any) -> None:
         """A token is one that Kubernetes issued for this list and still keeps, or none."""

@@ -25,15 +25,18 @@ accepted, and `protojson_leniency` tells those apart from a schema violation the
 from __future__ import annotations
 
 import collections
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import schemathesis
+import urllib3
 import yaml
 from connexion.spec import Specification
 from jsonschema import Draft4Validator
@@ -50,8 +53,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app import create_app
 from app.http.validators import BodySchemaValidator
 from app.http.wire import normalise
+from app.k8s import K8s
+from app.settings import Settings
+from tests.conftest import Cluster, wait_for
 from tests.contract.steering import Steering, resource_of
 from tests.integration.support import cluster_body, job_body, ok, service_body, template_body
 
@@ -60,6 +67,7 @@ PREFIX = "/apis/v1"
 MAX_EXAMPLES = 60
 SEED = 20251129  # a fixed seed: the run repeats itself
 TEMPLATE = "contract-template"  # what generated node groups refer to; created first, never deleted
+CLUSTER = "contract-cluster"  # ready, with the session's Ray head as its dashboard; never deleted
 METHODS = ("get", "put", "post", "delete")
 RESOLVED = Specification.load(SPEC)  # refs resolved, as Connexion validates
 OPERATIONS = sorted(f"{method.upper()} {path}" for path, item in RESOLVED["paths"].items()
@@ -145,13 +153,48 @@ def global_hooks(**hooks: Callable[..., Any]) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def run(app: Any, contract_namespace: str, contract_report: list[str]) -> Run:
+def contract_app(cluster: Cluster, ray_head: Any) -> Any:
+    """The app as the session's, whose job submissions reach the session's real Ray head."""
+    return create_app(Settings(validate_responses=True, dashboard_url=ray_head.url),
+                      K8s.from_kubeconfig(str(cluster.kubeconfig)))
+
+
+def ready_cluster(client: Any, namespace: str) -> None:
+    """CLUSTER, ready: where generated job submissions go (kept by the run, as TEMPLATE is)."""
+    body = cluster_body(namespace, CLUSTER)
+    spec = body["clusterSpec"]
+    for group in [spec["headGroupSpec"], *spec["workerGroupSpec"]]:
+        group["computeTemplate"] = TEMPLATE
+    ok(client.post(f"{PREFIX}/namespaces/{namespace}/clusters", json=body))
+    wait_for(lambda: ok(client.get(f"{PREFIX}/namespaces/{namespace}/clusters/{CLUSTER}")).get("clusterState")
+             == "ready", timeout=90, what=f"cluster {CLUSTER} to be ready")
+
+
+def finisher(dashboard: str) -> Callable[[str], None]:
+    """Waits (up to 30 s) until the job of a submission id has ended, asking the Ray head itself."""
+    pool = urllib3.PoolManager()
+
+    def finish(submission_id: str) -> None:
+        url = f"{dashboard}/api/jobs/{quote(submission_id, safe='').replace('.', '%2E')}"
+        wait_for(lambda: (answer := pool.request("GET", url, timeout=5)).status != 200
+                 or json.loads(answer.data)["status"] in ("STOPPED", "SUCCEEDED", "FAILED"),
+                 timeout=30, interval=0.2, what=f"job {submission_id} to end")
+
+    return finish
+
+
+@pytest.fixture(scope="module")
+def run(contract_app: Any, ray_head: Any, contract_namespace: str, contract_report: list[str]) -> Run:
     """The whole run, once for the tests below; its summary goes to the terminal report."""
-    ok(app.test_client().post(f"{PREFIX}/namespaces/{contract_namespace}/compute_templates",
-                              json=template_body(contract_namespace, TEMPLATE)))
+    app = contract_app
+    client = app.test_client()
+    ok(client.post(f"{PREFIX}/namespaces/{contract_namespace}/compute_templates",
+                   json=template_body(contract_namespace, TEMPLATE)))
+    ready_cluster(client, contract_namespace)
     schema = schemathesis.openapi.from_asgi(f"{PREFIX}/openapi.json", app, config=engine_config(contract_namespace))
     schema.hooks.register_hook_with_name(protojson_leniency, "filter_failure")
-    steering = Steering(yaml.safe_load(SPEC.read_text()), contract_namespace, TEMPLATE)
+    steering = Steering(yaml.safe_load(SPEC.read_text()), contract_namespace, TEMPLATE, CLUSTER,
+                        finisher(ray_head.url))
     result = Run()
     started = time.monotonic()
     with global_hooks(before_call=steering.before_call, after_call=steering.after_call):
@@ -200,6 +243,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
 VALID_BODY: dict[str, Callable[..., dict[str, Any]]] = {
     "compute_templates": template_body, "clusters": cluster_body, "jobs": job_body, "services": service_body,
+    "jobsubmissions": lambda namespace, name: {"entrypoint": "true"},
 }
 
 
@@ -219,7 +263,7 @@ def test_a_line_feed_in_the_path_is_refused(api_schema: Any, app_client: Any, co
     endpoint = api_schema[path][method]
     body = VALID_BODY[resource_of(path)](contract_namespace, name="a") if list(endpoint.body) else None
     for broken in [parameter.name for parameter in endpoint.path_parameters]:
-        values = {"namespace": contract_namespace, "name": "a"}
+        values = {"namespace": contract_namespace, "name": "a", "clustername": "a", "submissionid": "a"}
         values[broken] += "%0A"  # encoded here: URL parsers silently drop a raw line feed
         response = app_client.request(method, PREFIX + path.format(**values), json=body)
         endpoint.Case(path_parameters=values).validate_response(response, checks=CHECKS)

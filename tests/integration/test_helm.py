@@ -79,6 +79,7 @@ def test_single_namespace_mode_grants_nothing_cluster_wide(helm: Helm) -> None:
 
 def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     objects = helm.template("ray-system", "logLevel=DEBUG", "workers=3", "jobSubmissions.dashboardTimeout=3",
+                            "maxWorkersPerCluster=20000000",
                             strings=("extraEnv[0].name=KUBERAY_API_K8S_TIMEOUT", "extraEnv[0].value=20"))
     [deployment] = of_kind(objects, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -97,7 +98,8 @@ def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     assert env["KUBERAY_API_PORT"] == "8888" and env["KUBERAY_API_K8S_TIMEOUT"] == "20"
     assert env["KUBERAY_API_DASHBOARD_TIMEOUT"] == "3"
     assert env["KUBERAY_API_DASHBOARD_URL"] == "http://{service}.{namespace}.svc.cluster.local:{port}"
-    assert Settings.from_env(env).job_log_limit == 8 * 1024 * 1024  # the chart's values are the server's to read
+    settings = Settings.from_env(env)  # large numbers too are rendered as the server reads them
+    assert (settings.job_log_limit, settings.max_workers_per_cluster) == (8 * 1024 * 1024, 20000000)
     assert set(env) <= names_the_server_reads()  # a misspelt variable would be ignored silently
 
 

@@ -19,8 +19,7 @@ import pytest
 import requests
 
 from app.k8s import K8s
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.conftest import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT
+from tests.conftest import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT, Cluster, fresh_namespaces, wait_for
 from tests.integration.served import gunicorn
 from tests.integration.support import PREFIXES, cluster_body, ok, own_app, refused, sample, template_body
 

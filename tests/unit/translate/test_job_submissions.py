@@ -88,6 +88,7 @@ ACCEPTED: list[dict[str, Any]] = [
     {"entrypoint": "echo hi", "runtimeEnv": "# only a comment"},
     {"entrypoint": "echo hi", "entrypointNumCpus": 0, "entrypointResources": {"r": "0.5", "s": 3}},
     {"entrypoint": "echo hi", "submissionId": "nightly run #3 (é).."},
+    {"entrypoint": "echo hi", "submissionId": "é" * 100},
 ]
 
 
@@ -101,6 +102,7 @@ REFUSED = [
     ({"entrypoint": "  "}, "Field 'entrypoint' is required"),
     ({"entrypoint": "x", "submissionId": "a/b"}, "Field 'submissionId' must not contain '/', '\\' or control"),
     ({"entrypoint": "x", "submissionId": "a\\b"}, "Field 'submissionId' must not contain"),
+    ({"entrypoint": "x", "submissionId": "é" * 101}, "Field 'submissionId' must be at most 200 bytes long"),
     ({"entrypoint": "x", "submissionId": "a\nb"}, "Field 'submissionId' must not contain"),
     ({"entrypoint": "x", "runtimeEnv": "pip: [unclosed"}, "runtimeEnv is not valid YAML: "),
     ({"entrypoint": "x", "runtimeEnv": "- a list"}, "runtimeEnv must be a YAML mapping such as 'key: value'."),
