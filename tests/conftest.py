@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
+from prometheus_client.parser import text_string_to_metric_families
 
 
 @dataclass
@@ -93,6 +94,15 @@ def kube(cluster: Cluster) -> Any:
     from tests.integration.support import Kube
 
     return Kube(cluster.api)
+
+
+def sample(metrics_text: str, name: str, **labels: str) -> float:
+    """The value of one sample of a Prometheus exposition (0 if absent)."""
+    for family in text_string_to_metric_families(metrics_text):
+        for item in family.samples:
+            if item.name == name and item.labels == labels:
+                return float(item.value)
+    return 0.0
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3,

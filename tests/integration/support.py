@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from kubernetes import client
-from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from app.errors import Forbidden
@@ -42,15 +41,6 @@ def refused(response: Any, status: int, code: int) -> str:
     body = response.json()
     assert set(body) == {"code", "message"} and body["code"] == code, body
     return body["message"]
-
-
-def sample(metrics_text: str, name: str, **labels: str) -> float:
-    """The value of one sample of a Prometheus exposition (0 if absent)."""
-    for family in text_string_to_metric_families(metrics_text):
-        for item in family.samples:
-            if item.name == name and item.labels == labels:
-                return float(item.value)
-    return 0.0
 
 
 def gateway_methods() -> set[str]:

@@ -24,8 +24,8 @@ from app import create_app
 from app.k8s import K8s
 from app.observability import JsonFormatter
 from app.settings import Settings
-from tests.conftest import Cluster, wait_for
-from tests.integration.support import GatewayCalls, own_app, sample, template_body
+from tests.conftest import Cluster, sample, wait_for
+from tests.integration.support import GatewayCalls, own_app, template_body
 
 
 def kubernetes_calls(metrics_text: str, name: str) -> dict[str, float]:

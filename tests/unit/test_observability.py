@@ -17,11 +17,11 @@ from typing import Any
 import connexion
 import pytest
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from app.observability import JsonFormatter, configure_logging
 from app.settings import Settings
+from tests.conftest import sample
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -52,15 +52,6 @@ def access_lines() -> Iterator[io.StringIO]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-
-
-def sample(metrics_text: str, name: str, **labels: str) -> float:
-    """The value of one sample of a Prometheus exposition (0 if absent)."""
-    for family in text_string_to_metric_families(metrics_text):
-        for item in family.samples:
-            if item.name == name and item.labels == labels:
-                return float(item.value)
-    return 0.0
 
 
 def value(name: str, **labels: str) -> float:
