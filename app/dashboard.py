@@ -22,6 +22,7 @@ import urllib3
 from app.errors import Internal, Unavailable
 from app.observability import observe_dashboard_call
 from app.settings import DEFAULT_JOB_LOG_LIMIT
+from app.transport import NO_ANSWER, transport_cause
 from app.types import Json
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class Dashboard:
             outcome = "ok" if answer.ok else str(answer.status)
         except (urllib3.exceptions.HTTPError, OSError, _TooLate) as exc:
             reason = _reason(exc)
-            outcome = "timeout" if reason == "no answer in time" else "unreachable"
+            outcome = "timeout" if reason == NO_ANSWER else "unreachable"
             log.warning("Ray dashboard call %s to %s failed: %s", name, url, exc)
             raise Unavailable(f"The Ray dashboard at {base} cannot be reached: {reason}.") from exc
         except _TooLarge:
@@ -124,14 +125,11 @@ class _TooLate(Exception):
 
 
 def _reason(exc: Exception) -> str:
-    """A short cause for the client; the full one goes to the log."""
+    """A short cause for the client: the transport's, or that the name of the dashboard's host does
+    not resolve (the usual fault of a dashboard address template), or that the answer was too slow."""
     cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
     if isinstance(cause, urllib3.exceptions.NameResolutionError):
         return "its name does not resolve"
-    if isinstance(cause, (urllib3.exceptions.NewConnectionError, ConnectionError)):
-        return "cannot connect"  # (a NewConnectionError is also a timeout error to urllib3)
-    if isinstance(cause, (urllib3.exceptions.TimeoutError, TimeoutError, _TooLate)):
-        return "no answer in time"
-    if isinstance(cause, urllib3.exceptions.SSLError):
-        return "TLS handshake failed"
-    return "the connection failed"
+    if isinstance(cause, _TooLate):
+        return NO_ANSWER
+    return transport_cause(exc)

@@ -47,6 +47,7 @@ from app.errors import (
 )
 from app.observability import observe_kubernetes_call
 from app.settings import Settings
+from app.transport import NO_ANSWER, transport_cause
 from app.types import Json
 
 log = logging.getLogger(__name__)
@@ -301,8 +302,8 @@ class K8s:
             raise Unavailable(f"Kubernetes API server unavailable: {exc.reason}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             log.warning("Kubernetes API unreachable in %s: %s", name, exc)
-            outage = _transport(exc)
-            outcome = "timeout" if outage == "no answer in time" else outcome
+            outage = transport_cause(exc)
+            outcome = "timeout" if outage == NO_ANSWER else outcome
             raise Unavailable(f"Kubernetes API server unavailable: {outage}") from exc
         finally:
             observe_kubernetes_call(name, outcome, time.perf_counter() - started)
@@ -343,18 +344,6 @@ def _server_timeout(name: str, wait: float) -> str:
 
 def _load_kubeconfig(path: str, configuration: client.Configuration) -> None:
     config.load_kube_config(config_file=path, client_configuration=configuration, persist_config=False)
-
-
-def _transport(exc: Exception) -> str:
-    """A short cause for the client; the full one goes to the log."""
-    cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
-    if isinstance(cause, (urllib3.exceptions.NewConnectionError, ConnectionError)):
-        return "cannot connect"  # (a NewConnectionError is also a timeout error to urllib3)
-    if isinstance(cause, urllib3.exceptions.TimeoutError):
-        return "no answer in time"
-    if isinstance(cause, urllib3.exceptions.SSLError):
-        return "TLS handshake failed"
-    return "connection failed"
 
 
 def _decode(data: bytes | None, default: Any) -> Any:
