@@ -49,11 +49,12 @@ def check_quantity(text: str, refusal: str, *, with_reason: bool = False) -> Non
         raise InvalidInput(f"{refusal}: {exc}" if with_reason else refusal) from None
 
 
-def check_yaml_mapping(holder: Mapping[str, Any], key: str, where: str = "") -> None:
-    """`holder[key]`, when given, is a YAML (or JSON) object such as 'key: value'."""
+def check_yaml_mapping(holder: Mapping[str, Any], key: str, where: str = "") -> dict[str, Any]:
+    """`holder[key]`, when given, is a YAML (or JSON) object such as 'key: value'; returns it ({}
+    when absent or empty), so that a caller with more rules about it need not parse it again."""
     text = holder.get(key, "")
     if not text:
-        return
+        return {}
     field = f"{where}.{key}" if where else key
     try:
         value = yaml.safe_load(text)
@@ -66,3 +67,4 @@ def check_yaml_mapping(holder: Mapping[str, Any], key: str, where: str = "") -> 
         raise InvalidInput(f"{field} is nested too deeply to be read.") from None
     if value is not None and not isinstance(value, dict):
         raise InvalidInput(f"{field} must be a YAML mapping such as 'key: value'.")
+    return value or {}

@@ -11,28 +11,28 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.errors import InvalidInput
-from app.translate.common import yaml_mapping
 from app.translate.job_submissions import json_safe
 from app.validation.common import check_yaml_mapping
 
 # Ray names the job's log file after the id: a '/' leaves a job it can neither run nor delete.
 MAX_ID_BYTES = 200  # `job-driver-<id>.log` must stay a file name (255 bytes)
-_BAD_ID = re.compile(r"[/\\\x00-\x1f\x7f]")
+BAD_ID = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
 def check_submission(submission: Mapping[str, Any]) -> None:
     if not str(submission.get("entrypoint") or "").strip():
         raise InvalidInput("Field 'entrypoint' is required: the command the job runs, "
                            "such as 'python -c \"print(42)\"'.")
-    if _BAD_ID.search(str(submission.get("submissionId") or "")):
+    submission_id = str(submission.get("submissionId") or "")
+    if BAD_ID.search(submission_id):
         raise InvalidInput("Field 'submissionId' must not contain '/', '\\' or control characters: the id "
                            "is a segment of the job's paths here, and a file name on the Ray head.")
-    if len(str(submission.get("submissionId") or "").encode()) > MAX_ID_BYTES:
+    if len(submission_id.encode()) > MAX_ID_BYTES:
         raise InvalidInput(f"Field 'submissionId' must be at most {MAX_ID_BYTES} bytes long (in UTF-8): "
                            "Ray names the job's log file after it.")
-    check_yaml_mapping(submission, "runtimeEnv")
+    runtime_env = check_yaml_mapping(submission, "runtimeEnv")
     try:
-        json_safe(yaml_mapping(submission.get("runtimeEnv", "")))
+        json_safe(runtime_env)
     except ValueError:
         raise InvalidInput("Field 'runtimeEnv' holds a number JSON cannot carry (NaN or infinity).") from None
     for field in ("entrypointNumCpus", "entrypointNumGpus"):
