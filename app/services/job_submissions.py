@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import quote
 
 from app.dashboard import Answer, Dashboard
 from app.errors import FailedPrecondition, Internal, InvalidInput, NotFound, Unavailable
 from app.services.resource import ManagedResource
 from app.translate.job_submissions import (
+    JOBS,
     dashboard_message,
     dashboard_url,
     is_refusal,
     is_terminal,
+    job_path,
     log_text,
     submission_info,
     submission_list,
@@ -28,7 +29,6 @@ from app.translate.job_submissions import (
 from app.types import Cluster, Json
 from app.validation.job_submissions import check_submission
 
-JOBS = "/api/jobs/"
 CUT_NOTE = ("[kuberay-api: the beginning of this log is not shown: the log is longer than the server "
             "keeps for one answer ({limit} bytes, KUBERAY_API_JOB_LOG_LIMIT)]\n")
 
@@ -113,10 +113,7 @@ class JobSubmissions:
     def _job_call(self, target: _Dashboard, name: str, submission_id: str, method: str, suffix: str,
                   *, tail: bool = False) -> Answer:
         """A call about one job: 404 names the submission, other refusals carry the dashboard's message."""
-        # Every character but letters, digits and `_-~` quoted: an id of `..` must stay a name and
-        # never become a step up the dashboard's paths (URL clients remove dot segments).
-        path = JOBS + quote(submission_id, safe="").replace(".", "%2E") + suffix
-        answer = self._dashboard.call(name, target.base, method, path, tail=tail)
+        answer = self._dashboard.call(name, target.base, method, job_path(submission_id, suffix), tail=tail)
         if answer.status == 404:
             raise target.unknown(submission_id)
         if not answer.ok:

@@ -14,10 +14,12 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from app.translate.common import omit_zero, positive, yaml_mapping
 from app.types import Json
 
+JOBS = "/api/jobs/"  # the dashboard's Jobs REST API
 DEFAULT_DASHBOARD_PORT = 8265  # Ray's own default, and upstream's fixed port
 # The head Service KubeRay creates for a cluster, when its status does not name it yet.
 HEAD_SERVICE = "{name}-head-svc"
@@ -62,6 +64,13 @@ def _port(value: Any) -> int:
     except ValueError:
         return 0
     return port if 0 < port < 65536 else 0
+
+
+def job_path(submission_id: str, suffix: str = "") -> str:
+    """The dashboard's path of one job. Every character but letters, digits and `_-~` is quoted: an
+    id of `..` must stay a name and never become a step up the dashboard's paths (URL clients
+    remove dot segments)."""
+    return JOBS + quote(submission_id, safe="").replace(".", "%2E") + suffix
 
 
 # -- requests ----------------------------------------------------------------------------------

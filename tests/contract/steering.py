@@ -23,6 +23,7 @@ import yaml
 
 from app.http.validators import ParameterSchemaValidator
 from app.translate.cluster.groups import HEAD_ENV, WORKER_ENV
+from app.validation.job_submissions import BAD_ID, MAX_ID_BYTES
 
 RESOURCES = ("compute_templates", "clusters", "jobs", "services", "jobsubmissions")
 NAME_SCHEMAS = {"compute_templates": "ComputeTemplateNameField", "clusters": "ClusterNameField",
@@ -36,8 +37,6 @@ MAX_GROUPS = 4
 ENTRYPOINT = "true"
 RUNTIME_ENV = "env_vars: {CONTRACT: run}"
 RAY_RESOURCE = "kuberay_api_test"  # a custom resource the tests' Ray head has (tests/integration/conftest.py)
-MAX_ID_BYTES = 200
-_BAD_ID = re.compile(r"[/\\\x00-\x1f\x7f]")  # what the spec's pattern refuses in a submission id
 # Kubernetes keeps a list's continue token for a few minutes (etcd compaction); use fresh ones only.
 TOKEN_LIFETIME = 60.0
 EPHEMERAL = (2, "EPHEMERAL")
@@ -186,7 +185,7 @@ class Steering:
                 body[key] = {RAY_RESOURCE: "0.1"} if coin(repr(body[key])) else {}
         for key in ("submissionId", "submission_id"):
             value = body.get(key)
-            if isinstance(value, str) and value and not _BAD_ID.search(value):
+            if isinstance(value, str) and value and not BAD_ID.search(value):
                 self.submitted += 1
                 suffix = f"-{self.submitted}"
                 body[key] = value.encode()[: MAX_ID_BYTES - len(suffix)].decode(errors="ignore") + suffix

@@ -32,7 +32,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import schemathesis
@@ -58,6 +57,7 @@ from app.http.validators import BodySchemaValidator
 from app.http.wire import normalise
 from app.k8s import K8s
 from app.settings import Settings
+from app.translate.job_submissions import is_terminal, job_path
 from tests.conftest import Cluster, wait_for
 from tests.contract.steering import Steering, resource_of
 from tests.integration.support import cluster_body, job_body, ok, service_body, template_body
@@ -175,10 +175,9 @@ def finisher(dashboard: str) -> Callable[[str], None]:
     pool = urllib3.PoolManager()
 
     def finish(submission_id: str) -> None:
-        url = f"{dashboard}/api/jobs/{quote(submission_id, safe='').replace('.', '%2E')}"
+        url = dashboard + job_path(submission_id)
         wait_for(lambda: (answer := pool.request("GET", url, timeout=5)).status != 200
-                 or json.loads(answer.data)["status"] in ("STOPPED", "SUCCEEDED", "FAILED"),
-                 timeout=30, interval=0.2, what=f"job {submission_id} to end")
+                 or is_terminal(json.loads(answer.data)), timeout=30, interval=0.2, what=f"job {submission_id} to end")
 
     return finish
 

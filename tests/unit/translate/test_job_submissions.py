@@ -14,6 +14,7 @@ from app.translate.job_submissions import (
     go_float,
     go_value,
     is_refusal,
+    job_path,
     log_text,
     submission_info,
     submission_list,
@@ -258,3 +259,13 @@ def test_rays_refusals_are_told_from_its_failures(status: int, answer: bytes, re
 ])
 def test_a_dashboards_refusal_is_one_line(answer: bytes, message: str) -> None:
     assert dashboard_message(answer) == message
+
+
+@pytest.mark.parametrize(("submission_id", "suffix", "path"), [
+    ("raysubmit_ab12", "", "/api/jobs/raysubmit_ab12"),
+    ("..", "/logs", "/api/jobs/%2E%2E/logs"),
+    ("a b/c?d#e", "/stop", "/api/jobs/a%20b%2Fc%3Fd%23e/stop"),
+    ("é.1", "", "/api/jobs/%C3%A9%2E1"),
+])
+def test_a_jobs_path_keeps_its_id_one_segment(submission_id: str, suffix: str, path: str) -> None:
+    assert job_path(submission_id, suffix) == path
