@@ -47,7 +47,7 @@ from app.errors import (
 )
 from app.observability import observe_kubernetes_call
 from app.settings import Settings
-from app.transport import NO_ANSWER, transport_cause
+from app.transport import NO_ANSWER, may_have_arrived, transport_cause
 from app.types import Json
 
 log = logging.getLogger(__name__)
@@ -304,6 +304,10 @@ class K8s:
             log.warning("Kubernetes API unreachable in %s: %s", name, exc)
             outage = transport_cause(exc)
             outcome = "timeout" if outage == NO_ANSWER else outcome
+            if method in WRITES and may_have_arrived(exc):
+                raise DeadlineExceeded(
+                    f"The Kubernetes API server did not answer the write ({outage}): it may or may not have "
+                    "been carried out; read the object to learn its state.") from exc
             raise Unavailable(f"Kubernetes API server unavailable: {outage}") from exc
         finally:
             observe_kubernetes_call(name, outcome, time.perf_counter() - started)

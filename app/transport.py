@@ -2,6 +2,8 @@
 
 urllib3 reports a refused connection, a timeout and a TLS failure as different exceptions, some
 wrapped in a `MaxRetryError`; clients are told which in a few words, and the log gets the rest.
+Whether the request may have reached the server is read here too: for a write, it decides whether
+its outcome is unknown.
 """
 from __future__ import annotations
 
@@ -20,3 +22,11 @@ def transport_cause(exc: Exception) -> str:
     if isinstance(cause, urllib3.exceptions.SSLError):
         return "TLS handshake failed"
     return "connection failed"
+
+
+def may_have_arrived(exc: Exception) -> bool:
+    """Whether the request may have reached the server before the exchange failed: anything but a
+    failure to connect (refused, unresolved, timed out) or to shake hands. A write that failed so
+    may have been carried out, its answer lost."""
+    cause = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    return not isinstance(cause, (urllib3.exceptions.ConnectTimeoutError, urllib3.exceptions.SSLError))

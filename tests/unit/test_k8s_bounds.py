@@ -59,3 +59,24 @@ def test_after_two_failures_calls_fail_at_once_and_say_why() -> None:
     assert caught.value.message == ("Kubernetes API server unavailable: cannot connect "
                                     "(calls fail at once until it answers again)")
     assert time.monotonic() - started < 0.05
+
+
+def test_a_write_that_never_got_through_failed() -> None:
+    """A refused connection carried nothing: the write did not happen, and the answer says so (503)."""
+    with pytest.raises(Unavailable, match="cannot connect"):
+        gateway().create_object(RAYCLUSTER, "ns", {"metadata": {"name": "c"}})
+
+
+def test_a_write_whose_answer_never_came_has_an_unknown_outcome() -> None:
+    """A peer that takes the request and never answers (a frozen API server) may have carried the
+    write out before it froze: 504, code 4, saying so; a read there is only unavailable (503)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        k8s = K8s(lambda: client.Configuration(host=f"http://127.0.0.1:{port}"), timeout=2.0)
+        with pytest.raises(DeadlineExceeded, match="did not answer the write .no answer in time.: it may or may not"):
+            k8s.create_object(RAYCLUSTER, "ns", {"metadata": {"name": "c"}})
+        with pytest.raises(Unavailable, match="no answer in time"):
+            K8s(lambda: client.Configuration(host=f"http://127.0.0.1:{port}"), timeout=0.5).get_object(
+                RAYCLUSTER, "ns", "c")
