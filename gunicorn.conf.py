@@ -16,6 +16,7 @@ that one variable decides each. Connexion 3 is ASGI, so the workers are uvicorn'
 | KUBERAY_API_LOG_LEVEL            | INFO           | loglevel, and the server's loggers  |
 | KUBERAY_API_LOG_FORMAT           | text           | text, or json (one object per line) |
 | PROMETHEUS_MULTIPROC_DIR         | a new temp dir | where the workers keep metrics      |
+| KUBERAY_API_WRITE_MARKS          | a new file     | how workers share the writes they answered (caches) |
 
 On SIGTERM the master stops accepting connections and asks each worker to finish: a worker
 completes the requests it has started (including reading a body still arriving) and exits;
@@ -24,19 +25,28 @@ terminationGracePeriodSeconds above it.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
 from typing import Any
 
-from app.settings import METRICS_DIR, Settings
+from app.settings import METRICS_DIR, WRITE_MARKS, Settings
 
 # Every worker's metrics go to files in one folder, so that a scrape (which reaches one worker)
 # sees the whole server. Set before prometheus_client is first imported, here or in a worker.
 _OWN_METRICS_DIR = not os.environ.get(METRICS_DIR)  # made here, so removed here on exit
 if _OWN_METRICS_DIR:
     os.environ[METRICS_DIR] = tempfile.mkdtemp(prefix="kuberay-api-metrics-")
+# Each worker keeps watch caches of its own: a write one answers must show in the next read any
+# serves, so the workers tell each other the revision of each write they answered (app/cache.py).
+_OWN_WRITE_MARKS = not os.environ.get(WRITE_MARKS)
+if _OWN_WRITE_MARKS:
+    _handle, _path = tempfile.mkstemp(prefix="kuberay-api-writes-",
+                                      dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    os.close(_handle)
+    os.environ[WRITE_MARKS] = _path
 _settings = Settings.from_env(os.environ)  # fails here, naming the variable, if one is wrong
 
 from app import observability  # noqa: E402  (after the metrics folder is chosen)
@@ -66,14 +76,19 @@ def _text_formatter() -> logging.Formatter:
 
 
 def on_starting(server: Any) -> None:
-    """Before any worker: the files of a previous run would add to the new counts."""
+    """Before any worker: what a previous run left (counts, revisions) must not count in this one."""
     observability.prepare_metrics_dir(_settings.metrics_dir)
+    with open(_settings.write_marks, "wb"):  # emptied: a previous run's revisions may be another etcd's
+        pass
 
 
 def on_exit(server: Any) -> None:
-    """A folder this file made for the metrics is this run's alone."""
+    """A folder (or file) this file made is this run's alone."""
     if _OWN_METRICS_DIR:
         shutil.rmtree(_settings.metrics_dir, ignore_errors=True)
+    if _OWN_WRITE_MARKS:
+        with contextlib.suppress(OSError):
+            os.remove(_settings.write_marks)
 
 
 wsgi_app = "wsgi:app"

@@ -26,6 +26,7 @@ from app import errors
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from app.cache import Caches
     from app.k8s import K8s
 
 OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
@@ -58,11 +59,13 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     observability.configure_logging(settings.log_level, settings.log_format)
     gateway = k8s or K8s.from_settings(settings)
     dashboard = Dashboard(settings.dashboard_timeout, settings.job_log_limit)
-    services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, settings.dashboard_url)
+    services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, settings.dashboard_url,
+                              cache=settings.cache, write_marks=settings.write_marks,
+                              cache_namespace=settings.cache_namespace)
     app = connexion.FlaskApp(
         __name__,
         specification_dir=OPENAPI_DIR,
-        lifespan=partial(_connect_at_startup, gateway),
+        lifespan=partial(_lifespan, gateway, services.caches),
         jsonifier=COMPACT_JSON,
         pythonic_params=True,  # `continue` arrives as `continue_`, `pageSize` as `page_size`
         validate_responses=settings.validate_responses,
@@ -81,17 +84,23 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
                        header=settings.request_id_header, quiet=OPS_ROUTES)
     app.add_url_rule(f"{SWAGGER_UI}/", "swagger_ui", _swagger_ui, strict_slashes=False)
     app.add_url_rule("/healthz", "healthz", health.healthz, methods=ANY_METHOD)
-    app.add_url_rule("/readyz", "readyz", partial(health.readyz, gateway))
+    app.add_url_rule("/readyz", "readyz", partial(health.readyz, gateway, services.caches))
     app.add_url_rule("/metrics", "metrics", partial(observability.metrics, settings.metrics_dir))
     errors.register(app, routes)
     return app
 
 
 @contextlib.asynccontextmanager
-async def _connect_at_startup(k8s: K8s, _app: Any) -> AsyncIterator[None]:
-    """A server builds its Kubernetes client when it starts, so a wrong setup stops it there."""
+async def _lifespan(k8s: K8s, caches: Caches, _app: Any) -> AsyncIterator[None]:
+    """A server builds its Kubernetes client when it starts, so a wrong setup stops it there, and
+    starts filling its caches (reads go to Kubernetes until they are synced); it stops their
+    watches when it ends."""
     k8s.connect()
-    yield
+    caches.start()
+    try:
+        yield
+    finally:
+        caches.stop()
 
 
 def _swagger_ui() -> Response:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import flask
 
+from app.cache import Caches
 from app.constants import RAYCLUSTER, RAYJOB, RAYSERVICE
 from app.errors import ApiError, NotFound, Unavailable
 from app.k8s import K8s
@@ -24,15 +25,25 @@ def healthz() -> flask.Response:
     return flask.Response(status=200)
 
 
-def readyz(k8s: K8s) -> flask.Response:
-    reason = not_ready_reason(k8s)
+def readyz(k8s: K8s, caches: Caches | None = None) -> flask.Response:
+    reason = not_ready_reason(k8s, caches)
     if reason is not None:
         raise Unavailable(reason)
     return flask.Response(status=200)
 
 
-def not_ready_reason(k8s: K8s) -> str | None:
-    """None when ready, else one sentence saying what is missing."""
+def not_ready_reason(k8s: K8s, caches: Caches | None = None) -> str | None:
+    """None when ready, else one sentence saying what is missing. Caches still listing (at
+    start-up, or again after their watch expired) are named: reads still work meanwhile, from
+    Kubernetes, but a pod should take its share of the load once they answer."""
+    reason = _kubernetes_reason(k8s)
+    if reason is None and caches is not None and (listing := caches.not_synced()):
+        caches.start()
+        return f"Not ready: the watch caches are not synced yet ({', '.join(listing)})."
+    return reason
+
+
+def _kubernetes_reason(k8s: K8s) -> str | None:
     try:
         k8s.check_ready()
     except ApiError as exc:

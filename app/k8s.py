@@ -15,6 +15,7 @@ not to answer, and lets one call probe it again.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -77,6 +79,64 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     422: InvalidInput,
     429: Unavailable,
 }
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A collection in one namespace or all (None), narrowed by selectors: what one watch cache holds."""
+
+    prefix: str  # "/api/v1", "/apis/ray.io/v1"
+    plural: str
+    label_selector: str = ""
+    field_selector: str = ""
+    namespace: str | None = None
+
+    @classmethod
+    def custom(cls, kind: CustomResource, label_selector: str, namespace: str | None = None) -> Collection:
+        return cls(f"/apis/{kind.group}/{kind.version}", kind.plural, label_selector, namespace=namespace)
+
+    def path(self) -> str:
+        return _path(self.prefix, self.namespace, self.plural)
+
+    def query(self) -> list[tuple[str, Any]]:
+        return [(key, value) for key, value in (("labelSelector", self.label_selector),
+                                                ("fieldSelector", self.field_selector)) if value]
+
+
+class Watch:
+    """One open watch: `events()` yields each decoded event as it arrives; `close()` may be called
+    from another thread, to end a watch blocked on a quiet stream."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def events(self) -> Iterator[Json]:
+        """Ends when the server ends the watch; a broken stream raises `Unavailable`."""
+        buffered = b""
+        try:
+            for chunk in self._response.stream(64 * 1024, decode_content=True):
+                buffered += chunk
+                *lines, buffered = buffered.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unavailable(f"the watch broke: {transport_cause(exc)}") from exc
+
+    def close(self) -> None:
+        """Idempotent. The connection is closed, never pooled: a watch may end mid-stream."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        # shutdown (urllib3 >= 2.3) wakes a read blocked in another thread; closing alone may not
+        with contextlib.suppress(AttributeError, OSError, ValueError, RuntimeError):
+            self._response.shutdown()
+        with contextlib.suppress(OSError):
+            self._response.close()
+        self._response.release_conn()
 
 
 class K8s:
@@ -231,6 +291,54 @@ class K8s:
         result = self._call("list_events", "GET", path, query)
         return result.get("items") or []
 
+    # -- watch caches ---------------------------------------------------------------------
+
+    def list_page(self, collection: Collection, limit: int, continue_token: str = "",
+                  timeout: float = 60.0) -> Json:
+        """One page of a cache's LIST: the pages of one list share one snapshot."""
+        query = collection.query() + [("limit", limit)]
+        if continue_token:
+            query.append(("continue", continue_token))
+        return self._call("list_page", "GET", collection.path(), query, timeout=timeout)
+
+    def watch(self, collection: Collection, resource_version: str, timeout_seconds: int,
+              read_timeout: float) -> Watch:
+        """A watch from `resource_version`, with bookmarks, which the server ends after
+        `timeout_seconds`; `read_timeout` bounds a silence (bookmarks come about every minute).
+
+        410 Gone at the start (the version is too old: list again) is answered as the stream
+        would say it, one ERROR event, so that the cache reads both alike; any other refusal raises.
+        Watches are long and expected to end: they are neither counted against the circuit nor
+        under a request's deadline; the cache counts their restarts.
+        """
+        api = self._api()
+        query = collection.query() + [("watch", "true"), ("allowWatchBookmarks", "true"),
+                                      ("resourceVersion", resource_version),
+                                      ("timeoutSeconds", timeout_seconds)]
+        request = api.param_serialize("GET", collection.path(), query_params=query,
+                                      header_params={"Accept": "application/json"}, auth_settings=["BearerToken"])
+        started = time.perf_counter()
+        outcome = "unreachable"
+        try:
+            response = api.call_api(*request, _request_timeout=(CONNECT_TIMEOUT, read_timeout))
+            outcome = "ok" if 200 <= response.status <= 299 else str(response.status)
+        except ApiException as exc:
+            raise Unavailable(f"Kubernetes API server unavailable: {exc.reason}") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unavailable(f"Kubernetes API server unavailable: {transport_cause(exc)}") from exc
+        finally:  # (the time to open it: its events come over minutes)
+            observe_kubernetes_call("watch", outcome, time.perf_counter() - started)
+        if 200 <= response.status <= 299:
+            return Watch(response.response)
+        try:
+            status = _decode(response.read(), {})
+        finally:
+            response.response.release_conn()
+        if response.status == 410:  # as the stream says it: one ERROR event
+            message = status.get("message", "Gone") if isinstance(status, dict) else "Gone"
+            return _Refused({"kind": "Status", "code": 410, "message": str(message)})
+        raise _error("watch", response.status, status)
+
     # -- readiness ------------------------------------------------------------------------
 
     def check_ready(self) -> None:
@@ -334,6 +442,19 @@ class K8s:
             raise DeadlineExceeded(f"The request ran out of time before the Kubernetes API call {name}: "
                                    "the Kubernetes API server is answering slowly.")
         return min(timeout, left)
+
+
+class _Refused(Watch):
+    """A watch the server refused at its start: its one event is the refusal."""
+
+    def __init__(self, status: Json) -> None:
+        self._status = status
+
+    def events(self) -> Iterator[Json]:
+        yield {"type": "ERROR", "object": self._status}
+
+    def close(self) -> None:
+        pass
 
 
 def _server_timeout(name: str, wait: float) -> str:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import flask
 from connexion.http_facts import METHODS
 from connexion.middleware.abstract import ROUTING_CONTEXT
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,6 +68,24 @@ DASHBOARD_SECONDS = Histogram(
     "kuberay_api_dashboard_request_duration_seconds",
     "Time of one call to a Ray dashboard, answered or not, in seconds.", ("call",))
 
+# Each worker holds caches of its own: their gauges are per process (a `pid` label when several).
+CACHE_OBJECTS = Gauge(
+    "kuberay_api_cache_objects", "Objects a watch cache holds, by cache.", ("cache",),
+    multiprocess_mode="liveall")
+CACHE_LAST_SEEN = Gauge(
+    "kuberay_api_cache_last_event_timestamp_seconds",
+    "When a watch cache last heard from Kubernetes (its list, an event or a bookmark), as a Unix "
+    "time: the age of the last event seen is time() minus this.", ("cache",), multiprocess_mode="liveall")
+CACHE_RESTARTS = Counter(
+    "kuberay_api_cache_watch_restarts",
+    "Watches of a cache begun again, by cache and reason: ended (by the server, as it does every few "
+    "minutes), expired (410 Gone: listed again), behind (a write not seen in time: listed again), failed.",
+    ("cache", "reason"))
+CACHE_READS = Counter(
+    "kuberay_api_cache_reads",
+    "GETs and lists, by cache and where they were answered from: cache, or kubernetes (the cache "
+    "not synced yet, switched off, or behind a write answered).", ("cache", "source"))
+
 UNMATCHED = "unmatched"  # the operation of a request that no route serves (a 404 or 405)
 _METHODS = frozenset(method.upper() for method in METHODS)
 
@@ -82,6 +100,20 @@ def observe_dashboard_call(call: str, outcome: str, seconds: float) -> None:
     """For app/dashboard.py's one wrapper around every call."""
     DASHBOARD_REQUESTS.labels(call, outcome).inc()
     DASHBOARD_SECONDS.labels(call).observe(seconds)
+
+
+def observe_cache_state(cache: str, held: int) -> None:
+    """A cache heard from Kubernetes and now holds `held` objects."""
+    CACHE_OBJECTS.labels(cache).set(held)
+    CACHE_LAST_SEEN.labels(cache).set(time.time())
+
+
+def observe_cache_restart(cache: str, reason: str) -> None:
+    CACHE_RESTARTS.labels(cache, reason).inc()
+
+
+def observe_cache_read(cache: str, source: str) -> None:
+    CACHE_READS.labels(cache, source).inc()
 
 
 def metrics(metrics_dir: str = "") -> flask.Response:

@@ -23,6 +23,11 @@ DEFAULT_MAX_WORKERS = 1000  # pods one cluster request may let the operator star
 DASHBOARD_URL = "KUBERAY_API_DASHBOARD_URL"
 DASHBOARD_TIMEOUT = "KUBERAY_API_DASHBOARD_TIMEOUT"
 JOB_LOG_LIMIT = "KUBERAY_API_JOB_LOG_LIMIT"
+CACHE = "KUBERAY_API_CACHE"
+CACHE_NAMESPACE = "KUBERAY_API_CACHE_NAMESPACE"
+# Set by gunicorn.conf.py for its workers, not by people: the file through which the workers tell
+# each other the writes they answered (app/cache.py, WriteMarks).
+WRITE_MARKS = "KUBERAY_API_WRITE_MARKS"
 # Where a cluster's Ray dashboard answers, for job submissions: its head Service's in-cluster name.
 DEFAULT_DASHBOARD_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
 DASHBOARD_FIELDS = {"name": "c", "namespace": "ns", "service": "c-head-svc", "port": 8265}
@@ -56,6 +61,9 @@ class Settings:
     dashboard_url: str = DEFAULT_DASHBOARD_URL  # a template: {name} {namespace} {service} {port}
     dashboard_timeout: float = 10.0  # seconds one call to a Ray dashboard may take
     job_log_limit: int = DEFAULT_JOB_LOG_LIMIT  # bytes of a job log's answer kept; the rest is cut
+    cache: bool = True  # GET and list answer from watch caches (app/cache.py); off: every read asks Kubernetes
+    cache_namespace: str = ""  # the one namespace the caches hold (a single-namespace install); empty: all
+    write_marks: str = ""  # empty: this process's writes only (one worker)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -76,6 +84,9 @@ class Settings:
             dashboard_timeout=_seconds(DASHBOARD_TIMEOUT, env.get(DASHBOARD_TIMEOUT, "10")),
             job_log_limit=_bytes(JOB_LOG_LIMIT, env.get(JOB_LOG_LIMIT, str(DEFAULT_JOB_LOG_LIMIT)),
                                  MIN_JOB_LOG_LIMIT),
+            cache=_flag(CACHE, env.get(CACHE, "true")),
+            cache_namespace=env.get(CACHE_NAMESPACE, "").strip(),
+            write_marks=env.get(WRITE_MARKS, ""),
         )
 
 

@@ -5,19 +5,26 @@ the HTTP handlers, and any other front (gRPC) can use the same object without Fl
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from app.cache import Caches, EventCache, EventStore, Informer, ObjectCache, ObjectStore, WriteMarks
+from app.constants import COMPUTE_TEMPLATE_SELECTOR, MANAGED_SELECTOR
 from app.dashboard import Dashboard
-from app.k8s import K8s
+from app.k8s import Collection, K8s
 from app.services.clusters import CLUSTERS
 from app.services.compute_templates import ComputeTemplates
 from app.services.job_submissions import JobSubmissions
 from app.services.jobs import JOBS
 from app.services.rayservices import RAYSERVICES, RayServices
-from app.services.resource import ManagedResource
+from app.services.resource import Cache, ManagedResource, ResourceKind
 from app.settings import DEFAULT_DASHBOARD_URL
-from app.types import Cluster, RayJob
+from app.translate.events import kept_event
+from app.types import Cluster, Json, RayJob
 from app.validation import Limits
+
+EVENTS = "/apis/events.k8s.io/v1"
 
 
 @dataclass(frozen=True)
@@ -29,21 +36,75 @@ class Services:
     jobs: ManagedResource[RayJob]
     rayservices: RayServices
     job_submissions: JobSubmissions
+    caches: Caches  # empty when the caches are off
 
     @classmethod
     def build(cls, k8s: K8s, limits: Limits, dashboard: Dashboard | None = None,
-              dashboard_url: str = DEFAULT_DASHBOARD_URL) -> Services:
+              dashboard_url: str = DEFAULT_DASHBOARD_URL, cache: bool = False, write_marks: str = "",
+              cache_namespace: str = "") -> Services:
         """`limits` are the administrator's ceilings (settings), applied to every request;
-        `dashboard_url` is where a cluster's Ray dashboard answers (settings, a template)."""
-        templates = ComputeTemplates(k8s)
-        clusters = ManagedResource(k8s, templates, CLUSTERS, limits)
+        `dashboard_url` is where a cluster's Ray dashboard answers (settings, a template).
+        With `cache`, reads answer from watch caches, which the caller starts (`caches.start()`), of
+        `cache_namespace` alone if set; `write_marks` is the file the server's workers tell each
+        other their writes through (empty: one process)."""
+        kinds: list[ResourceKind[Any]] = [CLUSTERS, JOBS, RAYSERVICES]
+        watched = _Watched(k8s, kinds, write_marks, cache_namespace or None) if cache else None
+        templates = ComputeTemplates(k8s, watched.configmaps if watched else None)
+        clusters = ManagedResource(k8s, templates, CLUSTERS, limits, watched.of(CLUSTERS) if watched else None)
         return cls(
             compute_templates=templates,
             clusters=clusters,
-            jobs=ManagedResource(k8s, templates, JOBS, limits),
-            rayservices=RayServices(k8s, templates, RAYSERVICES, limits),
+            jobs=ManagedResource(k8s, templates, JOBS, limits, watched.of(JOBS) if watched else None),
+            rayservices=RayServices(k8s, templates, RAYSERVICES, limits, watched.of(RAYSERVICES) if watched else None),
             job_submissions=JobSubmissions(clusters, dashboard or Dashboard(), dashboard_url),
+            caches=Caches(watched.informers if watched else ()),
         )
+
+
+class _Watched:
+    """The informers of one process: the managed objects of each kind, the compute templates, and
+    the events of the kinds whose answers show events."""
+
+    def __init__(self, k8s: K8s, kinds: Iterable[ResourceKind[Any]], write_marks: str, namespace: str | None) -> None:
+        kinds = list(kinds)
+        names = [kind.resource.plural for kind in kinds] + ["configmaps"]
+        self._marks = WriteMarks(names, write_marks)
+        self.informers: list[Informer] = []
+        self._events: dict[str, EventCache] = {}
+        for kind in kinds:
+            for source in kind.events:
+                if source.kind not in self._events:
+                    events = Collection(EVENTS, "events", field_selector=f"regarding.kind={source.kind}",
+                                        namespace=namespace)
+                    held = EventStore(kept_event)
+                    informer = self._informer(f"events-{source.kind.lower()}", k8s, events, held)
+                    self._events[source.kind] = EventCache(informer, held)
+        self._objects: dict[str, Cache] = {}
+        for kind in kinds:
+            store = ObjectStore(_related(kind))
+            collection = Collection.custom(kind.resource, MANAGED_SELECTOR, namespace)
+            informer = self._informer(kind.resource.plural, k8s, collection, store)
+            self._objects[kind.resource.plural] = Cache(
+                ObjectCache(informer, store, self._marks),
+                {source.kind: self._events[source.kind] for source in kind.events})
+        store = ObjectStore()
+        configmaps = Collection("/api/v1", "configmaps", COMPUTE_TEMPLATE_SELECTOR, namespace=namespace)
+        self.configmaps = ObjectCache(self._informer("configmaps", k8s, configmaps, store), store, self._marks)
+
+    def _informer(self, name: str, k8s: K8s, collection: Collection, store: EventStore | ObjectStore) -> Informer:
+        informer = Informer(name, k8s, collection, store)
+        self.informers.append(informer)
+        return informer
+
+    def of(self, kind: ResourceKind[Any]) -> Cache:
+        return self._objects[kind.resource.plural]
+
+
+def _related(kind: ResourceKind[Any]) -> Any:
+    """The names of the objects whose events an answer of `kind` shows, in its sources' order."""
+    def related(obj: Json) -> tuple[str, ...]:
+        return tuple(source.name_of(obj) for source in kind.events)
+    return related
 
 
 __all__ = ["ComputeTemplates", "JobSubmissions", "ManagedResource", "RayServices", "Services"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import cast
 
+from app.cache import Entry, ObjectCache
 from app.constants import COMPUTE_TEMPLATE_SELECTOR, CONFIG_TYPE_COMPUTE_TEMPLATE, CONFIG_TYPE_LABEL
 from app.errors import AlreadyExists, InvalidInput, NotFound
 from app.k8s import K8s
@@ -19,10 +20,12 @@ from app.validation import check_compute_template, check_templates
 
 
 class ComputeTemplates:
-    """Compute-template operations in API terms; knows Kubernetes, never HTTP."""
+    """Compute-template operations in API terms; knows Kubernetes, never HTTP. With a `cache`
+    (of the labelled ConfigMaps), GET and list answer from it whenever it may."""
 
-    def __init__(self, k8s: K8s) -> None:
+    def __init__(self, k8s: K8s, cache: ObjectCache | None = None) -> None:
         self._k8s = k8s
+        self._cache = cache
 
     def create(self, namespace: str, template: ComputeTemplate) -> ComputeTemplate:
         """One write: Kubernetes' "already exists" is the duplicate check (no racy GET first)."""
@@ -34,20 +37,33 @@ class ComputeTemplates:
             raise AlreadyExists(
                 f"Compute template with name {template['name']} already exists in namespace {namespace}"
             ) from exc
+        if self._cache is not None:
+            self._cache.written(created)
         return _to_api(created)
 
     def get(self, namespace: str, name: str) -> ComputeTemplate:
-        return _to_api(self._read(namespace, name))
+        store = None if self._cache is None else self._cache.view(namespace)
+        if store is None:
+            return _to_api(self._read(namespace, name))
+        entry = store.get(namespace, name)
+        if entry is None:
+            raise NotFound(_not_found(namespace, name))
+        return _cached_answer(entry)
 
     def list(self, namespace: str | None) -> Json:
         """One namespace, or all of them for `None` in one call (upstream lists each namespace)."""
+        store = None if self._cache is None else self._cache.view(namespace)
+        if store is not None:
+            return page("computeTemplates", [dict(_cached_answer(entry)) for entry in store.entries(namespace)])
         configmaps = self._k8s.list_configmaps(namespace, COMPUTE_TEMPLATE_SELECTOR)
         return page("computeTemplates", [to_api_compute_template(c) for c in configmaps])
 
     def delete(self, namespace: str, name: str) -> Json:
         """Clusters built from the template keep their copy of it, so nothing else is checked."""
-        self._read(namespace, name)
-        self._k8s.delete_configmap(namespace, name)
+        configmap = self._read(namespace, name)
+        answer = self._k8s.delete_configmap(namespace, name)
+        if self._cache is not None:
+            self._cache.deleted(namespace, name, str(configmap.get("metadata", {}).get("uid", "")), answer)
         return {}
 
     def referenced(self, namespace: str, names: Iterable[str]) -> dict[str, ComputeTemplate]:
@@ -63,7 +79,7 @@ class ComputeTemplates:
         return templates
 
     def _read(self, namespace: str, name: str) -> Json:
-        message = f"Compute template {name} not found in namespace {namespace}"
+        message = _not_found(namespace, name)
         try:
             configmap = self._k8s.get_configmap(namespace, name)
         except NotFound as exc:
@@ -71,6 +87,19 @@ class ComputeTemplates:
         if (configmap.get("metadata", {}).get("labels") or {}).get(CONFIG_TYPE_LABEL) != CONFIG_TYPE_COMPUTE_TEMPLATE:
             raise NotFound(message)
         return configmap
+
+
+def _not_found(namespace: str, name: str) -> str:
+    return f"Compute template {name} not found in namespace {namespace}"
+
+
+def _cached_answer(entry: Entry) -> ComputeTemplate:
+    """Translated once per version of the ConfigMap (the cache holds only labelled ones)."""
+    memo = entry.memo
+    if memo is None or memo[0] != (entry.rv,):
+        memo = ((entry.rv,), _to_api(entry.object()))
+        entry.memo = memo
+    return cast(ComputeTemplate, memo[1])
 
 
 def _to_api(configmap: Json) -> ComputeTemplate:

@@ -7,6 +7,9 @@ Like every service, this knows Kubernetes (through `app.k8s.K8s`) and never HTTP
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import bisect
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,6 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+import orjson
+
+from app.cache import Entry as CacheEntry
+from app.cache import EventCache, EventStore, ObjectCache, ObjectStore
 from app.constants import COMPONENT, MANAGED_BY, MANAGED_SELECTOR, CustomResource
 from app.errors import AlreadyExists, ApiError, NotFound
 from app.k8s import K8s
@@ -29,6 +36,8 @@ log = logging.getLogger(__name__)
 Api = TypeVar("Api", bound=Mapping[str, Any])  # the API's object of a kind: Cluster, RayJob, RayService
 EventIndex = Mapping[tuple[str, str], list[Json]]
 Items = list[Json]  # (inside ManagedResource, `list` is its method)
+Key = tuple[str, str]  # (namespace, name)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,14 +69,29 @@ class ResourceKind(Generic[Api]):
     events: Sequence[EventSource] = field(default_factory=tuple)  # concatenated, in this order
 
 
-class ManagedResource(Generic[Api]):
-    """Create, get, list and delete of one managed custom resource; knows Kubernetes, never HTTP."""
+@dataclass(frozen=True)
+class Cache:
+    """Where a managed resource reads from when the watch caches are on: its objects, and the
+    events of each of its kind's event sources (by the source's kind)."""
 
-    def __init__(self, k8s: K8s, templates: ComputeTemplates, kind: ResourceKind[Api], limits: Limits) -> None:
+    objects: ObjectCache
+    events: Mapping[str, EventCache] = field(default_factory=dict)
+
+
+class ManagedResource(Generic[Api]):
+    """Create, get, list and delete of one managed custom resource; knows Kubernetes, never HTTP.
+
+    With a `cache`, GET and list answer from it whenever it may (app/cache.py), else from
+    Kubernetes; every write tells it what was answered.
+    """
+
+    def __init__(self, k8s: K8s, templates: ComputeTemplates, kind: ResourceKind[Api], limits: Limits,
+                 cache: Cache | None = None) -> None:
         self._k8s = k8s
         self._templates = templates
         self.kind = kind
         self._limits = limits
+        self._cache = cache
 
     def create(self, namespace: str, body: Api) -> Api:
         """Everything that can refuse the request runs before the single write."""
@@ -77,23 +101,85 @@ class ManagedResource(Generic[Api]):
         return self._create(namespace, self.kind.to_kubernetes(body, templates, datetime.now(UTC)))
 
     def get(self, namespace: str, name: str) -> Api:
-        return self._answer(self.read(namespace, name))
+        view = self._view(namespace)
+        if view is None:
+            return self._answer(self.read(namespace, name))
+        objects, events = view
+        entry = objects.get(namespace, name)
+        if entry is None:
+            raise NotFound(self._not_found(namespace, name))
+        return cast(Api, self._cached_answer(entry, events))
 
     def list(self, namespace: str | None, limit: int = 0, token: str = "") -> Json:
-        """One namespace, or all of them for `None`; two or three calls whatever the page size:
-        the objects, then the events of each source in one read each."""
+        """One namespace, or all of them for `None`. From Kubernetes: two or three calls whatever
+        the page size (the objects, then the events of each source in one read each).
+
+        From the cache, pages follow the order of names (`page_of`): an object present from the
+        first page to the last is listed once, whatever else changes meanwhile. A page token of
+        either kind is honoured by the other path, so paging survives the cache's coming and going.
+        """
+        view = self._view(namespace)
+        after = cache_token_key(token)
+        if view is not None and (after is not None or not token):
+            objects, events = view
+            entries, next_key = page_of(objects.entries(namespace), lambda entry: entry.key, after, limit)
+            answers = [self._cached_answer(entry, events) for entry in entries]
+            return page(self.kind.items_key, answers, self.kind.token_key, cache_token(next_key))
+        if after is not None:  # a cache's page, while the cache cannot answer: the same page, from Kubernetes
+            everything = self._k8s.list_objects(self.kind.resource, namespace, MANAGED_SELECTOR)
+            items, next_key = page_of(sorted(everything.get("items") or [], key=_key), _key, after, limit)
+            return page(self.kind.items_key, self._translated(namespace, items), self.kind.token_key,
+                        cache_token(next_key))
         result = self._k8s.list_objects(self.kind.resource, namespace, MANAGED_SELECTOR, limit, token)
-        items: Items = result.get("items") or []
-        indexes = [self._event_index(namespace, source, items) for source in self.kind.events]
-        answers = [self.kind.to_api(item, _events_of(item, self.kind.events, indexes)) for item in items]
         next_token = str((result.get("metadata") or {}).get("continue", ""))
-        return page(self.kind.items_key, answers, self.kind.token_key, next_token)
+        return page(self.kind.items_key, self._translated(namespace, result.get("items") or []),
+                    self.kind.token_key, next_token)
 
     def delete(self, namespace: str, name: str) -> Json:
         """No wait: Kubernetes collects what the object owns through owner references."""
-        self.read(namespace, name)
-        self._k8s.delete_object(self.kind.resource, namespace, name)
+        obj = self.read(namespace, name)
+        answer = self._k8s.delete_object(self.kind.resource, namespace, name)
+        if self._cache is not None:
+            uid = str((obj.get("metadata") or {}).get("uid", ""))
+            self._cache.objects.deleted(namespace, name, uid, answer)
         return {}
+
+    def _translated(self, namespace: str | None, items: Items) -> Items:
+        indexes = [self._event_index(namespace, source, items) for source in self.kind.events]
+        return [self.kind.to_api(item, _events_of(item, self.kind.events, indexes)) for item in items]
+
+    def _view(self, namespace: str | None) -> tuple[ObjectStore, Mapping[str, EventStore]] | None:
+        """The stores to answer a read of `namespace` (None: all) from now, or None: ask Kubernetes."""
+        if self._cache is None:
+            return None
+        events: dict[str, EventStore] = {}
+        for kind, cache in self._cache.events.items():
+            store = cache.view(namespace)
+            if store is None:
+                return None
+            events[kind] = store
+        objects = self._cache.objects.view(namespace)
+        return None if objects is None else (objects, events)
+
+    def _cached_answer(self, entry: CacheEntry, events: Mapping[str, EventStore]) -> Json:
+        """The API form of a cached object, translated again only when it or its events changed."""
+        namespace = entry.key[0]
+        sources = self.kind.events
+        basis = (entry.rv, *(events[source.kind].stamp(namespace, name)
+                             for source, name in zip(sources, entry.related, strict=True)))
+        memo = entry.memo
+        if memo is not None and memo[0] == basis:
+            return cast(Json, memo[1])
+        related: list[Json] = []
+        for source, name in zip(sources, entry.related, strict=True):
+            if name:
+                related += events[source.kind].events(namespace, name)
+        answer = self.kind.to_api(entry.object(), related)
+        entry.memo = (basis, answer)
+        return answer
+
+    def _not_found(self, namespace: str, name: str) -> str:
+        return f"{self.kind.noun} {name} not found in namespace {namespace}"
 
     def _create(self, namespace: str, obj: Json) -> Api:
         """One write: Kubernetes' "already exists" is the duplicate check (no racy GET first)."""
@@ -103,10 +189,17 @@ class ManagedResource(Generic[Api]):
             raise AlreadyExists(
                 f"{self.kind.noun} {own_name(obj)} already exists in namespace {namespace}"
             ) from exc
+        self._written(created)
         return self._answer(created)
 
     def _replace(self, namespace: str, name: str, obj: Json) -> Api:
-        return self._answer(self._k8s.replace_object(self.kind.resource, namespace, name, obj))
+        replaced = self._k8s.replace_object(self.kind.resource, namespace, name, obj)
+        self._written(replaced)
+        return self._answer(replaced)
+
+    def _written(self, answer: Json) -> None:
+        if self._cache is not None:
+            self._cache.objects.written(answer)
 
     def _templates_for(self, namespace: str, spec: Mapping[str, Any] | None) -> dict[str, ComputeTemplate]:
         """The compute templates a cluster spec names, read and checked before any write."""
@@ -115,7 +208,7 @@ class ManagedResource(Generic[Api]):
     def read(self, namespace: str, name: str) -> Json:
         """The Kubernetes object, if managed: one we do not manage is reported exactly like an absent
         one (upstream: 500, code 2)."""
-        message = f"{self.kind.noun} {name} not found in namespace {namespace}"
+        message = self._not_found(namespace, name)
         try:
             obj = self._k8s.get_object(self.kind.resource, namespace, name)
         except NotFound as exc:
@@ -182,6 +275,44 @@ Body = TypeVar("Body", bound=Mapping[str, Any])
 def in_namespace(body: Body, namespace: str) -> Body:
     """A body without `namespace` takes the path's; a different one is for validation to refuse."""
     return body if body.get("namespace") else cast(Body, {**body, "namespace": namespace})
+
+
+def _key(obj: Json) -> Key:
+    metadata = obj.get("metadata") or {}
+    return str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+
+
+def page_of(items: list[T], key: Callable[[T], Key], after: Key | None, limit: int) -> tuple[list[T], Key | None]:
+    """The page of `items` (sorted by `key`) that follows the key `after`, at most `limit` long
+    (0: all), and the key to continue after, if more follow."""
+    start = 0 if after is None else bisect.bisect_right(items, after, key=key)
+    if not limit or start + limit >= len(items):
+        return items[start:], None
+    chosen = items[start:start + limit]
+    return chosen, key(chosen[-1])
+
+
+CACHE_TOKEN = "kuberay-api/v1"  # the mark of a page token of a list answered in name order (`cache_token`)
+
+
+def cache_token(after: Key | None) -> str:
+    """A page token saying where the next page starts: after this (namespace, name). URL-safe
+    base64 of JSON, as Kubernetes' tokens, which are objects where this is an array."""
+    if after is None:
+        return ""
+    return base64.urlsafe_b64encode(orjson.dumps([CACHE_TOKEN, *after])).decode().rstrip("=")
+
+
+def cache_token_key(token: str) -> Key | None:
+    """The key a token of `cache_token`'s continues after; None for any other token (Kubernetes')."""
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError):
+        return None
+    if isinstance(value, list) and len(value) == 3 and value[0] == CACHE_TOKEN \
+            and all(isinstance(part, str) for part in value):
+        return value[1], value[2]
+    return None
 
 
 def page(items_key: str, items: list[Json], token_key: str = "", token: str = "") -> Json:

@@ -41,3 +41,21 @@ def _api_event(event: Event, prefix: str) -> Json:
         "type": event.get("type", ""),
         "count": count,
     })
+
+
+# What `_api_event` reads, and what the event's filing needs (`regarding`): a watch cache keeps
+# only these of each event.
+_KEPT = ("eventTime", "series", "deprecatedLastTimestamp", "deprecatedFirstTimestamp", "deprecatedCount",
+         "reason", "note", "type")
+_KEPT_METADATA = ("name", "namespace", "creationTimestamp", "resourceVersion")
+_KEPT_REGARDING = ("kind", "namespace", "name")
+
+
+def kept_event(event: Mapping[str, Any]) -> Json:
+    """The part of an event its translation and filing read: a quarter of its size."""
+    metadata = event.get("metadata") or {}
+    regarding = event.get("regarding") or {}
+    kept: Json = {key: event[key] for key in _KEPT if event.get(key) is not None}
+    kept["metadata"] = {key: metadata[key] for key in _KEPT_METADATA if key in metadata}
+    kept["regarding"] = {key: regarding[key] for key in _KEPT_REGARDING if key in regarding}
+    return kept

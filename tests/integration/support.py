@@ -76,8 +76,13 @@ class GatewayCalls:
 @contextmanager
 def own_app(k8s: K8s, **settings: Any) -> Iterator[Any]:
     """A test client over a K8s of the test's own (to count its calls, or to point it elsewhere),
-    with `settings` of its own on top of the tests' (e.g. `max_workers_per_cluster=10`)."""
-    yield create_app(Settings(validate_responses=True, **settings), k8s).test_client()
+    with `settings` of its own on top of the tests' (e.g. `max_workers_per_cluster=10`).
+
+    The app runs as a server does (its lifespan): its watch caches start with it, reads go to
+    Kubernetes until they are synced, and their watches end with it.
+    """
+    with create_app(Settings(validate_responses=True, **settings), k8s).test_client() as client:
+        yield client
 
 
 # -- Kubernetes, as the administrator ---------------------------------------------------------

@@ -31,10 +31,11 @@ RESOURCES = {"limits": {"cpu": "2", "memory": "4Gi"}, "requests": {"cpu": "2", "
 
 @pytest.fixture
 def counted_app(cluster):
-    """The app over a K8s of our own whose calls the test counts."""
+    """The app over a K8s of our own whose calls the test counts, without its caches: every read
+    asks Kubernetes (as before the caches are synced; tests/integration/test_cache.py has the rest)."""
     k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
     calls = GatewayCalls(k8s)
-    with own_app(k8s) as client:
+    with own_app(k8s, cache=False) as client:
         yield client, calls
 
 

@@ -48,23 +48,28 @@ def error(response: Any, status: int, code: int) -> str:
     return str(body["message"])
 
 
+def _synced(client: Any) -> None:
+    """The app started as a server starts (its caches), and ready."""
+    wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200")
+
+
 def test_readyz_is_503_while_the_kubernetes_api_is_down_and_200_once_it_is_back(plane: Any) -> None:
-    client = create_app(Settings(), K8s.from_kubeconfig(str(plane.kubeconfig))).test_client()
-    assert client.get("/readyz").status_code == 200
-    before = client.get("/metrics").text
+    with create_app(Settings(), K8s.from_kubeconfig(str(plane.kubeconfig))).test_client() as client:
+        _synced(client)
+        before = client.get("/metrics").text
 
-    plane.stop_component("kube-apiserver")
-    try:
-        down = client.get("/readyz")
-        healthy_while_down = client.get("/healthz").status_code
-        during = client.get("/metrics").text
-    finally:
-        plane.start_component("kube-apiserver")
+        plane.stop_component("kube-apiserver")
+        try:
+            down = client.get("/readyz")
+            healthy_while_down = client.get("/healthz").status_code
+            during = client.get("/metrics").text
+        finally:
+            plane.start_component("kube-apiserver")
 
-    assert error(down, 503, 14) == "Not ready: Kubernetes API server unavailable: cannot connect."
-    assert healthy_while_down == 200
-    wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200 again")
-    assert client.get("/healthz").status_code == 200
+        assert error(down, 503, 14) == "Not ready: Kubernetes API server unavailable: cannot connect."
+        assert healthy_while_down == 200
+        wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200 again")
+        assert client.get("/healthz").status_code == 200
     ready_503 = {"operation": "/readyz", "method": "GET", "status": "503"}
     assert sample(during, "kuberay_api_requests_total", **ready_503) == \
         sample(before, "kuberay_api_requests_total", **ready_503) + 1
@@ -77,19 +82,20 @@ def test_readyz_names_the_kuberay_crd_that_is_missing(plane: Any) -> None:
     api = config.new_client_from_config(config_file=str(plane.kubeconfig))
     crds = kube.ApiextensionsV1Api(api)
     saved = api.sanitize_for_serialization(crds.read_custom_resource_definition("rayservices.ray.io"))
-    client = create_app(Settings(), K8s.from_kubeconfig(str(plane.kubeconfig))).test_client()
-    try:
-        crds.delete_custom_resource_definition("rayservices.ray.io")
-        missing = wait_for(lambda: (r := client.get("/readyz")).status_code == 503 and r,
-                           timeout=60, what="/readyz to notice the deleted CRD")
-        assert error(missing, 503, 14) == \
-            "Not ready: the KubeRay CRDs are not all installed (ray.io/v1 does not serve rayservices)."
-    finally:
-        wait_for(lambda: not _exists(crds, "rayservices.ray.io"), timeout=60, what="the CRD to be gone")
-        body = {key: saved[key] for key in ("apiVersion", "kind", "spec")}
-        crds.create_custom_resource_definition({**body, "metadata": {"name": "rayservices.ray.io"}})
-        wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200 again")
-        api.close()
+    with create_app(Settings(), K8s.from_kubeconfig(str(plane.kubeconfig))).test_client() as client:
+        _synced(client)
+        try:
+            crds.delete_custom_resource_definition("rayservices.ray.io")
+            missing = wait_for(lambda: (r := client.get("/readyz")).status_code == 503 and r,
+                               timeout=60, what="/readyz to notice the deleted CRD")
+            assert error(missing, 503, 14) == \
+                "Not ready: the KubeRay CRDs are not all installed (ray.io/v1 does not serve rayservices)."
+        finally:
+            wait_for(lambda: not _exists(crds, "rayservices.ray.io"), timeout=60, what="the CRD to be gone")
+            body = {key: saved[key] for key in ("apiVersion", "kind", "spec")}
+            crds.create_custom_resource_definition({**body, "metadata": {"name": "rayservices.ray.io"}})
+            wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200 again")
+            api.close()
 
 
 def _exists(crds: kube.ApiextensionsV1Api, name: str) -> bool:
@@ -104,6 +110,7 @@ def _exists(crds: kube.ApiextensionsV1Api, name: str) -> bool:
 
 def test_readyz_is_200_on_the_session_cluster(cluster: Cluster) -> None:
     with own_app(K8s.from_kubeconfig(str(cluster.kubeconfig))) as client:
+        _synced(client)  # (test_cache.py: 503 until then)
         response = client.get("/readyz")
     assert (response.status_code, response.content) == (200, b"")
 
@@ -114,7 +121,7 @@ def test_metrics_count_the_requests_made_and_the_kubernetes_calls_behind_them(
         cluster: Cluster, namespace: str) -> None:
     k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
     calls = GatewayCalls(k8s)
-    with own_app(k8s) as client:
+    with own_app(k8s, cache=False) as client:  # (every read one call; test_cache.py counts the cache's)
         before = client.get("/metrics").text
         prefix = f"/apis/v1/namespaces/{namespace}/compute_templates"
         assert client.post(prefix, json=template_body(namespace)).status_code == 200
@@ -195,7 +202,8 @@ def _dead_kubeconfig(cluster: Cluster, tmp_path: Path) -> str:
 
 def test_a_failed_request_logs_its_errors_under_the_same_request_id(
         cluster: Cluster, tmp_path: Path, json_log: io.StringIO) -> None:
-    with own_app(K8s.from_kubeconfig(_dead_kubeconfig(cluster, tmp_path))) as client:
+    # (no caches: their calls, failing too, would open the circuit before the request's own call)
+    with own_app(K8s.from_kubeconfig(_dead_kubeconfig(cluster, tmp_path)), cache=False) as client:
         response = client.get("/apis/v1/namespaces/ns/compute_templates/t")
 
     request_id = response.headers["X-Request-ID"]

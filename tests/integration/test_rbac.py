@@ -5,7 +5,7 @@ plane, obtains a token for that account (TokenRequest) and runs the server with 
 holds only that token:
 * enough: the whole seed sequence and the readiness probe succeed, and the server met no
   refusal, not even one it would swallow (event reads), while making every kind of call its
-  gateway has;
+  gateway has (with its watch caches, and without: reads then ask Kubernetes);
 * nothing more: with any single permission taken away, the sequence meets a refusal naming that
   permission; and the identity is refused what the server never does (Secrets, Pods, watch, ...);
 * single-namespace mode: the release namespace works, everything else answers 403.
@@ -97,17 +97,22 @@ def test_chart_rbac_is_enough_for_the_seed_sequence(
     with chart_identity(cluster, helm, namespace, tmp_path) as identity:
         assert whoami(identity) == identity.username  # the token is the chart's account
         assert "client-certificate" not in identity.kubeconfig.read_text()
-        k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
-        calls = GatewayCalls(k8s)
-        refusals = calls.refusals
-        with own_app(k8s) as app_client:
-            seed_sequence.run(sender(app_client, refusals),
-                              seed_sequence.steps(namespace, other_namespace))
-            ready = app_client.get("/readyz")  # the readiness probe's calls need no rule either
-
-        assert ready.status_code == 200, ready.text
-        assert refusals == []
-        assert set(calls.counts) == gateway_methods()  # every kind of call was made, and allowed
+        made: set[str] = set()
+        with fresh_namespaces(cluster, 2) as uncached:
+            for cache, (first, second) in ((True, (namespace, other_namespace)), (False, uncached)):
+                k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
+                calls = GatewayCalls(k8s)
+                refusals = calls.refusals
+                with own_app(k8s, cache=cache) as app_client:
+                    if cache:  # (the readiness probe needs no rule either)
+                        wait_for(lambda app_client=app_client: app_client.get("/readyz").status_code == 200,
+                                 timeout=30, what="the caches to sync")
+                    seed_sequence.run(sender(app_client, refusals), seed_sequence.steps(first, second))
+                    ready = app_client.get("/readyz")
+                assert ready.status_code == 200, ready.text
+                assert refusals == []
+                made |= set(calls.counts)
+        assert made == gateway_methods()  # every kind of call was made, and allowed
         kube = Kube(cluster.api)
         assert kube.get("rayservices", namespace, "test-v2") is not None
         assert kube.get("rayjobs", other_namespace, "job-test") is not None
@@ -144,7 +149,7 @@ def test_every_granted_permission_is_needed(
     rbac = client.RbacAuthorizationV1Api(cluster.api)
     with chart_identity(cluster, helm, namespace, tmp_path) as identity:
         granted = atoms(identity.role)
-        assert len(granted) == 18, granted
+        assert len(granted) == 23, granted
         name = identity.role["metadata"]["name"]
         unneeded = []
         for atom in granted:
@@ -170,7 +175,7 @@ REFUSED: dict[str, Callable[[client.ApiClient, str], Any]] = {
     "read a Secret in its own namespace": lambda api, ns: client.CoreV1Api(api).read_namespaced_secret("s", ns),
     "list Pods": lambda api, ns: client.CoreV1Api(api).list_namespaced_pod(ns),
     "list Namespaces (upstream's chart grants it)": lambda api, ns: client.CoreV1Api(api).list_namespace(),
-    "watch ConfigMaps": lambda api, ns: client.CoreV1Api(api).list_namespaced_config_map(
+    "watch Secrets": lambda api, ns: client.CoreV1Api(api).list_namespaced_secret(
         ns, watch=True, timeout_seconds=1, _preload_content=False),
     "patch a ConfigMap": lambda api, ns: client.CoreV1Api(api).patch_namespaced_config_map(
         "default-template", ns, {"metadata": {"labels": {"x": "y"}}}),
@@ -217,9 +222,9 @@ def test_single_namespace_install_serves_its_namespace_only(
         refusals = calls.refusals
         local = [step for step in seed_sequence.steps(namespace, other_namespace)
                  if f"/namespaces/{namespace}/" in step.path]
-        with own_app(k8s) as app_client:
+        with own_app(k8s, cache_namespace=namespace) as app_client:  # (as the chart sets it)
+            wait_for(lambda: app_client.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
             seed_sequence.run(sender(app_client, refusals), local)
-            assert app_client.get("/readyz").status_code == 200
             assert refusals == []
 
             for path in ("/apis/v1/compute_templates", "/apis/v1/clusters", "/apis/v1/jobs",

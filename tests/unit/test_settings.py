@@ -37,6 +37,10 @@ READ = [
     ({"KUBERAY_API_DASHBOARD_TIMEOUT": "2"}, "dashboard_timeout", 2.0),
     ({}, "job_log_limit", 8 * 1024 * 1024),
     ({"KUBERAY_API_JOB_LOG_LIMIT": "4096"}, "job_log_limit", 4096),
+    ({}, "cache", True),
+    ({"KUBERAY_API_CACHE": "off"}, "cache", False),
+    ({}, "write_marks", ""),
+    ({"KUBERAY_API_WRITE_MARKS": "/dev/shm/marks"}, "write_marks", "/dev/shm/marks"),
     ({"KUBECONFIG": "/elsewhere", "PORT": "1"}, "port", 8888),  # only our own names are read
 ]
 
@@ -68,6 +72,7 @@ REFUSED = [
     ("KUBERAY_API_DASHBOARD_TIMEOUT", "0"),
     ("KUBERAY_API_JOB_LOG_LIMIT", "1023"),
     ("KUBERAY_API_JOB_LOG_LIMIT", "8M"),
+    ("KUBERAY_API_CACHE", "sometimes"),
 ]
 
 

@@ -1,0 +1,280 @@
+"""Reads at scale: lists and GETs through the server (gunicorn, 2 workers, as `make run`), next to
+raw lists of the same objects from the kube-apiserver, and the workers' memory.
+
+    .venv/bin/python -m bench.reads --kubeconfig "$KUBECONFIG"
+
+Needs `wrk` (Debian: `apt-get install wrk`). In namespaces of this run's own, it writes
+RayClusters as the server writes them (suspended, so that the operator starts no pods) and
+events.k8s.io/v1 Events regarding them, topping up what the operator writes to 3 per cluster:
+
+1. one namespace with 10, then 100, then 1,000 clusters: the list's p50 through the server and
+   raw (the same RayClusters and their events, read with app/k8s.py: one GET each, decoded: the
+   floor for any Python server), timed alternately; and GETs of one cluster with `wrk -c16`;
+2. 10,000 events regarding Pods added to that namespace: GET again;
+3. 49 more namespaces, to 5,000 clusters in 50 namespaces (1,000 in the first, about 82 in each
+   other): the all-namespaces list, ours and raw, then each worker's RSS.
+
+It prints one table (the README shows one run's). Everything it creates is deleted at the end,
+Ctrl-C included, and every wait is bounded. About ten minutes on two CPUs, most of it writing.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kubernetes import client, config  # noqa: E402
+
+from app.constants import MANAGED_SELECTOR, RAYCLUSTER  # noqa: E402
+from app.k8s import K8s  # noqa: E402
+from app.translate.cluster import to_raycluster  # noqa: E402
+from bench.soak import Server  # noqa: E402
+
+REQUEST_TIMEOUT = 120.0
+EVENTS_PER_CLUSTER = 3
+WRITERS = 16  # threads writing objects
+SETTLE_TIMEOUT = 120.0
+Json = dict[str, Any]
+
+
+def _template(namespace: str) -> Json:
+    return {"name": "bench", "namespace": namespace, "cpu": 1, "memory": 2, "memoryUnit": "Gi"}
+
+
+def _cluster(namespace: str, name: str) -> Json:
+    group = {"computeTemplate": "bench", "rayStartParams": {"dashboard-host": "0.0.0.0"}}
+    return {
+        "name": name, "namespace": namespace, "user": "bench", "version": "2.46.0",
+        "clusterSpec": {
+            "headGroupSpec": {**group, "serviceType": "ClusterIP"},
+            "workerGroupSpec": [{**group, "groupName": "small", "replicas": 1, "maxReplicas": 4}],
+        },
+    }
+
+
+def _event(namespace: str, kind: str, name: str, index: int) -> Json:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": f"{name}.bench{index}", "namespace": namespace},
+        "eventTime": now, "reportingController": "bench", "reportingInstance": "bench-1",
+        "action": "Measure", "reason": "Benchmark", "type": "Normal",
+        "note": f"benchmark event {index} of {kind} {namespace}/{name}",
+        "regarding": {"apiVersion": "ray.io/v1" if kind != "Pod" else "v1", "kind": kind,
+                      "namespace": namespace, "name": name},
+    }
+
+
+class Plane:
+    """The control plane as its administrator: namespaces, clusters and events past the server."""
+
+    def __init__(self, kubeconfig: str) -> None:
+        self.k8s = K8s.from_kubeconfig(kubeconfig, timeout=60.0, request_timeout=120.0)
+        self._api = config.new_client_from_config(config_file=kubeconfig)
+        self._core = client.CoreV1Api(self._api)
+        self._events = client.EventsV1Api(self._api)
+
+    def namespace(self, name: str) -> None:
+        self._core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+
+    def delete_namespace(self, name: str) -> None:
+        self._core.delete_namespace(name, _request_timeout=30)
+
+    def clusters(self, namespace: str, first: int, count: int) -> None:
+        """Clusters bench-<first> ... bench-<first+count-1>, written as the server writes them, suspended."""
+        templates = {"bench": _template(namespace)}
+        now = datetime.now(UTC)
+
+        def create(index: int) -> None:
+            body = to_raycluster(_cluster(namespace, f"bench-{index:05d}"), templates, now)
+            body["spec"]["suspend"] = True
+            self.k8s.create_object(RAYCLUSTER, namespace, body)
+
+        _parallel(create, range(first, first + count))
+
+    def events(self, bodies: list[Json]) -> None:
+        _parallel(lambda body: self._events.create_namespaced_event(body["metadata"]["namespace"], body), bodies)
+
+    def cluster_events(self, namespace: str | None) -> list[Json]:
+        return self.k8s.list_events(namespace, f"regarding.kind={RAYCLUSTER.kind}")
+
+    def top_up(self, namespaces: list[str], names: dict[str, list[str]]) -> None:
+        """Once the operator's events settle, events of our own up to EVENTS_PER_CLUSTER per cluster."""
+        deadline, last = time.monotonic() + SETTLE_TIMEOUT, -1
+        while time.monotonic() < deadline:
+            count = sum(len(self.cluster_events(namespace)) for namespace in namespaces)
+            if count == last:
+                break
+            last = count
+            time.sleep(3)
+        bodies = []
+        for namespace in namespaces:
+            have = Counter(event["regarding"]["name"] for event in self.cluster_events(namespace))
+            for name in names[namespace]:
+                bodies += [_event(namespace, "RayCluster", name, index)
+                           for index in range(have[name], EVENTS_PER_CLUSTER)]
+        self.events(bodies)
+
+    def raw_list(self, namespace: str | None) -> int:
+        """The floor: the same clusters and their events, each one GET, decoded."""
+        items = self.k8s.list_objects(RAYCLUSTER, namespace, MANAGED_SELECTOR).get("items") or []
+        self.cluster_events(namespace)
+        return len(items)
+
+
+def _parallel(call: Callable[[Any], Any], items: Any) -> None:
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        list(pool.map(call, items))
+
+
+def _get(port: int, path: str) -> bytes:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {body[:200]!r}")
+        return body
+    finally:
+        connection.close()
+
+
+def _p50(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[len(ordered) // 2]
+
+
+def compare_lists(port: int, plane: Plane, namespace: str | None, expected: int, repeat: int) -> tuple[float, float]:
+    """p50 milliseconds of the list through the server and raw, taking turns (one untimed round)."""
+    path = "/apis/v1/clusters" if namespace is None else f"/apis/v1/namespaces/{namespace}/clusters"
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while len(json.loads(_get(port, path)).get("clusters", [])) != expected:  # the watches caught up
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server does not list {expected} clusters at {path}")
+        time.sleep(0.5)
+    ours: list[float] = []
+    raw: list[float] = []
+    for round_ in range(repeat + 1):
+        for call, times in ((lambda: _get(port, path), ours), (lambda: plane.raw_list(namespace), raw)):
+            started = time.perf_counter()
+            call()
+            if round_:
+                times.append((time.perf_counter() - started) * 1000)
+    return _p50(ours), _p50(raw)
+
+
+def wrk(port: int, path: str, seconds: int) -> float:
+    """Requests per second of `wrk -t2 -c16` on one GET (every answer must be 200), after a
+    warm-up run of a few seconds (connections made, the answer translated once)."""
+    subprocess.run(["wrk", "-t2", "-c16", "-d3s", f"http://127.0.0.1:{port}{path}"], capture_output=True,
+                   check=True, timeout=60)
+    output = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
+                            capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    if "Non-2xx" in output:
+        raise RuntimeError(f"wrk saw answers other than 200:\n{output}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if not found:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    return float(found.group(1))
+
+
+@contextmanager
+def namespaces(plane: Plane, count: int) -> Iterator[list[str]]:
+    tag = uuid.uuid4().hex[:6]
+    names = [f"bench-{tag}-{index:02d}" for index in range(count)]
+    try:
+        for name in names:
+            plane.namespace(name)
+        yield names
+    finally:
+        for name in names:
+            try:
+                plane.delete_namespace(name)
+            except Exception as exc:  # (the others are still deleted)
+                print(f"could not delete namespace {name}: {exc}", file=sys.stderr)
+
+
+def run(kubeconfig: str, seconds: int, repeat: int, total: int, spread: int) -> list[tuple[str, str, str, str]]:
+    plane = Plane(kubeconfig)
+    rows: list[tuple[str, str, str, str]] = []
+    server = Server(kubeconfig, workers=2)
+    with namespaces(plane, spread) as names:
+        try:
+            server.start()
+            first = names[0]
+            clusters: dict[str, list[str]] = {name: [] for name in names}
+            get = f"/apis/v1/namespaces/{first}/clusters/bench-00000"
+            alone = wrk(server.port, "/healthz", seconds)
+            rows.append(("GET /healthz (the stack alone), req/s", f"{alone:.0f}", "", ""))
+            for size in (10, 100, 1000):
+                have = len(clusters[first])
+                plane.clusters(first, have, size - have)
+                clusters[first] = [f"bench-{index:05d}" for index in range(size)]
+                plane.top_up([first], clusters)
+                ours, raw = compare_lists(server.port, plane, first, size, repeat)
+                rows.append((f"list {size:,} clusters (one namespace), p50", f"{ours:.1f} ms", f"{raw:.1f} ms",
+                             f"{ours / raw:.2f}"))
+                if size in (10, 1000):
+                    rows.append((f"GET one cluster, {size:,} in its namespace, req/s",
+                                 f"{wrk(server.port, get, seconds):.0f}", "", ""))
+                print(*rows[-1], sep=" | ", flush=True)
+            plane.events([_event(first, "Pod", f"pod-{index:05d}", 0) for index in range(10_000)])
+            rows.append(("GET one cluster, + 10,000 pod events in its namespace, req/s",
+                         f"{wrk(server.port, get, seconds):.0f}", "", ""))
+            rest = names[1:]
+            per = [(total - 1000) // len(rest) + (index < (total - 1000) % len(rest)) for index in range(len(rest))]
+            for name, count in zip(rest, per, strict=True):
+                plane.clusters(name, 0, count)
+                clusters[name] = [f"bench-{index:05d}" for index in range(count)]
+            plane.top_up(rest, clusters)
+            ours, raw = compare_lists(server.port, plane, None, total, max(3, repeat // 2))
+            rows.append((f"list {total:,} clusters, all {spread} namespaces, p50", f"{ours:.1f} ms", f"{raw:.1f} ms",
+                         f"{ours / raw:.2f}"))
+            rss = server.rss()
+            rows.append((f"RSS per worker, {total:,} clusters with their events",
+                         ", ".join(f"{kib / 1024:.0f} MB" for kib in rss.values()), "", ""))
+        finally:
+            server.stop()
+            shutil.rmtree(server.folder, ignore_errors=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
+                        required="KUBECONFIG" not in os.environ)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--repeat", type=int, default=20, help="timed lists per measurement")
+    parser.add_argument("--total", type=int, default=5000, help="clusters of the all-namespaces list")
+    parser.add_argument("--namespaces", type=int, default=50, help="namespaces they are spread over")
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        print("bench.reads needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    rows = run(args.kubeconfig, args.seconds, args.repeat, args.total, args.namespaces)
+    print("\n| measurement | through the server | raw from kube-apiserver | ratio |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

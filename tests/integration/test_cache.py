@@ -1,0 +1,214 @@
+"""The watch caches (app/cache.py) against the real control plane: reads answered from memory,
+never stale for the client that wrote, following what Kubernetes holds, paging that holds while
+objects come and go, the probe that waits for them, and the same answers with the caches off."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app import create_app
+from app.k8s import K8s
+from app.services.resource import cache_token_key
+from app.settings import Settings
+from tests.conftest import Cluster, sample, wait_for
+from tests.integration.served import Server, gunicorn, http_send
+from tests.integration.support import GatewayCalls, Kube, cluster_body, ok, own_app, refused, template_body
+
+ROUNDS = 100
+
+
+def _names(answer: dict[str, Any], key: str = "clusters") -> list[str]:
+    return [item["name"] for item in answer.get(key, [])]
+
+
+# -- the probe, and reads that make no Kubernetes call -----------------------------------------
+
+def test_readyz_waits_for_the_caches_then_reads_make_no_kubernetes_call(cluster: Cluster, namespace: str) -> None:
+    k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
+    calls = GatewayCalls(k8s)
+    api = create_app(Settings(validate_responses=True), k8s).test_client()  # no lifespan: nothing started yet
+    first = api.get("/readyz")  # the probe starts the caches, and says they are not synced
+    assert first.status_code == 503, first.text
+    assert first.json()["message"].startswith("Not ready: the watch caches are not synced yet (")
+    with api:  # (its lifespan stops the caches at the end)
+        wait_for(lambda: api.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
+        ok(api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
+        created = ok(api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=cluster_body(namespace, "c1")))
+
+        before = calls.counts.copy()
+        assert ok(api.get(f"/apis/v1/namespaces/{namespace}/clusters/c1"))["clusterSpec"] == created["clusterSpec"]
+        assert _names(ok(api.get(f"/apis/v1/namespaces/{namespace}/clusters"))) == ["c1"]
+        assert "c1" in _names(ok(api.get("/apis/v1/clusters")))
+        assert ok(api.get(f"/apis/v1/namespaces/{namespace}/compute_templates/default-template"))["cpu"] == 2
+        assert _names(ok(api.get(f"/apis/v1/namespaces/{namespace}/compute_templates")), "computeTemplates") == \
+            ["default-template"]
+        refused(api.get(f"/apis/v1/namespaces/{namespace}/clusters/absent"), 404, 5)
+        refused(api.get(f"/apis/v1/namespaces/{namespace}/jobs/absent"), 404, 5)
+        refused(api.get(f"/apis/v1/namespaces/{namespace}/services/absent"), 404, 5)
+        assert calls.since(before) == {}  # every answer came from memory
+
+        metrics = api.get("/metrics").text
+        assert sample(metrics, "kuberay_api_cache_objects", cache="rayclusters") >= 1
+        assert sample(metrics, "kuberay_api_cache_objects", cache="configmaps") >= 1
+        assert sample(metrics, "kuberay_api_cache_reads_total", cache="rayclusters", source="cache") >= 3
+        assert sample(metrics, "kuberay_api_cache_last_event_timestamp_seconds", cache="rayclusters") > 0
+
+
+def test_the_cache_follows_what_happens_past_the_server(app_client: Any, kube: Kube, with_template: str) -> None:
+    """The operator's events and status, and a delete made with kubectl, show in the answers."""
+    namespace = with_template
+    path = f"/apis/v1/namespaces/{namespace}/clusters/c1"
+    ok(app_client.post(f"/apis/v1/namespaces/{namespace}/clusters", json=cluster_body(namespace, "c1")))
+    answer = wait_for(lambda: (body := ok(app_client.get(path))).get("events") and body.get("clusterState") and body,
+                      timeout=60, what="the operator's events and state in the answer")
+    assert {event["reason"] for event in answer["events"]} >= {"CreatedService"}
+    kube.custom.delete_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", "c1")
+    wait_for(lambda: app_client.get(path).status_code == 404, timeout=30, what="the delete to show")
+
+
+# -- read your writes, through both workers ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def served(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server as production runs it: two workers, each with caches of its own."""
+    with gunicorn(cluster, tmp_path_factory.mktemp("cache-served")) as server:
+        yield server
+
+
+def test_a_write_is_in_the_next_read_whichever_worker_answers(served: Server, namespace: str) -> None:
+    """Each request on a new connection, so that either worker may answer it: a create is in the
+    very next GET and list, 100 times, and a delete is gone from them, 100 times."""
+    send = http_send(served.port)
+    _, before = send("GET", "/metrics", None)
+    assert send("POST", f"/apis/v1/namespaces/{namespace}/compute_templates", template_body(namespace))[0] == 200
+    clusters = f"/apis/v1/namespaces/{namespace}/clusters"
+    templates = f"/apis/v1/namespaces/{namespace}/compute_templates"
+    stale: list[str] = []
+    for index in range(ROUNDS):
+        name = f"c{index:03d}"
+        status, created = send("POST", clusters, cluster_body(namespace, name))
+        assert status == 200, created
+        status, read = send("GET", f"{clusters}/{name}", None)
+        if status != 200 or read["clusterSpec"] != created["clusterSpec"]:
+            stale.append(f"GET after create {name}: {status}")
+        status, listed = send("GET", clusters, None)
+        if name not in _names(listed):
+            stale.append(f"list after create {name}")
+        status, _ = send("DELETE", f"{clusters}/{name}", None)
+        assert status == 200
+        status, _ = send("GET", f"{clusters}/{name}", None)
+        if status != 404:
+            stale.append(f"GET after delete {name}: {status}")
+        status, listed = send("GET", clusters, None)
+        if name in _names(listed):
+            stale.append(f"list after delete {name}")
+        template = f"t{index:03d}"
+        send("POST", templates, template_body(namespace, template))
+        if send("GET", f"{templates}/{template}", None)[0] != 200:
+            stale.append(f"GET after create of template {template}")
+        send("DELETE", f"{templates}/{template}", None)
+        if template in _names(send("GET", templates, None)[1], "computeTemplates"):
+            stale.append(f"list after delete of template {template}")
+    assert stale == []
+    _, after = send("GET", "/metrics", None)
+
+    def served_from(source: str, cache: str) -> float:
+        return (sample(after, "kuberay_api_cache_reads_total", cache=cache, source=source)
+                - sample(before, "kuberay_api_cache_reads_total", cache=cache, source=source))
+
+    # The answers came from the caches (4 cluster reads a round), not from Kubernetes around them.
+    assert served_from("cache", "rayclusters") >= 3 * ROUNDS, (served_from("cache", "rayclusters"),
+                                                              served_from("kubernetes", "rayclusters"))
+
+
+# -- paging -------------------------------------------------------------------------------------------
+
+@pytest.fixture(params=["cache", "no cache"])
+def pager(request: pytest.FixtureRequest, app_client: Any, cluster: Cluster) -> Iterator[Any]:
+    if request.param == "cache":
+        yield app_client
+    else:
+        with own_app(K8s.from_kubeconfig(str(cluster.kubeconfig)), cache=False) as api:
+            yield api
+
+
+def test_pages_list_each_object_there_throughout_once_while_others_come_and_go(
+        pager: Any, app_client: Any, with_template: str) -> None:
+    namespace = with_template
+    base = f"/apis/v1/namespaces/{namespace}/clusters"
+    originals = [f"c{index:02d}" for index in range(0, 14, 2)]
+    for name in originals:
+        ok(app_client.post(base, json=cluster_body(namespace, name)))
+    seen: list[str] = []
+    token = ""
+    extra = 1
+    while True:
+        answer = ok(pager.get(base, params={"limit": 2, **({"continue": token} if token else {})}))
+        seen += _names(answer)
+        token = answer.get("continue", "")
+        # Between pages: clusters created before and after where the paging stands, one deleted.
+        for name in (f"c{extra:02d}", f"c{14 - extra:02d}x"):
+            ok(app_client.post(base, json=cluster_body(namespace, name)))
+        if extra > 1:
+            ok(app_client.delete(f"{base}/c{extra - 2:02d}"))  # an earlier round's
+        extra += 2
+        if not token:
+            break
+    assert [name for name in seen if name in originals] == originals
+    assert len(seen) == len(set(seen)), seen
+
+
+def test_a_page_token_of_the_cache_is_honoured_with_the_cache_off(
+        app_client: Any, cluster: Cluster, with_template: str) -> None:
+    """A worker whose cache cannot answer (not synced, or switched off) continues the same paging."""
+    namespace = with_template
+    base = f"/apis/v1/namespaces/{namespace}/clusters"
+    for index in range(5):
+        ok(app_client.post(base, json=cluster_body(namespace, f"c{index}")))
+    wait_for(lambda: len(_names(ok(app_client.get(base)))) == 5, timeout=10, what="the cache to hold all 5")
+    first = ok(app_client.get(base, params={"limit": 2}))
+    assert _names(first) == ["c0", "c1"] and cache_token_key(first["continue"]) == (namespace, "c1")
+    with own_app(K8s.from_kubeconfig(str(cluster.kubeconfig)), cache=False) as uncached:
+        second = ok(uncached.get(base, params={"limit": 2, "continue": first["continue"]}))
+        third = ok(uncached.get(base, params={"limit": 2, "continue": second["continue"]}))
+    assert (_names(second), _names(third), "continue" in third) == (["c2", "c3"], ["c4"], False)
+
+
+# -- the caches off --------------------------------------------------------------------------------
+
+def test_with_the_cache_off_every_read_asks_kubernetes_and_answers_alike(
+        app_client: Any, cluster: Cluster, with_template: str) -> None:
+    namespace = with_template
+    path = f"/apis/v1/namespaces/{namespace}/clusters/c1"
+    ok(app_client.post(f"/apis/v1/namespaces/{namespace}/clusters", json=cluster_body(namespace, "c1")))
+    cached = ok(app_client.get(path))
+    k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
+    calls = GatewayCalls(k8s)
+    with own_app(k8s, cache=False) as uncached:
+        direct = ok(uncached.get(path))
+        listed = ok(uncached.get(f"/apis/v1/namespaces/{namespace}/clusters"))
+        ready = uncached.get("/readyz")
+    assert calls.counts["get_object"] == 1 and calls.counts["list_objects"] == 1
+    assert "watch" not in calls.counts and "list_page" not in calls.counts  # no cache at all
+    assert ready.status_code == 200
+    same = ("name", "namespace", "user", "version", "clusterSpec", "annotations", "createdAt")
+    assert {key: direct[key] for key in same} == {key: cached[key] for key in same}
+    assert _names(listed) == ["c1"]
+
+
+def test_a_single_namespace_cache_holds_its_namespace_and_leaves_the_others_to_kubernetes(
+        cluster: Cluster, namespace: str, other_namespace: str) -> None:
+    k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
+    calls = GatewayCalls(k8s)
+    with own_app(k8s, cache_namespace=namespace) as api:
+        for ns in (namespace, other_namespace):
+            ok(api.post(f"/apis/v1/namespaces/{ns}/compute_templates", json=template_body(ns)))
+        wait_for(lambda: api.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
+        before = calls.counts.copy()
+        ok(api.get(f"/apis/v1/namespaces/{namespace}/compute_templates/default-template"))
+        assert calls.since(before) == {}
+        ok(api.get(f"/apis/v1/namespaces/{other_namespace}/compute_templates/default-template"))
+        ok(api.get("/apis/v1/compute_templates"))
+        assert calls.since(before) == {"get_configmap": 1, "list_configmaps": 1}
