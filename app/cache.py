@@ -63,7 +63,8 @@ def key_of(obj: Json) -> Key:
 
 class Entry:
     """One object as the watch last delivered it, and what was computed from it (`memo`: the
-    services decide what it depends on, and replace it whole, so that threads may race on it)."""
+    services decide what it depends on, and replace it whole, so that threads may race on it).
+    A memo is shared by every read that finds it: it is never changed, only replaced."""
 
     __slots__ = ("key", "rv", "uid", "raw", "related", "memo")
 
@@ -143,12 +144,12 @@ class ObjectStore(Store):
 
     def entries(self, namespace: str | None) -> list[Entry]:
         """Sorted by namespace, then name: the order Kubernetes lists in."""
-        by_namespace = self._by_namespace  # (replaced whole, never changed in place by `replace`)
-        with self._lock:
+        with self._lock:  # (copied under the lock, sorted outside it)
             if namespace is not None:
-                names = dict(by_namespace.get(namespace, {}))
-                return [names[name] for name in sorted(names)]
-            scopes = [(ns, dict(by_namespace[ns])) for ns in sorted(by_namespace)]
+                scopes = [(namespace, dict(self._by_namespace.get(namespace, {})))]
+            else:
+                scopes = [(ns, dict(names)) for ns, names in self._by_namespace.items()]
+        scopes.sort(key=lambda scope: scope[0])
         return [names[name] for _, names in scopes for name in sorted(names)]
 
     def deletion(self, namespace: str, name: str, uid: str) -> int | None:
@@ -327,11 +328,6 @@ class Informer:
             return self._changed.wait_for(lambda: self.rv >= rv or self._stopping.is_set(), timeout) \
                 and self.rv >= rv
 
-    def wait_synced(self, timeout: float) -> bool:
-        self.start()
-        with self._changed:
-            return self._changed.wait_for(lambda: self.synced, timeout)
-
     def catch_up(self) -> None:
         """List again now: the watch did not bring a write in time (it may hang unnoticed)."""
         if self.synced and not self._relist.is_set():
@@ -451,10 +447,6 @@ class Caches:
             informer.stop(wait=False)
         for informer in self.informers:
             informer.stop()
-
-    def wait_synced(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        return all(informer.wait_synced(max(0.0, deadline - time.monotonic())) for informer in self.informers)
 
     def not_synced(self) -> list[str]:
         """The caches still listing, each with the reason of its last failure if it has one."""

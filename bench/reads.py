@@ -45,7 +45,7 @@ from kubernetes import client, config  # noqa: E402
 from app.constants import MANAGED_SELECTOR, RAYCLUSTER  # noqa: E402
 from app.k8s import K8s  # noqa: E402
 from app.translate.cluster import to_raycluster  # noqa: E402
-from bench.soak import Server  # noqa: E402
+from bench.soak import Server, percentile  # noqa: E402
 
 REQUEST_TIMEOUT = 120.0
 EVENTS_PER_CLUSTER = 3
@@ -157,11 +157,6 @@ def _get(port: int, path: str) -> bytes:
         connection.close()
 
 
-def _p50(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[len(ordered) // 2]
-
-
 def compare_lists(port: int, plane: Plane, namespace: str | None, expected: int, repeat: int) -> tuple[float, float]:
     """p50 milliseconds of the list through the server and raw, taking turns (one untimed round)."""
     path = "/apis/v1/clusters" if namespace is None else f"/apis/v1/namespaces/{namespace}/clusters"
@@ -178,7 +173,7 @@ def compare_lists(port: int, plane: Plane, namespace: str | None, expected: int,
             call()
             if round_:
                 times.append((time.perf_counter() - started) * 1000)
-    return _p50(ours), _p50(raw)
+    return percentile(ours, 50), percentile(raw, 50)
 
 
 def wrk(port: int, path: str, seconds: int) -> float:

@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,13 +47,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.list_clusters import percentile  # noqa: E402
 from devcluster.cluster import free_port  # noqa: E402
 
 Json = dict[str, Any]
 SEED = ROOT / "tests" / "fixtures" / "seed"  # the upstream README's requests, one file each
 PREFIXES = ("/apis/v1", "/apis/v1alpha2")
 STARTUP_TIMEOUT = 60.0
+
+
+def percentile(samples: list[float], p: int) -> float:
+    """The p-th percentile (inclusive method), for the benchmarks' latencies."""
+    if len(samples) < 2:
+        return samples[0]
+    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
 REQUEST_TIMEOUT = 30.0
 STOP_TIMEOUT = 45.0  # above gunicorn's graceful_timeout (30 s)
 IDLE_REOPEN = 2.0  # below gunicorn's keepalive (5 s): an idle connection is not reused, never raced

@@ -54,7 +54,7 @@ class ComputeTemplates:
         """One namespace, or all of them for `None` in one call (upstream lists each namespace)."""
         store = None if self._cache is None else self._cache.view(namespace)
         if store is not None:
-            return page("computeTemplates", [dict(_cached_answer(entry)) for entry in store.entries(namespace)])
+            return page("computeTemplates", [cast(Json, _cached_answer(entry)) for entry in store.entries(namespace)])
         configmaps = self._k8s.list_configmaps(namespace, COMPUTE_TEMPLATE_SELECTOR)
         return page("computeTemplates", [to_api_compute_template(c) for c in configmaps])
 

@@ -85,10 +85,11 @@ def test_list_all_spans_namespaces(app_client, kube: Kube, namespace: str) -> No
 
 
 def test_list_all_is_one_cluster_wide_read(cluster, namespace: str) -> None:
-    """Upstream lists every namespace, then each one's ConfigMaps; one labelled list does it."""
+    """Upstream lists every namespace, then each one's ConfigMaps; one labelled list does it (with
+    the caches off, as before they are synced: with them, none; tests/integration/test_cache.py)."""
     k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
     calls = GatewayCalls(k8s)
-    with own_app(k8s) as client:
+    with own_app(k8s, cache=False) as client:
         ok(client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
         before = calls.counts.copy()
         assert ok(client.get("/apis/v1/compute_templates"))["computeTemplates"]

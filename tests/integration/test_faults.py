@@ -9,7 +9,9 @@ deletes of clusters through the server, one component fails:
 * the kube-apiserver hangs: its process is frozen (SIGSTOP) for 20 s, then resumed.
 
 Every request is answered within a few seconds (no hang, never a 500; during the outage 503 with
-code 14, or, for a write whose answer never came, 504 with code 4: it may have been carried out),
+code 14, or, for a write whose answer never came, 504 with code 4: it may have been carried out;
+a read may also be answered from the watch caches, as of the last event they saw: 200, or 404
+for a cluster whose create was refused),
 the server serves again within seconds of the component's return without a restart, and
 afterwards what the server answered is what happened: every cluster whose create was answered 200
 exists unless a delete was answered 200, none whose create was refused (503) exists, and every
@@ -198,8 +200,10 @@ def _created_since(load: Load, moment: float) -> float | None:
 
 
 UNKNOWN_OUTCOME = 504  # a write sent whose answer never came (code 4): it may have been carried out
-# What an outage may answer: unavailable, and for a write also an unknown outcome.
-_OUTAGE_ANSWERS = {"GET": {(503, 14)}, "POST": {(503, 14), (504, 4)}, "DELETE": {(503, 14), (504, 4)}}
+# What an outage may answer: unavailable, for a write also an unknown outcome, and for a read what
+# the caches held (app/cache.py: while their watch was open or only just lost).
+_OUTAGE_ANSWERS = {"GET": {(503, 14), (200, None), (404, 5)}, "POST": {(503, 14), (504, 4)},
+                   "DELETE": {(503, 14), (504, 4)}}
 
 
 def _check(load: Load, kube: Kube, namespace: str, failed_at: float, restoring_at: float) -> dict[str, Any]:
