@@ -324,9 +324,14 @@ class Informer:
 
     def wait_until(self, rv: int, timeout: float) -> bool:
         """Whether the store reflects revision `rv` within `timeout` seconds."""
+        return self.wait_for(lambda: self.rv >= rv, timeout)
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Whether `condition` (of the store) holds within `timeout` seconds; it is checked after
+        each change, and the wait ends early when the watch is lost or the informer stops."""
         with self._changed:
-            return self._changed.wait_for(lambda: self.rv >= rv or self._stopping.is_set(), timeout) \
-                and self.rv >= rv
+            self._changed.wait_for(lambda: condition() or not self.watching or self._stopping.is_set(), timeout)
+            return condition()
 
     def catch_up(self) -> None:
         """List again now: the watch did not bring a write in time (it may hang unnoticed)."""
@@ -367,9 +372,11 @@ class Informer:
                 self.error = "unexpected error (see the server log)"
                 log.exception("watch cache %s: unexpected error; listing again", self.name)
             finally:
-                if self.watching:
-                    self._lost_at = time.monotonic()
-                self.watching = False
+                with self._changed:  # (a read waiting for this watch waits no longer)
+                    if self.watching:
+                        self._lost_at = time.monotonic()
+                    self.watching = False
+                    self._changed.notify_all()
             if self._stopping.is_set():
                 break
             if self._relist.is_set():
@@ -504,9 +511,7 @@ class ObjectCache:
         store, informer = self.store, self.informer
         if not informer.covers(namespace):
             return
-        with informer._changed:
-            informer._changed.wait_for(lambda: store.deletion(namespace, name, uid) is not None
-                                       or not informer.watching, FRESH_WAIT)
+        informer.wait_for(lambda: store.deletion(namespace, name, uid) is not None, FRESH_WAIT)
         revision = store.deletion(namespace, name, uid)
         if revision is None:  # the watch is down or late: a revision at least as new as the delete
             try:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from app import create_app
 from app.k8s import K8s
@@ -212,3 +213,55 @@ def test_a_single_namespace_cache_holds_its_namespace_and_leaves_the_others_to_k
         ok(api.get(f"/apis/v1/namespaces/{other_namespace}/compute_templates/default-template"))
         ok(api.get("/apis/v1/compute_templates"))
         assert calls.since(before) == {"get_configmap": 1, "list_configmaps": 1}
+
+
+# -- the API server restarted ------------------------------------------------------------------------
+
+def test_after_the_api_server_restarts_the_caches_catch_up_on_what_changed_meanwhile(plane: Any) -> None:
+    """Its watches break; they resume from their revision or, when the restarted server no longer
+    keeps it (410), list again. Either way a ConfigMap created and one deleted right after the
+    restart, past the server, show in answers given from memory."""
+    api_client = client.ApiClient(plane_configuration(plane))
+    core = client.CoreV1Api(api_client)
+    k8s = K8s.from_kubeconfig(str(plane.kubeconfig))
+    calls = GatewayCalls(k8s)
+    base = "/apis/v1/namespaces/default/compute_templates"
+    with own_app(k8s) as api:
+        wait_for(lambda: api.get("/readyz").status_code == 200, timeout=60, what="the caches to sync")
+        ok(api.post(base, json=template_body("default", "before")))
+        before = api.get("/metrics").text
+        plane.stop_component("kube-apiserver")
+        plane.start_component("kube-apiserver")
+        wait_for(lambda: _reachable(core), timeout=60, what="the API server to answer")
+        core.create_namespaced_config_map("default", {"metadata": {
+            "name": "after", "labels": {"ray.io/config-type": "compute-template", "ray.io/compute-template": "after"}},
+            "data": {"name": "after", "namespace": "default", "cpu": "1", "memory": "1"}})
+        core.delete_namespaced_config_map("before", "default")
+
+        def caught_up() -> bool:
+            counted = calls.counts.copy()
+            names = _names(ok(api.get(base)), "computeTemplates")
+            return names == ["after"] and calls.since(counted) == {}  # and from memory
+        wait_for(caught_up, timeout=60, what="the caches to show both changes")
+        after = api.get("/metrics").text
+    restarts = {reason: sample(after, "kuberay_api_cache_watch_restarts_total", cache="configmaps", reason=reason)
+                - sample(before, "kuberay_api_cache_watch_restarts_total", cache="configmaps", reason=reason)
+                for reason in ("failed", "expired", "ended")}
+    assert restarts["failed"] + restarts["expired"] >= 1, restarts
+    api_client.close()
+
+
+def plane_configuration(plane: Any) -> client.Configuration:
+    from kubernetes import config
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(plane.kubeconfig), client_configuration=configuration)
+    return configuration
+
+
+def _reachable(core: client.CoreV1Api) -> bool:
+    try:
+        core.list_namespaced_config_map("default", limit=1)
+        return True
+    except Exception:  # (refused, or not ready yet)
+        return False
