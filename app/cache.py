@@ -492,8 +492,9 @@ class ObjectCache:
         if informer.rv >= mark or (informer.watching and informer.wait_until(mark, FRESH_WAIT)):
             observe_cache_read(informer.name, "cache")
             return self.store
-        informer.catch_up()
-        observe_cache_read(informer.name, "kubernetes")
+        if informer.watching:  # open, yet it did not bring the write in time: it may hang unnoticed
+            informer.catch_up()
+        observe_cache_read(informer.name, "kubernetes")  # (else it is reconnecting, and resumes)
         return None
 
     def written(self, answer: Json) -> None:
