@@ -296,13 +296,27 @@ class Informer:
         self._relist = threading.Event()
 
     def start(self) -> None:
+        """Idempotent; after `stop`, starts again with a fresh list (an app's lifespan may be
+        entered more than once, as test clients do)."""
         with self._start_lock:
-            if self._thread is None and not self._stopping.is_set():
-                self._thread = threading.Thread(target=self._run, name=f"informer-{self.name}", daemon=True)
-                self._thread.start()
+            thread = self._thread
+            if thread is not None and thread.is_alive() and not self._stopping.is_set():
+                return
+            if thread is not None:
+                thread.join(timeout=5)  # (a stop still under way; each thread has its own stop event)
+            self._stopping = threading.Event()
+            self._relist.clear()
+            self._thread = threading.Thread(target=self._run, args=(self._stopping,), name=f"informer-{self.name}",
+                                            daemon=True)
+            self._thread.start()
 
     def stop(self, wait: bool = True) -> None:
-        self._stopping.set()
+        """Its watch closed and its thread ended (joined, with `wait`); reads ask Kubernetes, or
+        start it again."""
+        with self._changed:
+            self._stopping.set()
+            self.synced = False  # (no longer kept current)
+            self._changed.notify_all()
         watch = self._watch
         if watch is not None:
             watch.close()
@@ -346,23 +360,23 @@ class Informer:
         page = self._k8s.list_page(self._collection, 1, timeout=5.0)
         return int((page.get("metadata") or {}).get("resourceVersion") or 0)
 
-    def _run(self) -> None:
+    def _run(self, stopping: threading.Event) -> None:
         """List, watch, and again: a watch the server ended is resumed at once; after a failure,
         the next try waits (growing, jittered); an expired revision, or `catch_up`, lists again."""
         failures = 0
         listed = False
-        while not self._stopping.is_set():
+        while not stopping.is_set():
             reason = "failed"
             try:
                 if not listed:
                     self._relist.clear()
-                    self._list()
+                    self._list(stopping)
                     listed = True
-                listed = self._watch_once()
+                listed = self._watch_once(stopping)
                 failures = 0
                 reason = "ended" if listed else "expired"
             except (ApiError, ValueError) as exc:  # (ValueError: a line that is not JSON)
-                if not (self._stopping.is_set() or self._relist.is_set()):  # (else closed on purpose)
+                if not (stopping.is_set() or self._relist.is_set()):  # (else closed on purpose)
                     failures += 1
                     self.error = str(exc)
                     log.warning("watch cache %s: %s; again in a moment", self.name, exc)
@@ -377,7 +391,7 @@ class Informer:
                         self._lost_at = time.monotonic()
                     self.watching = False
                     self._changed.notify_all()
-            if self._stopping.is_set():
+            if stopping.is_set():
                 break
             if self._relist.is_set():
                 listed = False
@@ -387,9 +401,9 @@ class Informer:
                     self.synced = False  # reads go to Kubernetes until the list is done
             observe_cache_restart(self.name, reason)
             if failures:
-                self._stopping.wait(random.uniform(0, min(BACKOFF[1], BACKOFF[0] * 2 ** failures)))
+                stopping.wait(random.uniform(0, min(BACKOFF[1], BACKOFF[0] * 2 ** failures)))
 
-    def _list(self) -> None:
+    def _list(self, stopping: threading.Event) -> None:
         items: list[Json] = []
         token = ""
         while True:
@@ -399,8 +413,10 @@ class Informer:
             token = str(metadata.get("continue") or "")
             if not token:
                 break
-            if self._stopping.is_set():
+            if stopping.is_set():
                 return
+        if stopping.is_set():
+            return
         self.store.replace(items)
         with self._changed:
             self.rv = int(metadata.get("resourceVersion") or 0)
@@ -409,14 +425,14 @@ class Informer:
         observe_cache_state(self.name, len(self.store))
         log.info("watch cache %s: %d objects at revision %d", self.name, len(self.store), self.rv)
 
-    def _watch_once(self) -> bool:
+    def _watch_once(self, stopping: threading.Event) -> bool:
         """One watch, until the server ends it or it fails; False when it asks for a new list."""
         watch = self._k8s.watch(self._collection, str(self.rv), random.randint(*WATCH_SECONDS), SILENCE)
         self._watch = watch
         self.watching = True
         self.error = ""
         try:
-            if self._stopping.is_set() or self._relist.is_set():
+            if stopping.is_set() or self._relist.is_set():
                 return True
             for event in watch.events():
                 kind, obj = str(event.get("type", "")), event.get("object") or {}

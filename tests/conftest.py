@@ -74,13 +74,16 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def app(cluster: Cluster) -> Any:
-    """The real app against the session's cluster, validating its own responses."""
+def app(cluster: Cluster) -> Iterator[Any]:
+    """The real app against the session's cluster, validating its own responses. Its lifespan runs
+    for the session: its watch caches start now and stop (their watches closed) at the end."""
     from app import create_app
     from app.k8s import K8s
     from app.settings import Settings
 
-    return create_app(Settings(validate_responses=True), K8s.from_kubeconfig(str(cluster.kubeconfig)))
+    app = create_app(Settings(validate_responses=True), K8s.from_kubeconfig(str(cluster.kubeconfig)))
+    with app.test_client():
+        yield app
 
 
 @pytest.fixture

@@ -150,6 +150,12 @@ class ManagedResource(Generic[Api]):
 
     def _view(self, namespace: str | None) -> tuple[ObjectStore, Mapping[str, EventStore]] | None:
         """The stores to answer a read of `namespace` (None: all) from now, or None: ask Kubernetes."""
+        events = self._event_stores(namespace)
+        objects = None if events is None or self._cache is None else self._cache.objects.view(namespace)
+        return None if objects is None or events is None else (objects, events)
+
+    def _event_stores(self, namespace: str | None) -> Mapping[str, EventStore] | None:
+        """The event stores of each source's kind, if they may answer for `namespace` now."""
         if self._cache is None:
             return None
         events: dict[str, EventStore] = {}
@@ -158,8 +164,7 @@ class ManagedResource(Generic[Api]):
             if store is None:
                 return None
             events[kind] = store
-        objects = self._cache.objects.view(namespace)
-        return None if objects is None else (objects, events)
+        return events
 
     def _cached_answer(self, entry: CacheEntry, events: Mapping[str, EventStore]) -> Json:
         """The API form of a cached object, translated again only when it or its events changed."""
@@ -218,11 +223,15 @@ class ManagedResource(Generic[Api]):
         return obj
 
     def _answer(self, obj: Json) -> Api:
+        """The API form of an object read or written just now, with its events: from the event
+        caches when they answer (an events read by field selector scans the whole namespace)."""
         namespace = str((obj.get("metadata") or {}).get("namespace", ""))
+        cached = self._event_stores(namespace)
         events: Items = []
         for source in self.kind.events:
             if name := source.name_of(obj):
-                events += events_for(self._k8s, namespace, source.kind, name)
+                events += (cached[source.kind].events(namespace, name) if cached is not None
+                           else events_for(self._k8s, namespace, source.kind, name))
         return cast(Api, self.kind.to_api(obj, events))  # translation returns plain dicts
 
     def _event_index(self, namespace: str | None, source: EventSource, items: Items) -> EventIndex:

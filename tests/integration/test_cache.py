@@ -3,6 +3,7 @@ never stale for the client that wrote, following what Kubernetes holds, paging t
 objects come and go, the probe that waits for them, and the same answers with the caches off."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,7 +49,10 @@ def test_readyz_waits_for_the_caches_then_reads_make_no_kubernetes_call(cluster:
     with api:  # (its lifespan stops the caches at the end)
         wait_for(lambda: api.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
         ok(api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
+        before = calls.counts.copy()
         created = ok(api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=cluster_body(namespace, "c1")))
+        # the one write: its template and its events are read from memory
+        assert _reads(calls.since(before)) == {"create_object": 1}
 
         before = calls.counts.copy()
         assert ok(api.get(f"/apis/v1/namespaces/{namespace}/clusters/c1"))["clusterSpec"] == created["clusterSpec"]
@@ -67,6 +71,26 @@ def test_readyz_waits_for_the_caches_then_reads_make_no_kubernetes_call(cluster:
         assert sample(metrics, "kuberay_api_cache_objects", cache="configmaps") >= 1
         assert sample(metrics, "kuberay_api_cache_reads_total", cache="rayclusters", source="cache") >= 3
         assert sample(metrics, "kuberay_api_cache_last_event_timestamp_seconds", cache="rayclusters") > 0
+
+
+def test_caches_stopped_with_the_app_start_again_when_it_serves_again(cluster: Cluster, namespace: str) -> None:
+    """A test client (schemathesis' too) runs an app's lifespan at each entry: the caches its end
+    stopped start again with the next entry, or with the next read of a client without one."""
+    k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
+    calls = GatewayCalls(k8s)
+    app = create_app(Settings(validate_responses=True), k8s)
+    path = f"/apis/v1/namespaces/{namespace}/compute_templates/default-template"
+    for entered in (True, True, False):
+        api = app.test_client()
+        with (api if entered else contextlib.nullcontext()):
+            wait_for(lambda api=api: api.get("/readyz").status_code == 200, timeout=60, what="the caches to sync")
+            if api.get(path).status_code == 404:
+                ok(api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
+            before = calls.counts.copy()
+            ok(api.get(path))
+            assert _reads(calls.since(before)) == {}, entered
+    with app.test_client():  # (its end stops them for good)
+        pass
 
 
 def test_the_cache_follows_what_happens_past_the_server(cached: Any, kube: Kube, with_template: str) -> None:
