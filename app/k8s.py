@@ -60,6 +60,8 @@ CONNECT_TIMEOUT = 5.0  # an unreachable API server costs at most this much
 READY_TIMEOUT = 3.0  # readiness questions: a probe must not wait longer than the kubelet does
 WRITE_MARGIN = 1.0  # a write's server-side timeout is this much shorter than our wait for it
 WRITES = ("POST", "PUT", "DELETE")
+CORE = "/api/v1"  # the prefixes of the API groups the server reads
+EVENTS = "/apis/events.k8s.io/v1"
 # Answers that mean the API server cannot serve now (an overloaded or storage-less server):
 # they count against the circuit, like no answer at all.
 OUTAGE_STATUSES = frozenset({502, 503, 504})
@@ -93,7 +95,16 @@ class Collection:
 
     @classmethod
     def custom(cls, kind: CustomResource, label_selector: str, namespace: str | None = None) -> Collection:
-        return cls(f"/apis/{kind.group}/{kind.version}", kind.plural, label_selector, namespace=namespace)
+        return cls(_group(kind), kind.plural, label_selector, namespace=namespace)
+
+    @classmethod
+    def configmaps(cls, label_selector: str, namespace: str | None = None) -> Collection:
+        return cls(CORE, "configmaps", label_selector, namespace=namespace)
+
+    @classmethod
+    def events(cls, field_selector: str, namespace: str | None = None) -> Collection:
+        """events.k8s.io/v1 Events, as `K8s.list_events` reads them."""
+        return cls(EVENTS, "events", field_selector=field_selector, namespace=namespace)
 
     def path(self) -> str:
         return _path(self.prefix, self.namespace, self.plural)
@@ -287,7 +298,7 @@ class K8s:
     def list_events(self, ns: str | None, field_selector: str = "") -> list[Json]:
         """events.k8s.io/v1 Events, as upstream v1.7.0 reads them."""
         query = [("fieldSelector", field_selector)] if field_selector else []
-        path = _path("/apis/events.k8s.io/v1", ns, "events")
+        path = _path(EVENTS, ns, "events")
         result = self._call("list_events", "GET", path, query)
         return result.get("items") or []
 
@@ -516,11 +527,15 @@ def _path(prefix: str, ns: str | None, plural: str, name: str = "") -> str:
 
 
 def _core(ns: str | None, plural: str, name: str = "") -> str:
-    return _path("/api/v1", ns, plural, name)
+    return _path(CORE, ns, plural, name)
+
+
+def _group(kind: CustomResource) -> str:
+    return f"/apis/{kind.group}/{kind.version}"
 
 
 def _custom(kind: CustomResource, ns: str | None, name: str = "") -> str:
-    return _path(f"/apis/{kind.group}/{kind.version}", ns, kind.plural, name)
+    return _path(_group(kind), ns, kind.plural, name)
 
 
 def _error(name: str, status: int, body: Any) -> ApiError:

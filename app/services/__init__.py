@@ -5,7 +5,7 @@ the HTTP handlers, and any other front (gRPC) can use the same object without Fl
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,6 @@ from app.settings import DEFAULT_DASHBOARD_URL
 from app.translate.events import kept_event
 from app.types import Cluster, Json, RayJob
 from app.validation import Limits
-
-EVENTS = "/apis/events.k8s.io/v1"
 
 
 @dataclass(frozen=True)
@@ -74,8 +72,7 @@ class _Watched:
         for kind in kinds:
             for source in kind.events:
                 if source.kind not in self._events:
-                    events = Collection(EVENTS, "events", field_selector=f"regarding.kind={source.kind}",
-                                        namespace=namespace)
+                    events = Collection.events(f"regarding.kind={source.kind}", namespace)
                     held = EventStore(kept_event)
                     informer = self._informer(f"events-{source.kind.lower()}", k8s, events, held)
                     self._events[source.kind] = EventCache(informer, held)
@@ -88,7 +85,7 @@ class _Watched:
                 ObjectCache(informer, store, self._marks),
                 {source.kind: self._events[source.kind] for source in kind.events})
         store = ObjectStore()
-        configmaps = Collection("/api/v1", "configmaps", COMPUTE_TEMPLATE_SELECTOR, namespace=namespace)
+        configmaps = Collection.configmaps(COMPUTE_TEMPLATE_SELECTOR, namespace)
         self.configmaps = ObjectCache(self._informer("configmaps", k8s, configmaps, store), store, self._marks)
 
     def _informer(self, name: str, k8s: K8s, collection: Collection, store: EventStore | ObjectStore) -> Informer:
@@ -100,7 +97,7 @@ class _Watched:
         return self._objects[kind.resource.plural]
 
 
-def _related(kind: ResourceKind[Any]) -> Any:
+def _related(kind: ResourceKind[Any]) -> Callable[[Json], tuple[str, ...]]:
     """The names of the objects whose events an answer of `kind` shows, in its sources' order."""
     def related(obj: Json) -> tuple[str, ...]:
         return tuple(source.name_of(obj) for source in kind.events)
