@@ -74,11 +74,20 @@ class Entry:
         self.uid = uid
         self.raw = raw
         self.related = related
-        self.memo: tuple[tuple[Any, ...], Any] | None = None  # (what it was computed from, the result)
+        self.memo: tuple[tuple[Any, ...], Json] | None = None  # (what it was computed from, the result)
 
     def object(self) -> Json:
         value: Json = orjson.loads(self.raw)
         return value
+
+    def memoized(self, basis: tuple[Any, ...], compute: Callable[[Json], Json]) -> Json:
+        """`compute(the object)`, kept while `basis` (what else it depends on) stays the same."""
+        memo = self.memo
+        if memo is not None and memo[0] == basis:
+            return memo[1]
+        result = compute(self.object())
+        self.memo = (basis, result)
+        return result
 
 
 class Store:

@@ -95,11 +95,7 @@ def _not_found(namespace: str, name: str) -> str:
 
 def _cached_answer(entry: Entry) -> ComputeTemplate:
     """Translated once per version of the ConfigMap (the cache holds only labelled ones)."""
-    memo = entry.memo
-    if memo is None or memo[0] != (entry.rv,):
-        memo = ((entry.rv,), _to_api(entry.object()))
-        entry.memo = memo
-    return cast(ComputeTemplate, memo[1])
+    return cast(ComputeTemplate, entry.memoized((entry.rv,), to_api_compute_template))
 
 
 def _to_api(configmap: Json) -> ComputeTemplate:

@@ -118,9 +118,9 @@ class ManagedResource(Generic[Api]):
         first page to the last is listed once, whatever else changes meanwhile. A page token of
         either kind is honoured by the other path, so paging survives the cache's coming and going.
         """
-        view = self._view(namespace)
         after = cache_token_key(token)
-        if view is not None and (after is not None or not token):
+        view = self._view(namespace) if after is not None or not token else None  # (else Kubernetes' token)
+        if view is not None:
             objects, events = view
             entries, next_key = page_of(objects.entries(namespace), lambda entry: entry.key, after, limit)
             answers = [self._cached_answer(entry, events) for entry in entries]
@@ -172,16 +172,15 @@ class ManagedResource(Generic[Api]):
         sources = self.kind.events
         basis = (entry.rv, *(events[source.kind].stamp(namespace, name)
                              for source, name in zip(sources, entry.related, strict=True)))
-        memo = entry.memo
-        if memo is not None and memo[0] == basis:
-            return cast(Json, memo[1])
-        related: list[Json] = []
-        for source, name in zip(sources, entry.related, strict=True):
-            if name:
-                related += events[source.kind].events(namespace, name)
-        answer = self.kind.to_api(entry.object(), related)
-        entry.memo = (basis, answer)
-        return answer
+
+        def translate(obj: Json) -> Json:
+            related: list[Json] = []
+            for source, name in zip(sources, entry.related, strict=True):
+                if name:
+                    related += events[source.kind].events(namespace, name)
+            return self.kind.to_api(obj, related)
+
+        return entry.memoized(basis, translate)
 
     def _not_found(self, namespace: str, name: str) -> str:
         return f"{self.kind.noun} {name} not found in namespace {namespace}"
