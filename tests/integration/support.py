@@ -43,6 +43,15 @@ def refused(response: Any, status: int, code: int) -> str:
     return body["message"]
 
 
+def served_eventually(app_client: Any, path: str, key: str, names: list[str]) -> None:
+    """Objects written past the server (as kubectl or the operator write them) are in its answers
+    once its watch caches have seen them: wait for that, as any client of the server would."""
+    from tests.conftest import wait_for
+
+    wait_for(lambda: [item["name"] for item in ok(app_client.get(path)).get(key, [])] == names,
+             timeout=30, what=f"{names} in {path}")
+
+
 def gateway_methods() -> set[str]:
     """Every call app/k8s.py can make to Kubernetes."""
     return {name for name, value in vars(K8s).items()

@@ -21,6 +21,7 @@ from tests.integration.support import (
     own_app,
     raycluster_spec,
     refused,
+    served_eventually,
     template_body,
     volumes_cluster_body,
 )
@@ -156,6 +157,7 @@ def test_pages_through_clusters_with_limit_and_continue(app_client, kube: Kube, 
         kube.create("rayclusters", namespace, {
             "metadata": {"name": name, "labels": dict(MANAGED)}, "spec": raycluster_spec()})
     base = f"/apis/v1/namespaces/{namespace}/clusters"
+    served_eventually(app_client, base, "clusters", ["a", "b", "c"])  # (written past the server)
 
     first = ok(app_client.get(base, params={"limit": 2}))
     second = ok(app_client.get(base, params={"limit": 2, "continue": first["continue"]}))

@@ -13,6 +13,7 @@ from tests.integration.support import (
     ok,
     refused,
     selector_job_body,
+    served_eventually,
     volumes_cluster_body,
 )
 
@@ -130,6 +131,7 @@ def test_pages_through_jobs(app_client, kube: Kube, namespace: str) -> None:
             "metadata": {"name": name, "labels": dict(MANAGED)},
             "spec": {"entrypoint": "python -V", "clusterSelector": {"x": "y"}}})
     base = f"/apis/v1/namespaces/{namespace}/jobs"
+    served_eventually(app_client, base, "jobs", ["a", "b", "c"])  # (written past the server)
 
     first = ok(app_client.get(base, params={"limit": 2}))
     second = ok(app_client.get(base, params={"limit": 2, "continue": first["continue"]}))

@@ -17,6 +17,7 @@ from tests.integration.support import (
     ok,
     raycluster_spec,
     refused,
+    served_eventually,
     service_body,
 )
 
@@ -169,6 +170,7 @@ def test_pages_through_services_with_page_size_and_token(app_client, kube: Kube,
         kube.create("rayservices", namespace, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": {
             "serveConfigV2": "applications: []\n", "rayClusterConfig": raycluster_spec()}})
     base = f"/apis/v1/namespaces/{namespace}/services"
+    served_eventually(app_client, base, "services", ["a", "b", "c"])  # (written past the server)
 
     first = ok(app_client.get(base, params={"pageSize": 2}))
     second = ok(app_client.get(base, params={"pageSize": 2, "pageToken": first["nextPageToken"]}))
