@@ -7,7 +7,7 @@ PORT ?= 8888
 DEVCLUSTER_STATE ?= $(or $(TMPDIR),/tmp)/kuberay-api-devcluster
 export DEVCLUSTER_STATE
 
-.PHONY: help venv system-deps cluster cluster-down run lint test unit
+.PHONY: help venv system-deps cluster cluster-down run lint test unit protos
 
 help:
 	@echo "make run          start the local control plane (built on first use) and the server on :$(PORT)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint         ruff, mypy and the import contracts (settings in pyproject.toml)"
 	@echo "make cluster      start only the local control plane; prints KUBECONFIG=<path>"
 	@echo "make cluster-down stop the local control plane and remove its state"
+	@echo "make protos       regenerate app/rpc/generated/ from proto/ (commit the result)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +48,7 @@ test: lint system-deps
 
 unit: venv
 	$(PY) -m pytest tests/unit
+
+# The generated modules are committed; tests/unit/test_protos.py fails when they are stale.
+protos: venv
+	$(PY) scripts/gen_protos.py
