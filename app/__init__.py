@@ -4,9 +4,12 @@ One spec (openapi/kuberay.yaml) is served twice, under `/apis/v1` and under `/ap
 (upstream's older prefix), each with its spec at `<prefix>/openapi.json` and its Swagger UI at
 `<prefix>/swagger-ui/`; `/swagger-ui/`, upstream's address, leads to the `/apis/v1` one.
 Outside the spec: `/healthz`, `/readyz` (app/health.py) and `/metrics` (app/observability.py).
+The same operations are served over gRPC (app/rpc/) by the same handlers, when `grpc_bind` is set:
+the app's lifespan starts that server and drains it at the end.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -20,6 +23,7 @@ import flask
 from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
+from connexion.spec import Specification
 from werkzeug.wrappers import Response
 
 from app import errors
@@ -28,6 +32,7 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from app.cache import Caches
     from app.k8s import K8s
+    from app.rpc.server import RpcServer
 
 OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
 SPEC = "kuberay.yaml"
@@ -38,6 +43,7 @@ OPS_ROUTES = ("/healthz", "/readyz", "/metrics")  # probes and scrapes: logged a
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # upstream's /healthz
 # Connexion indents JSON by default; upstream's gateway writes it compact, and it is cheaper.
 COMPACT_JSON = Jsonifier(json, separators=(",", ":"))
+RPC_EXTENSION = "kuberay_api.rpc"  # the app's gRPC server (or None), in Flask's `extensions`
 
 
 def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> connexion.FlaskApp:
@@ -52,6 +58,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     from app.http import validators, wire
     from app.http.routes import SpecRoutes
     from app.k8s import K8s
+    from app.rpc.routes import rpc_routes
+    from app.rpc.server import RpcServer
     from app.services import Services
     from app.validation import Limits
 
@@ -62,10 +70,15 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, settings.dashboard_url,
                               cache=settings.cache, write_marks=settings.write_marks,
                               cache_namespace=settings.cache_namespace)
+    rpc = None
+    if settings.grpc_bind:  # the same handlers, each in the same deadline scope, over gRPC
+        rpc = RpcServer(rpc_routes(Specification.load(OPENAPI_DIR / SPEC)), handlers.operations(services),
+                        gateway.request_scope, partial(health.not_ready_reason, gateway, services.caches),
+                        settings.request_id_header)
     app = connexion.FlaskApp(
         __name__,
         specification_dir=OPENAPI_DIR,
-        lifespan=partial(_lifespan, gateway, services.caches),
+        lifespan=partial(_lifespan, gateway, services.caches, rpc, settings),
         jsonifier=COMPACT_JSON,
         pythonic_params=True,  # `continue` arrives as `continue_`, `pageSize` as `page_size`
         validate_responses=settings.validate_responses,
@@ -87,19 +100,25 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     app.add_url_rule("/readyz", "readyz", partial(health.readyz, gateway, services.caches))
     app.add_url_rule("/metrics", "metrics", partial(observability.metrics, settings.metrics_dir))
     errors.register(app, routes)
+    app.app.extensions[RPC_EXTENSION] = rpc
     return app
 
 
 @contextlib.asynccontextmanager
-async def _lifespan(k8s: K8s, caches: Caches, _app: Any) -> AsyncIterator[None]:
+async def _lifespan(k8s: K8s, caches: Caches, rpc: RpcServer | None, settings: Settings,
+                    _app: Any) -> AsyncIterator[None]:
     """A server builds its Kubernetes client when it starts, so a wrong setup stops it there, and
-    starts filling its caches (reads go to Kubernetes until they are synced); it stops their
-    watches when it ends."""
+    starts filling its caches (reads go to Kubernetes until they are synced) and its gRPC front; at
+    the end (HTTP has drained) it drains the gRPC calls in flight, then stops the caches' watches."""
     k8s.connect()
     caches.start()
+    if rpc is not None:
+        rpc.start(settings.grpc_bind)
     try:
         yield
     finally:
+        if rpc is not None:
+            await asyncio.to_thread(rpc.stop, settings.grpc_grace)
         caches.stop()
 
 

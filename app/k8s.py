@@ -213,10 +213,12 @@ class K8s:
         return cls(configure, timeout, request_timeout)
 
     @contextmanager
-    def request_scope(self) -> Iterator[None]:
+    def request_scope(self, within: float | None = None) -> Iterator[None]:
         """The calls made inside share one deadline, `request_timeout` from now: a front opens one
-        around each operation, so that no request waits longer, however many calls it makes."""
-        token = _deadline.set(time.monotonic() + self._request_timeout)
+        around each operation, so that no request waits longer, however many calls it makes.
+        `within`: the seconds the caller itself still waits (a gRPC deadline), if sooner."""
+        seconds = self._request_timeout if within is None else max(0.0, min(within, self._request_timeout))
+        token = _deadline.set(time.monotonic() + seconds)
         try:
             yield
         finally:

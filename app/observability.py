@@ -86,6 +86,17 @@ CACHE_READS = Counter(
     "GETs and lists, by cache and where they were answered from: cache, or kubernetes (the cache "
     "not synced yet, switched off, or behind a write answered).", ("cache", "source"))
 
+# The gRPC front's, with upstream's names and labels (go-grpc-prometheus), so that its dashboards work.
+RPCS_STARTED = Counter(
+    "grpc_server_started", "gRPC calls started, by type, service and method.",
+    ("grpc_type", "grpc_service", "grpc_method"))
+RPCS_HANDLED = Counter(
+    "grpc_server_handled", "gRPC calls answered, by type, service, method and status code name.",
+    ("grpc_type", "grpc_service", "grpc_method", "grpc_code"))
+RPC_SECONDS = Histogram(
+    "grpc_server_handling_seconds", "Time to answer a gRPC call, in seconds.",
+    ("grpc_type", "grpc_service", "grpc_method"))
+
 UNMATCHED = "unmatched"  # the operation of a request that no route serves (a 404 or 405)
 _METHODS = frozenset(method.upper() for method in METHODS)
 
@@ -114,6 +125,25 @@ def observe_cache_restart(cache: str, reason: str) -> None:
 
 def observe_cache_read(cache: str, source: str) -> None:
     CACHE_READS.labels(cache, source).inc()
+
+
+def rpc_started(full_method: str, kind: str) -> None:
+    service, _, method = full_method.lstrip("/").partition("/")
+    RPCS_STARTED.labels(kind, service, method).inc()
+
+
+def rpc_handled(full_method: str, kind: str, code: str, seconds: float, peer: str, quiet: bool = False) -> None:
+    """A gRPC call ended with status `code` (its name): one count, one latency sample, one access
+    line (at DEBUG for a `quiet` call, a probe, that succeeded)."""
+    service, _, method = full_method.lstrip("/").partition("/")
+    RPCS_HANDLED.labels(kind, service, method, code).inc()
+    RPC_SECONDS.labels(kind, service, method).observe(seconds)
+    level = logging.DEBUG if quiet and code == "OK" else logging.INFO
+    if access_log.isEnabledFor(level):
+        duration_ms = round(seconds * 1000, 3)
+        access_log.log(level, "RPC %s %s %.1fms", full_method, code, duration_ms, extra={
+            "rpc": full_method, "service": service, "method": method, "code": code,
+            "duration_ms": duration_ms, "peer": peer})
 
 
 def metrics(metrics_dir: str = "") -> flask.Response:
@@ -188,7 +218,7 @@ class Routes:
 # -- the request middleware ---------------------------------------------------------------
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
-_REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")  # a caller's id is kept if it looks sane
+REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")  # a caller's id is kept if it looks sane
 
 
 class RequestMiddleware:
@@ -235,7 +265,7 @@ class RequestMiddleware:
         for name, value in scope.get("headers", ()):
             if name == self._header:
                 text: str = value.decode("latin-1").strip()
-                if _REQUEST_ID_SHAPE.fullmatch(text):
+                if REQUEST_ID_SHAPE.fullmatch(text):
                     return text
                 break
         return uuid.uuid4().hex

@@ -28,6 +28,9 @@ CACHE_NAMESPACE = "KUBERAY_API_CACHE_NAMESPACE"
 # Set by gunicorn.conf.py for its workers, not by people: the file through which the workers tell
 # each other the writes they answered (app/cache.py, WriteMarks).
 WRITE_MARKS = "KUBERAY_API_WRITE_MARKS"
+GRPC_BIND = "KUBERAY_API_GRPC_BIND"
+GRPC_GRACE = "KUBERAY_API_GRPC_GRACE"
+DEFAULT_GRPC_BIND = "0.0.0.0:8887"  # upstream's gRPC port
 # Where a cluster's Ray dashboard answers, for job submissions: its head Service's in-cluster name.
 DEFAULT_DASHBOARD_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
 DASHBOARD_FIELDS = {"name": "c", "namespace": "ns", "service": "c-head-svc", "port": 8265}
@@ -64,6 +67,8 @@ class Settings:
     cache: bool = True  # GET and list answer from watch caches (app/cache.py); off: every read asks Kubernetes
     cache_namespace: str = ""  # the one namespace the caches hold (a single-namespace install); empty: all
     write_marks: str = ""  # empty: this process's writes only (one worker)
+    grpc_bind: str = ""  # host:port of the gRPC front (port 0: any free one); empty: none (from_env: 0.0.0.0:8887)
+    grpc_grace: float = 15.0  # seconds gRPC calls in flight may finish in at shutdown
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -87,6 +92,8 @@ class Settings:
             cache=_flag(CACHE, env.get(CACHE, "true")),
             cache_namespace=env.get(CACHE_NAMESPACE, "").strip(),
             write_marks=env.get(WRITE_MARKS, ""),
+            grpc_bind=_bind(env.get(GRPC_BIND, DEFAULT_GRPC_BIND)),
+            grpc_grace=_seconds(GRPC_GRACE, env.get(GRPC_GRACE, "15")),
         )
 
 
@@ -98,6 +105,17 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise ValueError(f"{PORT} must be a TCP port number (1-65535), not {text!r}")
     return port
+
+
+def _bind(text: str) -> str:
+    """`host:port` (IPv6 hosts in brackets), or empty or `off` for none."""
+    value = text.strip()
+    if value.lower() in ("", "off"):
+        return ""
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{GRPC_BIND} must be host:port (such as {DEFAULT_GRPC_BIND}), or off, not {text!r}")
+    return value
 
 
 def _log_level(text: str) -> str:

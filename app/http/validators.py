@@ -162,6 +162,21 @@ BodySchemaValidator = validators.extend(Draft4RequestValidator, {"pattern": _pat
 ParameterSchemaValidator = validators.extend(Draft4Validator, {"pattern": _pattern})
 
 
+def body_problem(schema: dict[str, Any], body: Any) -> str | None:
+    """What is wrong with a (normalised) body, as one sentence, or None: every front validates
+    bodies with this one function, so HTTP and gRPC refuse alike."""
+    validator = BodySchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    error = best_match(validator.iter_errors(body))
+    return None if error is None else describe(error)
+
+
+def parameter_problem(param: dict[str, Any], value: Any, subject: str) -> str | None:
+    """What is wrong with a parameter's value, as one sentence naming it as `subject`, or None."""
+    validator = ParameterSchemaValidator(param.get("schema", param), format_checker=Draft4Validator.FORMAT_CHECKER)
+    error = best_match(validator.iter_errors(value))
+    return None if error is None else describe(error, subject)
+
+
 class RequestBodyValidator(JSONRequestBodyValidator):
     """Connexion's JSON body validator, with messages that name the field (see `describe`)."""
 
@@ -182,16 +197,12 @@ class RequestBodyValidator(JSONRequestBodyValidator):
         except ValueError as exc:  # includes bytes that are not UTF-8
             raise BadRequestProblem(detail=f"The request body is not valid JSON: {exc}.") from None
 
-    @property
-    def _validator(self) -> Any:
-        return BodySchemaValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-
     def _validate(self, body: Any) -> None:
         if body is None:
             raise BadRequestProblem(detail=EMPTY_BODY)
-        error = best_match(self._validator.iter_errors(body))
-        if error is not None:
-            raise BadRequestProblem(detail=describe(error))
+        problem = body_problem(self._schema, body)
+        if problem is not None:
+            raise BadRequestProblem(detail=problem)
 
 
 class RequestParameterValidator(ParameterValidator):
@@ -203,12 +214,7 @@ class RequestParameterValidator(ParameterValidator):
         if value is None:  # absent: Connexion's own check of `required`
             missing: str | None = ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
             return missing
-        validator = ParameterSchemaValidator(param.get("schema", param),
-                                             format_checker=Draft4Validator.FORMAT_CHECKER)
-        error = best_match(validator.iter_errors(value))
-        if error is None:
-            return None
-        return describe(error, f"The {parameter_type} parameter '{param['name']}'")
+        return parameter_problem(param, value, f"The {parameter_type} parameter '{param['name']}'")
 
 
 VALIDATOR_MAP: dict[str, Any] = {

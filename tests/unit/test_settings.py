@@ -12,6 +12,7 @@ def test_defaults_with_an_empty_environment() -> None:
     assert Settings.from_env({}) == Settings(
         port=8888, log_level="INFO", validate_responses=False, kubeconfig="", k8s_timeout=5.0,
         request_timeout=10.0,
+        grpc_bind="0.0.0.0:8887",  # a server's default; Settings() itself (tests, tools) serves no gRPC
     )
 
 
@@ -42,6 +43,13 @@ READ = [
     ({}, "write_marks", ""),
     ({"KUBERAY_API_WRITE_MARKS": "/dev/shm/marks"}, "write_marks", "/dev/shm/marks"),
     ({"KUBECONFIG": "/elsewhere", "PORT": "1"}, "port", 8888),  # only our own names are read
+    ({}, "grpc_bind", "0.0.0.0:8887"),
+    ({"KUBERAY_API_GRPC_BIND": "127.0.0.1:0"}, "grpc_bind", "127.0.0.1:0"),
+    ({"KUBERAY_API_GRPC_BIND": "[::]:9887"}, "grpc_bind", "[::]:9887"),
+    ({"KUBERAY_API_GRPC_BIND": " off "}, "grpc_bind", ""),
+    ({"KUBERAY_API_GRPC_BIND": ""}, "grpc_bind", ""),
+    ({}, "grpc_grace", 15.0),
+    ({"KUBERAY_API_GRPC_GRACE": "5"}, "grpc_grace", 5.0),
 ]
 
 
@@ -73,6 +81,10 @@ REFUSED = [
     ("KUBERAY_API_JOB_LOG_LIMIT", "1023"),
     ("KUBERAY_API_JOB_LOG_LIMIT", "8M"),
     ("KUBERAY_API_CACHE", "sometimes"),
+    ("KUBERAY_API_GRPC_BIND", "8887"),
+    ("KUBERAY_API_GRPC_BIND", "localhost:http"),
+    ("KUBERAY_API_GRPC_BIND", "0.0.0.0:65536"),
+    ("KUBERAY_API_GRPC_GRACE", "0"),
 ]
 
 
