@@ -431,6 +431,7 @@ MESSAGES: dict[str, dict[str, list[Row]]] = {
             ("name", 1, "string", "singular", "name"),
             ("namespace", 2, "string", "singular", "namespace"),
             ("user", 3, "string", "singular", "user"),
+            ("serve_deployment_graph_spec", 4, "proto.ServeDeploymentGraphSpec", "singular", "serveDeploymentGraphSpec"),
             ("cluster_spec", 5, "proto.ClusterSpec", "singular", "clusterSpec"),
             ("ray_service_status", 6, "proto.RayServiceStatus", "singular", "rayServiceStatus"),
             ("created_at", 7, "google.protobuf.Timestamp", "singular", "createdAt"),
@@ -439,6 +440,30 @@ MESSAGES: dict[str, dict[str, list[Row]]] = {
             ("service_unhealthy_second_threshold", 10, "int32", "singular", "serviceUnhealthySecondThreshold"),
             ("deployment_unhealthy_second_threshold", 11, "int32", "singular", "deploymentUnhealthySecondThreshold"),
             ("version", 12, "string", "singular", "version"),
+        ],
+        # v1.0.0's Serve config (BEHAVIOR.md §8.9), which the server still takes, as its HTTP API does
+        "ServeDeploymentGraphSpec": [
+            ("import_path", 1, "string", "singular", "importPath"),
+            ("runtime_env", 2, "string", "singular", "runtimeEnv"),
+            ("serve_configs", 3, "proto.ServeConfig", "repeated", "serveConfigs"),
+        ],
+        "ServeConfig": [
+            ("deployment_name", 1, "string", "singular", "deploymentName"),
+            ("replicas", 2, "int32", "singular", "replicas"),
+            ("route_prefix", 3, "string", "singular", "routePrefix"),
+            ("max_concurrent_queries", 4, "int32", "singular", "maxConcurrentQueries"),
+            ("user_config", 5, "string", "singular", "userConfig"),
+            ("autoscaling_config", 6, "string", "singular", "autoscalingConfig"),
+            ("actor_options", 7, "proto.ActorOptions", "singular", "actorOptions"),
+        ],
+        "ActorOptions": [
+            ("runtime_env", 1, "string", "singular", "runtimeEnv"),
+            ("cpus_per_actor", 2, "double", "singular", "cpusPerActor"),
+            ("gpus_per_actor", 3, "double", "singular", "gpusPerActor"),
+            ("memory_per_actor", 4, "uint64", "singular", "memoryPerActor"),
+            ("object_store_memory_per_actor", 5, "uint64", "singular", "objectStoreMemoryPerActor"),
+            ("custom_resource", 6, "string", "singular", "customResource"),
+            ("acccelerator_type", 7, "string", "singular", "accceleratorType"),
         ],
         "RayServiceStatus": [
             ("application_status", 1, "string", "singular", "applicationStatus"),
@@ -773,12 +798,10 @@ def test_files() -> None:
         assert list(proto.dependency) == IMPORTS[file]
 
 
-def test_rayservice_deprecated_and_reserved_fields() -> None:
+def test_rayservice_deprecated_fields() -> None:
     deprecated = [(d.name, f.name) for _, d in _messages() for f in d.fields if f.GetOptions().deprecated]
-    assert deprecated == [("RayService", "service_unhealthy_second_threshold"), ("RayService", "deployment_unhealthy_second_threshold")]
-    proto = descriptor_pb2.DescriptorProto()
-    serve_pb2.RayService.DESCRIPTOR.CopyToProto(proto)
-    assert [(r.start, r.end) for r in proto.reserved_range] == [(4, 5)]  # the end is exclusive
+    assert deprecated == [("RayService", "serve_deployment_graph_spec"), ("RayService", "service_unhealthy_second_threshold"),
+                          ("RayService", "deployment_unhealthy_second_threshold")]
 
 
 def test_services() -> None:

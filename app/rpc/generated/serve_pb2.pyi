@@ -84,10 +84,11 @@ class DeleteRayServiceRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ...) -> None: ...
 
 class RayService(_message.Message):
-    __slots__ = ("name", "namespace", "user", "cluster_spec", "ray_service_status", "created_at", "delete_at", "serve_config_V2", "service_unhealthy_second_threshold", "deployment_unhealthy_second_threshold", "version")
+    __slots__ = ("name", "namespace", "user", "serve_deployment_graph_spec", "cluster_spec", "ray_service_status", "created_at", "delete_at", "serve_config_V2", "service_unhealthy_second_threshold", "deployment_unhealthy_second_threshold", "version")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
+    SERVE_DEPLOYMENT_GRAPH_SPEC_FIELD_NUMBER: _ClassVar[int]
     CLUSTER_SPEC_FIELD_NUMBER: _ClassVar[int]
     RAY_SERVICE_STATUS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +100,7 @@ class RayService(_message.Message):
     name: str
     namespace: str
     user: str
+    serve_deployment_graph_spec: ServeDeploymentGraphSpec
     cluster_spec: _cluster_pb2.ClusterSpec
     ray_service_status: RayServiceStatus
     created_at: _timestamp_pb2.Timestamp
@@ -107,7 +109,7 @@ class RayService(_message.Message):
     service_unhealthy_second_threshold: int
     deployment_unhealthy_second_threshold: int
     version: str
-    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., user: _Optional[str] = ..., cluster_spec: _Optional[_Union[_cluster_pb2.ClusterSpec, _Mapping]] = ..., ray_service_status: _Optional[_Union[RayServiceStatus, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., serve_config_V2: _Optional[str] = ..., service_unhealthy_second_threshold: _Optional[int] = ..., deployment_unhealthy_second_threshold: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., user: _Optional[str] = ..., serve_deployment_graph_spec: _Optional[_Union[ServeDeploymentGraphSpec, _Mapping]] = ..., cluster_spec: _Optional[_Union[_cluster_pb2.ClusterSpec, _Mapping]] = ..., ray_service_status: _Optional[_Union[RayServiceStatus, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delete_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., serve_config_V2: _Optional[str] = ..., service_unhealthy_second_threshold: _Optional[int] = ..., deployment_unhealthy_second_threshold: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
 
 class RayServiceStatus(_message.Message):
     __slots__ = ("application_status", "application_message", "serve_deployment_status", "ray_service_events", "ray_cluster_name", "ray_cluster_state", "service_endpoint", "serve_application_status")
@@ -191,3 +193,49 @@ class WorkerGroupUpdateSpec(_message.Message):
     min_replicas: int
     max_replicas: int
     def __init__(self, group_name: _Optional[str] = ..., replicas: _Optional[int] = ..., min_replicas: _Optional[int] = ..., max_replicas: _Optional[int] = ...) -> None: ...
+
+class ServeDeploymentGraphSpec(_message.Message):
+    __slots__ = ("import_path", "runtime_env", "serve_configs")
+    IMPORT_PATH_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_ENV_FIELD_NUMBER: _ClassVar[int]
+    SERVE_CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    import_path: str
+    runtime_env: str
+    serve_configs: _containers.RepeatedCompositeFieldContainer[ServeConfig]
+    def __init__(self, import_path: _Optional[str] = ..., runtime_env: _Optional[str] = ..., serve_configs: _Optional[_Iterable[_Union[ServeConfig, _Mapping]]] = ...) -> None: ...
+
+class ServeConfig(_message.Message):
+    __slots__ = ("deployment_name", "replicas", "route_prefix", "max_concurrent_queries", "user_config", "autoscaling_config", "actor_options")
+    DEPLOYMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_QUERIES_FIELD_NUMBER: _ClassVar[int]
+    USER_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    AUTOSCALING_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    deployment_name: str
+    replicas: int
+    route_prefix: str
+    max_concurrent_queries: int
+    user_config: str
+    autoscaling_config: str
+    actor_options: ActorOptions
+    def __init__(self, deployment_name: _Optional[str] = ..., replicas: _Optional[int] = ..., route_prefix: _Optional[str] = ..., max_concurrent_queries: _Optional[int] = ..., user_config: _Optional[str] = ..., autoscaling_config: _Optional[str] = ..., actor_options: _Optional[_Union[ActorOptions, _Mapping]] = ...) -> None: ...
+
+class ActorOptions(_message.Message):
+    __slots__ = ("runtime_env", "cpus_per_actor", "gpus_per_actor", "memory_per_actor", "object_store_memory_per_actor", "custom_resource", "acccelerator_type")
+    RUNTIME_ENV_FIELD_NUMBER: _ClassVar[int]
+    CPUS_PER_ACTOR_FIELD_NUMBER: _ClassVar[int]
+    GPUS_PER_ACTOR_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_PER_ACTOR_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_STORE_MEMORY_PER_ACTOR_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    ACCCELERATOR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    runtime_env: str
+    cpus_per_actor: float
+    gpus_per_actor: float
+    memory_per_actor: int
+    object_store_memory_per_actor: int
+    custom_resource: str
+    acccelerator_type: str
+    def __init__(self, runtime_env: _Optional[str] = ..., cpus_per_actor: _Optional[float] = ..., gpus_per_actor: _Optional[float] = ..., memory_per_actor: _Optional[int] = ..., object_store_memory_per_actor: _Optional[int] = ..., custom_resource: _Optional[str] = ..., acccelerator_type: _Optional[str] = ...) -> None: ...
