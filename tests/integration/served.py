@@ -1,5 +1,6 @@
 """The server as production runs it: `gunicorn -c gunicorn.conf.py wsgi:app` as a subprocess on a
-free loopback port, with KUBECONFIG pointing at a test's control plane, and a plain HTTP client."""
+free loopback port (and its gRPC front on another), with KUBECONFIG pointing at a test's control
+plane, and a plain HTTP client."""
 from __future__ import annotations
 
 import http.client
@@ -28,6 +29,7 @@ class Server:
     port: int
     stdout: Path
     stderr: Path
+    grpc_port: int
 
     def logs(self) -> str:
         return self.stdout.read_text() + self.stderr.read_text()
@@ -45,12 +47,13 @@ def _ready(port: int) -> bool:
 @contextmanager
 def gunicorn(cluster: Cluster, workdir: Path, **env: str) -> Iterator[Server]:
     """Started with only the environment it is given (no KUBERAY_API_* of the caller's)."""
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir),
         "KUBECONFIG": str(cluster.kubeconfig),
         "KUBERAY_API_BIND": f"127.0.0.1:{port}",
+        "KUBERAY_API_GRPC_BIND": f"127.0.0.1:{grpc_port}",
         "KUBERAY_API_WORKERS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
         **env,
@@ -60,7 +63,7 @@ def gunicorn(cluster: Cluster, workdir: Path, **env: str) -> Iterator[Server]:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "wsgi:app"],
             cwd=ROOT, env=environment, stdout=out, stderr=err, start_new_session=True)
-    server = Server(process, port, stdout, stderr)
+    server = Server(process, port, stdout, stderr, grpc_port)
     try:
         wait_for(lambda: process.poll() is not None or _ready(port), timeout=60,
                  what="gunicorn to be ready")
