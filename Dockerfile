@@ -27,8 +27,9 @@ COPY wsgi.py gunicorn.conf.py ./
 # Compiled now: the root filesystem is read-only at run time.
 RUN python -m compileall -q app handlers wsgi.py gunicorn.conf.py
 USER 10001:10001
-EXPOSE 8888
+EXPOSE 8888 8887
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('KUBERAY_API_PORT', '8888'), timeout=4)"]
-# Gunicorn forwards SIGTERM to its workers, which finish the requests in flight (gunicorn.conf.py).
+# Each worker serves HTTP (8888) and gRPC (8887); on SIGTERM gunicorn asks them to finish the
+# requests and RPCs in flight (gunicorn.conf.py).
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]

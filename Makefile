@@ -10,7 +10,7 @@ export DEVCLUSTER_STATE
 .PHONY: help venv system-deps cluster cluster-down run lint test unit protos
 
 help:
-	@echo "make run          start the local control plane (built on first use) and the server on :$(PORT)"
+	@echo "make run          start the local control plane (built on first use) and the server on :$(PORT), gRPC on :8887"
 	@echo "make test         run the checks (make lint), then every test (unit, integration, contract, browser)"
 	@echo "make lint         ruff, mypy and the import contracts (settings in pyproject.toml)"
 	@echo "make cluster      start only the local control plane; prints KUBECONFIG=<path>"
@@ -34,7 +34,7 @@ cluster-down: venv
 	$(PY) -m devcluster down
 
 run: cluster
-	@echo "Swagger UI: http://localhost:$(PORT)/swagger-ui/"
+	@echo "Swagger UI: http://localhost:$(PORT)/swagger-ui/   gRPC: localhost:8887 (KUBERAY_API_GRPC_BIND)"
 	KUBECONFIG=$(DEVCLUSTER_STATE)/kubeconfig PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 # The checks run first and stop `make test` on any finding.

@@ -1,4 +1,5 @@
-"""Gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app` serves the API on :8888.
+"""Gunicorn settings for production: `gunicorn -c gunicorn.conf.py wsgi:app` serves the API on :8888,
+and its gRPC front on :8887 (KUBERAY_API_GRPC_BIND).
 
 Module-level names are gunicorn settings. Each comes from an environment variable with a default
 that suits one small container; the Helm chart sets them from its values (helm/kuberay-apiserver).
@@ -18,8 +19,15 @@ that one variable decides each. Connexion 3 is ASGI, so the workers are uvicorn'
 | PROMETHEUS_MULTIPROC_DIR         | a new temp dir | where the workers keep metrics      |
 | KUBERAY_API_WRITE_MARKS          | a new file     | how workers share the writes they answered (caches) |
 
+Each worker also serves gRPC: its app's lifespan starts a gRPC server on KUBERAY_API_GRPC_BIND
+(app/rpc/server.py), which every worker binds with SO_REUSEPORT, so that the kernel spreads the
+connections over them, and both fronts share the worker's caches and Kubernetes client. So
+gunicorn supervises gRPC as it does HTTP (a worker that dies is replaced, with both), and one
+process tree is the whole server: no second process to start, watch or stop.
+
 On SIGTERM the master stops accepting connections and asks each worker to finish: a worker
-completes the requests it has started (including reading a body still arriving) and exits;
+completes the requests it has started (including reading a body still arriving), then stops
+taking RPCs and lets those in flight finish (KUBERAY_API_GRPC_GRACE seconds at most), and exits;
 whatever is still running after `graceful_timeout` seconds is killed. Keep the pod's
 terminationGracePeriodSeconds above it.
 """

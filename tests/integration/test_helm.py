@@ -98,9 +98,23 @@ def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     assert env["KUBERAY_API_PORT"] == "8888" and env["KUBERAY_API_K8S_TIMEOUT"] == "20"
     assert env["KUBERAY_API_DASHBOARD_TIMEOUT"] == "3"
     assert env["KUBERAY_API_DASHBOARD_URL"] == "http://{service}.{namespace}.svc.cluster.local:{port}"
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 8888, "rpc": 8887}
+    assert env["KUBERAY_API_GRPC_BIND"] == "0.0.0.0:8887"  # the Service's `rpc` port targets it
     settings = Settings.from_env(env)  # large numbers too are rendered as the server reads them
     assert (settings.job_log_limit, settings.max_workers_per_cluster) == (8 * 1024 * 1024, 20000000)
     assert set(env) <= names_the_server_reads()  # a misspelt variable would be ignored silently
+
+
+def test_grpc_follows_the_rpc_container_port_or_is_off(helm: Helm) -> None:
+    def grpc_bind(*values: str) -> str:
+        [deployment] = of_kind(helm.template("ray-system", *values), "Deployment")
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        return str(next(e["value"] for e in container["env"] if e["name"] == "KUBERAY_API_GRPC_BIND"))
+
+    assert grpc_bind("containerPort[0].name=http", "containerPort[0].containerPort=8888",
+                     "containerPort[1].name=rpc", "containerPort[1].containerPort=9887") == "0.0.0.0:9887"
+    assert grpc_bind("grpc=false") == "off"
+    assert Settings.from_env({"KUBERAY_API_GRPC_BIND": grpc_bind("grpc=false")}).grpc_bind == ""
 
 
 def names_the_server_reads() -> set[str]:

@@ -61,6 +61,8 @@ def test_final_image_is_pinned_non_root_and_checked() -> None:
     users = [line.split()[1] for line in stage if line.upper().startswith("USER ")]
     assert users and re.fullmatch(r"[1-9]\d*(:[1-9]\d*)?", users[-1]), users  # numeric: runAsNonRoot
     assert any(line.upper().startswith("HEALTHCHECK ") and "/healthz" in line for line in stage)
+    exposed = {port for line in stage if line.upper().startswith("EXPOSE ") for port in line.split()[1:]}
+    assert exposed == {"8888", "8887"}  # HTTP and gRPC, as the chart's container ports
     assert not [line for line in stage if line.upper().startswith(("ENV ", "ARG ")) and "KUBERAY_API_" in line]
 
 

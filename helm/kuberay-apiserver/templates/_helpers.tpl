@@ -26,6 +26,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $port }}
 {{- end }}
 
+{{/* The container port named `rpc`: where the server serves gRPC. */}}
+{{- define "kuberay-apiserver.rpcPort" -}}
+{{- $port := 8887 }}
+{{- range .Values.containerPort }}
+{{- if eq .name "rpc" }}{{ $port = .containerPort }}{{ end }}
+{{- end }}
+{{- $port }}
+{{- end }}
+
 {{/* The Service port named `http`: where clients reach the server. */}}
 {{- define "kuberay-apiserver.servicePort" -}}
 {{- $port := 8888 }}
