@@ -37,8 +37,17 @@ log = logging.getLogger(__name__)
 Handler = Callable[..., Any]
 Scope = Callable[[float | None], AbstractContextManager[None]]
 
-THREADS = 16  # RPCs one process answers at once; more wait in gRPC's queue
+THREADS = 16  # RPCs one process answers at once; more wait in gRPC's queue ...
+MAX_CONCURRENT = 128  # ... up to this many in all: past them a call is refused at once (RESOURCE_EXHAUSTED)
 MAX_MESSAGE = 4 * 1024 * 1024  # bytes of one request message: gRPC's default, and plenty for a cluster
+# A connection lives 5 minutes at most (its calls get 30 s more to finish), then the client opens
+# another: so long-lived clients spread over the workers (and pods) again as they come and go.
+OPTIONS = [
+    ("grpc.so_reuseport", 1),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+    ("grpc.max_connection_age_ms", 300_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
+]
 HEALTH = health.SERVICE_NAME
 REFLECTION = reflection.SERVICE_NAME  # grpc.reflection.v1alpha.ServerReflection
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
@@ -86,7 +95,8 @@ class RpcServer:
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="grpc"),
             interceptors=[_Observed(self._request_id_header)],
-            options=[("grpc.so_reuseport", 1), ("grpc.max_receive_message_length", MAX_MESSAGE)],
+            options=OPTIONS,
+            maximum_concurrent_rpcs=MAX_CONCURRENT,
         )
         by_service: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
         for route in self._routes:
