@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import grpc
@@ -221,43 +221,35 @@ class _Observed(grpc.ServerInterceptor):
         return uuid.uuid4().hex
 
     def _unary(self, full: str, request_id: str, behavior: Handler, kind: str) -> Handler:
-        header = self._header
-
         def observed(request: Any, context: grpc.ServicerContext) -> Any:
-            token = observability.REQUEST_ID.set(request_id)
-            started = time.perf_counter()
-            observability.rpc_started(full, kind)
-            context.send_initial_metadata(((header, request_id),))
-            failed = True
-            try:
-                answer = behavior(request, context)
-                failed = False
-                return answer
-            finally:
-                observability.rpc_handled(full, kind, _code_name(context, failed), time.perf_counter() - started,
-                                          context.peer(), quiet=full in QUIET)
-                observability.REQUEST_ID.reset(token)
+            with self._observing(full, kind, request_id, context):
+                return behavior(request, context)
 
         return observed
 
     def _stream(self, full: str, request_id: str, behavior: Handler, kind: str) -> Handler:
-        header = self._header
-
         def observed(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            token = observability.REQUEST_ID.set(request_id)
-            started = time.perf_counter()
-            observability.rpc_started(full, kind)
-            context.send_initial_metadata(((header, request_id),))
-            failed = True
-            try:
+            with self._observing(full, kind, request_id, context):
                 yield from behavior(request, context)
-                failed = False
-            finally:
-                observability.rpc_handled(full, kind, _code_name(context, failed), time.perf_counter() - started,
-                                          context.peer())
-                observability.REQUEST_ID.reset(token)
 
         return observed
+
+    @contextmanager
+    def _observing(self, full: str, kind: str, request_id: str, context: grpc.ServicerContext) -> Iterator[None]:
+        """One call, from its start to its status: the request id for its log lines and its caller,
+        the start counted, then the status counted and timed, and the access line."""
+        token = observability.REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        observability.rpc_started(full, kind)
+        context.send_initial_metadata(((self._header, request_id),))
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            observability.rpc_handled(full, kind, _code_name(context, failed), time.perf_counter() - started,
+                                      context.peer(), quiet=full in QUIET)
+            observability.REQUEST_ID.reset(token)
 
 
 def _code_name(context: grpc.ServicerContext, failed: bool) -> str:

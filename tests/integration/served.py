@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +34,15 @@ class Server:
 
     def logs(self) -> str:
         return self.stdout.read_text() + self.stderr.read_text()
+
+
+def refuses_connections(port: int) -> bool:
+    """Nothing listens on the loopback port any more."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return False
+    except ConnectionRefusedError:
+        return True
 
 
 def _ready(port: int) -> bool:

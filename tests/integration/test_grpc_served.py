@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.rpc.generated import config_pb2, config_pb2_grpc
 from tests.conftest import Cluster
-from tests.integration.served import gunicorn, http_send
+from tests.integration.served import gunicorn, http_send, refuses_connections
 from tests.integration.support import Kube
 
 SERVICES = {"proto.ClusterService", "proto.ComputeTemplateService", "proto.RayJobService",
@@ -92,14 +92,6 @@ def test_every_worker_serves_grpc_beside_http(cluster: Cluster, namespace: str, 
     assert any("gRPC server listening on 127.0.0.1:" in line["message"] for line in lines)
 
 
-def _refuses(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return False
-    except ConnectionRefusedError:
-        return True
-
-
 def test_sigterm_lets_an_rpc_in_flight_finish(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     """The call starts (its headers reach a worker) but its message comes only after SIGTERM: the
     worker finishes HTTP, then waits for the call and answers it, and only then exits."""
@@ -127,7 +119,7 @@ def test_sigterm_lets_an_rpc_in_flight_finish(cluster: Cluster, namespace: str, 
             created = answer.result(timeout=30)
         assert created.name == "in-flight"
         assert server.process.wait(timeout=30) == 0, server.logs()
-        assert _refuses(server.grpc_port) and _refuses(server.port)
+        assert refuses_connections(server.grpc_port) and refuses_connections(server.port)
     assert Kube(cluster.api).configmap(namespace, "in-flight") is not None
 
 

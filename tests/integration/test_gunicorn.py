@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.settings import METRICS_DIR
 from tests.conftest import Cluster, wait_for
 from tests.integration import seed_sequence
-from tests.integration.served import gunicorn, http_send
+from tests.integration.served import gunicorn, http_send, refuses_connections
 from tests.integration.support import Kube, template_body
 
 ROOT = Path(__file__).parents[2]
@@ -70,14 +70,6 @@ def test_gunicorn_serves_the_seed_sequence(
     assert not [line for line in lines if line["logger"] == "uvicorn.access"]  # no second line per request
 
 
-def _refuses_connections(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return False
-    except ConnectionRefusedError:
-        return True
-
-
 def test_sigterm_lets_a_request_in_flight_finish(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     """The body arrives in pieces over a raw socket, so the server is mid-request at SIGTERM."""
     with gunicorn(cluster, tmp_path, KUBERAY_API_GRACEFUL_TIMEOUT="20") as server:
@@ -90,7 +82,7 @@ def test_sigterm_lets_a_request_in_flight_finish(cluster: Cluster, namespace: st
         time.sleep(1.0)  # a worker has the headers and waits for the rest of the body
 
         server.process.send_signal(signal.SIGTERM)
-        wait_for(lambda: _refuses_connections(server.port), timeout=15, what="gunicorn to stop listening")
+        wait_for(lambda: refuses_connections(server.port), timeout=15, what="gunicorn to stop listening")
         time.sleep(1.0)
         assert server.process.poll() is None, "gunicorn exited with a request in flight"
         for start in range(10, len(body), 20):
