@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.rpc.generated import config_pb2, config_pb2_grpc
-from tests.conftest import Cluster
+from tests.conftest import Cluster, wait_for
 from tests.integration.served import gunicorn, http_send, refuses_connections
 from tests.integration.support import Kube
 
@@ -70,7 +70,10 @@ def test_every_worker_serves_grpc_beside_http(cluster: Cluster, namespace: str, 
             assert ("x-request-id", "grpc-test-42") in tuple(call.initial_metadata())
         assert created.name == "t" and Kube(cluster.api).configmap(namespace, "t") is not None
 
-        # A new connection per call: the kernel hands connections to both workers.
+        # A new connection per call: the kernel hands connections to both workers, once both listen
+        # (the server is ready when one of them is).
+        wait_for(lambda: server.logs().count("gRPC server listening on") == 2, timeout=60,
+                 what="both workers to listen for gRPC")
         for _ in range(40):
             with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
                 config_pb2_grpc.ComputeTemplateServiceStub(channel).GetComputeTemplate(
