@@ -19,6 +19,7 @@ from kubernetes import client
 from tests.conftest import Cluster, fresh_namespaces
 from tests.integration import seed_sequence
 from tests.integration.rpc import grpc_send
+from tests.integration.support import without_operator_defaults
 
 Json = dict[str, Any]
 
@@ -77,19 +78,7 @@ def _written(cluster: Cluster, path: str, answer: Json) -> Json:
         "ray.io", "v1", namespace, PLURALS[kind], name)
     metadata = held["metadata"]
     return {"labels": metadata.get("labels", {}), "annotations": metadata.get("annotations", {}),
-            "spec": _without_operator_defaults(held["spec"])}
-
-
-def _without_operator_defaults(value: Any) -> Any:
-    """The operator writes a RayJob back soon after its creation, with the zero values of its Go
-    types filled in (`scaleStrategy: {}`, `divisor: "0"`): whether a read comes before or after
-    that is timing, so both read as the object without them."""
-    if isinstance(value, dict):
-        return {key: _without_operator_defaults(item) for key, item in value.items()
-                if item != {} and not (key == "divisor" and item == "0")}
-    if isinstance(value, list):
-        return [_without_operator_defaults(item) for item in value]
-    return value
+            "spec": without_operator_defaults(held["spec"])}
 
 
 def _run(front: str, cluster: Cluster, app: Any, rpc_channel: Any) -> tuple[list[tuple[str, Any]], list[Json]]:
