@@ -62,6 +62,13 @@ class Circuit:
             if probe:
                 self._probing = False
 
+    def released(self, probe: bool) -> None:
+        """The call ended telling nothing of the server (the caller ran out of time): no change,
+        but a probe's turn passes to the next call."""
+        if probe:
+            with self._lock:
+                self._probing = False
+
     def failed(self, probe: bool, cause: str) -> None:
         """No answer, or the server said it cannot serve: counted, and the circuit may open."""
         with self._lock:

@@ -67,6 +67,10 @@ EVENTS = "/apis/events.k8s.io/v1"
 OUTAGE_STATUSES = frozenset({502, 503, 504})
 
 _deadline: ContextVar[float | None] = ContextVar("kubernetes_deadline", default=None)
+# A call whose wait the request's deadline cut short got no answer in that time: the caller ran
+# out of time, which tells nothing of the server, so it neither counts against the circuit nor
+# closes it (a client's short gRPC deadline would otherwise open it for everyone).
+_OUT_OF_TIME = "the request's deadline came first"
 
 # 400 and 422: Kubernetes refused the object (its message names the field); 410: a `continue`
 # token that has expired, which is the client's to fix like a malformed one. 401 means our own
@@ -392,7 +396,9 @@ class K8s:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        wait = self._wait(name, self._timeout if timeout is None else timeout)
+        own = self._timeout if timeout is None else timeout
+        wait = self._wait(name, own)
+        cut_short = wait < own  # by the request's deadline: a wait too short says nothing of the server
         query = list(query or [])
         if method in WRITES:
             query.append(("timeout", _server_timeout(name, wait)))
@@ -426,14 +432,22 @@ class K8s:
             outage = transport_cause(exc)
             outcome = "timeout" if outage == NO_ANSWER else outcome
             if method in WRITES and may_have_arrived(exc):
+                if outage == NO_ANSWER and cut_short:
+                    outage = _OUT_OF_TIME
                 raise DeadlineExceeded(
-                    f"The Kubernetes API server did not answer the write ({outage}): it may or may not have "
-                    "been carried out; read the object to learn its state.") from exc
+                    f"The Kubernetes API server did not answer the write ({transport_cause(exc)}): it may or "
+                    "may not have been carried out; read the object to learn its state.") from exc
+            if outage == NO_ANSWER and cut_short:
+                outage = _OUT_OF_TIME
+                raise DeadlineExceeded(f"The request ran out of time waiting for the Kubernetes API call {name} "
+                                       f"({wait:.3g} s were left of its deadline).") from exc
             raise Unavailable(f"Kubernetes API server unavailable: {outage}") from exc
         finally:
             observe_kubernetes_call(name, outcome, time.perf_counter() - started)
             if outage is None:  # every call, a probe included, settles the circuit here
                 self._circuit.answered(probe)
+            elif outage is _OUT_OF_TIME:  # the caller's deadline, not the server's failure
+                self._circuit.released(probe)
             else:
                 self._circuit.failed(probe, outage)
         if not 200 <= response.status <= 299:

@@ -88,3 +88,21 @@ def test_an_answer_to_a_call_made_before_it_opened_closes_it() -> None:
     circuit = opened(Clock())
     circuit.answered(False)
     assert circuit.before_call() is False
+
+
+def test_a_call_released_changes_nothing_but_passes_the_probe_on() -> None:
+    """A call whose caller ran out of time tells nothing of the server."""
+    closed = Circuit(threshold=2, cooldown=1.0, clock=Clock())
+    closed.failed(closed.before_call(), "no answer in time")
+    for _ in range(3):
+        closed.released(closed.before_call())
+    assert not closed.is_open  # still one failure: the released calls did not count
+    closed.failed(closed.before_call(), "no answer in time")
+    assert closed.is_open
+
+    clock = Clock()
+    circuit = opened(clock)
+    clock.now += 1.0
+    circuit.released(circuit.before_call())
+    assert circuit.is_open
+    assert circuit.before_call() is True  # the next call probes
