@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import socket
 import threading
 import time
@@ -32,6 +33,7 @@ import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from app.http.validators import EMPTY_BODY
 from app.k8s import K8s
 from app.rpc.generated import (
     cluster_pb2,
@@ -75,14 +77,19 @@ VOLATILE = frozenset({
     "rayClusterName", "startTime", "endTime", "rayServiceStatus", "continue", "nextPageToken"})
 BODY_FIELD = {(service, rpc): body for _, _, service, rpc, _, body in ROUTES}
 
-# Two differences between the fronts, found by the rows they mark (product bugs, reported; the
-# rows turn into failures, as strict xfails, once the fronts agree):
-PARAMETER_WORDING = pytest.mark.xfail(strict=True, reason=(
-    "product bug: a path or query parameter the spec refuses is named \"Field '<name>'\" over gRPC "
-    "(app/rpc/routes.py) but \"The path|query parameter '<name>'\" over HTTP (app/http/validators.py)"))
-UNSET_BODY = pytest.mark.xfail(strict=True, reason=(
-    "product bug: a request without its body is \"Missing required field '<body field>'.\" over gRPC "
-    "(app/rpc/routes.py) but \"The request body is empty: a JSON object is required.\" over HTTP"))
+
+
+def grpc_wording(http_message: str, body_field: str | None) -> str:
+    """The HTTP front's message as the gRPC front words it (docs/compatibility.md, "gRPC"): a path
+    or query parameter is a field of the request message, and a missing body is its unset field."""
+    if http_message == EMPTY_BODY and body_field is not None:
+        return f"Missing required field '{_camel(body_field)}'."
+    return re.sub(r"^The (path|query) parameter ", "Field ", http_message)
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -157,7 +164,7 @@ def assert_refused_alike(app_client: Any, channel: grpc.Channel, method: str, pa
     http = response.json()
     assert set(http) == {"code", "message"}, http
     exc = rpc_error(lambda: call(channel, service, found, request))
-    assert (exc.code(), exc.details()) == (code, http["message"]), (exc.code(), exc.details(), http)
+    assert (exc.code(), exc.details()) == (code, grpc_wording(http["message"], field)), (exc.code(), exc.details(), http)
     assert http["code"] == code.value[0], http
     return str(http["message"])
 
@@ -483,8 +490,8 @@ class Row:
     setup: tuple[Setup, ...] = ()
 
 
-def row(rpc: str, case: str, request: Request, code: Code, *setup: Setup, marks: Any = ()) -> Any:
-    return pytest.param(Row(rpc, case, request, code, setup), id=f"{rpc}: {case}", marks=marks)
+def row(rpc: str, case: str, request: Request, code: Code, *setup: Setup) -> Any:
+    return pytest.param(Row(rpc, case, request, code, setup), id=f"{rpc}: {case}")
 
 
 INVALID, NOT_FOUND, EXISTS = Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.ALREADY_EXISTS
@@ -502,26 +509,23 @@ ROWS = [
     row("CreateComputeTemplate", "another namespace in the body",
         lambda ns: ("POST", at(ns, CT), {**TEMPLATE(ns), "namespace": "elsewhere"}), INVALID),
     row("CreateComputeTemplate", "empty body", lambda ns: ("POST", at(ns, CT), {}), INVALID),
-    row("CreateComputeTemplate", "body unset", lambda ns: ("POST", at(ns, CT), None), INVALID, marks=UNSET_BODY),
+    row("CreateComputeTemplate", "body unset", lambda ns: ("POST", at(ns, CT), None), INVALID),
     row("CreateComputeTemplate", "name taken", lambda ns: ("POST", at(ns, CT), TEMPLATE(ns)), EXISTS, template),
     row("CreateComputeTemplate", "name of a plain ConfigMap", lambda ns: ("POST", at(ns, CT), TEMPLATE(ns)), EXISTS,
         plain_configmap("default-template")),
     row("CreateComputeTemplate", "namespace that does not exist",
         lambda ns: ("POST", at(f"{ns}-nowhere", CT), TEMPLATE(f"{ns}-nowhere")), NOT_FOUND),
     row("CreateComputeTemplate", "invalid namespace in the path",
-        lambda ns: ("POST", at("Bad_Ns", CT), TEMPLATE("Bad_Ns")), INVALID, marks=PARAMETER_WORDING),
+        lambda ns: ("POST", at("Bad_Ns", CT), TEMPLATE("Bad_Ns")), INVALID),
     row("GetComputeTemplate", "absent", lambda ns: ("GET", at(ns, f"{CT}/nope"), None), NOT_FOUND),
     row("GetComputeTemplate", "plain ConfigMap", lambda ns: ("GET", at(ns, f"{CT}/settings"), None), NOT_FOUND,
         plain_configmap("settings")),
-    row("GetComputeTemplate", "uppercase name", lambda ns: ("GET", at(ns, f"{CT}/Nope"), None), INVALID,
-        marks=PARAMETER_WORDING),
-    row("ListComputeTemplates", "invalid namespace", lambda ns: ("GET", at("Bad_Ns", CT), None), INVALID,
-        marks=PARAMETER_WORDING),
+    row("GetComputeTemplate", "uppercase name", lambda ns: ("GET", at(ns, f"{CT}/Nope"), None), INVALID),
+    row("ListComputeTemplates", "invalid namespace", lambda ns: ("GET", at("Bad_Ns", CT), None), INVALID),
     row("DeleteComputeTemplate", "absent", lambda ns: ("DELETE", at(ns, f"{CT}/nope"), None), NOT_FOUND),
     row("DeleteComputeTemplate", "plain ConfigMap", lambda ns: ("DELETE", at(ns, f"{CT}/settings"), None), NOT_FOUND,
         plain_configmap("settings")),
-    row("DeleteComputeTemplate", "uppercase name", lambda ns: ("DELETE", at(ns, f"{CT}/Nope"), None), INVALID,
-        marks=PARAMETER_WORDING),
+    row("DeleteComputeTemplate", "uppercase name", lambda ns: ("DELETE", at(ns, f"{CT}/Nope"), None), INVALID),
     # ClusterService
     row("CreateCluster", "user unset", lambda ns: ("POST", at(ns, CL), {**CLUSTER(ns), "user": ""}), INVALID, template),
     row("CreateCluster", "unknown environment number",
@@ -538,7 +542,7 @@ ROWS = [
     row("CreateCluster", "annotation key Kubernetes refuses",
         lambda ns: ("POST", at(ns, CL), {**CLUSTER(ns), "annotations": {"not a valid key!": "x"}}), INVALID, template),
     row("CreateCluster", "empty body", lambda ns: ("POST", at(ns, CL), {}), INVALID),
-    row("CreateCluster", "body unset", lambda ns: ("POST", at(ns, CL), None), INVALID, marks=UNSET_BODY),
+    row("CreateCluster", "body unset", lambda ns: ("POST", at(ns, CL), None), INVALID),
     row("CreateCluster", "compute template missing", lambda ns: ("POST", at(ns, CL), CLUSTER(ns)), INVALID),
     row("CreateCluster", "compute template a plain ConfigMap", lambda ns: ("POST", at(ns, CL), CLUSTER(ns)), INVALID,
         plain_configmap("default-template")),
@@ -547,23 +551,19 @@ ROWS = [
     row("GetCluster", "absent", lambda ns: ("GET", at(ns, f"{CL}/nope"), None), NOT_FOUND),
     row("GetCluster", "not managed", lambda ns: ("GET", at(ns, f"{CL}/theirs"), None), NOT_FOUND,
         unmanaged("rayclusters")),
-    row("GetCluster", "uppercase name", lambda ns: ("GET", at(ns, f"{CL}/Nope"), None), INVALID,
-        marks=PARAMETER_WORDING),
+    row("GetCluster", "uppercase name", lambda ns: ("GET", at(ns, f"{CL}/Nope"), None), INVALID),
     row("ListCluster", "continue token Kubernetes refuses",
         lambda ns: ("GET", at(ns, f"{CL}?limit=1&continue=not-a-token"), None), INVALID),
     row("ListCluster", "continue token of no list", lambda ns: ("GET", at(ns, f"{CL}?continue=bm90LWEtdG9rZW4="), None),
-        INVALID, marks=PARAMETER_WORDING),
-    row("ListCluster", "negative limit", lambda ns: ("GET", at(ns, f"{CL}?limit=-1"), None), INVALID,
-        marks=PARAMETER_WORDING),
+        INVALID),
+    row("ListCluster", "negative limit", lambda ns: ("GET", at(ns, f"{CL}?limit=-1"), None), INVALID),
     row("ListAllClusters", "continue token Kubernetes refuses",
         lambda ns: ("GET", f"{API}/clusters?limit=1&continue=not-a-token", None), INVALID),
-    row("ListAllClusters", "negative limit", lambda ns: ("GET", f"{API}/clusters?limit=-1", None), INVALID,
-        marks=PARAMETER_WORDING),
+    row("ListAllClusters", "negative limit", lambda ns: ("GET", f"{API}/clusters?limit=-1", None), INVALID),
     row("DeleteCluster", "absent", lambda ns: ("DELETE", at(ns, f"{CL}/nope"), None), NOT_FOUND),
     row("DeleteCluster", "not managed", lambda ns: ("DELETE", at(ns, f"{CL}/theirs"), None), NOT_FOUND,
         unmanaged("rayclusters")),
-    row("DeleteCluster", "uppercase name", lambda ns: ("DELETE", at(ns, f"{CL}/Nope"), None), INVALID,
-        marks=PARAMETER_WORDING),
+    row("DeleteCluster", "uppercase name", lambda ns: ("DELETE", at(ns, f"{CL}/Nope"), None), INVALID),
     # RayJobService
     row("CreateRayJob", "user unset", lambda ns: ("POST", at(ns, JB), {**JOB(ns), "user": ""}), INVALID, template),
     row("CreateRayJob", "neither clusterSpec nor clusterSelector",
@@ -573,17 +573,15 @@ ROWS = [
     row("CreateRayJob", "another namespace in the body",
         lambda ns: ("POST", at(ns, JB), {**JOB(ns), "namespace": "elsewhere"}), INVALID, template),
     row("CreateRayJob", "empty body", lambda ns: ("POST", at(ns, JB), {}), INVALID),
-    row("CreateRayJob", "body unset", lambda ns: ("POST", at(ns, JB), None), INVALID, marks=UNSET_BODY),
+    row("CreateRayJob", "body unset", lambda ns: ("POST", at(ns, JB), None), INVALID),
     row("CreateRayJob", "compute template missing", lambda ns: ("POST", at(ns, JB), JOB(ns)), INVALID),
     row("CreateRayJob", "name taken", lambda ns: ("POST", at(ns, JB), JOB(ns)), EXISTS, template, made(JB, JOB)),
     row("GetRayJob", "absent", lambda ns: ("GET", at(ns, f"{JB}/nope"), None), NOT_FOUND),
     row("GetRayJob", "not managed", lambda ns: ("GET", at(ns, f"{JB}/theirs"), None), NOT_FOUND, unmanaged("rayjobs")),
-    row("GetRayJob", "uppercase name", lambda ns: ("GET", at(ns, f"{JB}/Nope"), None), INVALID,
-        marks=PARAMETER_WORDING),
+    row("GetRayJob", "uppercase name", lambda ns: ("GET", at(ns, f"{JB}/Nope"), None), INVALID),
     row("ListRayJobs", "continue token Kubernetes refuses", lambda ns: ("GET", at(ns, f"{JB}?continue=garbage"), None),
         INVALID),
-    row("ListRayJobs", "negative limit", lambda ns: ("GET", at(ns, f"{JB}?limit=-1"), None), INVALID,
-        marks=PARAMETER_WORDING),
+    row("ListRayJobs", "negative limit", lambda ns: ("GET", at(ns, f"{JB}?limit=-1"), None), INVALID),
     row("ListAllRayJobs", "continue token Kubernetes refuses", lambda ns: ("GET", f"{API}/jobs?continue=garbage", None),
         INVALID),
     row("DeleteRayJob", "absent", lambda ns: ("DELETE", at(ns, f"{JB}/nope"), None), NOT_FOUND),
@@ -597,7 +595,7 @@ ROWS = [
     row("CreateRayService", "uppercase name (the protos take it, the schema refuses)",
         lambda ns: ("POST", at(ns, SV), SERVICE(ns, "Test-V2")), INVALID, template),
     row("CreateRayService", "empty body", lambda ns: ("POST", at(ns, SV), {}), INVALID),
-    row("CreateRayService", "body unset", lambda ns: ("POST", at(ns, SV), None), INVALID, marks=UNSET_BODY),
+    row("CreateRayService", "body unset", lambda ns: ("POST", at(ns, SV), None), INVALID),
     row("CreateRayService", "compute template missing", lambda ns: ("POST", at(ns, SV), SERVICE(ns)), INVALID),
     row("CreateRayService", "name taken", lambda ns: ("POST", at(ns, SV), SERVICE(ns)), EXISTS, template,
         made(SV, SERVICE)),
@@ -610,16 +608,15 @@ ROWS = [
     row("UpdateRayService", "compute template missing", lambda ns: ("PUT", at(ns, f"{SV}/test-v2"), changed(
         SERVICE, worker({"computeTemplate": "missing"}))(ns)), INVALID, template, made(SV, SERVICE)),
     row("UpdateRayService", "body unset", lambda ns: ("PUT", at(ns, f"{SV}/test-v2"), None), INVALID, template,
-        made(SV, SERVICE), marks=UNSET_BODY),
+        made(SV, SERVICE)),
     row("UpdateRayService", "uppercase name", lambda ns: ("PUT", at(ns, f"{SV}/Test-V2"), SERVICE(ns, "Test-V2")),
-        INVALID, template, marks=PARAMETER_WORDING),
+        INVALID, template),
     row("GetRayService", "absent", lambda ns: ("GET", at(ns, f"{SV}/nope"), None), NOT_FOUND),
     row("GetRayService", "not managed", lambda ns: ("GET", at(ns, f"{SV}/theirs"), None), NOT_FOUND,
         unmanaged("rayservices")),
     row("ListRayServices", "page token Kubernetes refuses",
         lambda ns: ("GET", at(ns, f"{SV}?pageToken=garbage"), None), INVALID),
-    row("ListRayServices", "negative page size", lambda ns: ("GET", at(ns, f"{SV}?pageSize=-1"), None), INVALID,
-        marks=PARAMETER_WORDING),
+    row("ListRayServices", "negative page size", lambda ns: ("GET", at(ns, f"{SV}?pageSize=-1"), None), INVALID),
     row("ListAllRayServices", "page token Kubernetes refuses",
         lambda ns: ("GET", f"{API}/services?pageToken=garbage", None), INVALID),
     row("DeleteRayService", "absent", lambda ns: ("DELETE", at(ns, f"{SV}/nope"), None), NOT_FOUND),
@@ -807,10 +804,10 @@ def sub_at(cluster: str, rest: str = "") -> Callable[[str], str]:
 SubRequest = Callable[[str], tuple[str, str, "Json | None"]]
 
 
-def sub_row(rpc: str, case: str, method: str, path: Callable[[str], str], code: Code, body: Json | None = None,
-            marks: Any = ()) -> Any:
+def sub_row(rpc: str, case: str, method: str, path: Callable[[str], str], code: Code,
+            body: Json | None = None) -> Any:
     request: SubRequest = lambda ns: (method, path(ns), body)  # noqa: E731
-    return pytest.param(Row(rpc, case, request, code), id=f"{rpc}: {case}", marks=marks)
+    return pytest.param(Row(rpc, case, request, code), id=f"{rpc}: {case}")
 
 
 GOOD = {"entrypoint": PRINT_42}
@@ -830,9 +827,8 @@ SUBMISSION_ROWS = [
             {**GOOD, "entrypointNumCpus": -1}),
     sub_row("SubmitRayJob", "entrypointResources not a number", "POST", sub_at(READY), INVALID,
             {**GOOD, "entrypointResources": {"custom": "lots"}}),
-    sub_row("SubmitRayJob", "body unset", "POST", sub_at(READY), INVALID, None, marks=UNSET_BODY),
-    sub_row("SubmitRayJob", "uppercase cluster name", "POST", sub_at("Ray-Target"), INVALID, GOOD,
-            marks=PARAMETER_WORDING),
+    sub_row("SubmitRayJob", "body unset", "POST", sub_at(READY), INVALID, None),
+    sub_row("SubmitRayJob", "uppercase cluster name", "POST", sub_at("Ray-Target"), INVALID, GOOD),
     sub_row("GetJobDetails", "submission unknown", "GET", sub_at(READY, "/never-submitted"), NOT_FOUND),
     sub_row("GetJobDetails", "cluster absent", "GET", sub_at("no-such-cluster", "/x"), NOT_FOUND),
     sub_row("GetJobDetails", "cluster not ready", "GET", sub_at(PENDING, "/x"), NOT_READY),
@@ -842,8 +838,7 @@ SUBMISSION_ROWS = [
     sub_row("ListJobDetails", "cluster absent", "GET", sub_at("no-such-cluster"), NOT_FOUND),
     sub_row("ListJobDetails", "cluster not managed", "GET", sub_at(THEIRS), NOT_FOUND),
     sub_row("ListJobDetails", "cluster not ready", "GET", sub_at(PENDING), NOT_READY),
-    sub_row("ListJobDetails", "uppercase cluster name", "GET", sub_at("Ray-Target"), INVALID,
-            marks=PARAMETER_WORDING),
+    sub_row("ListJobDetails", "uppercase cluster name", "GET", sub_at("Ray-Target"), INVALID),
     sub_row("StopRayJob", "submission unknown", "POST", sub_at(READY, "/never-submitted"), NOT_FOUND),
     sub_row("StopRayJob", "cluster absent", "POST", sub_at("no-such-cluster", "/x"), NOT_FOUND),
     sub_row("StopRayJob", "cluster not ready", "POST", sub_at(PENDING, "/x"), NOT_READY),
@@ -960,10 +955,6 @@ class SlowLink:
 LATENCY = 0.2  # seconds, each way: a Kubernetes call through the link takes 0.4 s or more
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: a Kubernetes read cut short by the caller's gRPC deadline counts as an outage of the "
-    "API server (app/k8s.py): two in a row open the circuit, and every request of every client, HTTP "
-    "too, is answered 503/14 'Kubernetes API server unavailable: no answer in time' for the cooldown"))
 def test_a_read_deadline_too_short_ends_in_deadline_exceeded_and_spares_other_callers(
         cluster: Cluster, tmp_path: Path) -> None:
     """Reads from Kubernetes (no caches) through a slow link, each with a deadline half the link's
