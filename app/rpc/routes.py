@@ -70,8 +70,9 @@ class RpcRoute:
 
     def arguments(self, request: Message) -> dict[str, Any]:
         """The handler's keyword arguments for `request`, or `InvalidInput` with the HTTP front's
-        message. protojson's JSON names, enum numbers and omitted zero values are what HTTP bodies
-        become too (app/http/wire.py), so both fronts validate the same dicts."""
+        message (a parameter named as the field it is). protojson's JSON names, enum numbers and
+        omitted zero values are what HTTP bodies become too (app/http/wire.py), so both fronts
+        validate the same dicts."""
         fields = json_format.MessageToDict(request, use_integers_for_enums=True)
         kwargs: dict[str, Any] = {}
         for param in self.params:
