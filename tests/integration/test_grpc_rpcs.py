@@ -755,6 +755,7 @@ def test_job_submission_rpcs(submissions: Submissions) -> None:
 
     info = wait_status(sub, sid, TERMINAL)
     assert info["status"] == "SUCCEEDED", info
+    wait_status(sub, f"{sid}-http", TERMINAL)  # both finished: the lists below compare them whole
     http_info = ok(sub.api.get(sub.url(f"/{sid}")))
     assert info == http_info  # a finished job no longer changes
     assert info["metadata"] == {"team": "a"} and info["entrypoint"] == body["entrypoint"]
