@@ -429,19 +429,17 @@ class K8s:
             raise Unavailable(f"Kubernetes API server unavailable: {exc.reason}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             log.warning("Kubernetes API unreachable in %s: %s", name, exc)
-            outage = transport_cause(exc)
-            outcome = "timeout" if outage == NO_ANSWER else outcome
+            cause = transport_cause(exc)
+            outcome = "timeout" if cause == NO_ANSWER else outcome
+            outage = _OUT_OF_TIME if cause == NO_ANSWER and cut_short else cause
             if method in WRITES and may_have_arrived(exc):
-                if outage == NO_ANSWER and cut_short:
-                    outage = _OUT_OF_TIME
                 raise DeadlineExceeded(
-                    f"The Kubernetes API server did not answer the write ({transport_cause(exc)}): it may or "
-                    "may not have been carried out; read the object to learn its state.") from exc
-            if outage == NO_ANSWER and cut_short:
-                outage = _OUT_OF_TIME
+                    f"The Kubernetes API server did not answer the write ({cause}): it may or may not have "
+                    "been carried out; read the object to learn its state.") from exc
+            if outage is _OUT_OF_TIME:
                 raise DeadlineExceeded(f"The request ran out of time waiting for the Kubernetes API call {name} "
                                        f"({wait:.3g} s were left of its deadline).") from exc
-            raise Unavailable(f"Kubernetes API server unavailable: {outage}") from exc
+            raise Unavailable(f"Kubernetes API server unavailable: {cause}") from exc
         finally:
             observe_kubernetes_call(name, outcome, time.perf_counter() - started)
             if outage is None:  # every call, a probe included, settles the circuit here
