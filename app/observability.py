@@ -218,7 +218,13 @@ class Routes:
 # -- the request middleware ---------------------------------------------------------------
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
-REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")  # a caller's id is kept if it looks sane
+_REQUEST_ID_SHAPE = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")  # a caller's id is kept if it looks sane
+
+
+def request_id(given: str | None) -> str:
+    """The id of a request: the caller's (a header, gRPC metadata) if it looks sane, else a new one."""
+    text = (given or "").strip()
+    return text if _REQUEST_ID_SHAPE.fullmatch(text) else uuid.uuid4().hex
 
 
 class RequestMiddleware:
@@ -264,11 +270,8 @@ class RequestMiddleware:
     def _request_id(self, scope: Scope) -> str:
         for name, value in scope.get("headers", ()):
             if name == self._header:
-                text: str = value.decode("latin-1").strip()
-                if REQUEST_ID_SHAPE.fullmatch(text):
-                    return text
-                break
-        return uuid.uuid4().hex
+                return request_id(value.decode("latin-1"))
+        return request_id(None)
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         operation, path = self._routes.name(scope)

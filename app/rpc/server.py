@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from contextlib import AbstractContextManager, contextmanager
@@ -53,7 +52,6 @@ REFLECTION = reflection.SERVICE_NAME  # grpc.reflection.v1alpha.ServerReflection
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 QUIET = frozenset({f"/{HEALTH}/Check"})  # probes: logged at DEBUG while they succeed
 _STATUS_BY_CODE = {status.value[0]: status for status in grpc.StatusCode}
-_REQUEST_ID_SHAPE = observability.REQUEST_ID_SHAPE
 
 
 class RpcServer:
@@ -215,10 +213,8 @@ class _Observed(grpc.ServerInterceptor):
         return handler._replace(stream_unary=self._unary(full, request_id, handler.stream_unary, "client_stream"))
 
     def _request_id(self, metadata: Any) -> str:
-        for key, value in metadata or ():
-            if key == self._header and isinstance(value, str) and _REQUEST_ID_SHAPE.fullmatch(value.strip()):
-                return value.strip()
-        return uuid.uuid4().hex
+        given = next((value for key, value in metadata or () if key == self._header and isinstance(value, str)), None)
+        return observability.request_id(given)
 
     def _unary(self, full: str, request_id: str, behavior: Handler, kind: str) -> Handler:
         def observed(request: Any, context: grpc.ServicerContext) -> Any:
