@@ -138,6 +138,9 @@ class Kube:
             raise
 
 
+STAMPS = ("ray.io/creation-timestamp", "ray.io/update-timestamp")  # annotations: when the server wrote
+
+
 def without_operator_defaults(value: Any) -> Any:
     """The operator writes a RayJob back soon after its creation, with the zero values of its Go
     types filled in (`scaleStrategy: {}`, `divisor: "0"`): whether a read comes before or after

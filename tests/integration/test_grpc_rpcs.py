@@ -52,6 +52,7 @@ from tests.integration.rpc import ROUTES, as_json, call, to_rpc
 from tests.integration.support import (
     MANAGED,
     SERVE_CONFIG_V2,
+    STAMPS,
     Kube,
     cluster_body,
     job_body,
@@ -69,7 +70,6 @@ Json = dict[str, Any]
 API = "/apis/v1"
 TIMEOUT = 30.0  # seconds any one RPC may take here
 Code = grpc.StatusCode
-STAMPS = ("ray.io/creation-timestamp", "ray.io/update-timestamp")  # annotations: when the server wrote
 # What the operator may change between two reads of one object: its state, events and progress,
 # and (for a list) the continue token Kubernetes issues with the collection's version.
 VOLATILE = frozenset({

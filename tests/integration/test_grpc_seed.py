@@ -19,7 +19,7 @@ from kubernetes import client
 from tests.conftest import Cluster, fresh_namespaces
 from tests.integration import seed_sequence
 from tests.integration.rpc import grpc_send
-from tests.integration.support import without_operator_defaults
+from tests.integration.support import STAMPS, without_operator_defaults
 
 Json = dict[str, Any]
 
@@ -29,7 +29,6 @@ RUN_DEPENDENT = frozenset({
     "createdAt", "deleteAt", "deletedAt", "startTime", "endTime", "events", "clusterState",
     "jobStatus", "jobDeploymentStatus", "message", "rayServiceStatus", "serviceEndpoint",
     "rayClusterName", "jobId", "continue", "nextPageToken"})  # jobId: the operator names it when not given
-STAMPS = ("ray.io/creation-timestamp", "ray.io/update-timestamp")  # annotations: when the server wrote
 
 RUNS: dict[str, tuple[list[tuple[str, Any]], list[Json]]] = {}
 
