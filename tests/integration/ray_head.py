@@ -208,8 +208,9 @@ class RayHead:
     """One Ray head on 127.0.0.1, its dashboard (and Jobs API) at `url`.
 
     `state_dir` (a pytest tmp dir) gets the output of `ray start` (ray-start.log) and, on
-    close(), a copy of Ray's logs (ray-logs/). Ray's own temp dir is a short folder in /tmp:
-    Ray puts unix sockets under it and their paths must stay under 108 bytes.
+    close(), a copy of Ray's logs, a folder per start of the head (ray-logs/session_*/). Ray's
+    own temp dir is a short folder in /tmp: Ray puts unix sockets under it and their paths must
+    stay under 108 bytes.
     """
 
     def __init__(self, state_dir: Path, *, venv: Path | None = None, num_cpus: int = 2,
@@ -370,9 +371,8 @@ class RayHead:
         try:
             self.stop()
         finally:
-            logs = self.temp_dir / "session_latest" / "logs"
-            if logs.is_dir():
-                shutil.copytree(logs, self.state_dir / "ray-logs", dirs_exist_ok=True,
+            for logs in sorted(self.temp_dir.glob("session_2*/logs")):  # one per start: a restart is a new session
+                shutil.copytree(logs, self.state_dir / "ray-logs" / logs.parent.name, dirs_exist_ok=True,
                                 ignore_dangling_symlinks=True)
             shutil.rmtree(self.temp_dir, ignore_errors=True)
             (self.state_dir / "ray-temp").unlink(missing_ok=True)
