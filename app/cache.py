@@ -420,10 +420,8 @@ class Informer:
             items += page.get("items") or []
             metadata = page.get("metadata") or {}
             token = str(metadata.get("continue") or "")
-            if not token:
+            if not token or stopping.is_set():
                 break
-            if stopping.is_set():
-                return
         if stopping.is_set():
             return
         self.store.replace(items)
