@@ -107,8 +107,9 @@ class RpcServer:
             [grpc.method_handlers_generic_handler(name, methods) for name, methods in by_service.items()])
         self._health = _Health(self._not_ready, list(by_service))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
-        reflection.enable_server_reflection([*by_service, HEALTH, REFLECTION, REFLECTION_V1], server)
-        server.add_generic_rpc_handlers([_reflection_v1([*by_service, HEALTH, REFLECTION, REFLECTION_V1])])
+        served = [*by_service, HEALTH, REFLECTION, REFLECTION_V1]  # what reflection lists, in both versions
+        reflection.enable_server_reflection(served, server)
+        server.add_generic_rpc_handlers([_reflection_v1(served)])
         self.port = server.add_insecure_port(address)
         if not self.port:
             raise OSError(f"the gRPC server cannot listen on {address}")
