@@ -117,6 +117,23 @@ def assert_between(answer: Json, before: Json, after: Json) -> None:
         assert stable(answer) == stable(before) == stable(after)
 
 
+def pages_alike(app_client: Any, base: str, http_page: Callable[[str], Json], rpc_page: Callable[[str], Message],
+                items: str, token_key: str) -> list[list[str]]:
+    """The names on each page of a namespace's list over gRPC, from the first to the last, each
+    page compared with HTTP's same page read just before and just after it. `http_page(token)`:
+    HTTP's query parameters; `rpc_page(token)`: the RPC's answer."""
+    pages: list[list[str]] = []
+    token = ""
+    while True:
+        before = ok(app_client.get(base, params=http_page(token)))
+        page = as_json(rpc_page(token))
+        assert_between(page, before, ok(app_client.get(base, params=http_page(token))))
+        pages.append([item["name"] for item in page[items]])
+        token = page.get(token_key, "")
+        if not token:
+            return pages
+
+
 def own(answer: Json, namespaces: set[str]) -> Json:
     """A list across all namespaces cut to the test's own: other tests' objects come and go."""
     return {key: [item for item in value if item.get("namespace") in namespaces] if isinstance(value, list)
@@ -254,16 +271,9 @@ def test_cluster_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube, wi
     for name in ("a", "b"):
         kube.create("rayclusters", ns, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": raycluster_spec()})
     served_eventually(app_client, base, "clusters", ["a", "b", "test-cluster"])
-    pages, token = [], ""
-    while True:
-        page_request = cluster_pb2.ListClustersRequest(namespace=ns, limit=2, **{"continue": token})
-        before = ok(app_client.get(base, params={"limit": 2, "continue": token}))
-        page = as_json(clusters.ListCluster(page_request, timeout=TIMEOUT))
-        assert_between(page, before, ok(app_client.get(base, params={"limit": 2, "continue": token})))
-        pages.append([c["name"] for c in page["clusters"]])
-        token = page.get("continue", "")
-        if not token:
-            break
+    pages = pages_alike(app_client, base, lambda token: {"limit": 2, "continue": token}, lambda token: (
+        clusters.ListCluster(cluster_pb2.ListClustersRequest(namespace=ns, limit=2, **{"continue": token}),
+                             timeout=TIMEOUT)), "clusters", "continue")
     assert pages == [["a", "b"], ["test-cluster"]]
 
     everywhere = cluster_pb2.ListAllClustersRequest()
@@ -323,16 +333,9 @@ def test_ray_job_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube, wi
         kube.create("rayjobs", ns, {"metadata": {"name": name, "labels": dict(MANAGED)},
                                     "spec": {"entrypoint": "python -V", "clusterSelector": {"x": "y"}}})
     served_eventually(app_client, base, "jobs", ["a", "b", "rayjob-test"])
-    pages, token = [], ""
-    while True:
-        before = ok(app_client.get(base, params={"limit": 2, "continue": token}))
-        page = as_json(jobs.ListRayJobs(job_pb2.ListRayJobsRequest(namespace=ns, limit=2, **{"continue": token}),
-                                        timeout=TIMEOUT))
-        assert_between(page, before, ok(app_client.get(base, params={"limit": 2, "continue": token})))
-        pages.append([j["name"] for j in page["jobs"]])
-        token = page.get("continue", "")
-        if not token:
-            break
+    pages = pages_alike(app_client, base, lambda token: {"limit": 2, "continue": token}, lambda token: (
+        jobs.ListRayJobs(job_pb2.ListRayJobsRequest(namespace=ns, limit=2, **{"continue": token}),
+                         timeout=TIMEOUT)), "jobs", "continue")
     assert pages == [["a", "b"], ["rayjob-test"]]
 
     before = own(ok(app_client.get(f"{API}/jobs")), {ns, other})
@@ -391,16 +394,9 @@ def test_ray_service_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube
         kube.create("rayservices", ns, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": {
             "serveConfigV2": "applications: []\n", "rayClusterConfig": raycluster_spec()}})
     served_eventually(app_client, base, "services", ["a", "b", "test-v2"])
-    pages, token = [], ""
-    while True:
-        before = ok(app_client.get(base, params={"pageSize": 2, "pageToken": token}))
-        page = as_json(services.ListRayServices(serve_pb2.ListRayServicesRequest(
-            namespace=ns, page_size=2, page_token=token), timeout=TIMEOUT))
-        assert_between(page, before, ok(app_client.get(base, params={"pageSize": 2, "pageToken": token})))
-        pages.append([s["name"] for s in page["services"]])
-        token = page.get("nextPageToken", "")
-        if not token:
-            break
+    pages = pages_alike(app_client, base, lambda token: {"pageSize": 2, "pageToken": token}, lambda token: (
+        services.ListRayServices(serve_pb2.ListRayServicesRequest(namespace=ns, page_size=2, page_token=token),
+                                 timeout=TIMEOUT)), "services", "nextPageToken")
     assert pages == [["a", "b"], ["test-v2"]]
 
     before = own(ok(app_client.get(f"{API}/services")), {ns, other})
