@@ -3,7 +3,9 @@
 One spec (openapi/kuberay.yaml) is served twice, under `/apis/v1` and under `/apis/v1alpha2`
 (upstream's older prefix), each with its spec at `<prefix>/openapi.json` and its Swagger UI at
 `<prefix>/swagger-ui/`; `/swagger-ui/`, upstream's address, leads to the `/apis/v1` one.
-Outside the spec: `/healthz`, `/readyz` (app/health.py) and `/metrics` (app/observability.py).
+Outside the spec: `/healthz`, `/readyz` (app/health.py) and `/metrics` (app/observability.py), and,
+when `v2` is on, the V2 API (app/http/v2.py): the Kubernetes API's own routes, forwarded. With CORS
+origins set, browsers on those origins may call both APIs (app/http/cors.py).
 The same operations are served over gRPC (app/rpc/) by the same handlers, when `grpc_bind` is set:
 the app's lifespan starts that server and drains it at the end.
 """
@@ -55,7 +57,7 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     import handlers
     from app import health, observability
     from app.dashboard import Dashboard
-    from app.http import validators, wire
+    from app.http import cors, v2, validators, wire
     from app.http.routes import SpecRoutes
     from app.k8s import K8s
     from app.rpc.routes import rpc_routes
@@ -92,9 +94,18 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     routes = SpecRoutes(app.middleware.apis)
     app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(wire.LineFeedGuard, position=MiddlewarePosition.BEFORE_ROUTING)
+    # Outermost first (each is inserted just before Connexion's exception handling): every answer is
+    # counted and logged, CORS headers go on the V2 API's answers too, and the V2 API answers its
+    # own paths before the V1 API's routing sees them.
     app.add_middleware(observability.RequestMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        routes=observability.Routes(app, routes, SPEC_DOCS),
                        header=settings.request_id_header, quiet=OPS_ROUTES)
+    if settings.cors_origins:
+        app.add_middleware(cors.Cors, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                           origins=settings.cors_origins, skip=OPS_ROUTES)
+    if settings.v2:
+        app.add_middleware(v2.V2Middleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                           api=services.v2, request_scope=gateway.request_scope)
     app.add_url_rule(f"{SWAGGER_UI}/", "swagger_ui", _swagger_ui, strict_slashes=False)
     app.add_url_rule("/healthz", "healthz", health.healthz, methods=ANY_METHOD)
     app.add_url_rule("/readyz", "readyz", partial(health.readyz, gateway, services.caches))

@@ -4,6 +4,8 @@ Tree (HTTP status / gRPC code in the body):
 
     ApiError            500 / 2   upstream's uncoded errors: not managed, unexpected reads
     ├── InvalidInput     400 / 3
+    │   ├── Unprocessable 422 / 3  the V2 API's refusal of a body it cannot complete (a missing compute template)
+    │   └── TooLarge     413 / 3   a V2 request body beyond the limit
     ├── NotFound         404 / 5
     ├── AlreadyExists    409 / 6
     ├── Conflict         409 / 10  an update that kept meeting concurrent changes (gRPC Aborted)
@@ -53,6 +55,14 @@ class ApiError(Exception):
 
 class InvalidInput(ApiError):
     status, code = 400, 3
+
+
+class Unprocessable(InvalidInput):
+    status = 422
+
+
+class TooLarge(InvalidInput):
+    status = 413
 
 
 class NotFound(ApiError):

@@ -118,14 +118,33 @@ class Collection:
                                                 ("fieldSelector", self.field_selector)) if value]
 
 
-class Watch:
-    """One open watch: `events()` yields each decoded event as it arrives; `close()` may be called
-    from another thread, to end a watch blocked on a quiet stream."""
+class _Open:
+    """An answer whose body is still being read; `close()` may be called from another thread, to
+    end a read blocked on a quiet stream."""
 
     def __init__(self, response: Any) -> None:
         self._response = response
         self._closed = False
+        self._read = False  # to its end: the connection may then serve another call
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Idempotent. A connection left mid-body is closed, never pooled."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if not self._read:
+            # shutdown (urllib3 >= 2.3) wakes a read blocked in another thread; closing alone may not
+            with contextlib.suppress(AttributeError, OSError, ValueError, RuntimeError):
+                self._response.shutdown()
+            with contextlib.suppress(OSError):
+                self._response.close()
+        self._response.release_conn()
+
+
+class Watch(_Open):
+    """One open watch: `events()` yields each decoded event as it arrives."""
 
     def events(self) -> Iterator[Json]:
         """Ends when the server ends the watch; a broken stream raises `Unavailable`."""
@@ -140,18 +159,23 @@ class Watch:
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise Unavailable(f"the watch broke: {transport_cause(exc)}") from exc
 
-    def close(self) -> None:
-        """Idempotent. The connection is closed, never pooled: a watch may end mid-stream."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        # shutdown (urllib3 >= 2.3) wakes a read blocked in another thread; closing alone may not
-        with contextlib.suppress(AttributeError, OSError, ValueError, RuntimeError):
-            self._response.shutdown()
-        with contextlib.suppress(OSError):
-            self._response.close()
-        self._response.release_conn()
+
+class Forwarded(_Open):
+    """The Kubernetes API's own answer to a forwarded request (the V2 API): its status, its headers
+    and its body as sent (still compressed, if it was), read as it arrives."""
+
+    def __init__(self, response: Any) -> None:
+        super().__init__(response)
+        self.status: int = response.status
+        self.headers: list[tuple[str, str]] = list(response.headers.items())
+
+    def chunks(self) -> Iterator[bytes]:
+        """A watch's events as the server flushes them; a broken stream raises `Unavailable`."""
+        try:
+            yield from self._response.stream(64 * 1024, decode_content=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Unavailable(f"the Kubernetes API's answer broke off: {transport_cause(exc)}") from exc
+        self._read = True
 
 
 class K8s:
@@ -355,6 +379,58 @@ class K8s:
             message = status.get("message", "Gone") if isinstance(status, dict) else "Gone"
             return _Refused({"kind": "Status", "code": 410, "message": str(message)})
         raise _error("watch", response.status, status)
+
+    # -- the V2 API: requests forwarded as they came --------------------------------------
+
+    def get_service(self, ns: str, name: str) -> Json:
+        return self._call("get_service", "GET", _core(ns, "services", name))
+
+    def forward(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
+                read_timeout: float | None = None) -> Forwarded:
+        """Send a request with the server's credentials; the answer is Kubernetes' own, whatever its
+        status. `target` is the path and query as Kubernetes serves them (the caller has checked
+        them), `headers` the caller's to pass on. `read_timeout` bounds each silence (a watch's);
+        by default the request's deadline does.
+
+        Only a failure to get an answer raises (`Unavailable`, `DeadlineExceeded`), and only such a
+        failure counts against the circuit: a 503 may be a proxied Service's, not the API server's.
+        """
+        api = self._api()
+        _, url, own_headers, _, _ = api.param_serialize(method, target, header_params={},
+                                                        auth_settings=["BearerToken"])
+        own = self._timeout if read_timeout is None else read_timeout
+        wait = self._wait("forward", own)
+        started = time.perf_counter()
+        outcome = "unreachable"
+        try:
+            probe = self._circuit.before_call()
+        except CircuitOpen as exc:
+            observe_kubernetes_call("forward", "circuit_open", 0.0)
+            raise Unavailable(f"Kubernetes API server unavailable: {exc.cause} "
+                              f"(calls fail at once until it answers again)") from None
+        try:
+            response = api.rest_client.pool_manager.request(
+                method, url, body=body, headers={**own_headers, **headers}, preload_content=False,
+                timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, wait), read=wait),
+                redirect=False, retries=False)
+            outcome = "ok" if 200 <= response.status <= 299 else str(response.status)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            cause = transport_cause(exc)
+            log.warning("Kubernetes API unreachable in forward: %s", exc)
+            if cause != NO_ANSWER:
+                self._circuit.failed(probe, cause)
+                raise Unavailable(f"Kubernetes API server unavailable: {cause}") from exc
+            outcome = "timeout"
+            if wait < own:  # the request's deadline cut the wait short: nothing learnt of the server
+                self._circuit.released(probe)
+            else:
+                self._circuit.failed(probe, cause)
+            unknown = " (a write: it may or may not have been carried out)" if method not in ("GET", "HEAD") else ""
+            raise DeadlineExceeded(f"The Kubernetes API server did not answer in time{unknown}.") from exc
+        finally:
+            observe_kubernetes_call("forward", outcome, time.perf_counter() - started)
+        self._circuit.answered(probe)
+        return Forwarded(response)
 
     # -- readiness ------------------------------------------------------------------------
 

@@ -98,6 +98,8 @@ RPC_SECONDS = Histogram(
     ("grpc_type", "grpc_service", "grpc_method"))
 
 UNMATCHED = "unmatched"  # the operation of a request that no route serves (a 404 or 405)
+# In `scope["extensions"]`: (operation, path template) of a request a middleware answers itself (V2).
+ROUTE = "kuberay_api.route"
 _METHODS = frozenset(method.upper() for method in METHODS)
 
 
@@ -177,7 +179,8 @@ class Routes:
     """Names a request by the route that served it: (operation label, path template).
 
     Connexion's routing writes the operationId and the API's base path into
-    `scope["extensions"]`; the templates come from the spec's route index. Requests outside the
+    `scope["extensions"]`; the templates come from the spec's route index. A middleware that answers
+    requests itself (the V2 API) names them under `ROUTE`. Requests outside the
     specs are named by their Flask rule (`/healthz`), or as documentation under an API's base
     path (`/apis/v1/swagger-ui/{file}`), else `unmatched` with their raw path (for the log only).
     """
@@ -188,6 +191,9 @@ class Routes:
         self._docs = tuple(docs)
 
     def name(self, scope: Scope) -> tuple[str, str]:
+        named = scope.get("extensions", {}).get(ROUTE)
+        if named:
+            return named
         routing = scope.get("extensions", {}).get(ROUTING_CONTEXT) or {}
         operation = routing.get("operation_id")
         if operation:

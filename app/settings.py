@@ -31,6 +31,8 @@ WRITE_MARKS = "KUBERAY_API_WRITE_MARKS"
 GRPC_BIND = "KUBERAY_API_GRPC_BIND"
 GRPC_GRACE = "KUBERAY_API_GRPC_GRACE"
 DEFAULT_GRPC_BIND = "0.0.0.0:8887"  # upstream's gRPC port
+V2 = "KUBERAY_API_V2"
+CORS_ALLOW_ORIGIN = "KUBERAY_API_CORS_ALLOW_ORIGIN"
 # Where a cluster's Ray dashboard answers, for job submissions: its head Service's in-cluster name.
 DEFAULT_DASHBOARD_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
 DASHBOARD_FIELDS = {"name": "c", "namespace": "ns", "service": "c-head-svc", "port": 8265}
@@ -43,6 +45,7 @@ METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LOG_FORMATS = ("text", "json")
 _HEADER_NAME = re.compile(r"[A-Za-z0-9-]{1,64}")  # an HTTP token, short
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")  # scheme://host[:port], no path
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 
@@ -69,6 +72,8 @@ class Settings:
     write_marks: str = ""  # empty: this process's writes only (one worker)
     grpc_bind: str = ""  # host:port of the gRPC front (port 0: any free one); empty: none (from_env: 0.0.0.0:8887)
     grpc_grace: float = 15.0  # seconds gRPC calls in flight may finish in at shutdown
+    v2: bool = True  # the V2 routes: the Kubernetes API's own, forwarded (app/http/v2.py), as upstream v1.7.0
+    cors_origins: tuple[str, ...] = ()  # origins a browser may call the APIs from ("*": any); none: no CORS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -94,6 +99,8 @@ class Settings:
             write_marks=env.get(WRITE_MARKS, ""),
             grpc_bind=_bind(env.get(GRPC_BIND, DEFAULT_GRPC_BIND)),
             grpc_grace=_seconds(GRPC_GRACE, env.get(GRPC_GRACE, "15")),
+            v2=_flag(V2, env.get(V2, "true")),
+            cors_origins=_origins(env.get(CORS_ALLOW_ORIGIN, "")),
         )
 
 
@@ -116,6 +123,16 @@ def _bind(text: str) -> str:
     if not host or not port.isdigit() or int(port) > 65535:
         raise ValueError(f"{GRPC_BIND} must be host:port (such as {DEFAULT_GRPC_BIND}), or off, not {text!r}")
     return value
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    """Comma-separated origins as browsers send them (`https://ui.example.com:8080`), or `*`."""
+    origins = tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise ValueError(f"{CORS_ALLOW_ORIGIN} must be origins such as https://ui.example.com (scheme, host and "
+                             f"port if any, no path), separated by commas, or *, not {text!r}")
+    return origins
 
 
 def _log_level(text: str) -> str:

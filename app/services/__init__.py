@@ -19,6 +19,7 @@ from app.services.job_submissions import JobSubmissions
 from app.services.jobs import JOBS
 from app.services.rayservices import RAYSERVICES, RayServices
 from app.services.resource import Cache, ManagedResource, ResourceKind
+from app.services.v2 import V2Api
 from app.settings import DEFAULT_DASHBOARD_URL
 from app.translate.events import kept_event
 from app.types import Cluster, Json, RayJob
@@ -34,6 +35,7 @@ class Services:
     jobs: ManagedResource[RayJob]
     rayservices: RayServices
     job_submissions: JobSubmissions
+    v2: V2Api
     caches: Caches  # empty when the caches are off
 
     @classmethod
@@ -55,6 +57,7 @@ class Services:
             jobs=ManagedResource(k8s, templates, JOBS, limits, watched.of(JOBS) if watched else None),
             rayservices=RayServices(k8s, templates, RAYSERVICES, limits, watched.of(RAYSERVICES) if watched else None),
             job_submissions=JobSubmissions(clusters, dashboard or Dashboard(), dashboard_url),
+            v2=V2Api(k8s, templates),
             caches=Caches(watched.informers if watched else ()),
         )
 
@@ -104,4 +107,4 @@ def _related(kind: ResourceKind[Any]) -> Callable[[Json], tuple[str, ...]]:
     return related
 
 
-__all__ = ["ComputeTemplates", "JobSubmissions", "ManagedResource", "RayServices", "Services"]
+__all__ = ["ComputeTemplates", "JobSubmissions", "ManagedResource", "RayServices", "Services", "V2Api"]

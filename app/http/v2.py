@@ -1,0 +1,266 @@
+"""The V2 API: the Kubernetes API's own routes, which the KubeRay dashboard calls, forwarded to the
+Kubernetes API with the server's credentials and answered by it, status, headers and body.
+
+Routes (upstream's, BEHAVIOR §1.10):
+* any method on `/apis/ray.io/v1` and below: KubeRay's resources; a create (POST on
+  `namespaces/{ns}/{rayclusters|rayjobs|rayservices}`) or update (PUT on `…/{name}`) first goes
+  through the compute-template step (app/services/v2.py);
+* `GET /apis/events.k8s.io/v1/namespaces/{ns}/events`, narrowed to ray.io objects' events;
+* any method on `/api/v1/namespaces/{ns}/services/{service}/proxy[/…]`, for KubeRay's Services only.
+Every other path under `/api/`, `/apis/ray.io/` and `/apis/events.k8s.io/` is refused. The server's
+own refusals are Kubernetes `Status` objects too, so that a Kubernetes client reads every answer alike.
+
+What is forwarded: the path as received (checked: no `.`, `..` or empty segment, no encoded `/`),
+the query, the body (at most `MAX_BODY`), and only the caller's headers in `PASSED_HEADERS`, never
+one that could change who Kubernetes thinks is calling (`Authorization`, `Impersonate-*`). Answers
+stream back as they come, without hop-by-hop headers; a watch lasts at most `MAX_WATCH_SECONDS`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from functools import partial
+from urllib.parse import parse_qsl, unquote, urlencode
+
+import anyio
+from starlette.responses import Response, StreamingResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.errors import INTERNAL, ApiError, InvalidInput, MethodNotAllowed, NotFound, TooLarge, Unavailable
+from app.k8s import Forwarded
+from app.observability import ROUTE
+from app.services.v2 import V2Api
+from app.translate.v2 import CLUSTER_SPEC, bounded_watch_query, is_watch, ray_events_query
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 3 * 1024 * 1024  # bytes: the Kubernetes API server's own limit for an object
+MAX_WATCH_SECONDS = 1800
+WATCH_MARGIN = 30.0  # seconds of silence, beyond the watch's end, before its stream counts as broken
+MAX_WATCHES = 100  # watches one worker streams at once; each holds a thread while it waits
+PASSED_HEADERS = ("accept", "accept-encoding", "content-type", "user-agent")
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+                        "trailer", "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
+OWN_HEADERS = frozenset({"date", "server"})  # this server writes its own
+VERBS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+RAY = ("apis", "ray.io", "v1")
+EVENTS = ("apis", "events.k8s.io", "v1")
+SPACE = ("/api/", "/apis/ray.io/", "/apis/events.k8s.io/")  # every path below is the V2 API's to answer
+SPACE_ROOTS = ("/api", "/apis/ray.io", "/apis/events.k8s.io")
+_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
+            413: "RequestEntityTooLarge", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
+            503: "ServiceUnavailable", 504: "Timeout"}
+
+
+@dataclass(frozen=True)
+class Route:
+    """A request the V2 API serves: its name and template (for metrics and logs) and what the checks need."""
+
+    name: str
+    template: str
+    namespace: str = ""
+    plural: str = ""  # a create's or update's kind, when the compute-template step applies
+    service: str = ""  # the proxied Service's path segment
+    query: tuple[tuple[str, str], ...] | None = None  # replaces the caller's query (events)
+    watch: bool = False
+
+
+@dataclass
+class Outgoing:
+    """What will be sent to Kubernetes."""
+
+    method: str
+    route: Route
+    target: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    watch_seconds: int = 0
+
+
+def is_v2_path(path: str) -> bool:
+    return path.startswith(SPACE) or path in SPACE_ROOTS
+
+
+def route(method: str, raw_path: str) -> Route:
+    """The route of a V2 request, or the refusal (`NotFound`, `MethodNotAllowed`, `InvalidInput`)."""
+    segments = _segments(raw_path)
+    if tuple(segments[:3]) == RAY:
+        _allow(method, VERBS)
+        rest = segments[3:]
+        templated = len(rest) == 3 and method == "POST" or len(rest) == 4 and method == "PUT"
+        if templated and rest[0] == "namespaces" and rest[2] in CLUSTER_SPEC:
+            return Route("v2.ray", "/apis/ray.io/v1/{path}", namespace=rest[1], plural=rest[2])
+        return Route("v2.ray", "/apis/ray.io/v1/{path}", watch=len(rest) > 0 and rest[0] == "watch")
+    if tuple(segments[:3]) == EVENTS and len(segments) == 6 and segments[3] == "namespaces" \
+            and segments[5] == "events":
+        _allow(method, ("GET",))
+        return Route("v2.events", "/apis/events.k8s.io/v1/namespaces/{namespace}/events", namespace=segments[4])
+    if segments[:3] == ["api", "v1", "namespaces"] and len(segments) >= 7 and segments[4] == "services" \
+            and segments[6] == "proxy":  # /api/v1/namespaces/{ns}/services/{service}/proxy[/...]
+        _allow(method, VERBS)
+        return Route("v2.proxy", "/api/v1/namespaces/{namespace}/services/{service}/proxy/{path}",
+                     namespace=segments[3], service=segments[5])
+    raise NotFound(f"The V2 API does not serve {raw_path}: it serves /apis/ray.io/v1/..., "
+                   "/apis/events.k8s.io/v1/namespaces/{namespace}/events and "
+                   "/api/v1/namespaces/{namespace}/services/{service}/proxy/... (KubeRay services only).")
+
+
+class V2Middleware:
+    """Answers every path of the V2 API (`is_v2_path`); the rest goes on to the V1 API."""
+
+    def __init__(self, app: ASGIApp, api: V2Api,
+                 request_scope: Callable[[], AbstractContextManager[None]]) -> None:
+        self.app = app
+        self._api = api
+        self._request_scope = request_scope
+        self._threads: anyio.CapacityLimiter | None = None  # made in the event loop, on first use
+        self._watches = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_v2_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if self._threads is None:
+            self._threads = anyio.CapacityLimiter(MAX_WATCHES + 40)
+        extensions = scope.setdefault("extensions", {})
+        extensions[ROUTE] = ("v2", scope["path"])
+        watching = False
+        try:
+            outgoing = _outgoing(scope)
+            extensions[ROUTE] = (outgoing.route.name, outgoing.route.template)
+            outgoing.body = await _body(scope, receive)
+            if outgoing.watch_seconds:
+                if self._watches >= MAX_WATCHES:
+                    raise Unavailable(f"This server streams {MAX_WATCHES} watches at once already; try again later.")
+                self._watches += 1
+                watching = True
+            forwarded = await anyio.to_thread.run_sync(self._open, outgoing, limiter=self._threads)
+        except Exception as exc:  # every failure is answered as a Status
+            if watching:
+                self._watches -= 1
+            await _refusal(exc)(scope, receive, send)
+            return
+        response = StreamingResponse(self._stream(forwarded, watching), status_code=forwarded.status)
+        response.raw_headers = _passed_back(forwarded.headers)
+        await response(scope, receive, send)
+
+    def _open(self, outgoing: Outgoing) -> Forwarded:
+        """Checks, the compute-template step and the request's start, under the request's deadline;
+        a watch then waits as long as it lasts."""
+        route = outgoing.route
+        with self._request_scope():
+            if route.service:
+                self._api.check_service(route.namespace, route.service)
+            if route.plural and outgoing.body is not None:
+                outgoing.body, outgoing.headers["content-type"] = self._api.with_compute_templates(
+                    route.namespace, route.plural, outgoing.body, outgoing.headers.get("content-type", ""))
+            if not outgoing.watch_seconds:
+                return self._api.forward(outgoing.method, outgoing.target, outgoing.headers, outgoing.body)
+        return self._api.forward(outgoing.method, outgoing.target, outgoing.headers, outgoing.body,
+                                 read_timeout=outgoing.watch_seconds + WATCH_MARGIN)
+
+    async def _stream(self, forwarded: Forwarded, watching: bool) -> AsyncIterator[bytes]:
+        """The body as it comes; if the caller goes away, the wait for the next chunk is abandoned
+        and the answer closed, which ends that wait too."""
+        chunks = forwarded.chunks()
+        try:
+            while True:
+                chunk = await anyio.to_thread.run_sync(partial(next, chunks, b""), abandon_on_cancel=True,
+                                                       limiter=self._threads)
+                if not chunk:
+                    return
+                yield chunk
+        except Unavailable as exc:
+            log.warning("a forwarded answer broke off: %s", exc.message)
+        finally:
+            forwarded.close()
+            if watching:
+                self._watches -= 1
+
+
+def _outgoing(scope: Scope) -> Outgoing:
+    method: str = scope["method"]
+    raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    route_ = route(method, raw_path)
+    query_string = scope.get("query_string", b"").decode("latin-1")
+    query = parse_qsl(query_string, keep_blank_values=True)
+    watch_seconds = 0
+    if route_.name == "v2.events":
+        query = ray_events_query(query)
+    if route_.watch or is_watch(query):
+        query, watch_seconds = bounded_watch_query(query, MAX_WATCH_SECONDS)
+    rewritten = route_.name == "v2.events" or watch_seconds
+    query_string = urlencode(query) if rewritten else query_string
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", ())
+               if name.decode("latin-1") in PASSED_HEADERS}
+    target = f"{raw_path}?{query_string}" if query_string else raw_path
+    return Outgoing(method, route_, target, headers, watch_seconds=watch_seconds)
+
+
+async def _body(scope: Scope, receive: Receive) -> bytes | None:
+    """The whole body (None if empty); `TooLarge` beyond `MAX_BODY`, said or sent."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
+            raise TooLarge(_too_large())
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY:
+            raise TooLarge(_too_large())
+        if not message.get("more_body", False):
+            break
+    return bytes(body) or None
+
+
+def _too_large() -> str:
+    return f"The request body is larger than {MAX_BODY} bytes, the most this server forwards."
+
+
+def _segments(raw_path: str) -> list[str]:
+    """The decoded segments of a path Kubernetes will read as we do, else `InvalidInput`."""
+    segments = [unquote(part) for part in raw_path.split("/")[1:]]
+    for index, segment in enumerate(segments):
+        if segment in (".", "..") or "/" in segment or "\\" in segment or (not segment and index < len(segments) - 1):
+            raise InvalidInput(f"The path {raw_path} has an empty, '.' or '..' segment, or an encoded slash.")
+    return segments
+
+
+class _WrongMethod(MethodNotAllowed):
+    def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"Method {method} is not allowed here (allowed: {', '.join(allowed)}).")
+        self.allowed = allowed
+
+
+def _allow(method: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise _WrongMethod(method, allowed)
+
+
+def _passed_back(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Kubernetes' headers but the hop-by-hop ones, those its `Connection` header names, and those
+    this server writes itself."""
+    dropped = HOP_BY_HOP | OWN_HEADERS | {token.strip().lower() for name, value in headers
+                                          if name.lower() == "connection" for token in value.split(",")}
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
+            if name.lower() not in dropped]
+
+
+def _refusal(exc: Exception) -> Response:
+    """A failure as the Kubernetes API words one: a `Status` object."""
+    if not isinstance(exc, ApiError):
+        log.error("a V2 request failed unexpectedly", exc_info=exc)
+        exc = ApiError(INTERNAL)
+    elif exc.status >= 500:
+        log.warning("a V2 request failed: %s", exc.message)
+    status = exc.status
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": exc.message,
+            "reason": _REASONS.get(status, "InternalError" if status >= 500 else "BadRequest"), "code": status}
+    headers = {"Allow": ", ".join(exc.allowed)} if isinstance(exc, _WrongMethod) else None
+    return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json",
+                    headers=headers)
