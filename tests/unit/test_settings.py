@@ -50,6 +50,13 @@ READ = [
     ({"KUBERAY_API_GRPC_BIND": ""}, "grpc_bind", ""),
     ({}, "grpc_grace", 15.0),
     ({"KUBERAY_API_GRPC_GRACE": "5"}, "grpc_grace", 5.0),
+    ({}, "v2", True),  # upstream v1.7.0 serves it by default
+    ({"KUBERAY_API_V2": "false"}, "v2", False),
+    ({}, "cors_origins", ()),
+    ({"KUBERAY_API_CORS_ALLOW_ORIGIN": "*"}, "cors_origins", ("*",)),
+    ({"KUBERAY_API_CORS_ALLOW_ORIGIN": " https://ui.example.com/ , http://127.0.0.1:3000"}, "cors_origins",
+     ("https://ui.example.com", "http://127.0.0.1:3000")),
+    ({"KUBERAY_API_CORS_ALLOW_ORIGIN": "http://[::1]:3000"}, "cors_origins", ("http://[::1]:3000",)),
 ]
 
 
@@ -85,6 +92,10 @@ REFUSED = [
     ("KUBERAY_API_GRPC_BIND", "localhost:http"),
     ("KUBERAY_API_GRPC_BIND", "0.0.0.0:65536"),
     ("KUBERAY_API_GRPC_GRACE", "0"),
+    ("KUBERAY_API_V2", "maybe"),
+    ("KUBERAY_API_CORS_ALLOW_ORIGIN", "ui.example.com"),
+    ("KUBERAY_API_CORS_ALLOW_ORIGIN", "https://ui.example.com/dashboard"),
+    ("KUBERAY_API_CORS_ALLOW_ORIGIN", "https://a.example.com https://b.example.com"),
 ]
 
 

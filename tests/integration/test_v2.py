@@ -1,0 +1,361 @@
+"""The V2 API through the official Kubernetes Python client, whose host is our server (gunicorn, as
+production runs it), against the real control plane: what it creates, reads, patches, watches and
+deletes is what Kubernetes holds and what the V1 API shows; and every refusal of the V2 API.
+
+The services proxy is tested in test_v2_proxy.py, CORS in a real browser in tests/browser/.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, watch
+
+from tests.conftest import Cluster, fresh_namespaces, wait_for
+from tests.integration.served import Server, gunicorn, http_send
+from tests.integration.support import Kube, cluster_body, job_body, template_body
+
+Json = dict[str, Any]
+RAY = ("ray.io", "v1")
+
+
+@pytest.fixture(scope="module")
+def server(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with gunicorn(cluster, tmp_path_factory.mktemp("v2")) as served:
+        yield served
+
+
+@pytest.fixture
+def v2(server: Server) -> Iterator[client.ApiClient]:
+    """The Kubernetes client, pointed at our server instead of the API server: no credentials."""
+    with client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{server.port}")) as api:
+        yield api
+
+
+@pytest.fixture
+def namespaces(cluster: Cluster) -> Iterator[list[str]]:
+    with fresh_namespaces(cluster, 2, prefix="v2") as names:
+        yield names
+
+
+def request(server: Server, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    answer = json.loads(data) if data and response.getheader("Content-Type", "").startswith("application/json") \
+        else data
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, answer
+
+
+def kubernetes_status(answer: Any, code: int) -> str:
+    """The message of a refusal worded as the Kubernetes API words one."""
+    assert isinstance(answer, dict) and answer["kind"] == "Status" and answer["code"] == code, answer
+    assert answer["status"] == "Failure" and answer["apiVersion"] == "v1", answer
+    return str(answer["message"])
+
+
+def v1_sent(server: Server, method: str, path: str, body: Any = None) -> Json:
+    status, answer = http_send(server.port)(method, path, body)
+    assert status == 200, (method, path, status, answer)
+    return dict(answer)
+
+
+def copied(obj: Json, name: str) -> Json:
+    """An object as Kubernetes holds it, as a client would post it again under another name."""
+    metadata = obj["metadata"]
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "spec": obj["spec"],
+            "metadata": {"name": name, "labels": metadata.get("labels", {}),
+                         "annotations": metadata.get("annotations", {})}}
+
+
+SAME = {"clusters": ("user", "version", "environment", "clusterSpec"), "jobs": ("user", "entrypoint", "clusterSpec")}
+
+
+@pytest.mark.parametrize("kind, plural", [("clusters", "rayclusters"), ("jobs", "rayjobs")])
+def test_the_kubernetes_client_manages_ray_objects_through_v2_and_v1_sees_them(
+        server: Server, v2: client.ApiClient, kube: Kube, namespaces: list[str], kind: str, plural: str) -> None:
+    first, second = namespaces
+    custom = client.CustomObjectsApi(v2)
+    for ns in namespaces:
+        v1_sent(server, "POST", f"/apis/v1/namespaces/{ns}/compute_templates", template_body(ns))
+    body = cluster_body(first, "made-by-v1") if kind == "clusters" else job_body(first, "made-by-v1")
+    made_by_v1 = v1_sent(server, "POST", f"/apis/v1/namespaces/{first}/{kind}", body)
+
+    # list and get: V1's object, as Kubernetes holds it
+    held = kube.get(plural, first, "made-by-v1")
+    assert held is not None
+    listed = custom.list_namespaced_custom_object(*RAY, first, plural)
+    assert [item["metadata"]["uid"] for item in listed["items"]] == [held["metadata"]["uid"]]
+    # (the operator may write it between two reads: both reads agree once it is done)
+    wait_for(lambda: custom.get_namespaced_custom_object(*RAY, first, plural, "made-by-v1")
+             == kube.get(plural, first, "made-by-v1"), timeout=30, what="V2's GET to be Kubernetes' object")
+
+    # create: Kubernetes holds it, and V1 answers it as it answers its own
+    created = custom.create_namespaced_custom_object(*RAY, second, plural, copied(held, "made-by-v2"))
+    assert kube.get(plural, second, "made-by-v2")["metadata"]["uid"] == created["metadata"]["uid"]  # type: ignore[index]
+    path = f"/apis/v1/namespaces/{second}/{kind}/made-by-v2"
+    wait_for(lambda: http_send(server.port)("GET", path, None)[0] == 200, timeout=30, what="V1 to see it")
+    seen_by_v1 = v1_sent(server, "GET", path)
+    assert {key: seen_by_v1.get(key) for key in SAME[kind]} == {key: made_by_v1.get(key) for key in SAME[kind]}
+    assert (seen_by_v1["name"], seen_by_v1["namespace"]) == ("made-by-v2", second)
+
+    # patch (a JSON merge patch) and all namespaces' list
+    patched = custom.patch_namespaced_custom_object(*RAY, second, plural, "made-by-v2",
+                                                    {"metadata": {"labels": {"team": "blue"}}})
+    assert patched["metadata"]["labels"]["team"] == "blue"
+    assert kube.get(plural, second, "made-by-v2")["metadata"]["labels"]["team"] == "blue"  # type: ignore[index]
+    everywhere = custom.list_cluster_custom_object(*RAY, plural, label_selector="team=blue")
+    assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in everywhere["items"]] == \
+        [(second, "made-by-v2")]
+
+    # delete: gone from Kubernetes, and V1 says so
+    custom.delete_namespaced_custom_object(*RAY, second, plural, "made-by-v2")
+    wait_for(lambda: kube.get(plural, second, "made-by-v2") is None, timeout=30, what="the deletion")
+    wait_for(lambda: http_send(server.port)("GET", path, None)[0] == 404, timeout=30, what="V1 to see it gone")
+    with pytest.raises(client.ApiException) as gone:
+        custom.get_namespaced_custom_object(*RAY, second, plural, "made-by-v2")
+    assert gone.value.status == 404
+    assert json.loads(gone.value.body)["reason"] == "NotFound"  # Kubernetes' own Status, unchanged
+
+
+def test_kubernetes_refusals_pass_back_unchanged(v2: client.ApiClient, namespace: str) -> None:
+    custom = client.CustomObjectsApi(v2)
+    with pytest.raises(client.ApiException) as invalid:
+        custom.create_namespaced_custom_object(*RAY, namespace, "rayclusters", {
+            "apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "Not_A_Name"}, "spec": {}})
+    assert invalid.value.status == 422
+    status = json.loads(invalid.value.body)
+    assert status["reason"] == "Invalid" and "Not_A_Name" in status["message"]
+    assert status["details"]["kind"] == "RayCluster"  # details only Kubernetes writes
+
+
+def test_yaml_bodies_and_answers(server: Server, kube: Kube, namespace: str) -> None:
+    manifest = (f"apiVersion: ray.io/v1\nkind: RayCluster\nmetadata:\n  name: from-yaml\n  namespace: {namespace}\n"
+                "spec:\n  headGroupSpec:\n    rayStartParams: {}\n    template:\n      spec:\n        containers:\n"
+                "        - name: ray-head\n          image: rayproject/ray:2.9.0\n")
+    status, headers, answer = request(server, "POST", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters",
+                                      manifest.encode(), {"Content-Type": "application/yaml",
+                                                          "Accept": "application/yaml"})
+    assert status == 201, answer
+    assert headers["content-type"] == "application/yaml"
+    assert b"name: from-yaml" in answer
+    assert kube.get("rayclusters", namespace, "from-yaml") is not None
+
+
+def test_events_are_those_of_ray_objects(server: Server, v2: client.ApiClient, cluster: Cluster,
+                                         namespace: str) -> None:
+    core = client.CoreV1Api(cluster.api)
+
+    def event(name: str, api_version: str, kind: str) -> None:  # (as the operator records them)
+        core.create_namespaced_event(namespace, {
+            "metadata": {"name": name}, "reason": "Tested", "message": name, "type": "Normal",
+            "source": {"component": "tests"},
+            "involvedObject": {"apiVersion": api_version, "kind": kind, "name": "c", "namespace": namespace}})
+
+    event("about-a-raycluster", "ray.io/v1", "RayCluster")
+    event("about-a-rayjob", "ray.io/v1", "RayJob")
+    event("about-a-configmap", "v1", "ConfigMap")
+
+    def names(**query: Any) -> list[str]:
+        # (The client's Event model cannot read events without an eventTime, so the answer is read raw.)
+        answer = client.EventsV1Api(v2).list_namespaced_event(namespace, _preload_content=False, **query)
+        return sorted(item["metadata"]["name"] for item in json.loads(answer.data)["items"])
+
+    assert names() == ["about-a-raycluster", "about-a-rayjob"]
+    assert names(field_selector="regarding.kind=RayJob") == ["about-a-rayjob"]
+    assert names(field_selector="regarding.kind=ConfigMap") == []  # the caller's selector cannot widen it
+    assert names(field_selector="regarding.apiVersion=v1") == []
+
+
+def test_a_watch_streams_each_event_as_it_happens(server: Server, v2: client.ApiClient, kube: Kube,
+                                                   namespace: str) -> None:
+    """Events arrive while the watch is open, long before it ends: nothing waits for the whole stream."""
+    seen: list[tuple[float, str, str]] = []
+    started = threading.Event()
+
+    def follow() -> None:
+        stream = watch.Watch()
+        custom = client.CustomObjectsApi(v2)
+        started.set()
+        for event in stream.stream(custom.list_namespaced_custom_object, *RAY, namespace, "rayclusters",
+                                   timeout_seconds=30):
+            seen.append((time.monotonic(), event["type"], event["object"]["metadata"]["name"]))
+            if len(seen) == 2:
+                stream.stop()
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    started.wait(5)
+    time.sleep(1)  # (the watch is open)
+    created_at = time.monotonic()
+    kube.create("rayclusters", namespace, {"metadata": {"name": "watched"},
+                                           "spec": {"headGroupSpec": {"rayStartParams": {}, "template": {
+                                               "spec": {"containers": [{"name": "ray-head", "image": "r"}]}}}}})
+    follower.join(25)
+    assert not follower.is_alive(), seen
+    assert [(kind, name) for _, kind, name in seen] == [("ADDED", "watched"), ("MODIFIED", "watched")]
+    assert seen[0][0] - created_at < 5  # the watch lasts 30 s: the event was not held back
+
+
+def test_a_watch_ends_when_its_time_is_up(server: Server, namespace: str) -> None:
+    began = time.monotonic()
+    status, _, answer = request(server, "GET", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters"
+                                "?watch=true&timeoutSeconds=2")
+    assert status == 200 and answer == b""  # nothing happened in the namespace
+    assert 1.5 < time.monotonic() - began < 10
+
+
+def test_the_compute_template_step_on_create_and_update(server: Server, v2: client.ApiClient, kube: Kube,
+                                                        namespace: str) -> None:
+    v1_sent(server, "POST", f"/apis/v1/namespaces/{namespace}/compute_templates", {
+        "name": "gpu", "namespace": namespace, "cpu": 4, "memory": 16, "gpu": 1,
+        "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]})
+    v1_sent(server, "POST", f"/apis/v1/namespaces/{namespace}/compute_templates", template_body(namespace, "small"))
+    custom = client.CustomObjectsApi(v2)
+    head = {"computeTemplate": "small", "rayStartParams": {}, "template": {"spec": {"containers": [
+        {"name": "ray-head", "image": "rayproject/ray:2.9.0"}]}}}
+    worker = {"groupName": "gpus", "computeTemplate": "gpu", "replicas": 0, "minReplicas": 0, "maxReplicas": 1,
+              "rayStartParams": {}, "template": {"spec": {"containers": [
+                  {"name": "ray-worker", "image": "rayproject/ray:2.9.0"}]}}}
+    body = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "templated"},
+            "spec": {"headGroupSpec": head, "workerGroupSpecs": [worker]}}
+    custom.create_namespaced_custom_object(*RAY, namespace, "rayclusters", body)
+
+    held = kube.get("rayclusters", namespace, "templated")
+    assert held is not None
+    head_pod = held["spec"]["headGroupSpec"]["template"]
+    assert head_pod["metadata"]["annotations"]["ray.io/compute-template"] == "small"
+    assert head_pod["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "2", "memory": "4Gi"},
+                                                              "requests": {"cpu": "2", "memory": "4Gi"}}
+    worker_pod = held["spec"]["workerGroupSpecs"][0]["template"]
+    assert worker_pod["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "4", "memory": "16Gi",
+                                                                          "nvidia.com/gpu": 1}
+    assert worker_pod["spec"]["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+    # an update (PUT) is completed the same way (read again on a conflict: the operator writes too)
+    def update() -> bool:
+        current = kube.get("rayclusters", namespace, "templated")
+        assert current is not None
+        current["spec"]["headGroupSpec"]["computeTemplate"] = "gpu"
+        del current["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]
+        try:
+            custom.replace_namespaced_custom_object(*RAY, namespace, "rayclusters", "templated", current)
+        except client.ApiException as exc:
+            assert exc.status == 409, exc.body
+            return False
+        return True
+
+    wait_for(update, timeout=30, what="the update")
+    updated = kube.get("rayclusters", namespace, "templated")
+    assert updated is not None
+    assert updated["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == \
+        {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1}
+
+
+@pytest.mark.parametrize("plural, kind, spec_of", [
+    ("rayclusters", "RayCluster", lambda groups: groups),
+    ("rayjobs", "RayJob", lambda groups: {"entrypoint": "python -V", "rayClusterSpec": groups}),
+    ("rayservices", "RayService", lambda groups: {"serveConfigV2": "applications: []\n",
+                                                  "rayClusterConfig": groups}),
+])
+def test_a_missing_compute_template_refuses_the_create_and_writes_nothing(
+        server: Server, kube: Kube, namespace: str, plural: str, kind: str, spec_of: Any) -> None:
+    groups = {"headGroupSpec": {"computeTemplate": "absent", "rayStartParams": {}, "template": {"spec": {
+        "containers": [{"name": "ray-head", "image": "rayproject/ray:2.9.0"}]}}}}
+    body = {"apiVersion": "ray.io/v1", "kind": kind, "metadata": {"name": "refused"}, "spec": spec_of(groups)}
+    status, _, answer = request(server, "POST", f"/apis/ray.io/v1/namespaces/{namespace}/{plural}",
+                                json.dumps(body).encode(), {"Content-Type": "application/json"})
+    assert status == 422
+    assert "Compute template absent not found" in kubernetes_status(answer, 422)
+    assert answer["reason"] == "Invalid"
+    assert kube.get(plural, namespace, "refused") is None
+
+
+def test_a_create_naming_a_template_must_be_json_or_yaml(server: Server, kube: Kube, namespace: str) -> None:
+    status, _, answer = request(server, "POST", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters",
+                                b'{"computeTemplate": "x"', {"Content-Type": "application/json"})
+    assert status == 400 and "not valid application/json" in kubernetes_status(answer, 400)
+    status, _, answer = request(server, "POST", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters",
+                                b"computeTemplate=x", {"Content-Type": "text/plain"})
+    assert status == 400 and "must be application/json or application/yaml" in kubernetes_status(answer, 400)
+    assert kube.items("rayclusters", namespace) == []
+
+
+@pytest.mark.parametrize("method, path, code", [
+    ("GET", "/api/v1/namespaces/{ns}/secrets", 404),
+    ("GET", "/api/v1/namespaces/{ns}/configmaps", 404),
+    ("GET", "/api/v1/namespaces/{ns}/pods/p/proxy/", 404),
+    ("GET", "/apis/ray.io/v1alpha1/namespaces/{ns}/rayclusters", 404),
+    ("GET", "/apis/events.k8s.io/v1/events", 404),
+    ("DELETE", "/apis/events.k8s.io/v1/namespaces/{ns}/events", 405),
+    ("GET", "/apis/ray.io/v1/namespaces/{ns}/rayclusters/..%2F..%2F..%2F..%2Fapi%2Fv1%2Fsecrets", 400),
+    ("GET", "/apis/ray.io/v1/namespaces/{ns}/rayclusters/../../../../api/v1/namespaces/{ns}/secrets", 400),
+])
+def test_paths_the_v2_api_does_not_serve_are_refused(server: Server, cluster: Cluster, namespace: str,
+                                                     method: str, path: str, code: int) -> None:
+    client.CoreV1Api(cluster.api).create_namespaced_secret(namespace, {"metadata": {"name": "s"},
+                                                                      "stringData": {"k": "secret-value"}})
+    status, headers, answer = request(server, method, path.format(ns=namespace))
+    assert status == code
+    kubernetes_status(answer, code)
+    assert b"secret-value" not in json.dumps(answer).encode()
+    if code == 405:
+        assert headers["allow"] == "GET"
+
+
+def test_a_body_too_large_is_refused_and_nothing_written(server: Server, kube: Kube, namespace: str) -> None:
+    body = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {
+        "name": "huge", "annotations": {"padding": "x" * (3 * 1024 * 1024)}}, "spec": {}}
+    status, _, answer = request(server, "POST", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters",
+                                json.dumps(body).encode(), {"Content-Type": "application/json"})
+    assert status == 413
+    assert "larger than 3145728 bytes" in kubernetes_status(answer, 413)
+    assert kube.get("rayclusters", namespace, "huge") is None
+
+
+def test_a_callers_credentials_and_impersonation_are_not_passed_on(server: Server, namespace: str) -> None:
+    """Forwarded, they would change who Kubernetes thinks is calling: a bad token (401) or an
+    impersonated user without rights (403). Dropped, the server's own identity answers."""
+    path = f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters"
+    for headers in ({"Authorization": "Bearer not-a-token"}, {"Impersonate-User": "nobody"},
+                    {"Impersonate-Group": "nobody"}, {"X-Remote-User": "nobody"}):
+        status, answer_headers, answer = request(server, "GET", path, headers=headers)
+        assert status == 200, (headers, answer)
+        assert answer["kind"] == "RayClusterList"
+        assert "authorization" not in answer_headers
+
+
+def test_answers_carry_kubernetes_headers_but_not_hop_by_hop_ones(server: Server, namespace: str) -> None:
+    status, headers, _ = request(server, "GET", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters")
+    assert status == 200
+    assert "audit-id" in headers and headers["content-type"] == "application/json"
+    assert "x-request-id" in headers  # and ours
+    assert "keep-alive" not in headers and "transfer-encoding" not in headers
+
+
+def test_v2_requests_are_counted_and_logged_by_route(server: Server, namespace: str) -> None:
+    request(server, "GET", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters")
+    request(server, "GET", "/api/v1/namespaces/x/secrets")
+    _, _, metrics = request(server, "GET", "/metrics")
+    text = metrics.decode() if isinstance(metrics, bytes) else str(metrics)
+    assert 'kuberay_api_requests_total{method="GET",operation="v2.ray",status="200"}' in text
+    assert 'kuberay_api_requests_total{method="GET",operation="v2",status="404"}' in text
+    assert 'kuberay_api_kubernetes_requests_total{call="forward",outcome="ok"}' in text
+
+
+def test_with_v2_off_its_paths_are_the_v1_apis_not_found(cluster: Cluster, tmp_path: Path, namespace: str) -> None:
+    with gunicorn(cluster, tmp_path, KUBERAY_API_V2="false") as off:
+        status, _, answer = request(off, "GET", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters")
+    assert status == 404
+    assert answer["code"] == 5 and set(answer) == {"code", "message"}  # the V1 API's error
