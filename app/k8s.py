@@ -390,7 +390,7 @@ class K8s:
         """Send a request with the server's credentials; the answer is Kubernetes' own, whatever its
         status. `target` is the path and query as Kubernetes serves them (the caller has checked
         them), `headers` the caller's to pass on. `read_timeout` bounds each silence (a watch's);
-        by default the request's deadline does.
+        by default the call timeout does, cut to the request's deadline.
 
         Only a failure to get an answer raises (`Unavailable`, `DeadlineExceeded`), and only such a
         failure counts against the circuit: a 503 may be a proxied Service's, not the API server's.
