@@ -143,9 +143,14 @@ class V2Middleware:
                 self._watches -= 1
             await _refusal(exc)(scope, receive, send)
             return
-        response = StreamingResponse(self._stream(forwarded, watching), status_code=forwarded.status)
+        response = StreamingResponse(self._stream(forwarded), status_code=forwarded.status)
         response.raw_headers = _passed_back(forwarded.headers)
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        finally:  # (also when the caller went away before the body was begun)
+            forwarded.close()
+            if watching:
+                self._watches -= 1
 
     def _open(self, outgoing: Outgoing) -> Forwarded:
         """Checks, the compute-template step and the request's start, under the request's deadline;
@@ -162,23 +167,16 @@ class V2Middleware:
         return self._api.forward(outgoing.method, outgoing.target, outgoing.headers, outgoing.body,
                                  read_timeout=outgoing.watch_seconds + WATCH_MARGIN)
 
-    async def _stream(self, forwarded: Forwarded, watching: bool) -> AsyncIterator[bytes]:
-        """The body as it comes; if the caller goes away, the wait for the next chunk is abandoned
-        and the answer closed, which ends that wait too."""
+    async def _stream(self, forwarded: Forwarded) -> AsyncIterator[bytes]:
+        """The body as it comes. If the caller goes away, the wait for the next chunk is abandoned;
+        closing the answer (`__call__`) then ends that wait too."""
         chunks = forwarded.chunks()
         try:
-            while True:
-                chunk = await anyio.to_thread.run_sync(partial(next, chunks, b""), abandon_on_cancel=True,
-                                                       limiter=self._threads)
-                if not chunk:
-                    return
+            while chunk := await anyio.to_thread.run_sync(partial(next, chunks, b""), abandon_on_cancel=True,
+                                                          limiter=self._threads):
                 yield chunk
         except Unavailable as exc:
             log.warning("a forwarded answer broke off: %s", exc.message)
-        finally:
-            forwarded.close()
-            if watching:
-                self._watches -= 1
 
 
 def _outgoing(scope: Scope) -> Outgoing:

@@ -216,6 +216,30 @@ def test_a_watch_ends_when_its_time_is_up(server: Server, namespace: str) -> Non
     assert 1.5 < time.monotonic() - began < 10
 
 
+def namespaced_watches(cluster: Cluster) -> int:
+    """Watches of RayClusters in one namespace open at the API server (its own gauge)."""
+    api = cluster.api
+    text = api.call_api(*api.param_serialize("GET", "/metrics", auth_settings=["BearerToken"])).read().decode()
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("apiserver_longrunning_requests{") and 'resource="rayclusters"' in line
+               and 'scope="namespace"' in line and 'verb="WATCH"' in line)
+
+
+def test_a_watch_whose_caller_goes_away_is_closed_at_once(server: Server, cluster: Cluster, namespace: str) -> None:
+    """Not 10 minutes later, when it would end: a quiet watch holds a thread and a connection."""
+    before = namespaced_watches(cluster)
+    callers = []
+    for _ in range(3):
+        caller = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        caller.request("GET", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters?watch=true&timeoutSeconds=600")
+        assert caller.getresponse().status == 200
+        callers.append(caller)
+    wait_for(lambda: namespaced_watches(cluster) == before + 3, timeout=10, what="the three watches to be open")
+    for caller in callers:
+        caller.close()
+    wait_for(lambda: namespaced_watches(cluster) == before, timeout=10, what="the three watches to be closed")
+
+
 def test_the_compute_template_step_on_create_and_update(server: Server, v2: client.ApiClient, kube: Kube,
                                                         namespace: str) -> None:
     v1_sent(server, "POST", f"/apis/v1/namespaces/{namespace}/compute_templates", {
