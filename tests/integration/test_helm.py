@@ -105,16 +105,34 @@ def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     assert set(env) <= names_the_server_reads()  # a misspelt variable would be ignored silently
 
 
+def container_env(helm: Helm, *values: str) -> dict[str, str]:
+    """The server container's environment as the chart renders it with `values` set."""
+    [deployment] = of_kind(helm.template("ray-system", *values), "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
 def test_grpc_follows_the_rpc_container_port_or_is_off(helm: Helm) -> None:
     def grpc_bind(*values: str) -> str:
-        [deployment] = of_kind(helm.template("ray-system", *values), "Deployment")
-        [container] = deployment["spec"]["template"]["spec"]["containers"]
-        return str(next(e["value"] for e in container["env"] if e["name"] == "KUBERAY_API_GRPC_BIND"))
+        return container_env(helm, *values)["KUBERAY_API_GRPC_BIND"]
 
     assert grpc_bind("containerPort[0].name=http", "containerPort[0].containerPort=8888",
                      "containerPort[1].name=rpc", "containerPort[1].containerPort=9887") == "0.0.0.0:9887"
     assert grpc_bind("grpc=false") == "off"
     assert Settings.from_env({"KUBERAY_API_GRPC_BIND": grpc_bind("grpc=false")}).grpc_bind == ""
+
+
+def test_v2_and_cors_follow_their_values(helm: Helm) -> None:
+    def v2_and_cors(*values: str) -> tuple[str, str]:
+        env = container_env(helm, *values)
+        return env["KUBERAY_API_V2"], env["KUBERAY_API_CORS_ALLOW_ORIGIN"]
+
+    assert v2_and_cors() == ("true", "")  # upstream's defaults: V2 on, no CORS
+    assert v2_and_cors("enableAPIServerV2=false") == ("false", "")
+    assert v2_and_cors("cors.allowOrigin=*") == ("true", "*")
+    both = "https://a.example,https://b.example"
+    assert v2_and_cors(r"cors.allowOrigin=https://a.example\,https://b.example") == ("true", both)
+    assert v2_and_cors("cors.allowOrigin={https://a.example,https://b.example}") == ("true", both)
 
 
 def names_the_server_reads() -> set[str]:
