@@ -167,6 +167,12 @@ def test_v2_and_cors_follow_their_values(helm: Helm) -> None:
     both = "https://a.example,https://b.example"
     assert v2_and_cors(r"cors.allowOrigin=https://a.example\,https://b.example") == ("true", both)
     assert v2_and_cors("cors.allowOrigin={https://a.example,https://b.example}") == ("true", both)
+    # as the server reads them
+    default = Settings.from_env(container_env(helm))
+    assert (default.v2, default.cors_origins) == (True, ())
+    chosen = Settings.from_env(container_env(helm, "enableAPIServerV2=false",
+                                             "cors.allowOrigin={https://a.example,https://b.example}"))
+    assert (chosen.v2, chosen.cors_origins) == (False, ("https://a.example", "https://b.example"))
 
 
 def names_the_server_reads() -> set[str]:
