@@ -6,6 +6,7 @@ What the RBAC rules are worth is proven in test_rbac.py, with a real token.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -13,18 +14,22 @@ from kubernetes import client
 
 from app.settings import Settings
 from tests.conftest import Cluster, wait_for
-from tests.integration.chart import CHART, Helm, create, of_kind, unique_name
+from tests.integration.chart import CHART, Helm, Json, create, of_kind, unique_name
 
 ROOT = Path(__file__).parents[2]
 VARIANTS = {
     "default": [],
     "single-namespace": ["singleNamespaceInstall=true"],
     "cluster-ip": ["service.type=ClusterIP"],
+    "v2-off": ["enableAPIServerV2=false"],
 }
+# How many objects of each kind: with V2 (the default), the roles and bindings come in pairs.
+SERVER = {"ServiceAccount": 1, "Service": 1, "Deployment": 1, "Pod": 1}  # (the Pod: the chart test)
 KINDS = {
-    "default": {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "Pod"},
-    "single-namespace": {"ServiceAccount", "Role", "RoleBinding", "Service", "Deployment", "Pod"},
-    "cluster-ip": {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Service", "Deployment", "Pod"},
+    "default": Counter(SERVER, ClusterRole=2, ClusterRoleBinding=2),
+    "single-namespace": Counter(SERVER, Role=2, RoleBinding=2),
+    "cluster-ip": Counter(SERVER, ClusterRole=2, ClusterRoleBinding=2),
+    "v2-off": Counter(SERVER, ClusterRole=1, ClusterRoleBinding=1),
 }
 
 
@@ -41,7 +46,7 @@ def test_every_rendered_object_is_accepted_by_the_api_server(
     helm: Helm, cluster: Cluster, namespace: str, variant: str
 ) -> None:
     objects = helm.template(namespace, f"name={unique_name()}", *VARIANTS[variant])
-    assert {obj["kind"] for obj in objects} == KINDS[variant]
+    assert Counter(obj["kind"] for obj in objects) == KINDS[variant]
     core = client.CoreV1Api(cluster.api)
     # The ServiceAccount admission of the chart-test Pod needs the namespace's default account.
     wait_for(lambda: core.list_namespaced_service_account(namespace).items, what="default account")
@@ -67,14 +72,43 @@ def test_service_is_upstreams_node_ports(helm: Helm) -> None:
     assert all("nodePort" not in p for p in cluster_ip["spec"]["ports"])
 
 
+def bindings(objects: list[Json], kind: str) -> dict[str, tuple[str, list[Json]]]:
+    """Each binding of `kind` + "Binding": the role it binds, by name, and its subjects."""
+    found = {}
+    for binding in of_kind(objects, f"{kind}Binding"):
+        assert binding["roleRef"]["apiGroup"] == "rbac.authorization.k8s.io"
+        assert binding["roleRef"]["kind"] == kind
+        found[binding["metadata"]["name"]] = (binding["roleRef"]["name"], binding["subjects"])
+    return found
+
+
+def test_v2_has_its_own_role_bound_to_the_servers_account(helm: Helm) -> None:
+    account = [{"kind": "ServiceAccount", "name": "kuberay-apiserver", "namespace": "ray-system"}]
+    objects = helm.template("ray-system")
+    assert [r["metadata"]["name"] for r in of_kind(objects, "ClusterRole")] == \
+        ["kuberay-apiserver", "kuberay-apiserver-v2"]
+    assert bindings(objects, "ClusterRole") == {"kuberay-apiserver": ("kuberay-apiserver", account),
+                                                "kuberay-apiserver-v2": ("kuberay-apiserver-v2", account)}
+    [v2_role] = [r for r in of_kind(objects, "ClusterRole") if r["metadata"]["name"].endswith("-v2")]
+    assert [rule["apiGroups"] for rule in v2_role["rules"]] == [["ray.io"], ["events.k8s.io"], [""], [""]]
+
+    v2_off = helm.template("ray-system", "enableAPIServerV2=false")
+    assert [r["metadata"]["name"] for r in of_kind(v2_off, "ClusterRole")] == ["kuberay-apiserver"]
+    assert bindings(v2_off, "ClusterRole") == {"kuberay-apiserver": ("kuberay-apiserver", account)}
+    [main_role] = [r for r in of_kind(objects, "ClusterRole") if r["metadata"]["name"] == "kuberay-apiserver"]
+    assert of_kind(v2_off, "ClusterRole") == [main_role]  # V2 leaves the first role as it is
+
+
 def test_single_namespace_mode_grants_nothing_cluster_wide(helm: Helm) -> None:
     objects = helm.template("team-a", "singleNamespaceInstall=true")
-    [role], [binding] = of_kind(objects, "Role"), of_kind(objects, "RoleBinding")
-    assert role["metadata"]["namespace"] == binding["metadata"]["namespace"] == "team-a"
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                                  "name": role["metadata"]["name"]}
+    roles = of_kind(objects, "Role")
+    assert [r["metadata"]["name"] for r in roles] == ["kuberay-apiserver", "kuberay-apiserver-v2"]
+    assert {r["metadata"]["namespace"] for r in roles + of_kind(objects, "RoleBinding")} == {"team-a"}
+    assert {name: role for name, (role, _) in bindings(objects, "Role").items()} == \
+        {"kuberay-apiserver": "kuberay-apiserver", "kuberay-apiserver-v2": "kuberay-apiserver-v2"}
     assert not of_kind(objects, "ClusterRole") and not of_kind(objects, "ClusterRoleBinding")
     assert not of_kind(helm.template("team-a", "rbacEnable=false"), "Role")
+    assert not of_kind(helm.template("ray-system", "rbacEnable=false"), "ClusterRole")
 
 
 def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
@@ -105,16 +139,40 @@ def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     assert set(env) <= names_the_server_reads()  # a misspelt variable would be ignored silently
 
 
+def container_env(helm: Helm, *values: str) -> dict[str, str]:
+    """The server container's environment as the chart renders it with `values` set."""
+    [deployment] = of_kind(helm.template("ray-system", *values), "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
 def test_grpc_follows_the_rpc_container_port_or_is_off(helm: Helm) -> None:
     def grpc_bind(*values: str) -> str:
-        [deployment] = of_kind(helm.template("ray-system", *values), "Deployment")
-        [container] = deployment["spec"]["template"]["spec"]["containers"]
-        return str(next(e["value"] for e in container["env"] if e["name"] == "KUBERAY_API_GRPC_BIND"))
+        return container_env(helm, *values)["KUBERAY_API_GRPC_BIND"]
 
     assert grpc_bind("containerPort[0].name=http", "containerPort[0].containerPort=8888",
                      "containerPort[1].name=rpc", "containerPort[1].containerPort=9887") == "0.0.0.0:9887"
     assert grpc_bind("grpc=false") == "off"
     assert Settings.from_env({"KUBERAY_API_GRPC_BIND": grpc_bind("grpc=false")}).grpc_bind == ""
+
+
+def test_v2_and_cors_follow_their_values(helm: Helm) -> None:
+    def v2_and_cors(*values: str) -> tuple[str, str]:
+        env = container_env(helm, *values)
+        return env["KUBERAY_API_V2"], env["KUBERAY_API_CORS_ALLOW_ORIGIN"]
+
+    assert v2_and_cors() == ("true", "")  # upstream's defaults: V2 on, no CORS
+    assert v2_and_cors("enableAPIServerV2=false") == ("false", "")
+    assert v2_and_cors("cors.allowOrigin=*") == ("true", "*")
+    both = "https://a.example,https://b.example"
+    assert v2_and_cors(r"cors.allowOrigin=https://a.example\,https://b.example") == ("true", both)
+    assert v2_and_cors("cors.allowOrigin={https://a.example,https://b.example}") == ("true", both)
+    # as the server reads them
+    default = Settings.from_env(container_env(helm))
+    assert (default.v2, default.cors_origins) == (True, ())
+    chosen = Settings.from_env(container_env(helm, "enableAPIServerV2=false",
+                                             "cors.allowOrigin={https://a.example,https://b.example}"))
+    assert (chosen.v2, chosen.cors_origins) == (False, ("https://a.example", "https://b.example"))
 
 
 def names_the_server_reads() -> set[str]:

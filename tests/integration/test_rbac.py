@@ -9,26 +9,37 @@ holds only that token:
 * nothing more: with any single permission taken away, the sequence meets a refusal naming that
   permission; and the identity is refused what the server never does (Secrets, Pods, watch, ...);
 * single-namespace mode: the release namespace works, everything else answers 403.
+
+These prove the first role, installed without V2. The V2 role (`<name>-v2`) is proven the same
+way, alone (the first role grants some of the same), with the V2 sequence (v2_sequence.py: one
+request per permission of the role, made with the account's token as the V2 API forwards it):
+it suffices, each of its permissions is needed, `*` covers every ray.io kind and subresource the
+CRDs serve, and with both roles the account is still refused Secrets, Pods, Services, ...
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from kubernetes import client, config
 
 from app.k8s import K8s
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration import seed_sequence
+from tests.integration import seed_sequence, v2_sequence
 from tests.integration.chart import Helm, create, delete_cluster_scoped, of_kind, unique_name
 from tests.integration.support import GatewayCalls, Kube, gateway_methods, own_app, refused
 
 Json = dict[str, Any]
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+ROLE_KINDS = ("ClusterRole", "Role")
+V1_ONLY = "enableAPIServerV2=false"  # the first role alone: what the V1 API's calls need
+V2_CALLS = {"get_service", "forward"}  # the V2 API's gateway calls: the V2 role's (v2_sequence.py)
 
 
 @dataclass
@@ -37,7 +48,18 @@ class Identity:
 
     kubeconfig: Path
     username: str
-    role: Json  # the ClusterRole or Role as installed
+    name: str  # the chart's `name`
+    roles: dict[str, Json]  # the ClusterRoles or Roles as installed, by name
+
+    @property
+    def role(self) -> Json:
+        """The first role, `<name>`: the calls app/k8s.py makes."""
+        return self.roles[self.name]
+
+    @property
+    def v2_role(self) -> Json:
+        """The V2 API's role, `<name>-v2`."""
+        return self.roles[f"{self.name}-v2"]
 
     def api(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
@@ -45,9 +67,12 @@ class Identity:
 
 @contextmanager
 def chart_identity(cluster: Cluster, helm: Helm, namespace: str, workdir: Path,
-                   *sets: str) -> Iterator[Identity]:
-    objects = [o for o in helm.template(namespace, f"name={unique_name()}", *sets)
-               if o["kind"] in RBAC_KINDS]
+                   *sets: str, only_v2: bool = False) -> Iterator[Identity]:
+    """The chart's account and roles, installed; `only_v2`: the V2 role and binding alone."""
+    chart_name = unique_name()
+    objects = [o for o in helm.template(namespace, f"name={chart_name}", *sets)
+               if o["kind"] in RBAC_KINDS and not (
+                   only_v2 and o["kind"] != "ServiceAccount" and o["metadata"]["name"] != f"{chart_name}-v2")]
     create(cluster.api, objects)
     try:
         [account] = of_kind(objects, "ServiceAccount")
@@ -62,8 +87,8 @@ def chart_identity(cluster: Cluster, helm: Helm, namespace: str, workdir: Path,
             "users": [{"name": name, "user": {"token": request.status.token}}],
             "contexts": [{"name": name, "context": {"cluster": "devcluster", "user": name}}],
         }))
-        [role] = [o for o in objects if o["kind"] in ("ClusterRole", "Role")]
-        yield Identity(kubeconfig, f"system:serviceaccount:{namespace}:{name}", role)
+        roles = {o["metadata"]["name"]: o for o in objects if o["kind"] in ROLE_KINDS}
+        yield Identity(kubeconfig, f"system:serviceaccount:{namespace}:{name}", chart_name, roles)
     finally:
         delete_cluster_scoped(cluster.api, objects)
 
@@ -94,7 +119,7 @@ def whoami(identity: Identity) -> str:
 def test_chart_rbac_is_enough_for_the_seed_sequence(
     cluster: Cluster, helm: Helm, namespace: str, other_namespace: str, tmp_path: Path
 ) -> None:
-    with chart_identity(cluster, helm, namespace, tmp_path) as identity:
+    with chart_identity(cluster, helm, namespace, tmp_path, V1_ONLY) as identity:
         assert whoami(identity) == identity.username  # the token is the chart's account
         assert "client-certificate" not in identity.kubeconfig.read_text()
         made: set[str] = set()
@@ -112,7 +137,7 @@ def test_chart_rbac_is_enough_for_the_seed_sequence(
                 assert ready.status_code == 200, ready.text
                 assert refusals == []
                 made |= set(calls.counts)
-        assert made == gateway_methods()  # every kind of call was made, and allowed
+        assert made == gateway_methods() - V2_CALLS  # every kind of V1 call was made, and allowed
         kube = Kube(cluster.api)
         assert kube.get("rayservices", namespace, "test-v2") is not None
         assert kube.get("rayjobs", other_namespace, "job-test") is not None
@@ -134,11 +159,12 @@ def without(role: Json, atom: tuple[str, str, str]) -> list[Json]:
 
 def allowed(cluster: Cluster, user: str, atom: tuple[str, str, str], namespace: str) -> bool:
     group, resource, verb = atom
+    resource, _, subresource = resource.partition("/")
     review = client.AuthorizationV1Api(cluster.api).create_subject_access_review({
         "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
         "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
-                 "resourceAttributes": {"group": group, "resource": resource, "verb": verb,
-                                        "namespace": namespace}}})
+                 "resourceAttributes": {"group": group, "resource": resource, "subresource": subresource,
+                                        "verb": verb, "namespace": namespace}}})
     return bool(review.status.allowed)
 
 
@@ -147,7 +173,7 @@ def test_every_granted_permission_is_needed(
 ) -> None:
     """Take each permission away in turn: the seed sequence then meets a refusal naming it."""
     rbac = client.RbacAuthorizationV1Api(cluster.api)
-    with chart_identity(cluster, helm, namespace, tmp_path) as identity:
+    with chart_identity(cluster, helm, namespace, tmp_path, V1_ONLY) as identity:
         granted = atoms(identity.role)
         assert len(granted) == 23, granted
         name = identity.role["metadata"]["name"]
@@ -197,7 +223,7 @@ REFUSED: dict[str, Callable[[client.ApiClient, str], Any]] = {
 def test_the_identity_is_refused_what_the_server_does_not_need(
     cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path
 ) -> None:
-    with chart_identity(cluster, helm, namespace, tmp_path) as identity:
+    with chart_identity(cluster, helm, namespace, tmp_path, V1_ONLY) as identity:
         api = identity.api()
         client.CoreV1Api(api).list_namespaced_config_map(namespace)  # the token does work
         answers = {}
@@ -210,12 +236,102 @@ def test_the_identity_is_refused_what_the_server_does_not_need(
         assert answers == dict.fromkeys(REFUSED, 403)
 
 
+# -- the V2 role ----------------------------------------------------------------------------------
+
+def names(refusal: str, atom: tuple[str, str, str]) -> bool:
+    """Whether Kubernetes' refusal names the permission (`*`: any resource of its group)."""
+    group, resource, verb = atom
+    what = '[^"]+' if resource == "*" else re.escape(resource)
+    return re.search(f'cannot {verb} resource "{what}" in API group "{re.escape(group)}"', refusal) is not None
+
+
+def test_v2_role_is_enough_for_the_v2_sequence(
+    cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path
+) -> None:
+    with chart_identity(cluster, helm, namespace, tmp_path, only_v2=True) as identity:
+        assert list(identity.roles) == [identity.v2_role["metadata"]["name"]]  # the V2 role alone
+        assert whoami(identity) == identity.username
+        service = v2_sequence.plant_head_service(cluster.api, namespace)
+
+        done = v2_sequence.run(identity.api(), namespace, service)
+
+        assert done == [step.label for step in v2_sequence.steps()]
+        assert {step.atom for step in v2_sequence.steps()} == set(atoms(identity.v2_role))
+        wait_for(lambda: not Kube(cluster.api).items("rayclusters", namespace), timeout=30,
+                 what="the deleted RayClusters to go")
+        # `*` is every kind and subresource the CRDs serve, with every verb they serve.
+        served = client.CustomObjectsApi(cluster.api).get_api_resources("ray.io", "v1").resources
+        assert {"rayclusters", "rayjobs", "rayservices", "rayclusters/status"} <= {r.name for r in served}
+        denied = [(r.name, verb) for r in served for verb in r.verbs
+                   if not allowed(cluster, identity.username, ("ray.io", r.name, verb), namespace)]
+        assert denied == []
+
+
+def test_every_v2_permission_is_needed(cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path) -> None:
+    """Take each permission of the V2 role away in turn: the V2 sequence then meets a refusal
+    naming it."""
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    with chart_identity(cluster, helm, namespace, tmp_path, only_v2=True) as identity:
+        role = identity.v2_role
+        granted = atoms(role)
+        assert len(granted) == 16, granted
+        api = identity.api()
+        unneeded = []
+        for atom in granted:
+            rbac.patch_cluster_role(role["metadata"]["name"], {"rules": without(role, atom)})
+            wait_for(lambda atom=atom: not allowed(cluster, identity.username, atom, namespace),
+                     timeout=20, what=f"{atom} to be revoked")
+            with fresh_namespaces(cluster, 1) as [fresh]:
+                try:
+                    v2_sequence.run(api, fresh, v2_sequence.plant_head_service(cluster.api, fresh))
+                    refusal = "none"
+                except v2_sequence.Refused as exc:
+                    refusal = str(exc)
+            if not names(refusal, atom):
+                unneeded.append((atom, refusal))
+        assert unneeded == []
+
+
+V2_GRANTS = ("update a RayCluster", "patch a RayService")  # (the V2 role's ray.io rule)
+REFUSED_WITH_V2: dict[str, Callable[[client.ApiClient, str], Any]] = {
+    **{what: call for what, call in REFUSED.items() if what not in V2_GRANTS},
+    "list Services": lambda api, ns: client.CoreV1Api(api).list_namespaced_service(ns),
+    "watch Services": lambda api, ns: client.CoreV1Api(api).list_namespaced_service(
+        ns, watch=True, timeout_seconds=1, _preload_content=False),
+    "create a Service": lambda api, ns: client.CoreV1Api(api).create_namespaced_service(
+        ns, {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}),
+    "delete a Service": lambda api, ns: client.CoreV1Api(api).delete_namespaced_service("v2-head-svc", ns),
+    "read Endpoints": lambda api, ns: client.CoreV1Api(api).read_namespaced_endpoints("v2-head-svc", ns),
+    "proxy to a Pod": lambda api, ns: client.CoreV1Api(api).connect_get_namespaced_pod_proxy_with_path(
+        "p", ns, "api/jobs/"),
+    "proxy to a Node": lambda api, ns: client.CoreV1Api(api).connect_get_node_proxy_with_path("n", "metrics"),
+}
+
+
+def test_with_v2_the_identity_is_still_refused_the_rest(
+    cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path
+) -> None:
+    with chart_identity(cluster, helm, namespace, tmp_path) as identity:  # both roles, as installed
+        assert set(identity.roles) == {identity.role["metadata"]["name"], identity.v2_role["metadata"]["name"]}
+        api = identity.api()
+        v2_sequence.plant_head_service(cluster.api, namespace)
+        client.CoreV1Api(api).read_namespaced_service("v2-head-svc", namespace)  # the token does work
+        answers = {}
+        for what, call in REFUSED_WITH_V2.items():
+            try:
+                call(api, namespace)
+                answers[what] = "allowed"
+            except client.ApiException as exc:
+                answers[what] = exc.status
+        assert answers == dict.fromkeys(REFUSED_WITH_V2, 403)
+
+
 # -- single-namespace mode ------------------------------------------------------------------------
 
 def test_single_namespace_install_serves_its_namespace_only(
     cluster: Cluster, helm: Helm, namespace: str, other_namespace: str, tmp_path: Path
 ) -> None:
-    with chart_identity(cluster, helm, namespace, tmp_path, "singleNamespaceInstall=true") as identity:
+    with chart_identity(cluster, helm, namespace, tmp_path, "singleNamespaceInstall=true", V1_ONLY) as identity:
         assert identity.role["kind"] == "Role"
         k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
         calls = GatewayCalls(k8s)
@@ -231,3 +347,20 @@ def test_single_namespace_install_serves_its_namespace_only(
                          "/apis/v1/services", f"/apis/v1/namespaces/{other_namespace}/clusters"):
                 refused(app_client.get(path), 403, 7)
         assert len(refusals) == 5
+
+
+def test_single_namespace_v2_role_covers_its_namespace_only(
+    cluster: Cluster, helm: Helm, namespace: str, other_namespace: str, tmp_path: Path
+) -> None:
+    with chart_identity(cluster, helm, namespace, tmp_path, "singleNamespaceInstall=true",
+                        only_v2=True) as identity:
+        assert identity.v2_role["kind"] == "Role"
+        api = identity.api()
+        v2_sequence.run(api, namespace, v2_sequence.plant_head_service(cluster.api, namespace))
+
+        elsewhere = v2_sequence.plant_head_service(cluster.api, other_namespace)
+        with pytest.raises(v2_sequence.Refused, match=f'in the namespace "{other_namespace}"'):
+            v2_sequence.run(api, other_namespace, elsewhere)
+        with pytest.raises(client.ApiException) as everywhere:
+            client.CustomObjectsApi(api).list_cluster_custom_object("ray.io", "v1", "rayclusters")
+        assert everywhere.value.status == 403
