@@ -10,7 +10,7 @@ Routes (upstream's, BEHAVIOR §1.10):
 Every other path under `/api/`, `/apis/ray.io/` and `/apis/events.k8s.io/` is refused. The server's
 own refusals are Kubernetes `Status` objects too, so that a Kubernetes client reads every answer alike.
 
-What is forwarded: the path as received (checked: no `.`, `..` or empty segment, no encoded `/`),
+What is forwarded: the path as received (checked: no `.`, `..` or empty segment once decoded),
 the query, the body (at most `MAX_BODY`), and only the caller's headers in `PASSED_HEADERS`, never
 one that could change who Kubernetes thinks is calling (`Authorization`, `Impersonate-*`). Answers
 stream back as they come, without hop-by-hop headers; a watch lasts at most `MAX_WATCH_SECONDS`.
@@ -221,11 +221,12 @@ def _too_large() -> str:
 
 
 def _segments(raw_path: str) -> list[str]:
-    """The decoded segments of a path Kubernetes will read as we do, else `InvalidInput`."""
-    segments = [unquote(part) for part in raw_path.split("/")[1:]]
+    """The segments of the path as Kubernetes reads it (decoded, then split: an encoded slash
+    separates too), else `InvalidInput` for one it could read as another path."""
+    segments = unquote(raw_path).split("/")[1:]
     for index, segment in enumerate(segments):
-        if segment in (".", "..") or "/" in segment or "\\" in segment or (not segment and index < len(segments) - 1):
-            raise InvalidInput(f"The path {raw_path} has an empty, '.' or '..' segment, or an encoded slash.")
+        if segment in (".", "..") or (not segment and index < len(segments) - 1):
+            raise InvalidInput(f"The path {raw_path} has an empty, '.' or '..' segment.")
     return segments
 
 
