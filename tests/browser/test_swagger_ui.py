@@ -1,10 +1,9 @@
 """The Swagger UI in a real browser: every operation is listed, and "Try it out" reaches the cluster.
 
 The session's app (tests/conftest.py) is served over HTTP by uvicorn on a free loopback port, and
-Debian's headless Chromium, driven by selenium through Debian's chromedriver, opens
-`/swagger-ui/` as a user would. Nothing is downloaded: the page's assets come from the app, and
-the browser is told to stay off the network (this machine has none beyond package registries).
-On failure, a screenshot and the page's HTML are saved under the test's tmp_path.
+the browser (tests/browser/conftest.py) opens `/swagger-ui/` as a user would. Nothing is
+downloaded: the page's assets come from the app. On failure, a screenshot and the page's HTML are
+saved under the test's tmp_path.
 """
 from __future__ import annotations
 
@@ -14,26 +13,22 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 import yaml
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser.conftest import evidence
 from tests.integration.support import template_body
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "kuberay.yaml"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 WAIT = 30.0  # seconds for the UI to render or answer; it normally takes well under one
 LIST_TEMPLATES = "/namespaces/{namespace}/compute_templates"
@@ -60,39 +55,6 @@ def base_url(app: Any) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    for binary in (CHROMIUM, CHROMEDRIVER):
-        if not Path(binary).exists():
-            pytest.fail(f"{binary} is missing: run scripts/system-deps.sh "
-                        "(apt-get install chromium chromium-driver)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,2000"):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")  # a fresh profile each time
-    # Both paths given: selenium has nothing to look up or download.
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@contextmanager
-def evidence(browser: WebDriver, tmp_path: Path) -> Iterator[None]:
-    """On failure, keep what the browser showed: a screenshot and the page's HTML."""
-    try:
-        yield
-    except BaseException:
-        browser.save_screenshot(str(tmp_path / "swagger-ui.png"))
-        (tmp_path / "swagger-ui.html").write_text(browser.page_source)
-        print(f"browser state saved in {tmp_path}: swagger-ui.png, swagger-ui.html")
-        raise
 
 
 def spec_operations() -> set[tuple[str, str, str]]:
@@ -141,7 +103,7 @@ def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 def test_every_operation_of_the_spec_is_listed(browser: WebDriver, base_url: str,
                                                tmp_path: Path) -> None:
-    with evidence(browser, tmp_path):
+    with evidence(browser, tmp_path, "swagger-ui"):
         open_ui(browser, base_url)
 
         assert browser.current_url == f"{base_url}/apis/v1/swagger-ui/"  # upstream's address redirects
@@ -150,7 +112,7 @@ def test_every_operation_of_the_spec_is_listed(browser: WebDriver, base_url: str
 
 def test_try_it_out_lists_the_templates_of_a_namespace(browser: WebDriver, base_url: str,
                                                        namespace: str, tmp_path: Path) -> None:
-    with evidence(browser, tmp_path):
+    with evidence(browser, tmp_path, "swagger-ui"):
         name = "browser-template"
         status, created = post_json(f"{base_url}/apis/v1/namespaces/{namespace}/compute_templates",
                                     template_body(namespace, name))

@@ -15,10 +15,7 @@ The oracle is the HTTP front of the same app, which tests/integration/test_*.py 
 from __future__ import annotations
 
 import json
-import queue
 import re
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -48,6 +45,7 @@ from app.rpc.generated import (
     serve_pb2_grpc,
 )
 from tests.conftest import Cluster, fresh_namespaces, wait_for
+from tests.integration.relay import Relay
 from tests.integration.rpc import ROUTES, as_json, call, to_rpc
 from tests.integration.support import (
     MANAGED,
@@ -895,60 +893,6 @@ def test_a_deadline_too_short_for_a_write_ends_it_at_once_and_writes_nothing(
     assert as_json(templates.CreateComputeTemplate(request, timeout=TIMEOUT))["name"] == "default-template"
 
 
-class SlowLink:
-    """A TCP relay on loopback to `upstream` that delivers every byte `latency` seconds late, each
-    way: the real API server behind a slow network (any call takes at least twice the latency)."""
-
-    def __init__(self, upstream: tuple[str, int], latency: float) -> None:
-        self._upstream, self._latency = upstream, latency
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._sockets = [self._listener]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def __enter__(self) -> SlowLink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sock in self._sockets:
-            sock.close()  # the threads end with their sockets
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                near, _ = self._listener.accept()
-            except OSError:
-                return
-            far = socket.create_connection(self._upstream)
-            self._sockets += [near, far]
-            for source, sink in ((near, far), (far, near)):
-                pending: queue.Queue[tuple[float, bytes]] = queue.Queue()
-                threading.Thread(target=self._read, args=(source, pending), daemon=True).start()
-                threading.Thread(target=self._write, args=(sink, pending), daemon=True).start()
-
-    def _read(self, source: socket.socket, pending: queue.Queue[tuple[float, bytes]]) -> None:
-        data = b"-"
-        while data:
-            try:
-                data = source.recv(65536)
-            except OSError:
-                data = b""
-            pending.put((time.monotonic() + self._latency, data))
-
-    @staticmethod
-    def _write(sink: socket.socket, pending: queue.Queue[tuple[float, bytes]]) -> None:
-        while True:
-            due, data = pending.get()
-            time.sleep(max(0.0, due - time.monotonic()))
-            try:
-                if not data:
-                    sink.shutdown(socket.SHUT_WR)
-                    return
-                sink.sendall(data)
-            except OSError:
-                return
-
-
 LATENCY = 0.2  # seconds, each way: a Kubernetes call through the link takes 0.4 s or more
 
 
@@ -959,7 +903,7 @@ def test_a_read_deadline_too_short_ends_in_deadline_exceeded_and_spares_other_ca
     as the API server does: nothing is down."""
     server = urlsplit(cluster.server)
     kubeconfig = yaml.safe_load(cluster.kubeconfig.read_text())
-    with SlowLink((str(server.hostname), int(server.port or 443)), LATENCY) as link:
+    with Relay((str(server.hostname), int(server.port or 443)), latency=LATENCY) as link:
         for entry in kubeconfig["clusters"]:
             entry["cluster"]["server"] = f"https://{server.hostname}:{link.port}"  # the same certificate
         (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
