@@ -95,14 +95,16 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(wire.LineFeedGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     # Outermost first (each is inserted just before Connexion's exception handling): every answer is
-    # counted and logged, CORS headers go on the V2 API's answers too, and the V2 API answers its
-    # own paths before the V1 API's routing sees them.
+    # counted and logged, CORS headers go on every other answer, writes from pages of other origins
+    # are refused, and the V2 API answers its own paths before the V1 API's routing sees them.
     app.add_middleware(observability.RequestMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        routes=observability.Routes(app, routes, SPEC_DOCS),
                        header=settings.request_id_header, quiet=OPS_ROUTES)
     if settings.cors_origins:
         app.add_middleware(cors.Cors, position=MiddlewarePosition.BEFORE_EXCEPTION,
                            origins=settings.cors_origins, skip=OPS_ROUTES)
+    app.add_middleware(cors.CrossOriginWrites, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       origins=settings.cors_origins, v2=settings.v2)
     if settings.v2:
         app.add_middleware(v2.V2Middleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                            api=services.v2, request_scope=gateway.request_scope)

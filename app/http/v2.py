@@ -141,7 +141,7 @@ class V2Middleware:
         except Exception as exc:  # every failure is answered as a Status
             if watching:
                 self._watches -= 1
-            await _refusal(exc)(scope, receive, send)
+            await refusal(exc)(scope, receive, send)
             return
         response = StreamingResponse(self._stream(forwarded), status_code=forwarded.status)
         response.raw_headers = _passed_back(forwarded.headers)
@@ -250,7 +250,7 @@ def _passed_back(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
             if name.lower() not in dropped]
 
 
-def _refusal(exc: Exception) -> Response:
+def refusal(exc: Exception) -> Response:
     """A failure as the Kubernetes API words one: a `Status` object."""
     if not isinstance(exc, ApiError):
         log.error("a V2 request failed unexpectedly", exc_info=exc)

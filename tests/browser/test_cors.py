@@ -9,7 +9,8 @@ or the error `fetch` raised, into the page, which the test reads:
 * from the allowed origin every call is answered, preflighted ones too (a JSON body, a token);
 * from the other origin the browser refuses every answer (`TypeError: Failed to fetch`), says
   why in its console (CORS), and the preflighted writes are never sent.
-The probes and /metrics stay without CORS headers; a preflight may ask for `Authorization`.
+Writes a page of another origin makes without a preflight are refused by the server itself. The
+probes and /metrics stay without CORS headers; a preflight may ask for `Authorization`.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import evidence
-from tests.conftest import Cluster
+from tests.conftest import Cluster, sample
 from tests.integration.served import Server, gunicorn
 from tests.integration.support import Kube
 
@@ -64,9 +65,31 @@ async function call(step, method, path, body, headers, pick) {
   }
 }
 
+// A "simple" write: sent without a preflight, its answer opaque to the page.
+async function simple(step, path, body, type) {
+  const init = {method: "POST", mode: "no-cors", body: type ? JSON.stringify(body) : new Blob([JSON.stringify(body)])};
+  if (type) init.headers = {"Content-Type": type};
+  try {
+    answers[step] = {type: (await fetch(api + path, init)).type};
+  } catch (error) {
+    answers[step] = {error: String(error)};
+  }
+}
+
 (async () => {
   const templates = `/apis/v1/namespaces/${ns}/compute_templates`;
   const rayclusters = `/apis/ray.io/v1/namespaces/${ns}/rayclusters`;
+  if (query.get("simple")) {
+    await simple("v1 text/plain", templates, {name: template, namespace: ns, cpu: 2, memory: 4}, "text/plain");
+    await simple("v1 untyped", templates, {name: template, namespace: ns, cpu: 2, memory: 4}, null);
+    await simple("v2 untyped", rayclusters, {apiVersion: "ray.io/v1", kind: "RayCluster", metadata: {name: cluster},
+      spec: {headGroupSpec: {rayStartParams: {}, template: {spec: {containers: [{name: "ray-head", image: "r"}]}}}}},
+      null);
+    const out = document.getElementById("answers");
+    out.textContent = JSON.stringify(answers);
+    out.dataset.done = "yes";
+    return;
+  }
   await call("v1 create", "POST", templates, {name: template, namespace: ns, cpu: 2, memory: 4}, {},
              body => body.name);
   await call("v1 read with a token", "GET", `${templates}/${template}`, undefined,
@@ -150,9 +173,10 @@ def api_url(server: Server) -> str:
 
 
 def page_answers(browser: WebDriver, page: PageServer, server: Server, namespace: str,
-                 template: str, cluster: str) -> dict[str, Any]:
-    """Opens the page and waits for the answers it writes."""
-    query = urlencode({"api": api_url(server), "ns": namespace, "template": template, "cluster": cluster})
+                 template: str, cluster: str, simple: bool = False) -> dict[str, Any]:
+    """Opens the page and waits for the answers it writes (`simple`: its writes without preflight)."""
+    query = urlencode({"api": api_url(server), "ns": namespace, "template": template, "cluster": cluster,
+                       **({"simple": "yes"} if simple else {})})
     browser.get(f"{page.origin}/?{query}")
     out = WebDriverWait(browser, WAIT).until(
         lambda b: next(iter(e for e in b.find_elements(By.ID, "answers") if e.get_attribute("data-done")), None),
@@ -210,6 +234,48 @@ def test_a_page_of_another_origin_gets_no_answer(browser: WebDriver, server: Ser
     assert kube.configmap(namespace, "page-template") is None
     assert kube.get("rayclusters", namespace, "page-cluster") is None
     assert listed.status == 200 and cors_headers(listed) == {}, (listed.status, listed.headers)
+
+
+def test_a_page_of_another_origin_cannot_write_without_asking(browser: WebDriver, server: Server,
+                                                              pages: tuple[PageServer, PageServer], namespace: str,
+                                                              kube: Kube, tmp_path: Path) -> None:
+    """Writes a browser sends without a preflight (text/plain or untyped bodies): CORS alone would
+    only hide their answers; the server refuses them (403) before either API sees them."""
+    def refused_posts() -> list[float]:
+        metrics = http.request("GET", f"{api_url(server)}/metrics").data.decode()
+        return [sample(metrics, "kuberay_api_requests_total", operation=operation, method="POST", status="403")
+                for operation in ("/apis/v1/namespaces/<namespace>/compute_templates", "unmatched")]
+
+    before = refused_posts()
+    with evidence(browser, tmp_path, "cors-simple-writes"):
+        answers = page_answers(browser, pages[1], server, namespace, "sneaky-template", "sneaky-cluster", simple=True)
+
+    assert answers == {step: {"type": "opaque"} for step in ("v1 text/plain", "v1 untyped", "v2 untyped")}, answers
+    assert [after - earlier for after, earlier in zip(refused_posts(), before, strict=True)] == [2, 1]  # sent, refused
+    assert kube.configmap(namespace, "sneaky-template") is None
+    assert kube.get("rayclusters", namespace, "sneaky-cluster") is None
+
+
+@pytest.mark.parametrize("origin, status", [
+    ("{own}", 200),  # the server's own pages (the Swagger UI)
+    ("{allowed}", 200),
+    ("{other}", 403),
+    ("null", 403),  # a sandboxed page or a file
+    (None, 200),  # not a browser
+])
+def test_writes_are_refused_from_origins_not_allowed(server: Server, pages: tuple[PageServer, PageServer],
+                                                     namespace: str, origin: str | None, status: int) -> None:
+    headers = {"Content-Type": "application/json"}
+    if origin is not None:
+        headers["Origin"] = origin.format(own=api_url(server), allowed=pages[0].origin, other=pages[1].origin)
+    body = json.dumps({"name": "t", "namespace": namespace, "cpu": 1, "memory": 1})
+    answer = http.request("POST", f"{api_url(server)}/apis/v1/namespaces/{namespace}/compute_templates",
+                          body=body, headers=headers)
+    assert answer.status == status, answer.data
+    if status == 403:
+        assert json.loads(answer.data) == {"code": 7, "message": (
+            f"Forbidden: a write from a page of {headers['Origin']}, an origin this server does not allow "
+            "(KUBERAY_API_CORS_ALLOW_ORIGIN).")}
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])

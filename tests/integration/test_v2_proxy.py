@@ -175,8 +175,6 @@ def test_a_malformed_service_segment_is_refused(core: client.CoreV1Api, namespac
     assert status["message"] == "Invalid service 'a:b:c:d': expected name, name:port or scheme:name:port.", status
 
 
-@pytest.mark.xfail(strict=True, raises=client.ApiException, reason="the server refuses an encoded slash anywhere in the path (400), also in "
-                   "the proxied path after /proxy/, which the kube-apiserver reads as a slash")
 def test_the_proxied_path_may_encode_its_slashes(
         server: Server, cluster: Cluster, namespace: str, relay: Relay, ray_head: RayHead) -> None:
     """The client's own encoding (`proxy/api%2Fversion`) reaches the same page as with slashes, as
