@@ -160,8 +160,10 @@ class V2Middleware:
             if route.service:
                 self._api.check_service(route.namespace, route.service)
             if route.plural and outgoing.body is not None:
-                outgoing.body, outgoing.headers["content-type"] = self._api.with_compute_templates(
+                outgoing.body, content_type = self._api.with_compute_templates(
                     route.namespace, route.plural, outgoing.body, outgoing.headers.get("content-type", ""))
+                if content_type:
+                    outgoing.headers["content-type"] = content_type
             if not outgoing.watch_seconds:
                 return self._api.forward(outgoing.method, outgoing.target, outgoing.headers, outgoing.body)
         return self._api.forward(outgoing.method, outgoing.target, outgoing.headers, outgoing.body,

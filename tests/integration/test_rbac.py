@@ -221,20 +221,26 @@ REFUSED: dict[str, Callable[[client.ApiClient, str], Any]] = {
 }
 
 
+def answers_to(calls: dict[str, Callable[[client.ApiClient, str], Any]], api: client.ApiClient,
+               namespace: str) -> dict[str, Any]:
+    """Each call's refusal status, or "allowed"."""
+    answers: dict[str, Any] = {}
+    for what, call in calls.items():
+        try:
+            call(api, namespace)
+            answers[what] = "allowed"
+        except client.ApiException as exc:
+            answers[what] = exc.status
+    return answers
+
+
 def test_the_identity_is_refused_what_the_server_does_not_need(
     cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path
 ) -> None:
     with chart_identity(cluster, helm, namespace, tmp_path, V1_ONLY) as identity:
         api = identity.api()
         client.CoreV1Api(api).list_namespaced_config_map(namespace)  # the token does work
-        answers = {}
-        for what, call in REFUSED.items():
-            try:
-                call(api, namespace)
-                answers[what] = "allowed"
-            except client.ApiException as exc:
-                answers[what] = exc.status
-        assert answers == dict.fromkeys(REFUSED, 403)
+        assert answers_to(REFUSED, api, namespace) == dict.fromkeys(REFUSED, 403)
 
 
 # -- the V2 role ----------------------------------------------------------------------------------
@@ -329,14 +335,7 @@ def test_with_v2_the_identity_is_still_refused_the_rest(
         api = identity.api()
         v2_sequence.plant_head_service(cluster.api, namespace)
         client.CoreV1Api(api).read_namespaced_service("v2-head-svc", namespace)  # the token does work
-        answers = {}
-        for what, call in REFUSED_WITH_V2.items():
-            try:
-                call(api, namespace)
-                answers[what] = "allowed"
-            except client.ApiException as exc:
-                answers[what] = exc.status
-        assert answers == dict.fromkeys(REFUSED_WITH_V2, 403)
+        assert answers_to(REFUSED_WITH_V2, api, namespace) == dict.fromkeys(REFUSED_WITH_V2, 403)
 
 
 # -- single-namespace mode ------------------------------------------------------------------------
