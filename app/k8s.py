@@ -402,12 +402,7 @@ class K8s:
         wait = self._wait("forward", own)
         started = time.perf_counter()
         outcome = "unreachable"
-        try:
-            probe = self._circuit.before_call()
-        except CircuitOpen as exc:
-            observe_kubernetes_call("forward", "circuit_open", 0.0)
-            raise Unavailable(f"Kubernetes API server unavailable: {exc.cause} "
-                              f"(calls fail at once until it answers again)") from None
+        probe = self._before_call("forward")
         try:
             response = api.rest_client.pool_manager.request(
                 method, url, body=body, headers={**own_headers, **headers}, preload_content=False,
@@ -480,12 +475,7 @@ class K8s:
             query.append(("timeout", _server_timeout(name, wait)))
         started = time.perf_counter()
         outcome = "unreachable"  # no HTTP answer, unless one arrives
-        try:
-            probe = self._circuit.before_call()
-        except CircuitOpen as exc:
-            observe_kubernetes_call(name, "circuit_open", 0.0)
-            raise Unavailable(f"Kubernetes API server unavailable: {exc.cause} "
-                              f"(calls fail at once until it answers again)") from None
+        probe = self._before_call(name)
         outage: str | None = "the call failed"  # why the server failed us; None once it answers
         try:
             request = api.param_serialize(
@@ -532,6 +522,15 @@ class K8s:
         if not isinstance(decoded, dict):  # not the API server we expect (a proxy's page?)
             raise Internal(f"unreadable response from the Kubernetes API in {name}")
         return decoded
+
+    def _before_call(self, name: str) -> bool:
+        """Whether the call is the circuit's probe; `Unavailable` at once while the circuit is open."""
+        try:
+            return self._circuit.before_call()
+        except CircuitOpen as exc:
+            observe_kubernetes_call(name, "circuit_open", 0.0)
+            raise Unavailable(f"Kubernetes API server unavailable: {exc.cause} "
+                              f"(calls fail at once until it answers again)") from None
 
     def _wait(self, name: str, timeout: float) -> float:
         """How long this call may wait: its timeout, cut to what is left of the request's deadline."""
