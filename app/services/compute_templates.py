@@ -6,12 +6,12 @@ through `referenced`, before any write.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import cast
 
 from app.cache import Entry, ObjectCache
 from app.constants import COMPUTE_TEMPLATE_SELECTOR, CONFIG_TYPE_COMPUTE_TEMPLATE, CONFIG_TYPE_LABEL
-from app.errors import AlreadyExists, InvalidInput, NotFound
+from app.errors import AlreadyExists, ApiError, InvalidInput, NotFound
 from app.k8s import K8s
 from app.services.resource import in_namespace, page
 from app.translate.compute_templates import to_api_compute_template, to_configmap
@@ -69,13 +69,19 @@ class ComputeTemplates:
     def referenced(self, namespace: str, names: Iterable[str]) -> dict[str, ComputeTemplate]:
         """The templates a request names, in API form, checked: a missing one is the request's
         fault (400), and so is one whose stored values cannot build a pod."""
+        templates = self.named(namespace, names, InvalidInput)
+        check_templates(templates)
+        return templates
+
+    def named(self, namespace: str, names: Iterable[str],
+              missing: Callable[[str], ApiError]) -> dict[str, ComputeTemplate]:
+        """The templates a request names, in API form; a missing one raises `missing(message)`."""
         templates: dict[str, ComputeTemplate] = {}
         for name in names:
             try:
                 templates[name] = self.get(namespace, name)
             except NotFound as exc:
-                raise InvalidInput(str(exc)) from exc
-        check_templates(templates)
+                raise missing(str(exc)) from exc
         return templates
 
     def _read(self, namespace: str, name: str) -> Json:

@@ -13,7 +13,7 @@ from app.errors import InvalidInput, NotFound, Unprocessable
 from app.k8s import Forwarded, K8s
 from app.services.compute_templates import ComputeTemplates
 from app.translate.v2 import template_names, with_compute_templates
-from app.types import ComputeTemplate, Json
+from app.types import Json
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -54,12 +54,8 @@ class V2Api:
         names = template_names(obj, plural)
         if not names:
             return body, content_type
-        templates: dict[str, ComputeTemplate] = {}
-        for name in names:
-            try:
-                templates[name] = self._templates.get(namespace, name)
-            except NotFound as exc:
-                raise Unprocessable(f"{exc.message}: the object names it as its computeTemplate.") from exc
+        templates = self._templates.named(
+            namespace, names, lambda message: Unprocessable(f"{message}: the object names it as its computeTemplate."))
         rewritten = with_compute_templates(obj, plural, templates)
         return json.dumps(rewritten, separators=(",", ":")).encode(), JSON
 
