@@ -46,7 +46,7 @@ def to_configmap(template: Mapping[str, Any]) -> Json:
     }
     tolerations = template.get("tolerations") or []
     if tolerations:
-        data["tolerations"] = go_json([_toleration(item) for item in tolerations])
+        data["tolerations"] = go_json([toleration_fields(item) for item in tolerations])
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -77,7 +77,7 @@ def to_api_compute_template(configmap: Mapping[str, Any]) -> Json:
     return omit_zero(template)
 
 
-def _toleration(toleration: Mapping[str, Any]) -> dict[str, str]:
+def toleration_fields(toleration: Mapping[str, Any]) -> dict[str, str]:
     """Go's struct order (key, operator, value, effect), empty members omitted."""
     return {field: toleration[field] for field in TOLERATION_FIELDS if toleration.get(field)}
 
@@ -110,7 +110,7 @@ def _read_tolerations(text: Any) -> list[dict[str, str]]:
         {key.lower(): value for key, value in item.items() if isinstance(value, str)}
         for item in parsed if isinstance(item, dict)
     ]
-    return [_toleration(item) for item in fields]
+    return [toleration_fields(item) for item in fields]
 
 
 def _json(text: Any) -> Any:

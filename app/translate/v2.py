@@ -13,7 +13,7 @@ from typing import Any
 
 from app.constants import COMPUTE_TEMPLATE_ANNOTATION, HEAD_CONTAINER, WORKER_CONTAINER
 from app.translate.cluster.resources import DEFAULT_GPU_RESOURCE
-from app.translate.compute_templates import TOLERATION_FIELDS, memory_quantity
+from app.translate.compute_templates import memory_quantity, toleration_fields
 from app.types import ComputeTemplate, Json
 
 # Where each kind keeps its RayCluster spec, the one holding `headGroupSpec` and `workerGroupSpecs`.
@@ -64,7 +64,7 @@ def with_compute_templates(obj: Json, plural: str, templates: Mapping[str, Compu
         for container in spec.get("containers") or []:
             if isinstance(container, dict):
                 _set_resources(container, template, ray_container=container.get("name") == container_name)
-        tolerations = [_toleration(item) for item in template.get("tolerations") or []]
+        tolerations = [toleration_fields(item) for item in template.get("tolerations") or []]
         if tolerations and isinstance(spec.get("tolerations", []), list):
             spec["tolerations"] = [*spec.get("tolerations", []), *tolerations]
     return result
@@ -111,10 +111,6 @@ def _set_resources(container: Json, template: ComputeTemplate, *, ray_container:
         target = _child(resources, part)
         if target is not None:
             target.update(amounts)
-
-
-def _toleration(toleration: Mapping[str, Any]) -> Json:
-    return {field: toleration[field] for field in TOLERATION_FIELDS if toleration.get(field)}
 
 
 def _child(parent: Json | None, key: str) -> Json | None:
