@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client
+
 from devcluster.cluster import free_port
 from tests.conftest import Cluster, wait_for
 from tests.integration import seed_sequence
@@ -34,6 +36,11 @@ class Server:
 
     def logs(self) -> str:
         return self.stdout.read_text() + self.stderr.read_text()
+
+
+def kubernetes_client(server: Server, **settings: Any) -> client.ApiClient:
+    """The official Kubernetes client with the server as its host (the V2 API's callers): no credentials."""
+    return client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{server.port}", **settings))
 
 
 def refuses_connections(port: int) -> bool:

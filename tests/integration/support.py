@@ -43,6 +43,13 @@ def refused(response: Any, status: int, code: int) -> str:
     return body["message"]
 
 
+def kubernetes_status(answer: Any, code: int) -> Json:
+    """A refusal worded as the Kubernetes API words one (the V2 API's), checked: the `Status`."""
+    assert isinstance(answer, dict) and answer.get("kind") == "Status", answer
+    assert (answer["apiVersion"], answer["status"], answer["code"]) == ("v1", "Failure", code), answer
+    return answer
+
+
 def served_eventually(app_client: Any, path: str, key: str, names: list[str]) -> None:
     """Objects written past the server (as kubectl or the operator write them) are in its answers
     once its watch caches have seen them: wait for that, as any client of the server would."""

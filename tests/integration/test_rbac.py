@@ -33,7 +33,7 @@ from app.k8s import K8s
 from tests.conftest import Cluster, fresh_namespaces, wait_for
 from tests.integration import seed_sequence, v2_sequence
 from tests.integration.chart import Helm, create, delete_cluster_scoped, of_kind, unique_name
-from tests.integration.served import gunicorn
+from tests.integration.served import gunicorn, kubernetes_client
 from tests.integration.support import GatewayCalls, Kube, gateway_methods, own_app, refused
 
 Json = dict[str, Any]
@@ -258,7 +258,7 @@ def served_as(cluster: Cluster, identity: Identity, workdir: Path) -> Iterator[c
     cannot fill them), and a Kubernetes client whose host is the server: the V2 API's callers."""
     with gunicorn(cluster, workdir, KUBERAY_API_KUBECONFIG=str(identity.kubeconfig),
                   KUBERAY_API_CACHE="false") as server, \
-            client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{server.port}")) as api:
+            kubernetes_client(server) as api:
         yield api
 
 

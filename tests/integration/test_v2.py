@@ -18,8 +18,8 @@ import pytest
 from kubernetes import client, watch
 
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.served import Server, gunicorn, http_send
-from tests.integration.support import Kube, cluster_body, job_body, template_body
+from tests.integration.served import Server, gunicorn, http_send, kubernetes_client
+from tests.integration.support import Kube, cluster_body, job_body, kubernetes_status, template_body
 
 Json = dict[str, Any]
 RAY = ("ray.io", "v1")
@@ -34,7 +34,7 @@ def server(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @pytest.fixture
 def v2(server: Server) -> Iterator[client.ApiClient]:
     """The Kubernetes client, pointed at our server instead of the API server: no credentials."""
-    with client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{server.port}")) as api:
+    with kubernetes_client(server) as api:
         yield api
 
 
@@ -56,13 +56,6 @@ def request(server: Server, method: str, path: str, body: bytes | None = None,
     answer = json.loads(data) if data and response.getheader("Content-Type", "").startswith("application/json") \
         else data
     return response.status, {k.lower(): v for k, v in response.getheaders()}, answer
-
-
-def kubernetes_status(answer: Any, code: int) -> str:
-    """The message of a refusal worded as the Kubernetes API words one."""
-    assert isinstance(answer, dict) and answer["kind"] == "Status" and answer["code"] == code, answer
-    assert answer["status"] == "Failure" and answer["apiVersion"] == "v1", answer
-    return str(answer["message"])
 
 
 def v1_sent(server: Server, method: str, path: str, body: Any = None) -> Json:
@@ -301,7 +294,7 @@ def test_a_missing_compute_template_refuses_the_create_and_writes_nothing(
     status, _, answer = request(server, "POST", f"/apis/ray.io/v1/namespaces/{namespace}/{plural}",
                                 json.dumps(body).encode(), {"Content-Type": "application/json"})
     assert status == 422
-    assert "Compute template absent not found" in kubernetes_status(answer, 422)
+    assert "Compute template absent not found" in kubernetes_status(answer, 422)["message"]
     assert answer["reason"] == "Invalid"
     assert kube.get(plural, namespace, "refused") is None
 
@@ -309,10 +302,10 @@ def test_a_missing_compute_template_refuses_the_create_and_writes_nothing(
 def test_a_create_naming_a_template_must_be_json_or_yaml(server: Server, kube: Kube, namespace: str) -> None:
     status, _, answer = request(server, "POST", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters",
                                 b'{"computeTemplate": "x"', {"Content-Type": "application/json"})
-    assert status == 400 and "not valid application/json" in kubernetes_status(answer, 400)
+    assert status == 400 and "not valid application/json" in kubernetes_status(answer, 400)["message"]
     status, _, answer = request(server, "POST", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters",
                                 b"computeTemplate=x", {"Content-Type": "text/plain"})
-    assert status == 400 and "must be application/json or application/yaml" in kubernetes_status(answer, 400)
+    assert status == 400 and "must be application/json or application/yaml" in kubernetes_status(answer, 400)["message"]
     assert kube.items("rayclusters", namespace) == []
 
 
@@ -344,7 +337,7 @@ def test_a_body_too_large_is_refused_and_nothing_written(server: Server, kube: K
     status, _, answer = request(server, "POST", f"/apis/ray.io/v1/namespaces/{namespace}/rayclusters",
                                 json.dumps(body).encode(), {"Content-Type": "application/json"})
     assert status == 413
-    assert "larger than 3145728 bytes" in kubernetes_status(answer, 413)
+    assert "larger than 3145728 bytes" in kubernetes_status(answer, 413)["message"]
     assert kube.get("rayclusters", namespace, "huge") is None
 
 

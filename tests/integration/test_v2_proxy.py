@@ -32,7 +32,8 @@ from kubernetes import client
 from tests.conftest import Cluster
 from tests.integration.ray_head import RayHead
 from tests.integration.relay import Relay, host_address
-from tests.integration.served import Server, gunicorn
+from tests.integration.served import Server, gunicorn, kubernetes_client
+from tests.integration.support import kubernetes_status
 
 KUBERAY = {"app.kubernetes.io/name": "kuberay"}
 PORT_NAME = "dashboard"
@@ -47,14 +48,9 @@ def server(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield served
 
 
-def our_client(server: Server, **settings: Any) -> client.ApiClient:
-    """The official client, talking to our server (which needs no credentials of it)."""
-    return client.ApiClient(client.Configuration(host=f"http://127.0.0.1:{server.port}", **settings))
-
-
 @pytest.fixture
 def core(server: Server) -> Iterator[client.CoreV1Api]:
-    with our_client(server, safe_chars_for_path_param="/") as api:
+    with kubernetes_client(server, safe_chars_for_path_param="/") as api:
         yield client.CoreV1Api(api)
 
 
@@ -95,9 +91,7 @@ def installed_ray_version(head: RayHead) -> str:
 
 def status_of(exc: client.ApiException) -> dict[str, Any]:
     """The Kubernetes `Status` an error answer carries (its body must be one)."""
-    body = json.loads(exc.body or "")
-    assert (body["kind"], body["apiVersion"], body["status"], body["code"]) == ("Status", "v1", "Failure", exc.status), body
-    return body
+    return kubernetes_status(json.loads(exc.body or ""), exc.status)
 
 
 def refusal(call: Any) -> client.ApiException:
@@ -183,7 +177,7 @@ def test_the_proxied_path_may_encode_its_slashes(
     direct = client.CoreV1Api(cluster.api).connect_get_namespaced_service_proxy_with_path(
         f"raycluster-head-svc:{PORT_NAME}", namespace, "api/version", _preload_content=False)
     assert direct.status == 200, direct.data
-    with our_client(server) as api:
+    with kubernetes_client(server) as api:
         answer = client.CoreV1Api(api).connect_get_namespaced_service_proxy_with_path(
             f"raycluster-head-svc:{PORT_NAME}", namespace, "api/version", _preload_content=False)
 
