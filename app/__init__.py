@@ -55,9 +55,9 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     # Imported here, not with the package: prometheus_client picks its multiprocess mode once, when
     # first imported, and gunicorn.conf.py imports app.settings before it sets PROMETHEUS_MULTIPROC_DIR.
     import handlers
-    from app import health, observability
+    from app import auth, health, observability
     from app.dashboard import Dashboard
-    from app.http import cors, v2, validators, wire
+    from app.http import authn, cors, v2, validators, wire
     from app.http.routes import SpecRoutes
     from app.k8s import K8s
     from app.rpc.routes import rpc_routes
@@ -69,14 +69,18 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     observability.configure_logging(settings.log_level, settings.log_format)
     gateway = k8s or K8s.from_settings(settings)
     dashboard = Dashboard(settings.dashboard_timeout, settings.job_log_limit)
+    # Who calls (app/auth.py): with `kubernetes`, Kubernetes verifies each caller and decides what
+    # they may do, also for reads the caches answer and for job submissions.
+    authenticator = auth.authenticator(settings.auth_mode, settings.auth_token, gateway.review_token)
+    access = auth.Access(gateway.review_access) if settings.auth_mode == "kubernetes" else None
     services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, settings.dashboard_url,
                               cache=settings.cache, write_marks=settings.write_marks,
-                              cache_namespace=settings.cache_namespace)
+                              cache_namespace=settings.cache_namespace, access=access)
     rpc = None
     if settings.grpc_bind:  # the same handlers, each in the same deadline scope, over gRPC
         rpc = RpcServer(rpc_routes(Specification.load(OPENAPI_DIR / SPEC)), handlers.operations(services),
                         gateway.request_scope, partial(health.not_ready_reason, gateway, services.caches),
-                        settings.request_id_header)
+                        settings.request_id_header, authenticator)
     app = connexion.FlaskApp(
         __name__,
         specification_dir=OPENAPI_DIR,
@@ -95,8 +99,9 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(wire.LineFeedGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     # Outermost first (each is inserted just before Connexion's exception handling): every answer is
-    # counted and logged, CORS headers go on every other answer, writes from pages of other origins
-    # are refused, and the V2 API answers its own paths before the V1 API's routing sees them.
+    # counted and logged, CORS headers go on every other answer (and preflights, which carry no
+    # credentials, are answered), writes from pages of other origins are refused, callers are
+    # authenticated, and the V2 API answers its own paths before the V1 API's routing sees them.
     app.add_middleware(observability.RequestMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        routes=observability.Routes(app, routes, SPEC_DOCS),
                        header=settings.request_id_header, quiet=OPS_ROUTES)
@@ -105,6 +110,10 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
                            origins=settings.cors_origins, skip=OPS_ROUTES)
     app.add_middleware(cors.CrossOriginWrites, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        origins=settings.cors_origins, v2=settings.v2)
+    if settings.auth_mode != "none":
+        app.add_middleware(authn.Authenticate, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                           authenticator=authenticator, is_open=partial(_is_open, settings.auth_metrics),
+                           v2=settings.v2)
     if settings.v2:
         app.add_middleware(v2.V2Middleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
                            api=services.v2, request_scope=gateway.request_scope)
@@ -133,6 +142,15 @@ async def _lifespan(k8s: K8s, caches: Caches, rpc: RpcServer | None, settings: S
         if rpc is not None:
             await asyncio.to_thread(rpc.stop, settings.grpc_grace)
         caches.stop()
+
+
+def _is_open(metrics_protected: bool, path: str) -> bool:
+    """Paths served without credentials: the probes, `/metrics` unless protected, and the
+    documentation (the specs and Swagger UI), which hold no data."""
+    if path in ("/healthz", "/readyz") or (path == "/metrics" and not metrics_protected):
+        return True
+    docs = [SWAGGER_UI] + [f"{prefix}{doc}" for prefix in API_PREFIXES for doc in SPEC_DOCS]
+    return any(path == doc or path.startswith(f"{doc}/") for doc in docs)
 
 
 def _swagger_ui() -> Response:

@@ -33,7 +33,8 @@ from typing import Any
 
 import orjson
 
-from app.errors import ApiError
+from app.auth import Access, Attributes
+from app.errors import ApiError, Forbidden
 from app.k8s import Collection, K8s, Watch
 from app.observability import observe_cache_read, observe_cache_restart, observe_cache_state
 from app.types import Json
@@ -337,6 +338,11 @@ class Informer:
         scope = self._collection.namespace
         return scope is None or namespace == scope
 
+    def allow(self, access: Access | None, namespace: str | None, verb: str) -> None:
+        """`Forbidden` unless the current caller may `verb` this collection in `namespace` (None: all)."""
+        if access is not None:
+            access.check(Attributes(namespace, self._collection.group, self._collection.plural, verb))
+
     def answers(self) -> bool:
         """Listed, and its watch open or only just ended: else its data may be old (the API server
         is gone, or refuses the watch), and reads ask Kubernetes."""
@@ -484,27 +490,43 @@ class Caches:
                 for informer in self.informers if not informer.synced]
 
 
+_NO_EVENTS = EventStore(lambda event: event)  # what a caller not allowed the events sees: none
+
+
 @dataclass(frozen=True)
 class EventCache:
+    """An informer of events; `access` (app/auth.py) decides, per caller, who may read them here."""
+
     informer: Informer
     store: EventStore
+    access: Access | None = None
 
     def view(self, namespace: str | None) -> EventStore | None:
+        """The store, if it may answer a list of `namespace`'s events now; None: ask Kubernetes."""
         informer = self.informer
-        return self.store if informer.covers(namespace) and informer.answers() else None
+        if not (informer.covers(namespace) and informer.answers()):
+            return None
+        try:
+            informer.allow(self.access, namespace, "list")
+        except Forbidden:  # as a refused events read from Kubernetes is taken: no events (app/services/resource.py)
+            return _NO_EVENTS
+        return self.store
 
 
 @dataclass(frozen=True)
 class ObjectCache:
     """An informer of objects and the marks of the writes answered for them: what a service reads
-    through, and tells about its writes."""
+    through, and tells about its writes. `access` (app/auth.py) decides, per caller, who may read
+    from it: the cache answers a caller only what Kubernetes would."""
 
     informer: Informer
     store: ObjectStore
     marks: WriteMarks
+    access: Access | None = None
 
-    def view(self, namespace: str | None) -> ObjectStore | None:
-        """The store, if it may answer a read of `namespace` (None: all) now; None: ask Kubernetes."""
+    def view(self, namespace: str | None, verb: str = "list") -> ObjectStore | None:
+        """The store, if it may answer a `verb` (get, list) of `namespace` (None: all) now; None:
+        ask Kubernetes. `Forbidden` if Kubernetes would refuse the caller that read."""
         informer = self.informer
         if not informer.covers(namespace):
             return None
@@ -513,6 +535,7 @@ class ObjectCache:
             return None
         mark = self.marks.get(informer.name)
         if informer.rv >= mark or (informer.watching and informer.wait_until(mark, FRESH_WAIT)):
+            informer.allow(self.access, namespace, verb)
             observe_cache_read(informer.name, "cache")
             return self.store
         if informer.watching:  # open, yet it did not bring the write in time: it may hang unnoticed

@@ -10,6 +10,7 @@ Tree (HTTP status / gRPC code in the body):
     ├── AlreadyExists    409 / 6
     ├── Conflict         409 / 10  an update that kept meeting concurrent changes (gRPC Aborted)
     ├── FailedPrecondition 409 / 9 the object is not in a state the operation needs (a cluster not ready)
+    ├── Unauthenticated  401 / 16  no credentials, or credentials not accepted (app/auth.py)
     ├── Forbidden        403 / 7
     ├── MethodNotAllowed 405 / 12
     ├── Internal         500 / 13
@@ -79,6 +80,10 @@ class Conflict(ApiError):
 
 class FailedPrecondition(ApiError):
     status, code = 409, 9
+
+
+class Unauthenticated(ApiError):
+    status, code = 401, 16
 
 
 class Forbidden(ApiError):

@@ -34,6 +34,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from app import auth
 from app.circuit import Circuit, CircuitOpen
 from app.constants import CustomResource
 from app.errors import (
@@ -112,6 +113,12 @@ class Collection:
 
     def path(self) -> str:
         return _path(self.prefix, self.namespace, self.plural)
+
+    @property
+    def group(self) -> str:
+        """The API group, as RBAC names it: "" for the core group."""
+        parts = self.prefix.strip("/").split("/")
+        return parts[1] if parts[0] == "apis" else ""
 
     def query(self) -> list[tuple[str, Any]]:
         return [(key, value) for key, value in (("labelSelector", self.label_selector),
@@ -340,7 +347,7 @@ class K8s:
         query = collection.query() + [("limit", limit)]
         if continue_token:
             query.append(("continue", continue_token))
-        return self._call("list_page", "GET", collection.path(), query, timeout=timeout)
+        return self._call("list_page", "GET", collection.path(), query, timeout=timeout, as_server=True)
 
     def watch(self, collection: Collection, resource_version: str, timeout_seconds: int,
               read_timeout: float) -> Watch:
@@ -387,10 +394,10 @@ class K8s:
 
     def forward(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
                 read_timeout: float | None = None) -> Forwarded:
-        """Send a request with the server's credentials; the answer is Kubernetes' own, whatever its
-        status. `target` is the path and query as Kubernetes serves them (the caller has checked
-        them), `headers` the caller's to pass on. `read_timeout` bounds each silence (a watch's);
-        by default the call timeout does, cut to the request's deadline.
+        """Send a request with the server's credentials, as the current caller; the answer is
+        Kubernetes' own, whatever its status. `target` is the path and query as Kubernetes serves
+        them (the caller has checked them), `headers` the caller's to pass on. `read_timeout` bounds
+        each silence (a watch's); by default the call timeout does, cut to the request's deadline.
 
         Only a failure to get an answer raises (`Unavailable`, `DeadlineExceeded`), and only such a
         failure counts against the circuit: a 503 may be a proxied Service's, not the API server's.
@@ -405,7 +412,7 @@ class K8s:
         probe = self._before_call("forward")
         try:
             response = api.rest_client.pool_manager.request(
-                method, url, body=body, headers={**own_headers, **headers}, preload_content=False,
+                method, url, body=body, headers=_as(auth.current(), {**own_headers, **headers}), preload_content=False,
                 timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, wait), read=wait),
                 redirect=False, retries=False)
             outcome = "ok" if 200 <= response.status <= 299 else str(response.status)
@@ -427,6 +434,22 @@ class K8s:
         self._circuit.answered(probe)
         return Forwarded(response)
 
+    # -- who is calling (app/auth.py): asked with the server's own rights --------------------
+
+    def review_token(self, token: str) -> Json:
+        """A TokenReview's `status`: whether Kubernetes authenticates `token`, and as whom."""
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}}
+        answer = self._call("review_token", "POST", "/apis/authentication.k8s.io/v1/tokenreviews", body=body,
+                            as_server=True)
+        return answer.get("status") or {}
+
+    def review_access(self, spec: Json) -> Json:
+        """A SubjectAccessReview's `status`: whether Kubernetes allows `spec` (a user, a resource, a verb)."""
+        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec}
+        answer = self._call("review_access", "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                            body=body, as_server=True)
+        return answer.get("status") or {}
+
     # -- readiness ------------------------------------------------------------------------
 
     def check_ready(self) -> None:
@@ -434,7 +457,7 @@ class K8s:
 
         `/readyz` is open to every client (the default `system:public-info-viewer` role).
         """
-        self._call("check_ready", "GET", "/readyz", timeout=READY_TIMEOUT, decode=False)
+        self._call("check_ready", "GET", "/readyz", timeout=READY_TIMEOUT, decode=False, as_server=True)
 
     def served_resources(self, group_version: str) -> list[str]:
         """The resource names discovery lists for `group/version` (NotFound if none is served).
@@ -442,7 +465,7 @@ class K8s:
         Discovery is open to every authenticated client (the default `system:discovery` role).
         """
         path = "/apis/" + "/".join(quote(part, safe="") for part in group_version.split("/", 1))
-        result = self._call("served_resources", "GET", path, timeout=READY_TIMEOUT)
+        result = self._call("served_resources", "GET", path, timeout=READY_TIMEOUT, as_server=True)
         return [str(item.get("name", "")) for item in result.get("resources") or []]
 
     # -- the one wrapper --------------------------------------------------------------------
@@ -457,16 +480,19 @@ class K8s:
         *,
         timeout: float | None = None,
         decode: bool = True,
+        as_server: bool = False,
     ) -> Json:
         """Count, time, time-limit, decode and translate failures of one Kubernetes API call.
 
-        `timeout` replaces the client's for this call; `decode=False` is for plain-text answers
-        (`/readyz`): a success then returns `{}`.
+        The call is the current caller's (it impersonates them, `auth.impersonation`) unless `as_server`:
+        the server's own business (reviews, readiness, its caches). `timeout` replaces the client's
+        for this call; `decode=False` is for plain-text answers (`/readyz`): a success then returns `{}`.
         """
         api = self._api()
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
+        caller = None if as_server else auth.current()
         own = self._timeout if timeout is None else timeout
         wait = self._wait(name, own)
         cut_short = wait < own  # by the request's deadline: a wait too short says nothing of the server
@@ -478,11 +504,12 @@ class K8s:
         probe = self._before_call(name)
         outage: str | None = "the call failed"  # why the server failed us; None once it answers
         try:
-            request = api.param_serialize(
+            method, url, serialized, sent, post = api.param_serialize(
                 method, path, query_params=query or None, header_params=headers, body=body,
                 auth_settings=["BearerToken"],
             )
-            response = api.call_api(*request, _request_timeout=(min(CONNECT_TIMEOUT, wait), wait))
+            response = api.call_api(method, url, _as(caller, serialized), sent, post,
+                                    _request_timeout=(min(CONNECT_TIMEOUT, wait), wait))
             try:
                 data = response.read()
             finally:
@@ -555,6 +582,17 @@ class _Refused(Watch):
 
     def close(self) -> None:
         pass
+
+
+def _as(caller: auth.Caller | None, headers: Mapping[str, str]) -> Mapping[str, str]:
+    """A call's headers, plus the caller's impersonation if any (a header may repeat: groups)."""
+    impersonation = auth.impersonation(caller)
+    if not impersonation:
+        return headers
+    combined = urllib3.HTTPHeaderDict(headers)
+    for name, value in impersonation:
+        combined.add(name, value)
+    return combined
 
 
 def _server_timeout(name: str, wait: float) -> str:

@@ -100,6 +100,8 @@ RPC_SECONDS = Histogram(
 UNMATCHED = "unmatched"  # the operation of a request that no route serves (a 404 or 405)
 # In `scope["extensions"]`: (operation, path template) of a request a middleware answers itself (V2).
 ROUTE = "kuberay_api.route"
+# In `scope["extensions"]`: the name of the authenticated caller (app/http/authn.py), for the access line.
+CALLER = "kuberay_api.caller"
 _METHODS = frozenset(method.upper() for method in METHODS)
 
 
@@ -134,18 +136,21 @@ def rpc_started(full_method: str, kind: str) -> None:
     RPCS_STARTED.labels(kind, service, method).inc()
 
 
-def rpc_handled(full_method: str, kind: str, code: str, seconds: float, peer: str, quiet: bool = False) -> None:
+def rpc_handled(full_method: str, kind: str, code: str, seconds: float, peer: str, quiet: bool = False,
+                caller: str | None = None) -> None:
     """A gRPC call ended with status `code` (its name): one count, one latency sample, one access
-    line (at DEBUG for a `quiet` call, a probe, that succeeded)."""
+    line (at DEBUG for a `quiet` call, a probe, that succeeded), naming the authenticated caller if any."""
     service, _, method = full_method.lstrip("/").partition("/")
     RPCS_HANDLED.labels(kind, service, method, code).inc()
     RPC_SECONDS.labels(kind, service, method).observe(seconds)
     level = logging.DEBUG if quiet and code == "OK" else logging.INFO
     if access_log.isEnabledFor(level):
         duration_ms = round(seconds * 1000, 3)
-        access_log.log(level, "RPC %s %s %.1fms", full_method, code, duration_ms, extra={
-            "rpc": full_method, "service": service, "method": method, "code": code,
-            "duration_ms": duration_ms, "peer": peer})
+        fields: dict[str, Any] = {"rpc": full_method, "service": service, "method": method, "code": code,
+                                  "duration_ms": duration_ms, "peer": peer}
+        if caller is not None:
+            fields["caller"] = caller
+        access_log.log(level, "RPC %s %s %.1fms", full_method, code, duration_ms, extra=fields)
 
 
 def metrics(metrics_dir: str = "") -> flask.Response:
@@ -288,9 +293,12 @@ class RequestMiddleware:
         level = logging.DEBUG if operation in self._quiet and status < 400 else logging.INFO
         if access_log.isEnabledFor(level):
             duration_ms = round(seconds * 1000, 3)
-            access_log.log(level, "%s %s %s %.1fms", method, path, status, duration_ms, extra={
-                "method": method, "path": path, "operation": operation, "status": status,
-                "duration_ms": duration_ms})
+            fields: dict[str, Any] = {"method": method, "path": path, "operation": operation, "status": status,
+                                      "duration_ms": duration_ms}
+            caller = scope.get("extensions", {}).get(CALLER)
+            if caller is not None:
+                fields["caller"] = caller
+            access_log.log(level, "%s %s %s %.1fms", method, path, status, duration_ms, extra=fields)
 
 
 # -- logging ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 PORT = "KUBERAY_API_PORT"
 LOG_LEVEL = "KUBERAY_API_LOG_LEVEL"
@@ -33,6 +34,10 @@ GRPC_GRACE = "KUBERAY_API_GRPC_GRACE"
 DEFAULT_GRPC_BIND = "0.0.0.0:8887"  # upstream's gRPC port
 V2 = "KUBERAY_API_V2"
 CORS_ALLOW_ORIGIN = "KUBERAY_API_CORS_ALLOW_ORIGIN"
+AUTH_MODE = "KUBERAY_API_AUTH_MODE"
+AUTH_TOKEN = "KUBERAY_API_AUTH_TOKEN"
+AUTH_METRICS = "KUBERAY_API_AUTH_METRICS"
+AUTH_MODES = ("none", "token", "kubernetes")  # app/auth.py
 # Where a cluster's Ray dashboard answers, for job submissions: its head Service's in-cluster name.
 DEFAULT_DASHBOARD_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
 DASHBOARD_FIELDS = {"name": "c", "namespace": "ns", "service": "c-head-svc", "port": 8265}
@@ -74,6 +79,9 @@ class Settings:
     grpc_grace: float = 15.0  # seconds gRPC calls in flight may finish in at shutdown
     v2: bool = True  # the V2 routes: the Kubernetes API's own, forwarded (app/http/v2.py), as upstream v1.7.0
     cors_origins: tuple[str, ...] = ()  # origins a browser may call the APIs from ("*": any); none: no CORS
+    auth_mode: str = "none"  # or "token" (one shared token) or "kubernetes" (TokenReview, impersonation): app/auth.py
+    auth_token: str = ""  # the token of the "token" mode
+    auth_metrics: bool = False  # /metrics asks for credentials too (the probes never do)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -101,7 +109,20 @@ class Settings:
             grpc_grace=_seconds(GRPC_GRACE, env.get(GRPC_GRACE, "15")),
             v2=_flag(V2, env.get(V2, "true")),
             cors_origins=_origins(env.get(CORS_ALLOW_ORIGIN, "")),
+            **_auth(env),
         )
+
+
+def _auth(env: Mapping[str, str]) -> dict[str, Any]:
+    """The mode, and its token in `token` mode (required there, and ignored in the others)."""
+    mode = _choice(AUTH_MODE, env.get(AUTH_MODE, "none").strip().lower(), AUTH_MODES)
+    token = env.get(AUTH_TOKEN, "")
+    if mode == "token" and not token.strip():
+        raise ValueError(f"{AUTH_MODE}=token needs the token in {AUTH_TOKEN}")
+    if token != token.strip():
+        raise ValueError(f"{AUTH_TOKEN} must not begin or end with white space")
+    return {"auth_mode": mode, "auth_token": token if mode == "token" else "",
+            "auth_metrics": _flag(AUTH_METRICS, env.get(AUTH_METRICS, "false"))}
 
 
 def _port(text: str) -> int:

@@ -50,8 +50,8 @@ RAY = ("apis", "ray.io", "v1")
 EVENTS = ("apis", "events.k8s.io", "v1")
 SPACE = ("/api/", "/apis/ray.io/", "/apis/events.k8s.io/")  # every path below is the V2 API's to answer
 SPACE_ROOTS = ("/api", "/apis/ray.io", "/apis/events.k8s.io")
-_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 409: "Conflict",
-            413: "RequestEntityTooLarge", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
+_REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+            409: "Conflict", 413: "RequestEntityTooLarge", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
             503: "ServiceUnavailable", 504: "Timeout"}
 
 

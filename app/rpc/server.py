@@ -27,7 +27,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from app import observability
+from app import auth, observability
 from app.errors import INTERNAL, ApiError
 from app.rpc.routes import RpcRoute
 
@@ -51,6 +51,8 @@ HEALTH = health.SERVICE_NAME
 REFLECTION = reflection.SERVICE_NAME  # grpc.reflection.v1alpha.ServerReflection
 REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 QUIET = frozenset({f"/{HEALTH}/Check"})  # probes: logged at DEBUG while they succeed
+OPEN = (f"/{HEALTH}/", f"/{REFLECTION}/", f"/{REFLECTION_V1}/")  # served without credentials: no data
+AUTHORIZATION = "authorization"  # the metadata key of credentials, as HTTP's header
 _STATUS_BY_CODE = {status.value[0]: status for status in grpc.StatusCode}
 
 
@@ -63,13 +65,15 @@ class RpcServer:
     """
 
     def __init__(self, routes: list[RpcRoute], handlers: Mapping[str, Handler], scope: Scope,
-                 not_ready: Callable[[], str | None], request_id_header: str = "X-Request-ID") -> None:
+                 not_ready: Callable[[], str | None], request_id_header: str = "X-Request-ID",
+                 authenticator: auth.Authenticator | None = None) -> None:
         self._routes = routes
         self._handlers = handlers
         self._scope = scope
         self._not_ready = not_ready
         self._health: _Health | None = None
         self._request_id_header = request_id_header.lower()
+        self._authenticator = authenticator or auth.Open()
         self._server: grpc.Server | None = None
         self._users = 0
         self._lock = threading.Lock()
@@ -92,7 +96,7 @@ class RpcServer:
     def _listen(self, address: str) -> grpc.Server:
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="grpc"),
-            interceptors=[_Observed(self._request_id_header)],
+            interceptors=[_Observed(self._request_id_header, self._authenticator)],
             options=OPTIONS,
             maximum_concurrent_rpcs=MAX_CONCURRENT,
         )
@@ -194,17 +198,20 @@ class _Health(health.HealthServicer):
 
 
 class _Observed(grpc.ServerInterceptor):
-    """Around every call: the request id, the metrics and the access line."""
+    """Around every call: the request id, the metrics and the access line; and, but for the open
+    services (health, reflection), the caller's credentials (metadata `authorization`, as HTTP's
+    header): the call runs as its caller (app/auth.py), or ends UNAUTHENTICATED."""
 
-    def __init__(self, request_id_header: str) -> None:
+    def __init__(self, request_id_header: str, authenticator: auth.Authenticator) -> None:
         self._header = request_id_header
+        self._authenticator = authenticator
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         handler = continuation(details)
         if handler is None:  # no such method: gRPC answers UNIMPLEMENTED itself
             return None
         full = details.method
-        request_id = self._request_id(details.invocation_metadata)
+        request_id = observability.request_id(self._metadata(details.invocation_metadata, self._header))
         if handler.unary_unary is not None:
             return handler._replace(unary_unary=self._unary(full, request_id, handler.unary_unary, "unary"))
         if handler.unary_stream is not None:
@@ -213,9 +220,10 @@ class _Observed(grpc.ServerInterceptor):
             return handler._replace(stream_stream=self._stream(full, request_id, handler.stream_stream, "bidi_stream"))
         return handler._replace(stream_unary=self._unary(full, request_id, handler.stream_unary, "client_stream"))
 
-    def _request_id(self, metadata: Any) -> str:
-        given = next((value for key, value in metadata or () if key == self._header and isinstance(value, str)), None)
-        return observability.request_id(given)
+    @staticmethod
+    def _metadata(metadata: Any, key: str) -> str | None:
+        """The first text value of `key`."""
+        return next((value for name, value in metadata or () if name == key and isinstance(value, str)), None)
 
     def _unary(self, full: str, request_id: str, behavior: Handler, kind: str) -> Handler:
         def observed(request: Any, context: grpc.ServicerContext) -> Any:
@@ -240,13 +248,24 @@ class _Observed(grpc.ServerInterceptor):
         observability.rpc_started(full, kind)
         context.send_initial_metadata(((self._header, request_id),))
         failed = True
+        caller = None
         try:
-            yield
+            if not full.startswith(OPEN):
+                caller = self._authenticate(context)
+            with auth.acting_as(caller):
+                yield
             failed = False
         finally:
             observability.rpc_handled(full, kind, _code_name(context, failed), time.perf_counter() - started,
-                                      context.peer(), quiet=full in QUIET)
+                                      context.peer(), quiet=full in QUIET, caller=caller.name if caller else None)
             observability.REQUEST_ID.reset(token)
+
+    def _authenticate(self, context: grpc.ServicerContext) -> auth.Caller | None:
+        try:
+            return self._authenticator.authenticate(self._metadata(context.invocation_metadata(), AUTHORIZATION))
+        except ApiError as exc:
+            context.abort(_STATUS_BY_CODE.get(exc.code, grpc.StatusCode.UNKNOWN), exc.message)
+            raise  # (abort raises)
 
 
 def _code_name(context: grpc.ServicerContext, failed: bool) -> str:

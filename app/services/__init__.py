@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from app.auth import Access
 from app.cache import Caches, EventCache, EventStore, Informer, ObjectCache, ObjectStore, WriteMarks
 from app.constants import COMPUTE_TEMPLATE_SELECTOR, MANAGED_SELECTOR
 from app.dashboard import Dashboard
@@ -41,14 +42,15 @@ class Services:
     @classmethod
     def build(cls, k8s: K8s, limits: Limits, dashboard: Dashboard | None = None,
               dashboard_url: str = DEFAULT_DASHBOARD_URL, cache: bool = False, write_marks: str = "",
-              cache_namespace: str = "") -> Services:
+              cache_namespace: str = "", access: Access | None = None) -> Services:
         """`limits` are the administrator's ceilings (settings), applied to every request;
         `dashboard_url` is where a cluster's Ray dashboard answers (settings, a template).
         With `cache`, reads answer from watch caches, which the caller starts (`caches.start()`), of
         `cache_namespace` alone if set; `write_marks` is the file the server's workers tell each
-        other their writes through (empty: one process)."""
+        other their writes through (empty: one process); `access` decides which caller may read
+        what from the caches (app/auth.py; None: every caller, as the server)."""
         kinds: list[ResourceKind[Any]] = [CLUSTERS, JOBS, RAYSERVICES]
-        watched = _Watched(k8s, kinds, write_marks, cache_namespace or None) if cache else None
+        watched = _Watched(k8s, kinds, write_marks, cache_namespace or None, access) if cache else None
         templates = ComputeTemplates(k8s, watched.configmaps if watched else None)
         clusters = ManagedResource(k8s, templates, CLUSTERS, limits, watched.of(CLUSTERS) if watched else None)
         return cls(
@@ -56,7 +58,7 @@ class Services:
             clusters=clusters,
             jobs=ManagedResource(k8s, templates, JOBS, limits, watched.of(JOBS) if watched else None),
             rayservices=RayServices(k8s, templates, RAYSERVICES, limits, watched.of(RAYSERVICES) if watched else None),
-            job_submissions=JobSubmissions(clusters, dashboard or Dashboard(), dashboard_url),
+            job_submissions=JobSubmissions(clusters, dashboard or Dashboard(), dashboard_url, access),
             v2=V2Api(k8s, templates),
             caches=Caches(watched.informers if watched else ()),
         )
@@ -66,7 +68,8 @@ class _Watched:
     """The informers of one process: the managed objects of each kind, the compute templates, and
     the events of the kinds whose answers show events."""
 
-    def __init__(self, k8s: K8s, kinds: Iterable[ResourceKind[Any]], write_marks: str, namespace: str | None) -> None:
+    def __init__(self, k8s: K8s, kinds: Iterable[ResourceKind[Any]], write_marks: str, namespace: str | None,
+                 access: Access | None) -> None:
         kinds = list(kinds)
         names = [kind.resource.plural for kind in kinds] + ["configmaps"]
         self._marks = WriteMarks(names, write_marks)
@@ -78,18 +81,18 @@ class _Watched:
                     events = Collection.events(f"regarding.kind={source.kind}", namespace)
                     held = EventStore(kept_event)
                     informer = self._informer(f"events-{source.kind.lower()}", k8s, events, held)
-                    self._events[source.kind] = EventCache(informer, held)
+                    self._events[source.kind] = EventCache(informer, held, access)
         self._objects: dict[str, Cache] = {}
         for kind in kinds:
             store = ObjectStore(_related(kind))
             collection = Collection.custom(kind.resource, MANAGED_SELECTOR, namespace)
             informer = self._informer(kind.resource.plural, k8s, collection, store)
             self._objects[kind.resource.plural] = Cache(
-                ObjectCache(informer, store, self._marks),
+                ObjectCache(informer, store, self._marks, access),
                 {source.kind: self._events[source.kind] for source in kind.events})
         store = ObjectStore()
         configmaps = Collection.configmaps(COMPUTE_TEMPLATE_SELECTOR, namespace)
-        self.configmaps = ObjectCache(self._informer("configmaps", k8s, configmaps, store), store, self._marks)
+        self.configmaps = ObjectCache(self._informer("configmaps", k8s, configmaps, store), store, self._marks, access)
 
     def _informer(self, name: str, k8s: K8s, collection: Collection, store: EventStore | ObjectStore) -> Informer:
         informer = Informer(name, k8s, collection, store)

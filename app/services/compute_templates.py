@@ -42,7 +42,7 @@ class ComputeTemplates:
         return _to_api(created)
 
     def get(self, namespace: str, name: str) -> ComputeTemplate:
-        store = None if self._cache is None else self._cache.view(namespace)
+        store = None if self._cache is None else self._cache.view(namespace, "get")
         if store is None:
             return _to_api(self._read(namespace, name))
         entry = store.get(namespace, name)

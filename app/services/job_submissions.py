@@ -1,7 +1,10 @@
 """Job submissions: jobs run through the Ray dashboard of a cluster this server manages.
 
 Nothing is written to Kubernetes. Each call reads the RayCluster (absent or not managed: 404),
-requires it to be ready (409, code 9: its head runs the dashboard), then makes the matching call
+requires it to be ready (409, code 9: its head runs the dashboard), and, when callers are
+authorised by Kubernetes (app/auth.py), requires the caller to hold the right the same call would
+need through Kubernetes' own way to the dashboard, the head Service's proxy (`services/proxy`:
+get for reads, create for a submit or stop, delete for a delete); then it makes the matching call
 of the dashboard's Jobs REST API (app/dashboard.py), at the address the server's template gives
 (`KUBERAY_API_DASHBOARD_URL`). What the dashboard answers is mapped here: an unknown submission
 404, its own refusals 400 with its message, its failures 503.
@@ -11,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
+from app.auth import Access, Attributes
 from app.dashboard import Answer, Dashboard
 from app.errors import FailedPrecondition, Internal, InvalidInput, NotFound, Unavailable
 from app.services.resource import ManagedResource
@@ -18,6 +22,7 @@ from app.translate.job_submissions import (
     JOBS,
     dashboard_message,
     dashboard_url,
+    head_service,
     is_refusal,
     is_terminal,
     job_path,
@@ -49,15 +54,17 @@ class _Dashboard:
 class JobSubmissions:
     """The six calls of upstream's RayJobSubmissionService."""
 
-    def __init__(self, clusters: ManagedResource[Cluster], dashboard: Dashboard, url_template: str) -> None:
+    def __init__(self, clusters: ManagedResource[Cluster], dashboard: Dashboard, url_template: str,
+                 access: Access | None = None) -> None:
         self._clusters = clusters
         self._dashboard = dashboard
         self._url_template = url_template
+        self._access = access
 
     def submit(self, namespace: str, cluster: str, submission: Json) -> Json:
         """Checked before anything is sent; the dashboard's id comes back, or the one asked for."""
         check_submission(submission)
-        target = self._target(namespace, cluster)
+        target = self._target(namespace, cluster, "create")
         answer = self._dashboard.call("submit", target.base, "POST", JOBS, to_dashboard(submission))
         if not answer.ok:
             raise _refusal(answer, target, f"The Ray dashboard refused the job: {dashboard_message(answer.body)}")
@@ -66,12 +73,12 @@ class JobSubmissions:
         return {"submissionId": str(submission_id)} if submission_id else {}
 
     def get(self, namespace: str, cluster: str, submission_id: str) -> Json:
-        target = self._target(namespace, cluster)
+        target = self._target(namespace, cluster, "get")
         return submission_info(self._record(target, submission_id))
 
     def list(self, namespace: str, cluster: str) -> Json:
         """Every job the dashboard knows, in any state; a dashboard without the jobs API has none."""
-        target = self._target(namespace, cluster)
+        target = self._target(namespace, cluster, "get")
         answer = self._dashboard.call("list_jobs", target.base, "GET", JOBS)
         if answer.status == 404:
             return {}
@@ -81,7 +88,7 @@ class JobSubmissions:
 
     def log(self, namespace: str, cluster: str, submission_id: str) -> Json:
         """The whole log, or its end when longer than the server keeps (with a note saying so)."""
-        target = self._target(namespace, cluster)
+        target = self._target(namespace, cluster, "get")
         answer = self._job_call(target, "job_logs", submission_id, "GET", "/logs", tail=True)
         text = log_text(answer.body, answer.cut)
         if text is None:
@@ -92,7 +99,7 @@ class JobSubmissions:
 
     def stop(self, namespace: str, cluster: str, submission_id: str) -> Json:
         """Done when the dashboard stopped the job, or when it had already finished."""
-        target = self._target(namespace, cluster)
+        target = self._target(namespace, cluster, "create")
         answer = self._job_call(target, "stop_job", submission_id, "POST", "/stop")
         if _decoded(answer, target, dict).get("stopped") is True:
             return {}
@@ -104,7 +111,7 @@ class JobSubmissions:
 
     def delete(self, namespace: str, cluster: str, submission_id: str) -> Json:
         """The dashboard deletes only finished jobs: stop a running one first."""
-        self._job_call(self._target(namespace, cluster), "delete_job", submission_id, "DELETE", "")
+        self._job_call(self._target(namespace, cluster, "delete"), "delete_job", submission_id, "DELETE", "")
         return {}
 
     def _record(self, target: _Dashboard, submission_id: str) -> Json:
@@ -120,9 +127,12 @@ class JobSubmissions:
             raise _refusal(answer, target, f"The Ray dashboard refused: {dashboard_message(answer.body)}")
         return answer
 
-    def _target(self, namespace: str, cluster: str) -> _Dashboard:
-        """The dashboard of a managed, ready cluster."""
+    def _target(self, namespace: str, cluster: str, verb: str) -> _Dashboard:
+        """The dashboard of a managed, ready cluster, which the caller may `verb` through its head
+        Service's proxy."""
         obj = self._clusters.read(namespace, cluster)
+        if self._access is not None:
+            self._access.check(Attributes(namespace, "", "services", verb, "proxy", head_service(obj)))
         state = str((obj.get("status") or {}).get("state") or "")
         if state.lower() != "ready":
             raise FailedPrecondition(

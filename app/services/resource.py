@@ -101,7 +101,7 @@ class ManagedResource(Generic[Api]):
         return self._create(namespace, self.kind.to_kubernetes(body, templates, datetime.now(UTC)))
 
     def get(self, namespace: str, name: str) -> Api:
-        view = self._view(namespace)
+        view = self._view(namespace, "get")
         if view is None:
             return self._answer(self.read(namespace, name))
         objects, events = view
@@ -148,10 +148,10 @@ class ManagedResource(Generic[Api]):
         indexes = [self._event_index(namespace, source, items) for source in self.kind.events]
         return [self.kind.to_api(item, _events_of(item, self.kind.events, indexes)) for item in items]
 
-    def _view(self, namespace: str | None) -> tuple[ObjectStore, Mapping[str, EventStore]] | None:
-        """The stores to answer a read of `namespace` (None: all) from now, or None: ask Kubernetes."""
+    def _view(self, namespace: str | None, verb: str = "list") -> tuple[ObjectStore, Mapping[str, EventStore]] | None:
+        """The stores to answer a `verb` of `namespace` (None: all) from now, or None: ask Kubernetes."""
         events = self._event_stores(namespace)
-        objects = None if events is None or self._cache is None else self._cache.objects.view(namespace)
+        objects = None if events is None or self._cache is None else self._cache.objects.view(namespace, verb)
         return None if objects is None or events is None else (objects, events)
 
     def _event_stores(self, namespace: str | None) -> Mapping[str, EventStore] | None:

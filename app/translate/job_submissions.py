@@ -33,14 +33,18 @@ def dashboard_url(cluster: Mapping[str, Any], template: str) -> str:
     """The base URL of the cluster's dashboard: `template` with `{name}`, `{namespace}`, `{service}`
     (the head Service) and `{port}` (the dashboard's) filled in from the RayCluster."""
     metadata = cluster.get("metadata") or {}
-    name = str(metadata.get("name", ""))
-    head = (cluster.get("status") or {}).get("head") or {}
     return template.format(
-        name=name,
+        name=str(metadata.get("name", "")),
         namespace=str(metadata.get("namespace", "")),
-        service=str(head.get("serviceName") or HEAD_SERVICE.format(name=name)),
+        service=head_service(cluster),
         port=dashboard_port(cluster),
     ).rstrip("/")
+
+
+def head_service(cluster: Mapping[str, Any]) -> str:
+    """The name of the cluster's head Service: the operator's record, else its naming rule."""
+    head = (cluster.get("status") or {}).get("head") or {}
+    return str(head.get("serviceName") or HEAD_SERVICE.format(name=(cluster.get("metadata") or {}).get("name", "")))
 
 
 def dashboard_port(cluster: Mapping[str, Any]) -> int:

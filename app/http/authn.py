@@ -1,0 +1,57 @@
+"""HTTP authentication: every request but the open ones names its caller (app/auth.py) before
+either API sees it, and runs as that caller.
+
+Open: the probes (`/healthz`, `/readyz`), `/metrics` unless it is protected, and the documentation
+(the specs and Swagger UI), which hold no data. A request without acceptable credentials gets 401
+with `WWW-Authenticate: Bearer`, in the V1 error format, or as a Kubernetes `Status` on V2 paths.
+The caller's name goes into `scope["extensions"]` for the access log (`observability.CALLER`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app import auth
+from app.errors import ApiError, error_body
+from app.http.v2 import is_v2_path, refusal
+from app.observability import CALLER
+
+
+class Authenticate:
+    def __init__(self, app: ASGIApp, authenticator: auth.Authenticator, is_open: Callable[[str], bool],
+                 v2: bool) -> None:
+        self.app = app
+        self._authenticator = authenticator
+        self._is_open = is_open
+        self._v2 = v2
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self._is_open(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get("authorization")
+        try:
+            if self._authenticator.blocking:
+                caller = await anyio.to_thread.run_sync(self._authenticator.authenticate, given)
+            else:
+                caller = self._authenticator.authenticate(given)
+        except ApiError as exc:
+            await self._refusal(scope, exc)(scope, receive, send)
+            return
+        if caller is not None:
+            scope.setdefault("extensions", {})[CALLER] = caller.name
+        with auth.acting_as(caller):
+            await self.app(scope, receive, send)
+
+    def _refusal(self, scope: Scope, exc: ApiError) -> Response:
+        if self._v2 and is_v2_path(scope["path"]):
+            response = refusal(exc)
+        else:
+            response = JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = auth.CHALLENGE
+        return response
