@@ -135,15 +135,16 @@ def as_json(message: Message) -> Json:
     return json_format.MessageToDict(message, use_integers_for_enums=True)
 
 
-def grpc_send(channel: grpc.Channel, sent: list[str] | None = None) -> Callable[[str, str, Json | None], tuple[int, Any]]:
-    """A `seed_sequence.Send` over gRPC; `sent` collects the RPCs made."""
+def grpc_send(channel: grpc.Channel, sent: list[str] | None = None,
+              metadata: tuple[tuple[str, str], ...] = ()) -> Callable[[str, str, Json | None], tuple[int, Any]]:
+    """A `seed_sequence.Send` over gRPC; `sent` collects the RPCs made; `metadata` goes with each."""
 
     def send(method: str, path: str, body: Json | None) -> tuple[int, Any]:
         service, rpc, request = to_rpc(method, path, body)
         if sent is not None:
             sent.append(f"{service}/{rpc}")
         try:
-            return 200, as_json(call(channel, service, rpc, request))
+            return 200, as_json(call(channel, service, rpc, request, metadata))
         except grpc.RpcError as exc:
             code = exc.code().value[0]
             return HTTP_STATUS[code], {"code": code, "message": exc.details()}

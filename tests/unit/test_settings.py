@@ -57,6 +57,12 @@ READ = [
     ({"KUBERAY_API_CORS_ALLOW_ORIGIN": " https://ui.example.com/ , http://127.0.0.1:3000"}, "cors_origins",
      ("https://ui.example.com", "http://127.0.0.1:3000")),
     ({"KUBERAY_API_CORS_ALLOW_ORIGIN": "http://[::1]:3000"}, "cors_origins", ("http://[::1]:3000",)),
+    ({}, "auth_mode", "none"),  # upstream checks no one
+    ({"KUBERAY_API_AUTH_MODE": " Kubernetes "}, "auth_mode", "kubernetes"),
+    ({"KUBERAY_API_AUTH_MODE": "token", "KUBERAY_API_AUTH_TOKEN": "s3cret"}, "auth_token", "s3cret"),
+    ({"KUBERAY_API_AUTH_MODE": "kubernetes", "KUBERAY_API_AUTH_TOKEN": "unused"}, "auth_token", ""),
+    ({}, "auth_metrics", False),
+    ({"KUBERAY_API_AUTH_METRICS": "true"}, "auth_metrics", True),
 ]
 
 
@@ -96,7 +102,17 @@ REFUSED = [
     ("KUBERAY_API_CORS_ALLOW_ORIGIN", "ui.example.com"),
     ("KUBERAY_API_CORS_ALLOW_ORIGIN", "https://ui.example.com/dashboard"),
     ("KUBERAY_API_CORS_ALLOW_ORIGIN", "https://a.example.com https://b.example.com"),
+    ("KUBERAY_API_AUTH_MODE", "oidc"),
+    ("KUBERAY_API_AUTH_METRICS", "maybe"),
 ]
+
+
+@pytest.mark.parametrize("env", [{"KUBERAY_API_AUTH_MODE": "token"},
+                                 {"KUBERAY_API_AUTH_MODE": "token", "KUBERAY_API_AUTH_TOKEN": "  "},
+                                 {"KUBERAY_API_AUTH_MODE": "token", "KUBERAY_API_AUTH_TOKEN": "s3cret\n"}])
+def test_the_token_mode_needs_a_clean_token(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="KUBERAY_API_AUTH_TOKEN"):
+        Settings.from_env(env)
 
 
 @pytest.mark.parametrize("name, value", REFUSED)

@@ -1,0 +1,161 @@
+"""app/auth.py: credentials read, callers named and impersonated, and Kubernetes' answers kept briefly.
+
+The reviews are the functions the server is given (app/k8s.py sends them to Kubernetes; the
+integration tests in tests/integration/test_auth.py send real ones): here they are plain functions
+that answer as Kubernetes does and count how often they are asked.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from app import auth
+from app.auth import Access, Attributes, Caller, KubernetesTokens, SharedToken
+from app.errors import Forbidden, Unauthenticated, Unavailable
+
+ALICE = Caller("system:serviceaccount:a:alice", ("system:serviceaccounts", "system:authenticated"),
+               (("authentication.kubernetes.io/credential-id", ("JTI=1",)),), impersonated=True)
+REVIEW = {"authenticated": True, "user": {
+    "username": "system:serviceaccount:a:alice", "uid": "u-1",
+    "groups": ["system:serviceaccounts", "system:authenticated"],
+    "extra": {"authentication.kubernetes.io/credential-id": ["JTI=1"]}}}
+
+
+def test_a_caller_is_impersonated_with_its_groups_and_extra() -> None:
+    assert auth.impersonation(ALICE) == [
+        ("Impersonate-User", "system:serviceaccount:a:alice"),
+        ("Impersonate-Group", "system:serviceaccounts"),
+        ("Impersonate-Group", "system:authenticated"),
+        ("Impersonate-Extra-authentication.kubernetes.io%2Fcredential-id", "JTI=1"),
+    ]
+    assert auth.impersonation(None) == []
+    assert auth.impersonation(auth.SHARED_TOKEN) == []  # a shared token acts as the server
+
+
+def test_the_caller_a_token_review_names() -> None:
+    assert auth.caller_of(REVIEW) == ALICE
+    assert auth.caller_of({"user": {"username": "bob"}}) == Caller("bob", impersonated=True)
+
+
+@pytest.mark.parametrize("header, token", [("Bearer abc.def", "abc.def"), ("bearer  abc ", "abc"),
+                                           ("BEARER x", "x")])
+def test_a_bearer_token_is_read(header: str, token: str) -> None:
+    assert auth.bearer_token(header) == token
+
+
+@pytest.mark.parametrize("header", [None, "", "abc", "Basic YTpi", "Bearer", "Bearer a b", "Bearer " + "x" * 20000])
+def test_anything_else_is_unauthenticated(header: str | None) -> None:
+    with pytest.raises(Unauthenticated) as refused:
+        auth.bearer_token(header)
+    assert (refused.value.status, refused.value.code) == (401, 16)
+
+
+def test_the_shared_token_bare_or_as_a_bearer_token() -> None:
+    shared = SharedToken("s3cret")
+    assert shared.authenticate("s3cret") is auth.SHARED_TOKEN
+    assert shared.authenticate("Bearer s3cret") is auth.SHARED_TOKEN
+    for header in (None, "", "S3cret", "s3cret2", "Bearer s3cre", "Basic s3cret", "Bearer Bearer s3cret"):
+        with pytest.raises(Unauthenticated):
+            shared.authenticate(header)
+    with pytest.raises(ValueError):
+        SharedToken("")
+
+
+class Reviews:
+    """Answers as Kubernetes would, counting the questions."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.asked: list[Any] = []
+
+    def __call__(self, question: Any) -> Any:
+        self.asked.append(question)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def test_a_token_kubernetes_accepts_names_its_caller_and_is_reviewed_once_while_kept() -> None:
+    reviews = Reviews(REVIEW)
+    tokens = KubernetesTokens(reviews, ttl=0.2)
+    assert tokens.authenticate("Bearer t1") == ALICE
+    assert tokens.authenticate("Bearer t1") == ALICE
+    assert reviews.asked == ["t1"]
+    time.sleep(0.25)
+    assert tokens.authenticate("Bearer t1") == ALICE
+    assert reviews.asked == ["t1", "t1"]  # kept no longer than its time
+
+
+def test_a_token_kubernetes_refuses_is_unauthenticated() -> None:
+    tokens = KubernetesTokens(Reviews({"user": {}, "error": "invalid bearer token"}))
+    with pytest.raises(Unauthenticated, match="expired or revoked"):
+        tokens.authenticate("Bearer nope")
+    with pytest.raises(Unauthenticated, match="no credentials"):
+        tokens.authenticate(None)
+
+
+def test_a_review_that_cannot_be_made_lets_no_one_in_and_is_not_kept() -> None:
+    reviews = Reviews(Forbidden('tokenreviews is forbidden: User "server" cannot create'))
+    tokens = KubernetesTokens(reviews)
+    for _ in range(2):
+        with pytest.raises(Unavailable):
+            tokens.authenticate("Bearer t1")
+    assert len(reviews.asked) == 2
+
+
+def test_the_cache_of_tokens_is_bounded() -> None:
+    reviews = Reviews(REVIEW)
+    tokens = KubernetesTokens(reviews, size=2)
+    for token in ("a", "b", "c", "a"):
+        tokens.authenticate(f"Bearer {token}")
+    assert reviews.asked == ["a", "b", "c", "a"]  # "a" was dropped for "c"
+
+
+CLUSTERS_IN_A = Attributes("a", "ray.io", "rayclusters", "get")
+
+
+def test_access_asks_kubernetes_for_the_current_caller_once_per_question() -> None:
+    reviews = Reviews({"allowed": True})
+    access = Access(reviews)
+    with auth.acting_as(ALICE):
+        access.check(CLUSTERS_IN_A)
+        access.check(CLUSTERS_IN_A)
+        access.check(Attributes(None, "ray.io", "rayclusters", "list"))
+    assert reviews.asked == [
+        {"user": ALICE.name, "groups": list(ALICE.groups), "extra": {"authentication.kubernetes.io/credential-id": ["JTI=1"]},
+         "resourceAttributes": {"namespace": "a", "group": "ray.io", "resource": "rayclusters", "verb": "get"}},
+        {"user": ALICE.name, "groups": list(ALICE.groups), "extra": {"authentication.kubernetes.io/credential-id": ["JTI=1"]},
+         "resourceAttributes": {"namespace": "", "group": "ray.io", "resource": "rayclusters", "verb": "list"}},
+    ]
+
+
+def test_access_refused_in_kubernetes_words() -> None:
+    access = Access(Reviews({"allowed": False, "reason": "no RBAC policy matched"}))
+    with auth.acting_as(ALICE), pytest.raises(Forbidden) as refused:
+        access.check(Attributes("b", "", "services", "create", "proxy", "c-head-svc"))
+    assert refused.value.message == (
+        'services "c-head-svc" is forbidden: User "system:serviceaccount:a:alice" cannot create resource '
+        '"services/proxy" in API group "" in the namespace "b": no RBAC policy matched')
+    with auth.acting_as(ALICE), pytest.raises(Forbidden, match="at the cluster scope"):
+        access.check(Attributes(None, "ray.io", "rayjobs", "list"))
+    denied = Access(Reviews({"allowed": True, "denied": True}))
+    with auth.acting_as(ALICE), pytest.raises(Forbidden):
+        denied.check(CLUSTERS_IN_A)
+
+
+def test_access_asks_nothing_for_the_server_or_a_shared_token() -> None:
+    reviews = Reviews({"allowed": False})
+    access = Access(reviews)
+    access.check(CLUSTERS_IN_A)
+    with auth.acting_as(auth.SHARED_TOKEN):
+        access.check(CLUSTERS_IN_A)
+    assert reviews.asked == []
+
+
+def test_the_caller_is_the_requests_alone() -> None:
+    assert auth.current() is None
+    with auth.acting_as(ALICE):
+        assert auth.current() == ALICE
+    assert auth.current() is None
