@@ -5,8 +5,10 @@ What the RBAC rules are worth is proven in test_rbac.py, with a real token.
 """
 from __future__ import annotations
 
+import base64
 import re
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -22,15 +24,27 @@ VARIANTS = {
     "single-namespace": ["singleNamespaceInstall=true"],
     "cluster-ip": ["service.type=ClusterIP"],
     "v2-off": ["enableAPIServerV2=false"],
+    "auth-kubernetes": ["auth.mode=kubernetes"],
+    "auth-kubernetes-single-namespace": ["auth.mode=kubernetes", "singleNamespaceInstall=true"],
+    "auth-token": ["auth.mode=token", "auth.token=s3cret"],
+    "auth-token-existing-secret": ["auth.mode=token", "auth.existingSecret=my-token"],
 }
-# How many objects of each kind: with V2 (the default), the roles and bindings come in pairs.
+# How many objects of each kind: with V2 (the default), the roles and bindings come in pairs; the
+# `kubernetes` auth mode adds a third pair, cluster-wide whatever the install; the `token` mode a
+# Secret, unless the token is in a Secret of one's own.
 SERVER = {"ServiceAccount": 1, "Service": 1, "Deployment": 1, "Pod": 1}  # (the Pod: the chart test)
 KINDS = {
     "default": Counter(SERVER, ClusterRole=2, ClusterRoleBinding=2),
     "single-namespace": Counter(SERVER, Role=2, RoleBinding=2),
     "cluster-ip": Counter(SERVER, ClusterRole=2, ClusterRoleBinding=2),
     "v2-off": Counter(SERVER, ClusterRole=1, ClusterRoleBinding=1),
+    "auth-kubernetes": Counter(SERVER, ClusterRole=3, ClusterRoleBinding=3),
+    "auth-kubernetes-single-namespace": Counter(SERVER, Role=2, RoleBinding=2, ClusterRole=1, ClusterRoleBinding=1),
+    "auth-token": Counter(SERVER, Secret=1, ClusterRole=2, ClusterRoleBinding=2),
+    "auth-token-existing-secret": Counter(SERVER, ClusterRole=2, ClusterRoleBinding=2),
 }
+# Secrets of one's own the variants name (auth.existingSecret), as the server would read them.
+OWN_SECRETS = {"my-token": {"token": "t0ken-of-my-own"}}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -139,11 +153,37 @@ def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     assert set(env) <= names_the_server_reads()  # a misspelt variable would be ignored silently
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_variant_renders_settings_the_server_reads(helm: Helm, variant: str) -> None:
+    env = server_env(helm.template("ray-system", *VARIANTS[variant]), OWN_SECRETS)
+    assert set(env) <= names_the_server_reads()
+    settings = Settings.from_env(env)  # (raises, naming the variable, on a value the server refuses)
+    assert settings.auth_mode == dict(v.split("=") for v in VARIANTS[variant]).get("auth.mode", "none")
+
+
+def server_env(objects: list[Json], own_secrets: Mapping[str, Mapping[str, str]] = {}) -> dict[str, str]:
+    """The server container's environment as the server would see it: each value, and each reference
+    to a Secret's key read from the Secrets rendered, or from `own_secrets` (Secrets of one's own)."""
+    [deployment] = of_kind(objects, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    secrets = {name: dict(data) for name, data in own_secrets.items()}
+    for secret in of_kind(objects, "Secret"):
+        secrets[secret["metadata"]["name"]] = {key: base64.b64decode(value).decode()
+                                               for key, value in secret["data"].items()}
+    env = {}
+    for variable in container["env"]:
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+        else:
+            assert set(variable) == {"name", "valueFrom"} and set(variable["valueFrom"]) == {"secretKeyRef"}
+            ref = variable["valueFrom"]["secretKeyRef"]
+            env[variable["name"]] = secrets[ref["name"]][ref["key"]]
+    return env
+
+
 def container_env(helm: Helm, *values: str) -> dict[str, str]:
     """The server container's environment as the chart renders it with `values` set."""
-    [deployment] = of_kind(helm.template("ray-system", *values), "Deployment")
-    [container] = deployment["spec"]["template"]["spec"]["containers"]
-    return {e["name"]: e["value"] for e in container["env"]}
+    return server_env(helm.template("ray-system", *values))
 
 
 def test_grpc_follows_the_rpc_container_port_or_is_off(helm: Helm) -> None:
@@ -173,6 +213,88 @@ def test_v2_and_cors_follow_their_values(helm: Helm) -> None:
     chosen = Settings.from_env(container_env(helm, "enableAPIServerV2=false",
                                              "cors.allowOrigin={https://a.example,https://b.example}"))
     assert (chosen.v2, chosen.cors_origins) == (False, ("https://a.example", "https://b.example"))
+
+
+def test_auth_follows_its_values(helm: Helm) -> None:
+    def auth(*values: str, own: Mapping[str, Mapping[str, str]] = {}) -> tuple[str, str, bool]:
+        settings = Settings.from_env(server_env(helm.template("ray-system", *values), own))
+        return settings.auth_mode, settings.auth_token, settings.auth_metrics
+
+    assert auth() == ("none", "", False)  # upstream's: no check
+    assert auth("auth.protectMetrics=true") == ("none", "", True)
+    assert auth("auth.mode=kubernetes") == ("kubernetes", "", False)
+    assert auth("auth.mode=token", "auth.token=s3cret") == ("token", "s3cret", False)
+    assert auth("auth.mode=token", "auth.token=12345") == ("token", "12345", False)  # (--set makes it a number)
+    own = {"mine": {"token": "abc"}}
+    assert auth("auth.mode=token", "auth.existingSecret=mine", own=own) == ("token", "abc", False)
+    assert "KUBERAY_API_AUTH_TOKEN" not in container_env(helm, "auth.mode=kubernetes", "auth.token=ignored")
+
+    # token mode: the chart's own Secret `<name>-auth`, key `token`, or the one named; never a plain value
+    objects = helm.template("ray-system", "auth.mode=token", "auth.token=s3cret")
+    [secret] = of_kind(objects, "Secret")
+    assert (secret["metadata"]["name"], secret["metadata"]["namespace"]) == ("kuberay-apiserver-auth", "ray-system")
+    assert secret["type"] == "Opaque" and secret["data"] == {"token": base64.b64encode(b"s3cret").decode()}
+    [deployment] = of_kind(objects, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    [variable] = [v for v in container["env"] if v["name"] == "KUBERAY_API_AUTH_TOKEN"]
+    assert variable == {"name": "KUBERAY_API_AUTH_TOKEN",
+                        "valueFrom": {"secretKeyRef": {"name": "kuberay-apiserver-auth", "key": "token"}}}
+    existing = helm.template("ray-system", "auth.mode=token", "auth.existingSecret=mine")
+    assert not of_kind(existing, "Secret")
+    [deployment] = of_kind(existing, "Deployment")
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert {"name": "KUBERAY_API_AUTH_TOKEN", "valueFrom": {"secretKeyRef": {"name": "mine", "key": "token"}}} \
+        in container["env"]
+    assert not of_kind(helm.template("ray-system", "auth.token=s3cret"), "Secret")  # none mode: not used
+
+
+@pytest.mark.parametrize(("values", "strings", "message"), [
+    (["auth.mode=token"], [], "auth.mode=token needs the token: set auth.existingSecret"),
+    (["auth.mode=bogus"], [], "auth.mode must be none, token or kubernetes, not bogus"),
+    (["auth.mode=Token"], [], "auth.mode must be none, token or kubernetes, not Token"),
+    (["auth.mode=token", "auth.token=s3cret", "auth.existingSecret=mine"], [],
+     "auth.token and auth.existingSecret are both set"),
+    (["auth.mode=token", "auth.token=true"], [], "auth.token must be text"),
+    (["auth.mode=token"], ["auth.token=s3cret "], "auth.token must not begin or end with white space"),
+], ids=["token-without-token", "unknown-mode", "mode-in-capitals", "two-tokens", "token-not-text",
+        "token-with-space"])
+def test_rendering_fails_on_auth_values_the_server_could_not_use(
+    helm: Helm, values: list[str], strings: list[str], message: str
+) -> None:
+    """(`helm lint` cannot show it: it only logs a template's `fail`, at INFO.)"""
+    result = helm.run("template", "kr", str(CHART), *[a for v in values for a in ("--set", v)],
+                      *[a for v in strings for a in ("--set-string", v)])
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_kubernetes_mode_has_its_own_cluster_role(helm: Helm) -> None:
+    for install in ([], ["singleNamespaceInstall=true"]):  # cluster-wide either way
+        objects = helm.template("team-a", "auth.mode=kubernetes", *install)
+        [role] = [r for r in of_kind(objects, "ClusterRole") if r["metadata"]["name"] == "kuberay-apiserver-auth"]
+        account = [{"kind": "ServiceAccount", "name": "kuberay-apiserver", "namespace": "team-a"}]
+        assert bindings(objects, "ClusterRole")["kuberay-apiserver-auth"] == ("kuberay-apiserver-auth", account)
+        extras = ["credential-id", "pod-name", "pod-uid", "node-name", "node-uid"]
+        assert role["rules"] == [
+            {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+            {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+            {"apiGroups": [""], "resources": ["users", "groups", "serviceaccounts"], "verbs": ["impersonate"]},
+            {"apiGroups": ["authentication.k8s.io"], "verbs": ["impersonate"],
+             "resources": [f"userextras/authentication.kubernetes.io/{key}" for key in extras]},
+        ]
+        others = [r for r in of_kind(objects, "ClusterRole") + of_kind(objects, "Role") if r is not role]
+        default = helm.template("team-a", *install)
+        assert others == of_kind(default, "ClusterRole") + of_kind(default, "Role")  # the others as they were
+
+    chosen = helm.template("team-a", "auth.mode=kubernetes", "auth.userExtras={example.com/team,scopes}")
+    [role] = [r for r in of_kind(chosen, "ClusterRole") if r["metadata"]["name"] == "kuberay-apiserver-auth"]
+    assert role["rules"][-1]["resources"] == ["userextras/example.com/team", "userextras/scopes"]
+    none = helm.template("team-a", "auth.mode=kubernetes", "auth.userExtras=null")
+    [role] = [r for r in of_kind(none, "ClusterRole") if r["metadata"]["name"] == "kuberay-apiserver-auth"]
+    assert len(role["rules"]) == 3  # no extras: no rule (an empty one would be invalid)
+
+    for values in (["auth.mode=kubernetes", "rbacEnable=false"], ["auth.mode=token", "auth.token=x"], []):
+        assert not [r for r in of_kind(helm.template("team-a", *values), "ClusterRole")
+                    if r["metadata"]["name"].endswith("-auth")]
 
 
 def names_the_server_reads() -> set[str]:

@@ -48,3 +48,43 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "kuberay-apiserver.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
+
+{{/* The auth mode (auth.mode), checked: rendering fails on any other than the server's three. */}}
+{{- define "kuberay-apiserver.authMode" -}}
+{{- $mode := .Values.auth.mode }}
+{{- if not (and (kindIs "string" $mode) (has $mode (list "none" "token" "kubernetes"))) }}
+{{- fail (printf "auth.mode must be none, token or kubernetes, not %v" $mode) }}
+{{- end }}
+{{- $mode }}
+{{- end }}
+
+{{/* auth.token as text: `--set auth.token=12345` gives a number, kept exactly; a number from a
+values file may not be (YAML reads it as a float), so anything else but text fails rendering. */}}
+{{- define "kuberay-apiserver.authToken" -}}
+{{- $token := .Values.auth.token }}
+{{- if kindIs "invalid" $token }}
+{{- else if kindIs "int64" $token }}{{ $token }}
+{{- else if kindIs "string" $token }}{{ $token }}
+{{- else }}
+{{- fail "auth.token must be text: quote it in a values file, or pass it with --set-string" }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the `token` mode's token under key `token`: auth.existingSecret, or the
+chart's own `<name>-auth` made from auth.token. Rendering fails when there is no token, or two. */}}
+{{- define "kuberay-apiserver.authSecret" -}}
+{{- $token := include "kuberay-apiserver.authToken" . }}
+{{- $existing := .Values.auth.existingSecret | default "" }}
+{{- if and $token $existing }}
+{{- fail "auth.token and auth.existingSecret are both set: set one of them" }}
+{{- else if $existing }}
+{{- $existing }}
+{{- else if not $token }}
+{{- fail (printf "auth.mode=token needs the token: set auth.existingSecret (%s) or auth.token"
+          "the name of a Secret holding it under key `token`") }}
+{{- else if ne $token (trim $token) }}
+{{- fail "auth.token must not begin or end with white space" }}
+{{- else }}
+{{- printf "%s-auth" .Values.name }}
+{{- end }}
+{{- end }}
