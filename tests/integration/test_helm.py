@@ -6,7 +6,10 @@ What the RBAC rules are worth is proven in test_rbac.py, with a real token.
 from __future__ import annotations
 
 import base64
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +20,7 @@ from kubernetes import client
 from app.settings import Settings
 from tests.conftest import Cluster, wait_for
 from tests.integration.chart import CHART, Helm, Json, create, of_kind, unique_name
+from tests.integration.served import gunicorn
 
 ROOT = Path(__file__).parents[2]
 VARIANTS = {
@@ -62,13 +66,16 @@ def test_every_rendered_object_is_accepted_by_the_api_server(
     objects = helm.template(namespace, f"name={unique_name()}", *VARIANTS[variant])
     assert Counter(obj["kind"] for obj in objects) == KINDS[variant]
     core = client.CoreV1Api(cluster.api)
-    # The ServiceAccount admission of the chart-test Pod needs the namespace's default account.
+    # The ServiceAccount admission of the chart-test Pod needs its account: the namespace's default
+    # one, or (auth.mode=kubernetes) the server's, which is therefore created for real.
     wait_for(lambda: core.list_namespaced_service_account(namespace).items, what="default account")
+    accounts = of_kind(objects, "ServiceAccount")
+    others = [o for o in objects if o["kind"] != "ServiceAccount"]
 
-    accepted = create(cluster.api, objects, dry_run=True)
+    accepted = create(cluster.api, accounts) + create(cluster.api, others, dry_run=True)
 
     assert [(o["kind"], o["metadata"]["name"]) for o in accepted] == \
-        [(o["kind"], o["metadata"]["name"]) for o in objects]
+        [(o["kind"], o["metadata"]["name"]) for o in accounts + others]
     for obj in accepted:
         if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
             assert obj["metadata"]["namespace"] == namespace, obj["metadata"]
@@ -295,6 +302,84 @@ def test_kubernetes_mode_has_its_own_cluster_role(helm: Helm) -> None:
     for values in (["auth.mode=kubernetes", "rbacEnable=false"], ["auth.mode=token", "auth.token=x"], []):
         assert not [r for r in of_kind(helm.template("team-a", *values), "ClusterRole")
                     if r["metadata"]["name"].endswith("-auth")]
+
+
+def test_chart_test_sends_the_credentials_of_the_mode(helm: Helm) -> None:
+    def chart_test(*values: str) -> tuple[Json, Json]:
+        [pod] = of_kind(helm.template("ray-system", *values), "Pod")
+        [container] = pod["spec"]["containers"]
+        return pod["spec"], container
+
+    for values in ([], ["auth.mode=token", "auth.token=s3cret"], ["auth.mode=token", "auth.existingSecret=mine"]):
+        spec, container = chart_test(*values)
+        assert spec["automountServiceAccountToken"] is False and "serviceAccountName" not in spec  # no token
+        assert "volumes" not in spec and "volumeMounts" not in container
+    assert "env" not in chart_test()[1]
+    for values, secret in ((["auth.token=s3cret"], "kuberay-apiserver-auth"), (["auth.existingSecret=mine"], "mine")):
+        _, container = chart_test("auth.mode=token", *values)
+        assert container["env"] == [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": secret, "key": "token"}}}]
+
+    # kubernetes: a token of the server's own account, projected for the test alone
+    spec, container = chart_test("auth.mode=kubernetes")
+    assert spec["serviceAccountName"] == "kuberay-apiserver" and spec["automountServiceAccountToken"] is False
+    assert spec["volumes"] == [{"name": "token", "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token", "expirationSeconds": 600}}]}}]
+    [mount] = container["volumeMounts"]
+    assert mount == {"name": "token", "mountPath": "/var/run/secrets/kuberay-api-test", "readOnly": True}
+    assert container["env"] == [{"name": "TOKEN_FILE", "value": f"{mount['mountPath']}/token"}]
+
+
+def test_chart_test_passes_against_the_server_of_its_mode(
+    helm: Helm, cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """The chart test's own script, run here against the server run with the chart's auth settings."""
+    for mode, values in (("none", []), ("token", ["auth.mode=token", "auth.token=s3cret"])):
+        objects = helm.template(namespace, *values)
+        [pod] = of_kind(objects, "Pod")
+        [container] = pod["spec"]["containers"]
+        python, flag, script, url = container["command"]
+        assert (python, flag) == ("python", "-c") and url.endswith(f"/apis/v1/namespaces/{namespace}/compute_templates")
+        env = server_env(objects)
+        auth = {name: value for name, value in env.items() if name.startswith("KUBERAY_API_AUTH_")}
+        (tmp_path / mode).mkdir()
+        with gunicorn(cluster, tmp_path / mode, **auth) as server:
+            local = f"http://127.0.0.1:{server.port}/apis/v1/namespaces/{namespace}/compute_templates"
+            if mode == "token":
+                passed = run_script(script, local, TOKEN=env["KUBERAY_API_AUTH_TOKEN"])
+                refused = run_script(script, local)
+                assert refused.returncode != 0 and "HTTP Error 401" in refused.stderr, refused.stdout + refused.stderr
+            else:
+                passed = run_script(script, local)
+            assert passed.returncode == 0, passed.stdout + passed.stderr
+            assert f"{local} -> 200" in passed.stdout
+
+
+def run_script(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """A Python script run as the chart test's container runs it, with `env` as its only variables."""
+    return subprocess.run([sys.executable, "-c", script, *args], env={"PATH": os.environ["PATH"], **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_notes_say_how_to_call_in_each_mode(helm: Helm) -> None:
+    def notes(*values: str) -> str:
+        result = helm.run("install", "kr", str(CHART), "--dry-run=client", "--namespace", "ray-system",
+                          *[a for v in values for a in ("--set", v)])
+        assert result.returncode == 0, result.stderr
+        return result.stdout.partition("NOTES:")[2]
+
+    header = '-H "Authorization: Bearer $TOKEN"'
+    default = notes()
+    assert "curl http://<node-ip>:31888/" in default and "Authorization" not in default
+    assert "whoever reaches the HTTP port can read and write every" in default
+    token = notes("auth.mode=token", "auth.token=s3cret")
+    assert f"curl {header} http://<node-ip>:31888/" in token and "s3cret" not in token
+    assert "kubectl -n ray-system get secret kuberay-apiserver-auth -o jsonpath='{.data.token}'" in token
+    assert "whoever holds the token can read and write every" in token
+    kubernetes = notes("auth.mode=kubernetes", "service.type=ClusterIP")
+    assert f"curl {header} http://localhost:8888/" in kubernetes and "create token" in kubernetes
+    assert "The ClusterRole kuberay-apiserver-auth lets the server impersonate any user" in kubernetes
+    assert "whoever" not in kubernetes.partition("The V2 API")[2]  # each caller with their own rights there
+    assert "grant the server's account" in notes("auth.mode=kubernetes", "rbacEnable=false")
 
 
 def names_the_server_reads() -> set[str]:
