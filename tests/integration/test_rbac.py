@@ -15,6 +15,11 @@ way, alone (the first role grants some of the same), with the V2 sequence (v2_se
 request per permission of the role), sent to the V2 API of the server running as that account:
 it suffices, each of its permissions is needed, `*` covers every ray.io kind and subresource the
 CRDs serve, and with both roles the account is still refused Secrets, Pods, Services, ...
+
+The auth role (`<name>-auth`, auth.mode=kubernetes) too, with the server in that mode: callers act
+with their own rights (a ServiceAccount with a token bound to a pod, whose extra keys are exactly the
+chart's default `auth.userExtras`, and a user who is not a ServiceAccount), and each of its
+permissions is needed.
 """
 from __future__ import annotations
 
@@ -29,18 +34,21 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from app import auth
+from app.errors import Forbidden
 from app.k8s import K8s
 from tests.conftest import Cluster, fresh_namespaces, wait_for
 from tests.integration import seed_sequence, v2_sequence
 from tests.integration.chart import Helm, create, delete_cluster_scoped, of_kind, unique_name
 from tests.integration.served import gunicorn, kubernetes_client
-from tests.integration.support import GatewayCalls, Kube, gateway_methods, own_app, refused
+from tests.integration.support import GatewayCalls, Kube, gateway_methods, own_app, refused, template_body
 
 Json = dict[str, Any]
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 ROLE_KINDS = ("ClusterRole", "Role")
 V1_ONLY = "enableAPIServerV2=false"  # the first role alone: what the V1 API's calls need
 V2_CALLS = {"get_service", "forward"}  # the V2 API's gateway calls: the V2 role's (v2_sequence.py)
+AUTH_CALLS = {"review_token", "review_access"}  # made in the `kubernetes` auth mode only: the auth role's
 
 
 @dataclass
@@ -138,7 +146,7 @@ def test_chart_rbac_is_enough_for_the_seed_sequence(
                 assert ready.status_code == 200, ready.text
                 assert refusals == []
                 made |= set(calls.counts)
-        assert made == gateway_methods() - V2_CALLS  # every kind of V1 call was made, and allowed
+        assert made == gateway_methods() - V2_CALLS - AUTH_CALLS  # every kind of V1 call was made, and allowed
         kube = Kube(cluster.api)
         assert kube.get("rayservices", namespace, "test-v2") is not None
         assert kube.get("rayjobs", other_namespace, "job-test") is not None
@@ -376,3 +384,135 @@ def test_single_namespace_v2_role_covers_its_namespace_only(
         with pytest.raises(client.ApiException) as everywhere:
             client.CustomObjectsApi(api).list_cluster_custom_object("ray.io", "v1", "rayclusters")
         assert everywhere.value.status == 403
+
+
+# -- the auth role (auth.mode=kubernetes) ---------------------------------------------------------
+
+AUTH = "auth.mode=kubernetes"
+CALLER_RULES = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "delete"]}]
+
+
+def caller_token(cluster: Cluster, namespace: str, name: str) -> str:
+    """A caller of the API: a ServiceAccount with a Role of CALLER_RULES in `namespace`, and a token
+    of it bound to a Pod (scheduled on a kwok node), which carries every extra key such a token can."""
+    core, rbac = client.CoreV1Api(cluster.api), client.RbacAuthorizationV1Api(cluster.api)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": CALLER_RULES})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]})
+    pod_body = {"metadata": {"name": name}, "spec": {
+        "serviceAccountName": name, "automountServiceAccountToken": False,
+        "containers": [{"name": "c", "image": "caller"}]}}
+    pod = wait_for(lambda: _created(lambda: core.create_namespaced_pod(namespace, pod_body)), timeout=20,
+                   what="the caller's pod")
+    wait_for(lambda: core.read_namespaced_pod(name, namespace).spec.node_name, timeout=30,
+             what="the caller's pod to be scheduled")
+    request = core.create_namespaced_service_account_token(name, namespace, {"spec": {
+        "expirationSeconds": 3600,
+        "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": pod.metadata.uid}}})
+    return request.status.token
+
+
+def _created(create: Callable[[], Any]) -> Any:
+    """What `create` made, or None while the ServiceAccount admission does not see the account yet."""
+    try:
+        return create()
+    except client.ApiException as exc:
+        if exc.status == 403 and "service account" in str(exc.body):
+            return None
+        raise
+
+
+def auth_sequence(app_client: Any, k8s: K8s, token: str, namespace: str) -> None:
+    """What callers do through the server in the `kubernetes` mode: a ServiceAccount's requests,
+    answered by Kubernetes and from the caches, then one Kubernetes call for a caller who is not a
+    ServiceAccount (this cluster's bearer tokens are ServiceAccounts' only). Raises Refused at the
+    first that fails."""
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"/apis/v1/namespaces/{namespace}/compute_templates"
+    for method, path, body in (("POST", base, template_body(namespace, "t")), ("GET", base, None),
+                               ("GET", f"{base}/t", None), ("DELETE", f"{base}/t", None)):
+        response = app_client.request(method, path, json=body, headers=headers)
+        if response.status_code != 200:
+            raise Refused(f"{method} {path}: {response.status_code} {response.text}")
+    with auth.acting_as(auth.Caller(USER, groups=("system:authenticated",), impersonated=True)):
+        try:
+            k8s.list_configmaps(namespace, "")
+        except Forbidden as exc:
+            raise Refused(f"list_configmaps as {USER}: {exc}") from exc
+
+
+USER = "jane@example.com"  # a caller who is a user (say, of OIDC), granted CALLER_RULES too
+
+
+@contextmanager
+def auth_setup(cluster: Cluster, helm: Helm, namespace: str, workdir: Path) -> Iterator[tuple[Identity, str]]:
+    """The chart's account and roles with auth.mode=kubernetes, and a caller's token."""
+    with chart_identity(cluster, helm, namespace, workdir, AUTH, V1_ONLY) as identity:
+        token = caller_token(cluster, namespace, "caller")
+        client.RbacAuthorizationV1Api(cluster.api).create_namespaced_role_binding(namespace, {
+            "metadata": {"name": "user"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "caller"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}]})
+        yield identity, token
+
+
+@contextmanager
+def auth_app(identity: Identity) -> Iterator[tuple[Any, K8s, GatewayCalls]]:
+    """The server as the chart's account in the `kubernetes` mode, its caches synced (so that reads
+    are answered from them, after a SubjectAccessReview), and the calls its gateway makes."""
+    k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
+    calls = GatewayCalls(k8s)
+    with own_app(k8s, auth_mode="kubernetes") as app_client:
+        wait_for(lambda: app_client.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
+        yield app_client, k8s, calls
+
+
+def test_auth_role_is_enough_for_callers(cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path) -> None:
+    with auth_setup(cluster, helm, namespace, tmp_path) as (identity, token):
+        role = identity.roles[f"{identity.name}-auth"]
+        assert role["kind"] == "ClusterRole"
+        # The chart's default extra keys are exactly those of a token bound to a pod.
+        review = client.AuthenticationV1Api(cluster.api).create_token_review({"spec": {"token": token}})
+        extras = sorted(f"userextras/{key}" for key in review.status.user.extra)
+        assert extras == sorted(resource for _, resource, _ in atoms(role) if resource.startswith("userextras/"))
+        assert len(extras) == 5
+
+        with auth_app(identity) as (app_client, k8s, calls):
+            auth_sequence(app_client, k8s, token, namespace)
+            assert calls.refusals == []
+            assert AUTH_CALLS <= set(calls.counts)
+            # the caller's own rights, not the server's: it may not list across namespaces, nor RayClusters
+            caller = f"system:serviceaccount:{namespace}:caller"
+            headers = {"Authorization": f"Bearer {token}"}
+            everywhere = refused(app_client.get("/apis/v1/compute_templates", headers=headers), 403, 7)
+            assert f'User "{caller}" cannot list resource "configmaps" in API group "" at the cluster scope' \
+                in everywhere
+            clusters = refused(app_client.get(f"/apis/v1/namespaces/{namespace}/clusters", headers=headers), 403, 7)
+            assert f'User "{caller}" cannot list resource "rayclusters"' in clusters
+            refused(app_client.get(f"/apis/v1/namespaces/{namespace}/compute_templates"), 401, 16)
+
+
+def test_every_auth_permission_is_needed(cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path) -> None:
+    """Take each permission of the auth role away in turn: the callers' sequence then meets a
+    refusal naming it (for the reviews, the server answers 503 after that refusal)."""
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    with auth_setup(cluster, helm, namespace, tmp_path) as (identity, token):
+        role = identity.roles[f"{identity.name}-auth"]
+        granted = atoms(role)
+        assert len(granted) == 10, granted
+        unneeded = []
+        for atom in granted:
+            rbac.patch_cluster_role(role["metadata"]["name"], {"rules": without(role, atom)})
+            wait_for(lambda atom=atom: not allowed(cluster, identity.username, atom, namespace),
+                     timeout=20, what=f"{atom} to be revoked")
+            with auth_app(identity) as (app_client, k8s, calls):
+                try:
+                    auth_sequence(app_client, k8s, token, namespace)
+                except Refused:
+                    pass
+            if not any(names(refusal, atom) for refusal in calls.refusals):
+                unneeded.append((atom, calls.refusals))
+        assert unneeded == []
