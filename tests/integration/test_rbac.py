@@ -44,6 +44,7 @@ from tests.integration.served import gunicorn, kubernetes_client
 from tests.integration.support import GatewayCalls, Kube, gateway_methods, own_app, refused, template_body
 
 Json = dict[str, Any]
+ROOT = Path(__file__).parents[2]
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 ROLE_KINDS = ("ClusterRole", "Role")
 V1_ONLY = "enableAPIServerV2=false"  # the first role alone: what the V1 API's calls need
@@ -392,12 +393,12 @@ AUTH = "auth.mode=kubernetes"
 CALLER_RULES = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "create", "delete"]}]
 
 
-def caller_token(cluster: Cluster, namespace: str, name: str) -> str:
-    """A caller of the API: a ServiceAccount with a Role of CALLER_RULES in `namespace`, and a token
-    of it bound to a Pod (scheduled on a kwok node), which carries every extra key such a token can."""
+def caller_token(cluster: Cluster, namespace: str, name: str, rules: list[Json] = CALLER_RULES) -> str:
+    """A caller of the API: a ServiceAccount with a Role of `rules` in `namespace`, and a token of it
+    bound to a Pod (scheduled on a kwok node), which carries every extra key such a token can."""
     core, rbac = client.CoreV1Api(cluster.api), client.RbacAuthorizationV1Api(cluster.api)
     core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": CALLER_RULES})
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
     rbac.create_namespaced_role_binding(namespace, {
         "metadata": {"name": name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
@@ -462,9 +463,19 @@ def auth_setup(cluster: Cluster, helm: Helm, namespace: str, workdir: Path) -> I
 @contextmanager
 def auth_app(identity: Identity) -> Iterator[tuple[Any, K8s, GatewayCalls]]:
     """The server as the chart's account in the `kubernetes` mode, its caches synced (so that reads
-    are answered from them, after a SubjectAccessReview), and the calls its gateway makes."""
+    are answered from them, after a SubjectAccessReview), and the calls its gateway makes; its
+    refusals include each SubjectAccessReview that did not allow (a refused events read is silent)."""
     k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
     calls = GatewayCalls(k8s)
+    review = k8s.review_access
+
+    def noted(spec: Json) -> Json:
+        status = review(spec)
+        if not status.get("allowed"):
+            calls.refusals.append(f"review_access: {spec['user']} not allowed {spec['resourceAttributes']}")
+        return status
+
+    k8s.review_access = noted  # type: ignore[method-assign]
     with own_app(k8s, auth_mode="kubernetes") as app_client:
         wait_for(lambda: app_client.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
         yield app_client, k8s, calls
@@ -516,3 +527,34 @@ def test_every_auth_permission_is_needed(cluster: Cluster, helm: Helm, namespace
             if not any(names(refusal, atom) for refusal in calls.refusals):
                 unneeded.append((atom, calls.refusals))
         assert unneeded == []
+
+
+def readme_caller_role() -> Json:
+    """The Role the README's "Authentication" gives as what a caller needs in a namespace."""
+    section = (ROOT / "README.md").read_text().partition("### Authentication")[2].partition("\n### ")[0]
+    [block] = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    role: Json = yaml.safe_load(block)
+    assert role["kind"] == "Role"
+    return role
+
+
+def test_readmes_caller_role_is_enough_in_its_namespace(
+    cluster: Cluster, helm: Helm, namespace: str, other_namespace: str, tmp_path: Path
+) -> None:
+    """The seed sequence's requests in one namespace, each sent with the token of a caller who has
+    the README's Role there, through the server in the `kubernetes` mode: all answered, and no
+    refusal met, not even of events."""
+    with chart_identity(cluster, helm, namespace, tmp_path, AUTH, V1_ONLY) as identity:
+        token = caller_token(cluster, namespace, "caller", readme_caller_role()["rules"])
+        local = [step for step in seed_sequence.steps(namespace, other_namespace)
+                 if f"/namespaces/{namespace}/" in step.path]
+        with auth_app(identity) as (app_client, _, calls):
+            def send(method: str, path: str, body: Json | None) -> tuple[int, Any]:
+                response = app_client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
+                if calls.refusals:
+                    raise Refused(f"{method} {path}: {calls.refusals}")
+                return response.status_code, response.json()
+
+            seed_sequence.run(send, local)
+            assert calls.refusals == []
+            assert {"review_token", "review_access", "create_object", "replace_object"} <= set(calls.counts)
