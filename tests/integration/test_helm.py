@@ -380,6 +380,9 @@ def test_notes_say_how_to_call_in_each_mode(helm: Helm) -> None:
     assert "The ClusterRole kuberay-apiserver-auth lets the server impersonate any user" in kubernetes
     assert "whoever" not in kubernetes.partition("The V2 API")[2]  # each caller with their own rights there
     assert "grant the server's account" in notes("auth.mode=kubernetes", "rbacEnable=false")
+    assert "Only namespace ray-system is accessible" in notes("singleNamespaceInstall=true")
+    single = notes("auth.mode=kubernetes", "singleNamespaceInstall=true")
+    assert "Only namespace" not in single and "only keeps the caches to ray-system" in single
 
 
 def names_the_server_reads() -> set[str]:

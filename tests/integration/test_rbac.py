@@ -41,7 +41,7 @@ from tests.conftest import Cluster, fresh_namespaces, wait_for
 from tests.integration import seed_sequence, v2_sequence
 from tests.integration.chart import Helm, create, delete_cluster_scoped, of_kind, unique_name
 from tests.integration.served import gunicorn, kubernetes_client
-from tests.integration.support import GatewayCalls, Kube, gateway_methods, own_app, refused, template_body
+from tests.integration.support import GatewayCalls, Kube, gateway_methods, ok, own_app, refused, template_body
 
 Json = dict[str, Any]
 ROOT = Path(__file__).parents[2]
@@ -558,3 +558,25 @@ def test_readmes_caller_role_is_enough_in_its_namespace(
             seed_sequence.run(send, local)
             assert calls.refusals == []
             assert {"review_token", "review_access", "create_object", "replace_object"} <= set(calls.counts)
+
+
+def test_single_namespace_install_in_kubernetes_mode_leaves_namespaces_to_callers(
+    cluster: Cluster, helm: Helm, namespace: str, other_namespace: str, tmp_path: Path
+) -> None:
+    """The calls made for a request are the caller's: the install's Role no longer bounds them, the
+    caller's own rights do, in any namespace (only the caches keep to the release namespace)."""
+    with chart_identity(cluster, helm, namespace, tmp_path, AUTH, V1_ONLY,
+                        "singleNamespaceInstall=true") as identity:
+        assert identity.role["kind"] == "Role"
+        token = caller_token(cluster, other_namespace, "caller")
+        k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
+        calls = GatewayCalls(k8s)
+        with own_app(k8s, auth_mode="kubernetes", cache_namespace=namespace) as app_client:
+            wait_for(lambda: app_client.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
+            headers = {"Authorization": f"Bearer {token}"}
+            elsewhere = f"/apis/v1/namespaces/{other_namespace}/compute_templates"
+            ok(app_client.post(elsewhere, json=template_body(other_namespace, "t"), headers=headers))
+            assert [t["name"] for t in ok(app_client.get(elsewhere, headers=headers))["computeTemplates"]] == ["t"]
+            # and in the release namespace, where the server may, the caller may not
+            refused(app_client.get(f"/apis/v1/namespaces/{namespace}/compute_templates", headers=headers), 403, 7)
+        assert "create_configmap" in calls.counts and not [r for r in calls.refusals if other_namespace in r]
