@@ -95,13 +95,14 @@ def caller_of(review_status: Json) -> Caller:
 
 
 def bearer_token(authorization: str | None) -> str:
-    """The token of `Authorization: Bearer <token>` (the scheme in any case); else `Unauthenticated`."""
+    """The token of `Authorization: Bearer <token>` (the scheme in any case), or of a bare token, as
+    upstream's clients send it; else `Unauthenticated`."""
     if not authorization:
         raise Unauthenticated("Unauthenticated: the request carries no credentials; send Authorization: "
                               "Bearer <token>.")
-    scheme, _, token = authorization.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+    scheme, _, rest = authorization.strip().partition(" ")
+    token = rest.strip() if rest else scheme
+    if (rest and scheme.lower() != "bearer") or not token or " " in token or token.lower() == "bearer":
         raise Unauthenticated("Unauthenticated: the Authorization header is not of the form Bearer <token>.")
     if len(token) > MAX_TOKEN:
         raise Unauthenticated("Unauthenticated: the bearer token is not valid.")

@@ -321,8 +321,8 @@ def test_no_wrong_or_expired_credentials_are_unauthenticated(plane: Plane, chann
     assert not review.get("authenticated") and "expired" in str(review.get("error")), review  # Kubernetes' word
     wrong = Caller("alice", plane.a, plane.alice.token[:-4] + "AAAA")
     base = f"http://127.0.0.1:{plane.server.port}"
-    for headers in ({}, wrong.header, {"Authorization": f"Bearer {stale}"}, {"Authorization": plane.alice.token},
-                    {"Authorization": "Basic YWxpY2U6c2VjcmV0"}):
+    for headers in ({}, wrong.header, {"Authorization": f"Bearer {stale}"}, {"Authorization": stale},
+                    {"Authorization": "Basic YWxpY2U6c2VjcmV0"}, {"Authorization": f"Token {plane.alice.token}"}):
         for path in (f"/apis/v1/namespaces/{plane.a}/clusters", "/apis/v1alpha2/compute_templates",
                      f"/apis/v1/namespaces/{plane.a}/jobsubmissions/x"):
             response = requests.get(base + path, headers=headers, timeout=10)
@@ -335,6 +335,10 @@ def test_no_wrong_or_expired_credentials_are_unauthenticated(plane: Plane, chann
         send = grpc_send(channel, metadata=metadata)
         status, answer = send("GET", f"/apis/v1/namespaces/{plane.a}/clusters", None)
         assert (status, answer["code"]) == (401, 16), answer
+    # A bare token, as upstream's clients send it, is as good as a bearer one
+    bare = requests.get(f"{base}/apis/v1/namespaces/{plane.a}/clusters", headers={"Authorization": plane.alice.token},
+                        timeout=10)
+    assert bare.status_code == 200, bare.text
     # Open without credentials: the probes, /metrics (unprotected by default), the docs, gRPC health
     for path in ("/healthz", "/readyz", "/metrics", "/apis/v1/openapi.json", "/swagger-ui/"):
         assert requests.get(base + path, timeout=10).status_code == 200, path
