@@ -13,6 +13,7 @@ import socket
 import threading
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,11 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
+from app import create_app
+from app.k8s import K8s
+from app.settings import Settings
 from tests.browser.conftest import evidence
+from tests.conftest import Cluster
 from tests.integration.support import template_body
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "kuberay.yaml"
@@ -36,6 +41,12 @@ LIST_TEMPLATES = "/namespaces/{namespace}/compute_templates"
 
 @pytest.fixture(scope="module")
 def base_url(app: Any) -> Iterator[str]:
+    with served(app) as url:
+        yield url
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
     """The app served by uvicorn in a thread, on a loopback socket bound before it starts."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -136,3 +147,45 @@ def test_try_it_out_lists_the_templates_of_a_namespace(browser: WebDriver, base_
         assert json.loads(shown) == {"computeTemplates": [created]}
         request_url = block.find_element(By.CSS_SELECTOR, ".request-url pre").text
         assert request_url == f"{base_url}/apis/v1/namespaces/{namespace}/compute_templates"
+
+
+TOKEN = "swagger-s3cret"
+
+
+@pytest.fixture(scope="module")
+def token_url(cluster: Cluster) -> Iterator[str]:
+    """An app that asks for a shared token (the `token` mode)."""
+    app = create_app(Settings(auth_mode="token", auth_token=TOKEN), K8s.from_kubeconfig(str(cluster.kubeconfig)))
+    with served(app) as url:
+        yield url
+
+
+def execute_list(browser: WebDriver, namespace: str) -> str:
+    """Try it out on the templates' list: the status of the answer shown."""
+    block = operation_block(browser, "GET", LIST_TEMPLATES)
+    block.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+    WebDriverWait(block, WAIT).until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".try-out__btn"))).click()
+    field = block.find_element(By.CSS_SELECTOR, 'tr[data-param-name="namespace"] input')
+    field.clear()
+    field.send_keys(namespace)
+    block.find_element(By.CSS_SELECTOR, ".execute").click()
+    live = WebDriverWait(block, WAIT).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, ".live-responses-table .response"),
+        "no response shown after Execute")[0]
+    return str(live.find_element(By.CSS_SELECTOR, ".response-col_status").text.strip())
+
+
+def test_authorize_sends_the_token(browser: WebDriver, token_url: str, namespace: str, tmp_path: Path) -> None:
+    """With credentials asked for, the UI's Authorize button takes the token and its calls send it."""
+    with evidence(browser, tmp_path, "swagger-ui-authorize"):
+        open_ui(browser, token_url)
+        assert execute_list(browser, namespace) == "401"
+
+        open_ui(browser, token_url)
+        browser.find_element(By.CSS_SELECTOR, ".auth-wrapper .authorize").click()
+        dialog = WebDriverWait(browser, WAIT).until(
+            lambda b: b.find_elements(By.CSS_SELECTOR, ".auth-container input"), "no Authorize dialog")[0]
+        dialog.send_keys(TOKEN)
+        browser.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper .modal-btn.auth").click()
+        browser.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper .btn-done").click()
+        assert execute_list(browser, namespace) == "200"
