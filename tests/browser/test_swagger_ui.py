@@ -112,6 +112,25 @@ def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return response.status, json.loads(response.read())
 
 
+def execute_list(browser: WebDriver, namespace: str) -> tuple[WebElement, WebElement]:
+    """Try it out on the templates' list: its operation block, and the answer shown."""
+    block = operation_block(browser, "GET", LIST_TEMPLATES)
+    block.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+    WebDriverWait(block, WAIT).until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".try-out__btn"))).click()
+    field = block.find_element(By.CSS_SELECTOR, 'tr[data-param-name="namespace"] input')
+    field.clear()
+    field.send_keys(namespace)
+    block.find_element(By.CSS_SELECTOR, ".execute").click()
+    live = WebDriverWait(block, WAIT).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, ".live-responses-table .response"),
+        "no response shown after Execute")[0]
+    return block, live
+
+
+def status_shown(live: WebElement) -> str:
+    return str(live.find_element(By.CSS_SELECTOR, ".response-col_status").text.strip())
+
+
 def test_every_operation_of_the_spec_is_listed(browser: WebDriver, base_url: str,
                                                tmp_path: Path) -> None:
     with evidence(browser, tmp_path, "swagger-ui"):
@@ -130,19 +149,8 @@ def test_try_it_out_lists_the_templates_of_a_namespace(browser: WebDriver, base_
         assert (status, created["name"]) == (200, name)
         open_ui(browser, base_url)
 
-        block = operation_block(browser, "GET", LIST_TEMPLATES)
-        block.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
-        try_out = (By.CSS_SELECTOR, ".try-out__btn")
-        WebDriverWait(block, WAIT).until(ec.element_to_be_clickable(try_out)).click()
-        field = block.find_element(By.CSS_SELECTOR, 'tr[data-param-name="namespace"] input')
-        field.clear()
-        field.send_keys(namespace)
-        block.find_element(By.CSS_SELECTOR, ".execute").click()
-
-        live = WebDriverWait(block, WAIT).until(
-            lambda b: b.find_elements(By.CSS_SELECTOR, ".live-responses-table .response"),
-            "no response shown after Execute")[0]
-        assert live.find_element(By.CSS_SELECTOR, ".response-col_status").text.strip() == "200"
+        block, live = execute_list(browser, namespace)
+        assert status_shown(live) == "200"
         shown = live.find_element(By.CSS_SELECTOR, ".highlight-code code").text
         assert json.loads(shown) == {"computeTemplates": [created]}
         request_url = block.find_element(By.CSS_SELECTOR, ".request-url pre").text
@@ -160,26 +168,11 @@ def token_url(cluster: Cluster) -> Iterator[str]:
         yield url
 
 
-def execute_list(browser: WebDriver, namespace: str) -> str:
-    """Try it out on the templates' list: the status of the answer shown."""
-    block = operation_block(browser, "GET", LIST_TEMPLATES)
-    block.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
-    WebDriverWait(block, WAIT).until(ec.element_to_be_clickable((By.CSS_SELECTOR, ".try-out__btn"))).click()
-    field = block.find_element(By.CSS_SELECTOR, 'tr[data-param-name="namespace"] input')
-    field.clear()
-    field.send_keys(namespace)
-    block.find_element(By.CSS_SELECTOR, ".execute").click()
-    live = WebDriverWait(block, WAIT).until(
-        lambda b: b.find_elements(By.CSS_SELECTOR, ".live-responses-table .response"),
-        "no response shown after Execute")[0]
-    return str(live.find_element(By.CSS_SELECTOR, ".response-col_status").text.strip())
-
-
 def test_authorize_sends_the_token(browser: WebDriver, token_url: str, namespace: str, tmp_path: Path) -> None:
     """With credentials asked for, the UI's Authorize button takes the token and its calls send it."""
     with evidence(browser, tmp_path, "swagger-ui-authorize"):
         open_ui(browser, token_url)
-        assert execute_list(browser, namespace) == "401"
+        assert status_shown(execute_list(browser, namespace)[1]) == "401"
 
         open_ui(browser, token_url)
         browser.find_element(By.CSS_SELECTOR, ".auth-wrapper .authorize").click()
@@ -188,4 +181,4 @@ def test_authorize_sends_the_token(browser: WebDriver, token_url: str, namespace
         dialog.send_keys(TOKEN)
         browser.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper .modal-btn.auth").click()
         browser.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper .btn-done").click()
-        assert execute_list(browser, namespace) == "200"
+        assert status_shown(execute_list(browser, namespace)[1]) == "200"

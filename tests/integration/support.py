@@ -111,6 +111,18 @@ def own_app_with_rpc(k8s: K8s, **settings: Any) -> Iterator[tuple[Any, int]]:
 
 # -- Kubernetes, as the administrator ---------------------------------------------------------
 
+def account_with_role(api: client.ApiClient, namespace: str, name: str, rules: list[Json]) -> None:
+    """A ServiceAccount `name`, bound to a Role of the same name and `rules`, in `namespace`: a
+    caller of the API in the `kubernetes` auth mode."""
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
+    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
+    rbac.create_namespaced_role_binding(namespace, {
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]})
+
+
 class Kube:
     """What the API server holds, read and written past our server."""
 

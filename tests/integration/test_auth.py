@@ -35,7 +35,14 @@ from tests.conftest import Cluster, fresh_namespaces, sample, wait_for
 from tests.integration.chart import Helm
 from tests.integration.rpc import grpc_send
 from tests.integration.served import Server, gunicorn
-from tests.integration.support import cluster_body, job_body, own_app_with_rpc, service_body, template_body
+from tests.integration.support import (
+    account_with_role,
+    cluster_body,
+    job_body,
+    own_app_with_rpc,
+    service_body,
+    template_body,
+)
 from tests.integration.test_rbac import chart_identity
 
 Json = dict[str, Any]
@@ -88,14 +95,8 @@ class Plane:
 
 def make_caller(cluster: Cluster, namespace: str, name: str, rules: list[Json], seconds: int = 3600) -> Caller:
     """A ServiceAccount bound to a Role of `rules` in `namespace`, and a token of it."""
-    core, rbac = client.CoreV1Api(cluster.api), client.RbacAuthorizationV1Api(cluster.api)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]})
-    request = core.create_namespaced_service_account_token(name, namespace, {"spec": {"expirationSeconds": seconds}})
+    account_with_role(cluster.api, namespace, name, rules)
+    request = client.CoreV1Api(cluster.api).create_namespaced_service_account_token(name, namespace, {"spec": {"expirationSeconds": seconds}})
     return Caller(name, namespace, request.status.token)
 
 

@@ -41,7 +41,16 @@ from tests.conftest import Cluster, fresh_namespaces, wait_for
 from tests.integration import seed_sequence, v2_sequence
 from tests.integration.chart import Helm, create, delete_cluster_scoped, of_kind, unique_name
 from tests.integration.served import gunicorn, kubernetes_client
-from tests.integration.support import GatewayCalls, Kube, gateway_methods, ok, own_app, refused, template_body
+from tests.integration.support import (
+    GatewayCalls,
+    Kube,
+    account_with_role,
+    gateway_methods,
+    ok,
+    own_app,
+    refused,
+    template_body,
+)
 
 Json = dict[str, Any]
 ROOT = Path(__file__).parents[2]
@@ -396,13 +405,8 @@ CALLER_RULES = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"
 def caller_token(cluster: Cluster, namespace: str, name: str, rules: list[Json] = CALLER_RULES) -> str:
     """A caller of the API: a ServiceAccount with a Role of `rules` in `namespace`, and a token of it
     bound to a Pod (scheduled on a kwok node), which carries every extra key such a token can."""
-    core, rbac = client.CoreV1Api(cluster.api), client.RbacAuthorizationV1Api(cluster.api)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
-    rbac.create_namespaced_role_binding(namespace, {
-        "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]})
+    account_with_role(cluster.api, namespace, name, rules)
+    core = client.CoreV1Api(cluster.api)
     pod_body = {"metadata": {"name": name}, "spec": {
         "serviceAccountName": name, "automountServiceAccountToken": False,
         "containers": [{"name": "c", "image": "caller"}]}}
