@@ -140,35 +140,34 @@ class Attributes:
         return f"{text}: {reason}" if reason else text
 
 
+class MustAsk(Exception):
+    """Raised by `authenticate(..., may_ask=False)` when the answer needs a call to Kubernetes."""
+
+
 class Authenticator(Protocol):
     """Turns a request's `Authorization` (None: absent) into its caller, or raises `Unauthenticated`.
-    `blocking`: it may call Kubernetes, so an event loop runs it in a thread."""
+    With `may_ask=False` it answers only what it knows without calling Kubernetes, else raises
+    `MustAsk`: an event loop asks so first, and runs the call in a thread only when it must."""
 
-    blocking: bool
-
-    def authenticate(self, authorization: str | None) -> Caller | None: ...
+    def authenticate(self, authorization: str | None, may_ask: bool = True) -> Caller | None: ...
 
 
 class Open:
     """`none`: every request is the server's own."""
 
-    blocking = False
-
-    def authenticate(self, authorization: str | None) -> Caller | None:
+    def authenticate(self, authorization: str | None, may_ask: bool = True) -> Caller | None:
         return None
 
 
 class SharedToken:
     """`token`: the header equals the token, bare or after `Bearer `."""
 
-    blocking = False
-
     def __init__(self, token: str) -> None:
         if not token:
             raise ValueError("the token mode needs a token")
         self._token = token.encode()
 
-    def authenticate(self, authorization: str | None) -> Caller | None:
+    def authenticate(self, authorization: str | None, may_ask: bool = True) -> Caller | None:
         if not authorization:
             bearer_token(authorization)  # (raises: no credentials)
         given = (authorization or "").encode("utf-8", "replace")
@@ -207,16 +206,14 @@ class KubernetesTokens:
     allowed to ask) is `Unavailable`, never a caller let through.
     """
 
-    blocking = True
-
     def __init__(self, review: Callable[[str], Json], ttl: float = REVIEW_TTL, size: int = REVIEW_CACHE_SIZE) -> None:
         self._review = review
         self._reviews = _Reviews(ttl, size)
 
-    def authenticate(self, authorization: str | None) -> Caller | None:
+    def authenticate(self, authorization: str | None, may_ask: bool = True) -> Caller | None:
         token = bearer_token(authorization)
         key = hashlib.sha256(token.encode("utf-8", "replace")).digest()
-        caller: Caller | str = self._reviews.get(key, lambda: self._verify(token))
+        caller: Caller | str = self._reviews.get(key, (lambda: self._verify(token)) if may_ask else _must_ask)
         if isinstance(caller, str):
             raise Unauthenticated(f"Unauthenticated: {caller}")
         return caller
@@ -233,6 +230,10 @@ class KubernetesTokens:
             return caller_of(status)
         log.info("a bearer token was refused by Kubernetes: %s", status.get("error") or "not authenticated")
         return "Kubernetes does not accept the bearer token (it is unknown, expired or revoked)."
+
+
+def _must_ask() -> Any:
+    raise MustAsk
 
 
 class Access:

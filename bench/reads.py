@@ -196,14 +196,15 @@ def quiet(port: int) -> None:
     print("(the control plane did not quieten: measuring anyway)", file=sys.stderr)
 
 
-def wrk(port: int, path: str, seconds: int) -> float:
+def wrk(port: int, path: str, seconds: int, headers: dict[str, str] | None = None) -> float:
     """Requests per second of `wrk -t2 -c16` on one GET (every answer must be 200), after a
     warm-up run of a few seconds (connections made, the answer translated once), once the control
-    plane is quiet."""
+    plane is quiet; `headers` go with every request."""
     quiet(port)
-    subprocess.run(["wrk", "-t2", "-c16", "-d3s", f"http://127.0.0.1:{port}{path}"], capture_output=True,
-                   check=True, timeout=60)
-    output = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
+    sent = [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")]
+    url = f"http://127.0.0.1:{port}{path}"
+    subprocess.run(["wrk", "-t2", "-c16", "-d3s", *sent, url], capture_output=True, check=True, timeout=60)
+    output = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", *sent, url],
                             capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     if "Non-2xx" in output:
         raise RuntimeError(f"wrk saw answers other than 200:\n{output}")

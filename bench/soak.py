@@ -257,11 +257,11 @@ def _children(pid: int) -> list[int]:
 class Server:
     """`gunicorn -c gunicorn.conf.py wsgi:app` as `make run` starts it, on a loopback port, logging to a file.
 
-    Only the KUBERAY_API_* variables given here reach it, so the caller's environment cannot change
-    what is measured; its metrics folder and log are in a folder of its own.
+    Only the KUBERAY_API_* variables given here (and in `settings`) reach it, so the caller's
+    environment cannot change what is measured; its metrics folder and log are in a folder of its own.
     """
 
-    def __init__(self, kubeconfig: str, workers: int) -> None:
+    def __init__(self, kubeconfig: str, workers: int, settings: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.workers = workers
         self.folder = Path(tempfile.mkdtemp(prefix="kuberay-api-soak-"))
@@ -269,7 +269,7 @@ class Server:
         env = {name: value for name, value in os.environ.items() if not name.startswith("KUBERAY_API_")}
         env.update({"KUBECONFIG": kubeconfig, "KUBERAY_API_BIND": f"127.0.0.1:{self.port}",
                     "KUBERAY_API_WORKERS": str(workers),
-                    "PROMETHEUS_MULTIPROC_DIR": str(self.folder / "metrics")})
+                    "PROMETHEUS_MULTIPROC_DIR": str(self.folder / "metrics"), **(settings or {})})
         self._env = env
         self.process: subprocess.Popen[bytes] | None = None
 

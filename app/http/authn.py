@@ -35,10 +35,10 @@ class Authenticate:
             return
         given = Headers(scope=scope).get("authorization")
         try:
-            if self._authenticator.blocking:
+            try:  # what is known already (nearly always), without leaving the event loop
+                caller = self._authenticator.authenticate(given, may_ask=False)
+            except auth.MustAsk:  # a call to Kubernetes: in a thread
                 caller = await anyio.to_thread.run_sync(self._authenticator.authenticate, given)
-            else:
-                caller = self._authenticator.authenticate(given)
         except ApiError as exc:
             await self._refusal(scope, exc)(scope, receive, send)
             return

@@ -160,3 +160,17 @@ def test_the_caller_is_the_requests_alone() -> None:
     with auth.acting_as(ALICE):
         assert auth.current() == ALICE
     assert auth.current() is None
+
+
+def test_without_asking_only_what_is_known_is_answered() -> None:
+    """An event loop asks first without a call to Kubernetes, and makes one (in a thread) only if it must."""
+    reviews = Reviews(REVIEW)
+    tokens = KubernetesTokens(reviews)
+    with pytest.raises(auth.MustAsk):
+        tokens.authenticate("Bearer t1", may_ask=False)
+    assert reviews.asked == []
+    assert tokens.authenticate("Bearer t1") == ALICE
+    assert tokens.authenticate("Bearer t1", may_ask=False) == ALICE
+    assert reviews.asked == ["t1"]
+    with pytest.raises(Unauthenticated):  # no credentials at all needs no review
+        tokens.authenticate(None, may_ask=False)

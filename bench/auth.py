@@ -1,0 +1,104 @@
+"""What authentication costs: GETs and lists of clusters through the server (gunicorn, 2 workers,
+as `make run`), answered from the watch caches, in each auth mode.
+
+    .venv/bin/python -m bench.auth --kubeconfig "$KUBECONFIG"
+
+Needs `wrk` (Debian: `apt-get install wrk`). In a namespace of its own it writes 10 RayClusters
+(as bench.reads does) and a ServiceAccount whose Role lets it read them; then, for each mode
+(`none`, `token`, `kubernetes`), it starts the server and runs `wrk -t2 -c16` on a GET of one
+cluster and on the namespace's list, each request with that mode's credentials (the
+ServiceAccount's token in `kubernetes`). The modes take turns, `--rounds` times, and the table
+shows each mode's best round (this machine's other work only ever slows a round down). The
+server keeps Kubernetes' answers about a token and a caller's rights for 10 s, so this is the
+steady state: per worker, one TokenReview and one SubjectAccessReview per question every 10 s.
+Everything is deleted at the end. About four minutes.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kubernetes import client, config  # noqa: E402
+
+from bench.reads import Plane, wrk  # noqa: E402
+from bench.soak import Server  # noqa: E402
+
+TOKEN = "bench-shared-token"
+READER = [("ray.io", "rayclusters", ["get", "list"]), ("events.k8s.io", "events", ["list"])]  # (group, resource, verbs)
+
+
+def reader_token(kubeconfig: str, namespace: str) -> str:
+    """A ServiceAccount allowed to read the namespace's clusters and their events, and its token."""
+    api = config.new_client_from_config(config_file=kubeconfig)
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+    named = client.V1ObjectMeta(name="reader")
+    core.create_namespaced_service_account(namespace, client.V1ServiceAccount(metadata=named))
+    rules = [client.V1PolicyRule(api_groups=[group], resources=[resource], verbs=verbs)
+             for group, resource, verbs in READER]
+    rbac.create_namespaced_role(namespace, client.V1Role(metadata=named, rules=rules))
+    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding(
+        metadata=named, role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="Role", name="reader"),
+        subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace=namespace)]))
+    request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
+    status = core.create_namespaced_service_account_token("reader", namespace, request).status
+    assert status is not None
+    return str(status.token)
+
+
+def run(kubeconfig: str, seconds: int, rounds: int) -> list[tuple[str, str, str]]:
+    plane = Plane(kubeconfig)
+    namespace = f"bench-auth-{uuid.uuid4().hex[:6]}"
+    plane.namespace(namespace)
+    best: dict[str, tuple[float, float]] = {}
+    try:
+        plane.clusters(namespace, 0, 10)
+        token = reader_token(kubeconfig, namespace)
+        modes: list[tuple[str, dict[str, str], dict[str, str]]] = [
+            ("none", {}, {}),
+            ("token", {"KUBERAY_API_AUTH_TOKEN": TOKEN}, {"Authorization": f"Bearer {TOKEN}"}),
+            ("kubernetes", {}, {"Authorization": f"Bearer {token}"})]
+        get = f"/apis/v1/namespaces/{namespace}/clusters/bench-00000"
+        listed = f"/apis/v1/namespaces/{namespace}/clusters"
+        for _ in range(rounds):
+            for mode, settings, headers in modes:
+                server = Server(kubeconfig, workers=2, settings={"KUBERAY_API_AUTH_MODE": mode, **settings})
+                try:
+                    server.start()
+                    got = (wrk(server.port, get, seconds, headers), wrk(server.port, listed, seconds, headers))
+                    print(mode, *(f"{rate:.0f}" for rate in got), sep=" | ", flush=True)
+                    before = best.get(mode, (0.0, 0.0))
+                    best[mode] = (max(before[0], got[0]), max(before[1], got[1]))
+                finally:
+                    server.stop()
+                    shutil.rmtree(server.folder, ignore_errors=True)
+    finally:
+        plane.delete_namespace(namespace)
+    return [(mode, f"{get_rate:.0f}", f"{list_rate:.0f}") for mode, (get_rate, list_rate) in best.items()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
+                        required="KUBECONFIG" not in os.environ)
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of the three modes; the best is shown")
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        print("bench.auth needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    rows = run(args.kubeconfig, args.seconds, args.rounds)
+    print(f"\n| auth mode (best of {args.rounds}) | GET one cluster, req/s | list 10 clusters, req/s |\n|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
