@@ -180,6 +180,9 @@ class SharedToken:
         raise Unauthenticated("Unauthenticated: the token is not valid.")
 
 
+_UNKNOWN = object()
+
+
 class _Reviews:
     """Answers of Kubernetes' reviews, kept `ttl` seconds, at most `size` of them (least recently
     used go first); thread-safe. A failed review is not kept: the next request asks again."""
@@ -190,8 +193,9 @@ class _Reviews:
 
     def get(self, key: Any, review: Callable[[], Any]) -> Any:
         with self._lock:
-            if key in self._answers:
-                return self._answers[key]
+            answer = self._answers.get(key, _UNKNOWN)  # (one lookup: an answer may expire between two)
+        if answer is not _UNKNOWN:
+            return answer
         answer = review()  # (outside the lock: two requests may ask at once, both get the same answer)
         with self._lock:
             self._answers[key] = answer
