@@ -12,12 +12,11 @@ from collections.abc import Callable
 
 import anyio
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import auth
-from app.errors import ApiError, error_body
-from app.http.v2 import is_v2_path, refusal
+from app.errors import ApiError
+from app.http.v2 import early_refusal
 from app.observability import CALLER
 
 
@@ -40,21 +39,15 @@ class Authenticate:
             except auth.MustAsk:  # a call to Kubernetes: in a thread
                 caller = await anyio.to_thread.run_sync(self._authenticator.authenticate, given)
         except ApiError as exc:
-            await self._refusal(scope, exc)(scope, receive, send)
+            response = early_refusal(exc, scope["path"], self._v2)
+            if exc.status == 401:
+                response.headers["WWW-Authenticate"] = auth.CHALLENGE
+            await response(scope, receive, send)
             return
         if caller is not None:
             scope.setdefault("extensions", {})[CALLER] = caller.name
         with auth.acting_as(caller):
             await self.app(scope, receive, send)
-
-    def _refusal(self, scope: Scope, exc: ApiError) -> Response:
-        if self._v2 and is_v2_path(scope["path"]):
-            response = refusal(exc)
-        else:
-            response = JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
-        if exc.status == 401:
-            response.headers["WWW-Authenticate"] = auth.CHALLENGE
-        return response
 
 
 def checked(token: str) -> dict[str, str]:

@@ -12,11 +12,10 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import Forbidden, error_body
-from app.http.v2 import is_v2_path, refusal
+from app.errors import Forbidden
+from app.http.v2 import early_refusal
 from app.settings import CORS_ALLOW_ORIGIN
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -59,11 +58,7 @@ class CrossOriginWrites:
             if origin is not None and origin not in self._origins and _host(origin) != headers.get("host"):
                 message = (f"Forbidden: a write from a page of {origin}, an origin this server does not allow "
                            f"({CORS_ALLOW_ORIGIN}).")
-                if self._v2 and is_v2_path(scope["path"]):
-                    response = refusal(Forbidden(message))
-                else:
-                    response = JSONResponse(error_body(Forbidden.code, message), status_code=Forbidden.status)
-                await response(scope, receive, send)
+                await early_refusal(Forbidden(message), scope["path"], self._v2)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -26,10 +26,10 @@ from functools import partial
 from urllib.parse import parse_qsl, unquote, urlencode
 
 import anyio
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import INTERNAL, ApiError, InvalidInput, MethodNotAllowed, NotFound, TooLarge, Unavailable
+from app.errors import INTERNAL, ApiError, InvalidInput, MethodNotAllowed, NotFound, TooLarge, Unavailable, error_body
 from app.k8s import Forwarded
 from app.observability import ROUTE
 from app.services.v2 import V2Api
@@ -265,3 +265,11 @@ def refusal(exc: Exception) -> Response:
     headers = {"Allow": ", ".join(exc.allowed)} if isinstance(exc, _WrongMethod) else None
     return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json",
                     headers=headers)
+
+
+def early_refusal(exc: ApiError, path: str, v2: bool) -> Response:
+    """A refusal by a middleware before either API sees the request: a `Status` on the V2 API's
+    paths (when it is served), else the V1 API's error body."""
+    if v2 and is_v2_path(path):
+        return refusal(exc)
+    return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
