@@ -42,6 +42,7 @@ API_PREFIXES = ("/apis/v1", "/apis/v1alpha2")
 SWAGGER_UI = "/swagger-ui"
 SPEC_DOCS = (SWAGGER_UI, "/openapi.json", "/openapi.yaml")  # served under each API prefix
 OPS_ROUTES = ("/healthz", "/readyz", "/metrics")  # probes and scrapes: logged at DEBUG when fine
+DOCS = (SWAGGER_UI, *(f"{prefix}{doc}" for prefix in API_PREFIXES for doc in SPEC_DOCS))  # and below each
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # upstream's /healthz
 # Connexion indents JSON by default; upstream's gateway writes it compact, and it is cheaper.
 COMPACT_JSON = Jsonifier(json, separators=(",", ":"))
@@ -149,8 +150,7 @@ def _is_open(metrics_protected: bool, path: str) -> bool:
     documentation (the specs and Swagger UI), which hold no data."""
     if path in ("/healthz", "/readyz") or (path == "/metrics" and not metrics_protected):
         return True
-    docs = [SWAGGER_UI] + [f"{prefix}{doc}" for prefix in API_PREFIXES for doc in SPEC_DOCS]
-    return any(path == doc or path.startswith(f"{doc}/") for doc in docs)
+    return any(path == doc or path.startswith(f"{doc}/") for doc in DOCS)
 
 
 def _swagger_ui() -> Response:
