@@ -15,8 +15,6 @@ Everything is deleted at the end. About four minutes.
 """
 from __future__ import annotations
 
-import argparse
-import os
 import shutil
 import sys
 import uuid
@@ -27,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from kubernetes import client, config  # noqa: E402
 
-from bench.reads import Plane, wrk  # noqa: E402
+from bench.reads import Plane, has_wrk, print_table, wrk, wrk_arguments  # noqa: E402
 from bench.soak import Server  # noqa: E402
 
 TOKEN = "bench-shared-token"
@@ -84,19 +82,13 @@ def run(kubeconfig: str, seconds: int, rounds: int) -> list[tuple[str, str, str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
-                        required="KUBECONFIG" not in os.environ)
-    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser = wrk_arguments(__doc__)
     parser.add_argument("--rounds", type=int, default=3, help="turns of the three modes; the best is shown")
     args = parser.parse_args(argv)
-    if not shutil.which("wrk"):
-        print("bench.auth needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
+    if not has_wrk("bench.auth"):
         return 2
     rows = run(args.kubeconfig, args.seconds, args.rounds)
-    print(f"\n| auth mode (best of {args.rounds}) | GET one cluster, req/s | list 10 clusters, req/s |\n|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table((f"auth mode (best of {args.rounds})", "GET one cluster, req/s", "list 10 clusters, req/s"), rows)
     return 0
 
 

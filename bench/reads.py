@@ -32,7 +32,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -275,22 +275,39 @@ def run(kubeconfig: str, seconds: int, repeat: int, total: int, spread: int) -> 
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def wrk_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The options of a benchmark that runs wrk against a control plane: --kubeconfig, --seconds."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"),
                         required="KUBECONFIG" not in os.environ)
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    return parser
+
+
+def has_wrk(benchmark: str) -> bool:
+    if shutil.which("wrk"):
+        return True
+    print(f"{benchmark} needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
+    return False
+
+
+def print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """A Markdown table, as the README shows it."""
+    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = wrk_arguments(__doc__)
     parser.add_argument("--repeat", type=int, default=20, help="timed lists per measurement")
     parser.add_argument("--total", type=int, default=5000, help="clusters of the all-namespaces list")
     parser.add_argument("--namespaces", type=int, default=50, help="namespaces they are spread over")
     args = parser.parse_args(argv)
-    if not shutil.which("wrk"):
-        print("bench.reads needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
+    if not has_wrk("bench.reads"):
         return 2
     rows = run(args.kubeconfig, args.seconds, args.repeat, args.total, args.namespaces)
-    print("\n| measurement | through the server | raw from kube-apiserver | ratio |\n|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print_table(("measurement", "through the server", "raw from kube-apiserver", "ratio"), rows)
     return 0
 
 
