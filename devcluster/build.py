@@ -60,6 +60,7 @@ def _go_version() -> str:
 def module_key(name: str, go_version: str) -> str:
     """Content hash of what decides the build output of one Go module."""
     digest = hashlib.sha256(go_version.encode())
+    digest.update(json.dumps([versions.BINARIES[name], versions.LDFLAGS.get(name, [])]).encode())
     for path in sorted((GOMOD_DIR / name).iterdir()):
         if path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -103,7 +104,8 @@ def build_module(name: str, go_version: str, log_dir: Path) -> Path:
     log = log_dir / f"build-{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _go(["build", "-ldflags=-s -w", "-o", str(tmp) + "/", *binaries.values()],
+        ldflags = " ".join(["-s", "-w", *versions.LDFLAGS.get(name, [])])
+        _go(["build", f"-ldflags={ldflags}", "-o", str(tmp) + "/", *binaries.values()],
             GOMOD_DIR / name, log)
         _copy_assets(name, tmp)
     except ComponentError as exc:
