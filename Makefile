@@ -7,14 +7,16 @@ PORT ?= 8888
 DEVCLUSTER_STATE ?= $(or $(TMPDIR),/tmp)/kuberay-api-devcluster
 export DEVCLUSTER_STATE
 
-.PHONY: help venv system-deps cluster cluster-down run lint test unit protos
+.PHONY: help venv system-deps cluster cluster-down deploy undeploy run lint test unit protos
 
 help:
 	@echo "make run          start the local control plane (built on first use) and the server on :$(PORT), gRPC on :8887"
 	@echo "make test         run the checks (make lint), then every test (unit, integration, contract, browser)"
 	@echo "make lint         ruff, mypy and the import contracts (settings in pyproject.toml)"
-	@echo "make cluster      start only the local control plane; prints KUBECONFIG=<path>"
-	@echo "make cluster-down stop the local control plane and remove its state"
+	@echo "make cluster      start only the local control plane (kept if it runs); prints KUBECONFIG=<path>"
+	@echo "make cluster-down stop the local control plane, its real node too, and remove its state"
+	@echo "make deploy       build the image, load it into the real node, helm upgrade --install (NodePort 31888)"
+	@echo "make undeploy     helm uninstall the server's release"
 	@echo "make protos       regenerate app/rpc/generated/ from proto/ (commit the result)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -32,6 +34,12 @@ cluster: venv system-deps
 
 cluster-down: venv
 	$(PY) -m devcluster down
+
+deploy: cluster
+	$(PY) -m devcluster deploy
+
+undeploy: venv
+	$(PY) -m devcluster undeploy
 
 run: cluster
 	@echo "Swagger UI: http://localhost:$(PORT)/swagger-ui/   gRPC: localhost:8887 (KUBERAY_API_GRPC_BIND)"

@@ -48,6 +48,7 @@ from app.constants import MANAGED_SELECTOR, RAYCLUSTER  # noqa: E402
 from app.k8s import K8s  # noqa: E402
 from app.translate.cluster import to_raycluster  # noqa: E402
 from bench.soak import Server, percentile  # noqa: E402
+from devcluster.cluster import KWOK_SELECTOR, NODE_SELECTOR_ANNOTATION  # noqa: E402
 
 REQUEST_TIMEOUT = 120.0
 EVENTS_PER_CLUSTER = 3
@@ -94,7 +95,8 @@ class Plane:
         self._events = client.EventsV1Api(self._api)
 
     def namespace(self, name: str) -> None:
-        self._core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        self._core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(  # pods on kwok nodes only
+                       name=name, annotations={NODE_SELECTOR_ANNOTATION: KWOK_SELECTOR})))
 
     def delete_namespace(self, name: str) -> None:
         self._core.delete_namespace(name, _request_timeout=30)

@@ -47,7 +47,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devcluster.cluster import free_port  # noqa: E402
+from devcluster.cluster import KWOK_SELECTOR, NODE_SELECTOR_ANNOTATION  # noqa: E402
+from devcluster.procs import free_port  # noqa: E402
 
 Json = dict[str, Any]
 SEED = ROOT / "tests" / "fixtures" / "seed"  # the upstream README's requests, one file each
@@ -348,7 +349,8 @@ def namespace(kubeconfig: str) -> Iterator[Namespace]:
     name = f"soak-{uuid.uuid4().hex[:8]}"
     with config.new_client_from_config(config_file=kubeconfig) as api:
         core = client.CoreV1Api(api)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(  # pods on kwok nodes only
+                 name=name, annotations={NODE_SELECTOR_ANNOTATION: KWOK_SELECTOR})))
         try:
             yield Namespace(core, name)
         finally:

@@ -1,4 +1,4 @@
-"""`python -m devcluster up|down|build|status|pin`: the local control plane from the shell."""
+"""`python -m devcluster up|down|deploy|undeploy|build|status|pin`: the local control plane from the shell."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from . import build, versions
-from .cluster import ControlPlane, memory_mib, stop_instance
+from .cluster import ControlPlane, memory_mib, running, stop_instance
 from .errors import ComponentError
 
 
@@ -21,8 +21,14 @@ def default_state_dir() -> Path:
 
 
 def _up(args: argparse.Namespace) -> int:
-    plane = ControlPlane(args.state_dir).start()
-    print(f"KUBECONFIG={plane.kubeconfig}", flush=True)
+    """Start the instance, unless it already runs whole (then keep it: `make deploy` and `make run`
+    build on it); a crashed one is cleaned up and started again."""
+    if running(args.state_dir):
+        print("devcluster: already up (make cluster-down to stop it)", file=sys.stderr)
+        kubeconfig = args.state_dir / "kubeconfig"
+    else:
+        kubeconfig = ControlPlane(args.state_dir).start().kubeconfig
+    print(f"KUBECONFIG={kubeconfig}", flush=True)
     return 0
 
 
@@ -62,6 +68,9 @@ def _pin(args: argparse.Namespace) -> int:
         "kuberay": (f"require {versions.KUBERAY_MODULE} {versions.KUBERAY}\n\n"
                     f"tool {versions.KUBERAY_MODULE}\n"),
         "helm": f"require helm.sh/helm/v4 {versions.HELM}\n\ntool helm.sh/helm/v4/cmd/helm\n",
+        "coredns": f"require github.com/coredns/coredns {versions.COREDNS}\n",  # main.go picks the plugins
+        "cri-tools": (f"require sigs.k8s.io/cri-tools {versions.CRI_TOOLS}\n\n"
+                      "tool sigs.k8s.io/cri-tools/cmd/crictl\n"),
     }
     for name, body in mods.items():
         gomod = build.GOMOD_DIR / name / "go.mod"
@@ -78,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="build what is missing, start everything, print KUBECONFIG=<path>")
     sub.add_parser("down", help="stop the instance and remove its state")
+    sub.add_parser("deploy", help="build the server's image, load it into the real node, helm upgrade --install")
+    sub.add_parser("undeploy", help="helm uninstall the server's release")
     sub.add_parser("build", help="build the binaries into the cache only")
     sub.add_parser("status", help="memory used by each running component")
     sub.add_parser("pin", help="regenerate gomod/ from versions.py")
@@ -88,6 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "down":
             stop_instance(args.state_dir)
             print(f"devcluster: stopped and removed {args.state_dir}", file=sys.stderr)
+            return 0
+        if args.command in ("deploy", "undeploy"):
+            from . import deploy
+            if args.command == "deploy":
+                deploy.deploy(args.state_dir)
+            else:
+                deploy.undeploy(args.state_dir)
             return 0
         if args.command == "build":
             started = time.monotonic()

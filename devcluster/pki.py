@@ -55,21 +55,29 @@ def make_pki(pki: Path) -> None:
     _openssl(["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], pki)
 
 
+def make_client(pki: Path, name: str, subject: str) -> None:
+    """A client certificate signed by the instance's CA (`name`.crt and .key): the identities of
+    the real node's kubelet and kube-proxy, whom Kubernetes authorises by their subject."""
+    _signed(pki, name, subject, "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=clientAuth\n")
+
+
 def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def write_kubeconfig(path: Path, server: str, pki: Path) -> Path:
-    """An admin kubeconfig with the credentials embedded (JSON is valid YAML)."""
+def write_kubeconfig(path: Path, server: str, pki: Path, user: str = "admin") -> Path:
+    """A kubeconfig of the CA's client `user` (admin unless told), credentials embedded (JSON is
+    valid YAML)."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "devcluster", "cluster": {
             "server": server, "certificate-authority-data": _b64(pki / "ca.crt")}}],
-        "users": [{"name": "admin", "user": {
-            "client-certificate-data": _b64(pki / "admin.crt"),
-            "client-key-data": _b64(pki / "admin.key")}}],
-        "contexts": [{"name": "devcluster", "context": {"cluster": "devcluster", "user": "admin"}}],
+        "users": [{"name": user, "user": {
+            "client-certificate-data": _b64(pki / f"{user}.crt"),
+            "client-key-data": _b64(pki / f"{user}.key")}}],
+        "contexts": [{"name": "devcluster", "context": {"cluster": "devcluster", "user": user}}],
         "current-context": "devcluster",
     }
     path.write_text(json.dumps(config, indent=2) + "\n")

@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 
 from devcluster import build
-from devcluster.cluster import free_port
+from devcluster.procs import free_port
 
 REQUIREMENTS = Path(__file__).resolve().parents[1] / "ray-requirements.txt"
 READY_MARKER = ".complete"

@@ -18,7 +18,7 @@ from typing import Any
 
 from kubernetes import client
 
-from devcluster.cluster import free_port
+from devcluster.procs import free_port
 from tests.conftest import Cluster, wait_for
 from tests.integration import seed_sequence
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import socket
 
-from devcluster.cluster import _ephemeral_low, free_port
+from devcluster.procs import _ephemeral_low, free_port
 
 
 def test_the_port_is_free_and_below_the_ephemeral_range() -> None:
