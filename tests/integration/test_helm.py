@@ -93,6 +93,17 @@ def test_service_is_upstreams_node_ports(helm: Helm) -> None:
     assert all("nodePort" not in p for p in cluster_ip["spec"]["ports"])
 
 
+def test_the_service_selects_the_servers_pods_and_not_the_chart_test(helm: Helm) -> None:
+    """The chart test's pod has no readiness probe, so it would be a ready endpoint while it runs:
+    the Service would send requests (its own among them) to a pod where nothing listens."""
+    objects = helm.template("ray-system")
+    [service], [deployment], [test] = (of_kind(objects, kind) for kind in ("Service", "Deployment", "Pod"))
+    selector = service["spec"]["selector"].items()
+    assert selector <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert selector == deployment["spec"]["selector"]["matchLabels"].items()
+    assert not selector <= test["metadata"]["labels"].items()
+
+
 def bindings(objects: list[Json], kind: str) -> dict[str, tuple[str, list[Json]]]:
     """Each binding of `kind` + "Binding": the role it binds, by name, and its subjects."""
     found = {}
@@ -147,7 +158,10 @@ def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["resources"]["limits"] == {"cpu": "500m", "memory": "500Mi"}
-    assert pod["terminationGracePeriodSeconds"] > 30  # above gunicorn's graceful timeout
+    # A terminating pod serves on for preStopSleep seconds (until the Service's endpoints let it
+    # go), then gunicorn gets its graceful timeout: the grace period covers both.
+    assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    assert pod["terminationGracePeriodSeconds"] > 5 + 30
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["KUBERAY_API_LOG_LEVEL"] == "DEBUG" and env["KUBERAY_API_WORKERS"] == "3"
     assert env["KUBERAY_API_PORT"] == "8888" and env["KUBERAY_API_K8S_TIMEOUT"] == "20"

@@ -6,6 +6,16 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* Labels of the chart's test pod: the release's, but not the server's selector, so that the
+Service never sends requests to it (it has no readiness probe, so it is ready while it runs). */}}
+{{- define "kuberay-apiserver.testLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/name: {{ .Values.name }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
 {{/* The labels that select the server's pods. */}}
 {{- define "kuberay-apiserver.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Values.name }}
