@@ -1,8 +1,13 @@
 """Shared fixtures: one real control plane per test session, a fresh namespace per test.
 
 Integration tests never fake Kubernetes: the session starts etcd, kube-apiserver,
-controller-manager, scheduler, kwok nodes and the KubeRay operator (see devcluster/).
-Set TEST_KUBECONFIG to run against an instance that is already up (`make cluster`).
+controller-manager, scheduler, kwok nodes, the KubeRay operator and, where the machine allows,
+the real node (see devcluster/). Set TEST_KUBECONFIG to run against an instance that is already
+up (`make cluster`).
+
+The tests' namespaces send their pods to the kwok nodes (devcluster.kwok_namespace), so that the
+thousands they create never reach the real node; a test that needs real pods asks for a
+namespace with `real=True`, through the `real_node` fixture.
 """
 from __future__ import annotations
 
@@ -29,24 +34,29 @@ class Cluster:
     server: str
     ca_file: Path
     api: client.ApiClient
+    plane: Any = None  # the session's devcluster.ControlPlane (None with TEST_KUBECONFIG)
+    machine_before: dict[str, list[str]] | None = None  # what the machine held before the real node
 
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     reuse = os.environ.get("TEST_KUBECONFIG")
-    plane = None
+    plane, before = None, None
     if reuse:
         kubeconfig = Path(reuse)
     else:
-        from devcluster import ControlPlane
+        from devcluster import ControlPlane, footprint
 
         state = Path(tempfile.mkdtemp(prefix="kuberay-api-test-"))
-        plane = ControlPlane(state, owner_pid=os.getpid()).start()
+        plane = ControlPlane(state, owner_pid=os.getpid())
+        if plane.real_node is not False:
+            before = footprint.listing()
+        plane.start()
         kubeconfig = plane.kubeconfig
     api = config.new_client_from_config(config_file=str(kubeconfig))
     ca = Path(api.configuration.ssl_ca_cert)
     try:
-        yield Cluster(kubeconfig, api.configuration.host, ca, api)
+        yield Cluster(kubeconfig, api.configuration.host, ca, api, plane, before)
     finally:
         api.close()
         if plane is not None:
@@ -54,17 +64,32 @@ def cluster() -> Iterator[Cluster]:
 
 
 @contextmanager
-def fresh_namespaces(cluster: Cluster, count: int = 1, prefix: str = "it") -> Iterator[list[str]]:
-    """Namespaces of the caller's own, deleted afterwards with all they hold."""
+def fresh_namespaces(cluster: Cluster, count: int = 1, prefix: str = "it",
+                     real: bool = False) -> Iterator[list[str]]:
+    """Namespaces of the caller's own, deleted afterwards with all they hold; their pods go to the
+    kwok nodes, or with `real` to the real node (the cluster's default)."""
+    from devcluster import kwok_namespace
+
     core = client.CoreV1Api(cluster.api)
     names = [f"{prefix}-{uuid.uuid4().hex[:10]}" for _ in range(count)]
     for name in names:
-        core.create_namespace({"metadata": {"name": name}})
+        core.create_namespace({"metadata": {"name": name}} if real else kwok_namespace(name))
     try:
         yield names
     finally:
         for name in names:
             core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def real_node(cluster: Cluster) -> Any:
+    """The session's real node (devcluster.node.RealNode); the test is skipped, saying why, where
+    the machine cannot run one."""
+    if cluster.plane is None:
+        pytest.skip("no real node: TEST_KUBECONFIG names a control plane these tests did not start")
+    if cluster.plane.node is None:
+        pytest.skip(f"no real node: {cluster.plane.node_unavailable}")
+    return cluster.plane.node
 
 
 @pytest.fixture

@@ -93,3 +93,28 @@ def delete_cluster_scoped(api: client.ApiClient, objects: Iterable[Json]) -> Non
             except client.ApiException as exc:
                 if exc.status != 404:
                     raise
+
+
+# -- a role's permissions, one at a time ----------------------------------------------------------
+
+def atoms(role: Json) -> list[tuple[str, str, str]]:
+    """(API group, resource, verb) for every permission a role grants."""
+    return sorted((group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+                  for resource in rule["resources"] for verb in rule["verbs"])
+
+
+def without(role: Json, atom: tuple[str, str, str]) -> list[Json]:
+    return [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}
+            for group, resource, verb in atoms(role) if (group, resource, verb) != atom]
+
+
+def allowed(cluster: Any, user: str, atom: tuple[str, str, str], namespace: str) -> bool:
+    """Whether Kubernetes lets `user` (a ServiceAccount) do `atom` in `namespace` now."""
+    group, resource, verb = atom
+    resource, _, subresource = resource.partition("/")
+    review = client.AuthorizationV1Api(cluster.api).create_subject_access_review({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
+                 "resourceAttributes": {"group": group, "resource": resource, "subresource": subresource,
+                                        "verb": verb, "namespace": namespace}}})
+    return bool(review.status.allowed)

@@ -25,7 +25,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     freeze without disturbing the session's (about 20 s to start)."""
     from devcluster import ControlPlane
 
-    own = ControlPlane(tmp_path_factory.mktemp("plane") / "state", owner_pid=os.getpid()).start()
+    own = ControlPlane(tmp_path_factory.mktemp("plane") / "state", owner_pid=os.getpid(), real_node=False).start()
     try:
         yield own
     finally:

@@ -7,8 +7,11 @@ mapped to the test's two (`ray-system` -> primary, `default` -> secondary), and 
 steps that make each one's preconditions hold. It ends with an update of a service, the one
 operation the guide lacks, so that every call the server can make to Kubernetes is made.
 
-Used by the tests that run the server as a deployment would (test_rbac.py, test_gunicorn.py):
-they pass a `send(method, path, body) -> (status, json)` over their own transport.
+Used by the tests that run the server as a deployment would (test_rbac.py, test_gunicorn.py,
+test_deploy.py): they pass a `send(method, path, body) -> (status, json)` over their own
+transport. `recorded` runs it in namespaces of its own and keeps, of each answer and of each
+object written, what any two runs must have in common; `assert_same` compares two such runs
+(HTTP and gRPC, or the installed chart and the server outside the cluster).
 """
 from __future__ import annotations
 
@@ -21,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
-from tests.conftest import fresh_namespaces
+from tests.conftest import Cluster, fresh_namespaces
+from tests.integration.support import STAMPS, without_operator_defaults
 
 Json = dict[str, Any]
 Send = Callable[[str, str, "Json | None"], "tuple[int, Any]"]
@@ -122,3 +127,104 @@ def other_namespace(cluster: Any) -> Iterator[str]:
     """The guide's second namespace (`default`); the `namespace` fixture plays `ray-system`."""
     with fresh_namespaces(cluster, 1) as [name]:
         yield name
+
+
+# -- two runs compared ---------------------------------------------------------------------------
+
+# What two runs of the same requests legitimately differ in: times, and what the operator has done
+# by the time of the answer (states, events, endpoints, the names of the clusters it made).
+RUN_DEPENDENT = frozenset({
+    "createdAt", "deleteAt", "deletedAt", "startTime", "endTime", "events", "clusterState",
+    "jobStatus", "jobDeploymentStatus", "message", "rayServiceStatus", "serviceEndpoint",
+    "rayClusterName", "jobId", "continue", "nextPageToken"})  # jobId: the operator names it when not given
+
+def _same_across_runs(value: Any, names: dict[str, str]) -> Any:
+    """`value` without what differs between runs, the namespaces renamed to the guide's."""
+    if isinstance(value, dict):
+        return {_same_across_runs(key, names): _same_across_runs(item, names) for key, item in value.items()
+                if key not in RUN_DEPENDENT and key not in STAMPS}
+    if isinstance(value, list):
+        return [_same_across_runs(item, names) for item in value]
+    if isinstance(value, str):
+        for ours, guide in names.items():
+            value = value.replace(ours, guide)
+        return value
+    return value
+
+
+def _own(answer: Json, namespaces: list[str]) -> Json:
+    """An answer with lists across all namespaces cut to the run's own: other tests' objects come
+    and go in the others."""
+    return {key: [item for item in value if not isinstance(item, dict) or item.get("namespace") in namespaces]
+            if isinstance(value, list) else value for key, value in answer.items()}
+
+
+def _in_guide_order(answer: Json) -> Json:
+    """Lists across namespaces in the order of the guide's namespace names: a run's own random
+    names order them otherwise."""
+    return {key: sorted(value, key=lambda item: (item.get("namespace", ""), item.get("name", "")))
+            if isinstance(value, list) and all(isinstance(item, dict) for item in value) else value
+            for key, value in answer.items()}
+
+
+PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
+
+
+def _written(cluster: Cluster, path: str, answer: Json) -> Json:
+    """What Kubernetes holds for the object a create or update just wrote, without the fields the
+    API server and the operator fill in."""
+    _, _, _, _, namespace, kind, *_ = path.split("/")
+    name = answer["name"]
+    if kind == "compute_templates":
+        held = client.CoreV1Api(cluster.api).read_namespaced_config_map(name, namespace).to_dict()
+        return {"data": held["data"], "labels": held["metadata"]["labels"]}
+    held = client.CustomObjectsApi(cluster.api).get_namespaced_custom_object(
+        "ray.io", "v1", namespace, PLURALS[kind], name)
+    metadata = held["metadata"]
+    return {"labels": metadata.get("labels", {}), "annotations": metadata.get("annotations", {}),
+            "spec": without_operator_defaults(held["spec"])}
+
+
+Recorded = tuple[list[tuple[str, Any]], list[Json]]  # the answers, and the objects written
+
+
+def recorded(cluster: Cluster, send: Send, prefix: str = "seed") -> Recorded:
+    """The sequence through `send`, in two fresh namespaces: each answer and each object a create
+    or update wrote, without what differs between runs, the namespaces named as the guide's."""
+    with fresh_namespaces(cluster, 2, prefix=prefix) as namespaces:
+        stored: list[Json] = []
+
+        def send_and_read(method: str, path: str, body: Json | None) -> tuple[int, Any]:
+            status, answer = send(method, path, body)
+            if status == 200 and method in ("POST", "PUT") and "/jobsubmissions/" not in path:
+                stored.append(_written(cluster, path, answer))
+            return status, answer
+
+        answers = run(send_and_read, steps(*namespaces))
+        names = dict(zip(namespaces, GUIDE_NAMESPACES, strict=True))
+        return ([(label, _in_guide_order(_same_across_runs(_own(answer, namespaces), names)))
+                 for label, answer in answers],
+                _same_across_runs(stored, names))
+
+
+def assert_same(run_: Recorded, reference: Recorded) -> None:
+    """Two runs gave the same answers, step by step, and wrote the same objects."""
+    answers, stored = run_
+    expected_answers, expected_stored = reference
+    assert [label for label, _ in answers] == [label for label, _ in expected_answers]
+    for (label, answer), (_, expected) in zip(answers, expected_answers, strict=True):
+        assert answer == expected, (label, differences(answer, expected))
+    assert len(stored) == len(expected_stored)
+    for written, expected in zip(stored, expected_stored, strict=True):
+        assert written == expected, differences(written, expected)
+
+
+def differences(left: Any, right: Any, path: str = "") -> list[str]:
+    """Where two JSON values differ, as paths: a readable failure for large objects."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        return [difference for key in sorted(set(left) | set(right))
+                for difference in differences(left.get(key), right.get(key), f"{path}.{key}")]
+    if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
+        return [difference for i, (a, b) in enumerate(zip(left, right, strict=True))
+                for difference in differences(a, b, f"{path}[{i}]")]
+    return [] if left == right else [f"{path}: {left!r} != {right!r}"]

@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 from kubernetes import client
 
+from devcluster import kwok_namespace
 from tests.conftest import Cluster, wait_for
 
 GROUP, VERSION = "ray.io", "v1"
@@ -86,7 +87,7 @@ def test_deleting_raycluster_removes_dependents_and_namespace_deletion_completes
     crd = client.CustomObjectsApi(cluster.api)
     core = client.CoreV1Api(cluster.api)
     ns = "it-gc-" + base64.b32encode(__import__("os").urandom(5)).decode().lower()
-    core.create_namespace({"metadata": {"name": ns}})
+    core.create_namespace(kwok_namespace(ns))
     crd.create_namespaced_custom_object(GROUP, VERSION, ns, "rayclusters", _raycluster("gone"))
     wait_for(lambda: len(_pods(core, ns, "gone")) == 3, what="pods created")
 

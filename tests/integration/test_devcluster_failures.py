@@ -29,7 +29,7 @@ def test_port_in_use_names_the_component_and_its_log(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        plane = ControlPlane(tmp_path / "plane", ports={"apiserver": port})
+        plane = ControlPlane(tmp_path / "plane", ports={"apiserver": port}, real_node=False)
         with pytest.raises(ComponentError) as failure:
             plane.start()
     assert failure.value.component == "kube-apiserver"

@@ -39,7 +39,7 @@ from app.errors import Forbidden
 from app.k8s import K8s
 from tests.conftest import Cluster, fresh_namespaces, wait_for
 from tests.integration import seed_sequence, v2_sequence
-from tests.integration.chart import Helm, create, delete_cluster_scoped, of_kind, unique_name
+from tests.integration.chart import Helm, allowed, atoms, create, delete_cluster_scoped, of_kind, unique_name, without
 from tests.integration.served import gunicorn, kubernetes_client
 from tests.integration.support import (
     GatewayCalls,
@@ -164,28 +164,6 @@ def test_chart_rbac_is_enough_for_the_seed_sequence(
 
 
 # -- nothing more ---------------------------------------------------------------------------------
-
-def atoms(role: Json) -> list[tuple[str, str, str]]:
-    """(API group, resource, verb) for every permission a role grants."""
-    return sorted((group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
-                  for resource in rule["resources"] for verb in rule["verbs"])
-
-
-def without(role: Json, atom: tuple[str, str, str]) -> list[Json]:
-    return [{"apiGroups": [group], "resources": [resource], "verbs": [verb]}
-            for group, resource, verb in atoms(role) if (group, resource, verb) != atom]
-
-
-def allowed(cluster: Cluster, user: str, atom: tuple[str, str, str], namespace: str) -> bool:
-    group, resource, verb = atom
-    resource, _, subresource = resource.partition("/")
-    review = client.AuthorizationV1Api(cluster.api).create_subject_access_review({
-        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-        "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
-                 "resourceAttributes": {"group": group, "resource": resource, "subresource": subresource,
-                                        "verb": verb, "namespace": namespace}}})
-    return bool(review.status.allowed)
-
 
 def test_every_granted_permission_is_needed(
     cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path
