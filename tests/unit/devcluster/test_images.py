@@ -5,20 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from devcluster import images
-from devcluster.images import (
-    base_key,
+from devcluster.images.containerd import parse_ctr_images
+from devcluster.images.debian import BASE_PACKAGES, base_key, deb822_sources, debian_mirrors, stand_in_problem
+from devcluster.images.dockerfile import (
     context_digest,
     context_files,
-    deb822_sources,
-    debian_mirrors,
     from_images,
     is_ignored,
     normalize_ref,
-    parse_ctr_images,
     parse_dockerignore,
-    stand_in_problem,
 )
+from devcluster.images.pause import pause_version_define
 
 ROOT = Path(__file__).parents[3]
 
@@ -158,11 +155,11 @@ def test_the_base_key_follows_sources_and_certificates() -> None:
     assert key != base_key("sources", {"a.crt": b"two"})
     assert key != base_key("sources", {})
     assert key != base_key("other sources", {"a.crt": b"one"})
-    assert key != base_key("sources", {"a.crt": b"one"}, packages=(*images.BASE_PACKAGES, "curl"))
+    assert key != base_key("sources", {"a.crt": b"one"}, packages=(*BASE_PACKAGES, "curl"))
 
 
 def test_the_pause_version_is_the_tag_and_the_kubernetes_release() -> None:
-    assert images.pause_version_define("registry.k8s.io/pause:3.10.2", "v1.37.2") == "v3.10.2-v1.37.2"
+    assert pause_version_define("registry.k8s.io/pause:3.10.2", "v1.37.2") == "v3.10.2-v1.37.2"
 
 
 def test_ctr_listing_gives_ref_and_manifest_digest() -> None:

@@ -1,0 +1,67 @@
+"""The project image: `buildah bud` of the Dockerfile on the stand-in base, saved in the cache as
+a docker-archive under a key of what the build can see, the newest few kept."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ComponentError
+from .buildah import Buildah, Image, bud, confined, load, save
+from .cache import RECIPE, build_lock, images_dir, log_file
+from .debian import base_inputs, base_names, ensure_base
+from .dockerfile import context_digest
+from .tools import require
+
+PROJECT_REPO = "docker.io/library/kuberay-api"
+KEEP_PROJECT_IMAGES = 3  # a code change makes a new one; older ones only fill the disk
+
+
+def project_key(context_hash: str, base: str) -> str:
+    return hashlib.sha256(f"{RECIPE}\0{base}\0{context_hash}".encode()).hexdigest()[:16]
+
+
+def project_ref(key: str) -> str:
+    return f"{PROJECT_REPO}:dev-{key[:12]}"
+
+
+def project_image(context: Path) -> Image:
+    """The image of the Dockerfile in `context`, as a docker-archive in the cache. Built only when
+    the files the build can see (or the base) changed; a warm call only hashes the context."""
+    context = context.resolve()
+    _, _, base = base_inputs()
+    key = project_key(context_digest(context), base)
+    dest = images_dir() / "project" / key
+    if (dest / "image.json").exists():
+        return load(dest)
+    names = base_names(context / "Dockerfile")
+    require()
+    with build_lock():
+        if (dest / "image.json").exists():
+            return load(dest)
+        ensure_base(names)
+        ref = project_ref(key)
+        print(f"devcluster: building image {ref}", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        bh = confined()
+        log = log_file("project", fresh=True)
+        image_id = bud(bh, "project image", log, context, ref, ["--layers", "--force-rm"])
+        image = save(bh, "project image", log, image_id, ref, dest)
+        _prune_projects(bh, log, keep=dest)
+    print(f"devcluster: built {ref} in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    return image
+
+
+def _prune_projects(bh: Buildah, log: Path, keep: Path) -> None:
+    """Keep the newest project images only (buildah keeps the layers the next build reuses)."""
+    built = sorted((d for d in (images_dir() / "project").iterdir() if (d / "image.json").exists()),
+                   key=lambda d: (d == keep, (d / "image.json").stat().st_mtime), reverse=True)
+    for old in built[KEEP_PROJECT_IMAGES:]:
+        ref = load(old).ref
+        shutil.rmtree(old)
+        try:
+            bh.run("buildah rmi", ["rmi", ref], "project image", log)
+        except ComponentError:
+            pass  # already gone from the storage: the archive was all that mattered
