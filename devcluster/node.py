@@ -121,6 +121,7 @@ def teardown(state_dir: Path) -> None:
             kubelet = recorded.pop("kubelet")
             procs.signal_group(kubelet, signal.SIGTERM)
             _wait_gone(kubelet)
+            procs.signal_group(kubelet, signal.SIGKILL)
             pids.write_text(json.dumps(recorded))
         if procs.pid_alive(recorded.get("containerd", 0)):
             _remove_pods(node_dir, claim.containerd_socket)

@@ -194,6 +194,29 @@ def _crash(state: Path) -> None:
                 pass
 
 
+def test_a_second_instance_runs_on_kwok_alone_and_says_why(cluster: Cluster, real_node: node.RealNode) -> None:
+    assert cluster.plane is not None
+    state = Path(tempfile.mkdtemp(prefix="kuberay-api-node-")) / "instance"
+    try:
+        up = _devcluster(state, "up")
+        assert up.returncode == 0, up.stderr
+        reason = f"the real node belongs to the instance in {cluster.plane.state_dir}"
+        assert f"devcluster: no real node: {reason} (stop it first); pods run on the kwok nodes only" in up.stderr
+        from kubernetes import config
+
+        with config.new_client_from_config(config_file=str(state / "kubeconfig")) as api:
+            nodes = [n.metadata.name for n in client.CoreV1Api(api).list_node().items]
+        assert sorted(nodes) == ["kwok-node-0", "kwok-node-1"]
+    finally:
+        down = _devcluster(state, "down")
+    assert down.returncode == 0, down.stderr
+    # Its stop left the session's node alone.
+    claim = footprint.read_claim()
+    assert claim is not None and Path(claim.state_dir) == cluster.plane.state_dir
+    ready = client.CoreV1Api(cluster.api).read_node(node.NODE_NAME).status.conditions
+    assert any(c.type == "Ready" and c.status == "True" for c in ready)
+
+
 def test_stopping_the_node_leaves_the_machine_as_before_after_a_crash_too(
         cluster: Cluster, real_node: node.RealNode) -> None:
     before = cluster.machine_before
