@@ -11,13 +11,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
 from . import versions
 from .errors import ComponentError
+from .procs import say
 
 GOMOD_DIR = Path(__file__).resolve().parent / "gomod"
 
@@ -95,8 +95,7 @@ def build_module(name: str, go_version: str, log_dir: Path) -> Path:
     if (dest / ".complete").exists():
         return dest
     binaries = versions.BINARIES[name]
-    print(f"devcluster: building {', '.join(binaries)} (first use; this takes minutes)",
-          file=sys.stderr, flush=True)
+    say(f"building {', '.join(binaries)} (first use; this takes minutes)")
     started = time.monotonic()
     tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -114,8 +113,7 @@ def build_module(name: str, go_version: str, log_dir: Path) -> Path:
     (tmp / ".complete").write_text(f"{time.monotonic() - started:.0f}s\n")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
-    print(f"devcluster: built {name} in {time.monotonic() - started:.0f}s", file=sys.stderr,
-          flush=True)
+    say(f"built {name} in {time.monotonic() - started:.0f}s")
     return dest
 
 

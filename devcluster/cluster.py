@@ -16,7 +16,6 @@ import json
 import shutil
 import signal
 import ssl
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -30,7 +29,7 @@ import yaml
 from . import build, pki, procs, versions
 from . import node as realnode
 from .errors import ComponentError
-from .procs import free_port, signal_group
+from .procs import free_port, http_ok, say, signal_group
 
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
@@ -47,10 +46,6 @@ def kwok_namespace(name: str) -> dict[str, Any]:
     that their thousands of pods never reach the real node."""
     return {"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": name, "annotations": {NODE_SELECTOR_ANNOTATION: KWOK_SELECTOR}}}
-
-
-def say(message: str) -> None:
-    print(f"devcluster: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -203,7 +198,7 @@ class ControlPlane:
             f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
             f"--initial-cluster=devcluster={peer}", "--unsafe-no-fsync",
             "--listen-metrics-urls=", "--log-level=warn"])
-        self._sup.wait("etcd", lambda: _http_ok(f"{client}/health"), "healthy")
+        self._sup.wait("etcd", lambda: http_ok(f"{client}/health"), "healthy")
         say("etcd is up")
 
     def _start_apiserver(self, bins: dict[str, Path], with_node: bool) -> None:
@@ -290,7 +285,7 @@ class ControlPlane:
             f"--health-probe-bind-address=127.0.0.1:{self.ports['operator-probe']}",
             "--enable-leader-election=false", "--log-stdout-encoder=console"])
         probe = f"http://127.0.0.1:{self.ports['operator-probe']}/readyz"
-        self._sup.wait("kuberay-operator", lambda: _http_ok(probe), "ready")
+        self._sup.wait("kuberay-operator", lambda: http_ok(probe), "ready")
         say("the KubeRay operator is ready")
 
     # -- API access (admin) -----------------------------------------------------------
@@ -319,11 +314,6 @@ class ControlPlane:
         req = urllib.request.Request(self.server + "/readyz")
         with urllib.request.urlopen(req, context=self._ssl(), timeout=5) as resp:
             return resp.status == 200
-
-
-def _http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return resp.status == 200
 
 
 def _https_ok(url: str) -> bool:

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import build, images, node
-from .cluster import ControlPlane, running, say
+from .cluster import ControlPlane, running
 from .errors import ComponentError
+from .procs import say
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "kuberay-apiserver"
@@ -47,7 +48,7 @@ def deploy(state_dir: Path, release: str = RELEASE, namespace: str = NAMESPACE,
             "--wait", "--timeout", TIMEOUT]
     for value in sets:
         args += ["--set", value]
-    _helm(state_dir, args)
+    run_helm(state_dir, args)
     port = _wait_for_node_port(state_dir, release, namespace)
     say(f"deployed in {time.monotonic() - started:.1f}s: curl localhost:{port}/apis/v1/namespaces/"
         f"{namespace}/compute_templates")
@@ -78,11 +79,12 @@ def _wait_for_node_port(state_dir: Path, release: str, namespace: str) -> int:
 
 
 def undeploy(state_dir: Path, release: str = RELEASE, namespace: str = NAMESPACE) -> None:
-    _helm(state_dir, ["uninstall", release, "--namespace", namespace, "--wait", "--timeout", TIMEOUT,
+    run_helm(state_dir, ["uninstall", release, "--namespace", namespace, "--wait", "--timeout", TIMEOUT,
                       "--ignore-not-found"])
 
 
-def _helm(state_dir: Path, args: list[str]) -> str:
+def run_helm(state_dir: Path, args: list[str]) -> str:
+    """helm against the instance; its output goes to logs/helm.log and, on failure, the error."""
     log = state_dir / "logs" / "helm.log"
     with open(log, "a") as out:
         proc = subprocess.run([*helm_command(state_dir), *args], stdout=subprocess.PIPE,

@@ -35,6 +35,7 @@ SYSCTLS = (
 # device-plugin sockets, /var/log/containers for log links, /run/containerd for shim sockets,
 # /var/lib/cni for the CNI library's result cache, /run/netns for the pods' network namespaces.
 HOST_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/run/containerd", "/var/lib/cni", "/run/netns")
+OCTAL = re.compile(r"\\([0-7]{3})")  # how mountinfo escapes a space, tab, newline or backslash
 OUR_CHAIN = re.compile(r"^(KUBE|CNI)-")  # kube-proxy's and the kubelet's, the CNI plugins'
 TABLES = ("filter", "nat", "mangle", "raw")
 IPTABLES = ("iptables", "ip6tables")
@@ -119,7 +120,7 @@ def mounts() -> list[tuple[str, str]]:
     found = []
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields = line.split()
-        point = fields[4].encode().decode("unicode_escape")  # \040 is a space, \011 a tab
+        point = OCTAL.sub(lambda m: chr(int(m.group(1), 8)), fields[4])  # \040 is a space
         fstype = fields[fields.index("-") + 1]
         found.append((point, fstype))
     return found

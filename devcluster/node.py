@@ -22,11 +22,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,10 +116,7 @@ def teardown(state_dir: Path) -> None:
     if pids.exists():
         recorded = json.loads(pids.read_text())
         if "kubelet" in recorded:  # first, so that it restarts nothing while the pods go
-            kubelet = recorded.pop("kubelet")
-            procs.signal_group(kubelet, signal.SIGTERM)
-            _wait_gone(kubelet)
-            procs.signal_group(kubelet, signal.SIGKILL)
+            procs.stop_pids([recorded.pop("kubelet")])
             pids.write_text(json.dumps(recorded))
         if procs.pid_alive(recorded.get("containerd", 0)):
             _remove_pods(node_dir, claim.containerd_socket)
@@ -138,13 +133,6 @@ def sweep_abandoned() -> None:
     claim = footprint.read_claim()
     if claim is not None and not held(claim):
         teardown(Path(claim.state_dir))
-
-
-def _wait_gone(pid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while pid and procs.pid_alive(pid) and time.monotonic() < deadline:
-        procs.reap(pid)
-        time.sleep(0.1)
 
 
 def _binary(node_dir: Path, name: str) -> Path | None:
@@ -215,7 +203,7 @@ class RealNode:
         except BaseException:
             teardown(self.state_dir)
             raise
-        _say(f"real node {NODE_NAME} is Ready ({capacity()[0]} CPUs, {capacity()[1]} GiB) in "
+        procs.say(f"real node {NODE_NAME} is Ready ({capacity()[0]} CPUs, {capacity()[1]} GiB) in "
              f"{time.monotonic() - started:.1f}s")
 
     def _credentials(self) -> None:
@@ -389,7 +377,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "oomScoreAdj": 0,
         }))
         self.sup.spawn("kube-proxy", [str(self.bins["kube-proxy"]), f"--config={config}", "--v=1"])
-        self.sup.wait("kube-proxy", lambda: _http_ok(f"http://127.0.0.1:{healthz}/healthz"), "healthy")
+        self.sup.wait("kube-proxy", lambda: procs.http_ok(f"http://127.0.0.1:{healthz}/healthz"), "healthy")
 
     def _start_coredns(self) -> None:
         """CoreDNS on the node's address, and the Service pods find it behind (kube-dns, with an
@@ -428,7 +416,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 }}
 """)
         self.sup.spawn("coredns", [str(self.bins["coredns"]), "-conf", str(corefile)])
-        self.sup.wait("coredns", lambda: _http_ok(f"http://127.0.0.1:{ready}/ready"), "ready")
+        self.sup.wait("coredns", lambda: procs.http_ok(f"http://127.0.0.1:{ready}/ready"), "ready")
 
 
 def _run(argv: list[str], component: str) -> None:
@@ -436,11 +424,3 @@ def _run(argv: list[str], component: str) -> None:
     if proc.returncode != 0:
         raise ComponentError(component, f"{' '.join(argv)} failed: {proc.stderr.strip()[-300:]}", None)
 
-
-def _http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return bool(resp.status == 200)
-
-
-def _say(message: str) -> None:
-    print(f"devcluster: {message}", file=sys.stderr, flush=True)

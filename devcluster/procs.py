@@ -1,5 +1,6 @@
 """The processes of one instance: started in sessions of their own, logged to files, recorded in a
-pids file, so that a later run (after a crash, say) can find and stop them by that file alone.
+pids file, so that a later run (after a crash, say) can find and stop them by that file alone; and
+the one-line progress messages every part of devcluster prints.
 """
 from __future__ import annotations
 
@@ -10,14 +11,26 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import ComponentError
 
 START_TIMEOUT = 90.0
+
+
+def say(message: str) -> None:
+    print(f"devcluster: {message}", file=sys.stderr, flush=True)
+
+
+def http_ok(url: str) -> bool:
+    """A component's plain-HTTP health or readiness endpoint answers 200."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return bool(resp.status == 200)
 PORTS_BELOW_EPHEMERAL = 10000  # how many ports under the ephemeral range free_port chooses from
 
 
@@ -108,7 +121,12 @@ def stop_recorded(pids_file: Path, grace: float = 10.0) -> None:
     """Stop every process a pids file names, latest first, and remove the file."""
     if not pids_file.exists():
         return
-    pids = list(json.loads(pids_file.read_text()).values())
+    stop_pids(list(json.loads(pids_file.read_text()).values()), grace)
+    pids_file.unlink()
+
+
+def stop_pids(pids: list[int], grace: float = 10.0) -> None:
+    """SIGTERM to each process group, latest first; SIGKILL to what still runs after `grace` s."""
     for pid in reversed(pids):
         signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
@@ -119,7 +137,6 @@ def stop_recorded(pids_file: Path, grace: float = 10.0) -> None:
     for pid in pids:
         signal_group(pid, signal.SIGKILL)
         reap(pid)
-    pids_file.unlink()
 
 
 def recorded(pids_file: Path) -> list[int]:
@@ -167,8 +184,11 @@ def reap(pid: int) -> None:
 
 
 def last_line(log: Path) -> str:
+    """The last non-empty line of a log (read from its end: logs of builds grow large)."""
     try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+        with open(log, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines() if line.strip()]
     except OSError:
         return ""
     return lines[-1][:300] if lines else ""

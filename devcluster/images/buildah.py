@@ -11,13 +11,13 @@ import functools
 import json
 import os
 import shutil
-import sys
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ComponentError
+from ..procs import say
 from .cache import images_dir, log_file
 from .tools import no_mounts_left, run_tool
 
@@ -122,8 +122,8 @@ def confined() -> Buildah:
         Buildah("overlay", home).run("buildah images (overlay storage)", ["images", "-q"], "buildah", log)
         driver = "overlay"
     except ComponentError as exc:
-        print(f"devcluster: buildah cannot use overlay storage here ({exc.reason}); using vfs, "
-              "which copies every layer", file=sys.stderr, flush=True)
+        say(f"buildah cannot use overlay storage here ({exc.reason}); using vfs, "
+            "which copies every layer")
         driver = "vfs"
     _write_if_changed(chosen, driver + "\n")
     return Buildah(driver, home)

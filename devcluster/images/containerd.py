@@ -3,11 +3,11 @@ containerd already lists the ref with the same image ID, and checked after."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ComponentError
+from ..procs import say
 from .buildah import Image
 from .cache import log_file
 from .tools import run_tool
@@ -43,7 +43,7 @@ def import_image(ctr: list[str], image: Image) -> None:
     log = log_file(f"import-{image.ref.rsplit('/', 1)[-1].partition(':')[0]}", fresh=False)
     if _imported(ctr, image, log):
         return
-    print(f"devcluster: importing {image.ref} into containerd", file=sys.stderr, flush=True)
+    say(f"importing {image.ref} into containerd")
     run_tool("ctr images import", [*ctr, "images", "import", str(image.archive)], "containerd", log)
     if not _imported(ctr, image, log):
         raise ComponentError("containerd", f"{image.ref} is not listed with image ID {image.id} after "

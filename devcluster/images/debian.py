@@ -12,12 +12,12 @@ import json
 import os
 import re
 import shutil
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import ComponentError
+from ..procs import say
 from .buildah import Buildah, all_image_ids, bud, confined, local_images
 from .cache import RECIPE, build_lock, images_dir, log_file
 from .dockerfile import from_images
@@ -251,8 +251,7 @@ def _slim(rootfs: Path, mirrors: dict[str, str], cas: dict[str, bytes]) -> None:
 
 
 def _build_base(bh: Buildah, tag: str, mirrors: dict[str, str], cas: dict[str, bytes]) -> None:
-    print(f"devcluster: building the python base image from Debian {SUITE} (first use; this takes "
-          "minutes)", file=sys.stderr, flush=True)
+    say(f"building the python base image from Debian {SUITE} (first use; this takes minutes)")
     started = time.monotonic()
     log = log_file("base", fresh=True)
     work = images_dir() / "tmp" / f"base.{os.getpid()}"
@@ -282,5 +281,4 @@ def _build_base(bh: Buildah, tag: str, mirrors: dict[str, str], cas: dict[str, b
         bud(bh, "python base", log, context, tag, ["--squash"])
     finally:
         remove_tree(work, "python base", log)
-    print(f"devcluster: built the python base image in {time.monotonic() - started:.0f}s",
-          file=sys.stderr, flush=True)
+    say(f"built the python base image in {time.monotonic() - started:.0f}s")

@@ -7,11 +7,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 from .. import build, versions
 from ..errors import ComponentError
+from ..procs import say
 from .buildah import Image, bud, confined, load, save
 from .cache import RECIPE, build_lock, images_dir, log_file
 from .tools import require, run_tool
@@ -47,7 +47,7 @@ def pause_image() -> Image:
     with build_lock():
         if (dest / "image.json").exists():
             return load(dest)
-        print(f"devcluster: building image {versions.PAUSE_IMAGE}", file=sys.stderr, flush=True)
+        say(f"building image {versions.PAUSE_IMAGE}")
         started = time.monotonic()
         bh = confined()
         log = log_file("pause", fresh=True)
@@ -63,6 +63,5 @@ def pause_image() -> Image:
             image = save(bh, "pause image", log, image_id, versions.PAUSE_IMAGE, dest)
         finally:
             shutil.rmtree(context, ignore_errors=True)
-    print(f"devcluster: built {versions.PAUSE_IMAGE} in {time.monotonic() - started:.1f}s",
-          file=sys.stderr, flush=True)
+    say(f"built {versions.PAUSE_IMAGE} in {time.monotonic() - started:.1f}s")
     return image

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sys
 import time
 from pathlib import Path
 
 from ..errors import ComponentError
+from ..procs import say
 from .buildah import Buildah, Image, bud, confined, load, save
 from .cache import RECIPE, build_lock, images_dir, log_file
 from .debian import base_inputs, base_names, ensure_base
@@ -43,14 +43,14 @@ def project_image(context: Path) -> Image:
             return load(dest)
         ensure_base(names)
         ref = project_ref(key)
-        print(f"devcluster: building image {ref}", file=sys.stderr, flush=True)
+        say(f"building image {ref}")
         started = time.monotonic()
         bh = confined()
         log = log_file("project", fresh=True)
         image_id = bud(bh, "project image", log, context, ref, ["--layers", "--force-rm"])
         image = save(bh, "project image", log, image_id, ref, dest)
         _prune_projects(bh, log, keep=dest)
-    print(f"devcluster: built {ref} in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    say(f"built {ref} in {time.monotonic() - started:.0f}s")
     return image
 
 

@@ -6,7 +6,6 @@ Knows nothing of images or of the cache's layout: callers hand in the log and th
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import ComponentError
+from ..footprint import mounts
+from ..procs import last_line
 
 
 def unavailable() -> str | None:
@@ -38,13 +39,6 @@ def require() -> None:
         raise ComponentError("images", reason, None)
 
 
-def _last_line(log: Path) -> str:
-    with open(log, "rb") as f:
-        f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
-        lines = [ln.strip() for ln in f.read().decode(errors="replace").splitlines() if ln.strip()]
-    return lines[-1][-300:] if lines else ""
-
-
 def run_tool(what: str, cmd: Sequence[str], component: str, log: Path, *, capture: bool = False,
              env: dict[str, str] | None = None) -> str:
     """Run one tool with its output in `log`; a failure names the step and the log's last line."""
@@ -61,20 +55,13 @@ def run_tool(what: str, cmd: Sequence[str], component: str, log: Path, *, captur
         if capture and proc.returncode != 0:
             out.write(f"$ {shlex.join(cmd)}\n".encode() + proc.stderr)
     if proc.returncode != 0:
-        raise ComponentError(component, f"{what} failed (exit {proc.returncode}): {_last_line(log)}", log)
+        raise ComponentError(component, f"{what} failed (exit {proc.returncode}): {last_line(log)}", log)
     return proc.stdout.decode(errors="replace") if capture else ""
 
 
 def _mounts_under(top: Path) -> list[str]:
     prefix = str(top).rstrip("/") + "/"
-    points = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split(" ")
-        if len(fields) > 4:
-            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
-            if point.startswith(prefix):
-                points.append(point)
-    return points
+    return [point for point, _ in mounts() if point.startswith(prefix)]
 
 
 def _unmount(points: Sequence[str], component: str, log: Path) -> None:

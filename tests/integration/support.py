@@ -123,6 +123,17 @@ def account_with_role(api: client.ApiClient, namespace: str, name: str, rules: l
         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]})
 
 
+def pod_exec(api: client.ApiClient, namespace: str, pod: str, command: list[str],
+             container: str | None = None) -> str:
+    """A command run in a pod's container, through the API server, the kubelet and containerd
+    (real pods only: kwok runs nothing); its stdout and stderr."""
+    from kubernetes.stream import stream
+
+    options = {"container": container} if container else {}
+    return str(stream(client.CoreV1Api(api).connect_get_namespaced_pod_exec, pod, namespace, command=command,
+                      stderr=True, stdout=True, stdin=False, tty=False, **options))
+
+
 class Kube:
     """What the API server holds, read and written past our server."""
 

@@ -22,7 +22,6 @@ from typing import Any
 import grpc
 import pytest
 from kubernetes import client
-from kubernetes.stream import stream
 from prometheus_client.parser import text_string_to_metric_families
 
 from devcluster import deploy, node
@@ -31,6 +30,7 @@ from tests.integration import seed_sequence
 from tests.integration.chart import allowed, atoms, without
 from tests.integration.rpc import grpc_send
 from tests.integration.served import http_send
+from tests.integration.support import pod_exec
 
 HTTP_PORT, GRPC_PORT = 31888, 31887
 LIVE_RBAC = ("replicaCount=1", "cache=false", "enableAPIServerV2=false")
@@ -56,9 +56,7 @@ class Installed:
             if pod.metadata.deletion_timestamp is None]
 
     def exec(self, pod: str, command: list[str]) -> str:
-        return str(stream(self.core.connect_get_namespaced_pod_exec, pod, self.namespace, command=command,
-                          container="kuberay-apiserver-container", stderr=True, stdout=True, stdin=False,
-                          tty=False))
+        return pod_exec(self.cluster.api, self.namespace, pod, command, container="kuberay-apiserver-container")
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +94,8 @@ def test_grpc_answers_on_node_port_31887(installed: Installed, cluster: Cluster,
 
 
 def test_the_charts_own_test_passes(installed: Installed, cluster: Cluster) -> None:
-    deploy._helm(cluster.plane.state_dir, ["test", deploy.RELEASE, "--namespace", installed.namespace,
-                                            "--timeout", "2m", "--logs"])
+    deploy.run_helm(cluster.plane.state_dir, ["test", deploy.RELEASE, "--namespace", installed.namespace,
+                                              "--timeout", "2m", "--logs"])
 
 
 def _get(path: str) -> tuple[int, Any]:
@@ -265,10 +263,10 @@ def test_the_installed_server_needs_each_permission_of_its_role(installed: Insta
 
 def test_make_deploy_again_upgrades_in_place(installed: Installed) -> None:
     before = {pod.metadata.uid for pod in installed.pods()}
-    revision = json.loads(deploy._helm(installed.cluster.plane.state_dir, [
+    revision = json.loads(deploy.run_helm(installed.cluster.plane.state_dir, [
         "history", deploy.RELEASE, "--namespace", installed.namespace, "--output", "json"]))[-1]["revision"]
     installed.upgrade(*LIVE_RBAC)  # the same values: nothing to roll
-    history = json.loads(deploy._helm(installed.cluster.plane.state_dir, [
+    history = json.loads(deploy.run_helm(installed.cluster.plane.state_dir, [
         "history", deploy.RELEASE, "--namespace", installed.namespace, "--output", "json"]))
     assert history[-1]["revision"] == revision + 1 and history[-1]["status"] == "deployed"
     assert {pod.metadata.uid for pod in installed.pods()} == before

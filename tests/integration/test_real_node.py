@@ -20,11 +20,10 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.stream import stream
 
 from devcluster import footprint, images, node, versions
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.support import cluster_body, job_body, ok, service_body, template_body
+from tests.integration.support import cluster_body, job_body, ok, pod_exec, service_body, template_body
 
 ROOT = Path(__file__).parents[2]
 Json = dict[str, Any]
@@ -56,12 +55,6 @@ def _running(core: client.CoreV1Api, namespace: str, name: str) -> Any:
     pod = core.read_namespaced_pod(name, namespace)
     ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
     return pod if pod.status.phase == "Running" and ready else None
-
-
-def _exec(core: client.CoreV1Api, namespace: str, pod: str, command: list[str]) -> str:
-    """A command run in the pod's container, through the API server, the kubelet and containerd."""
-    return str(stream(core.connect_get_namespaced_pod_exec, pod, namespace, command=command,
-                      stderr=True, stdout=True, stdin=False, tty=False))
 
 
 def _processes_in_pod(uid: str) -> list[tuple[int, str]]:
@@ -125,7 +118,7 @@ def test_services_cluster_dns_and_node_ports(cluster: Cluster, real_namespace: s
               "ctx = ssl.create_default_context(cafile='/var/run/secrets/kubernetes.io/serviceaccount/ca.crt')\n"
               "print(json.load(u.urlopen('https://kubernetes.default.svc/version', context=ctx, timeout=10))"
               "['gitVersion'])\n")
-    out = _exec(core, real_namespace, "caller", ["python", "-c", script]).split()
+    out = pod_exec(cluster.api, real_namespace, "caller", ["python", "-c", script]).split()
     assert out[0] == "200"
     assert out[1] == client.VersionApi(cluster.api).get_code().git_version
 
