@@ -283,7 +283,10 @@ class ControlPlane:
             str(bins["ray-operator"]), f"--kubeconfig={self.kubeconfig}",
             f"--metrics-addr=127.0.0.1:{self.ports['operator-metrics']}",
             f"--health-probe-bind-address=127.0.0.1:{self.ports['operator-probe']}",
-            "--enable-leader-election=false", "--log-stdout-encoder=console"])
+            "--enable-leader-election=false", "--log-stdout-encoder=console",
+            # The operator runs on the machine, which cannot resolve cluster DNS names: it reaches
+            # each head's dashboard and serve proxy through the API server's services/pods proxy.
+            "--use-kubernetes-proxy"])
         probe = f"http://127.0.0.1:{self.ports['operator-probe']}/readyz"
         self._sup.wait("kuberay-operator", lambda: http_ok(probe), "ready")
         say("the KubeRay operator is ready")
