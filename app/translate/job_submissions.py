@@ -48,10 +48,13 @@ def head_service(cluster: Mapping[str, Any]) -> str:
 
 
 def dashboard_port(cluster: Mapping[str, Any]) -> int:
-    """The operator's record of the port (`status.endpoints`), else the head container's port named
-    `dashboard`, else the head's `dashboard-port` start parameter, else Ray's default."""
-    endpoints = (cluster.get("status") or {}).get("endpoints") or {}
+    """The head Service's dashboard port: the operator's record of it (`status.endpoints`), else the
+    head container's port named `dashboard`, else the head's `dashboard-port` start parameter, else
+    Ray's default. The record counts for a ClusterIP Service only: for a NodePort or LoadBalancer one
+    the operator records the node port there, which neither the Service's name nor its proxy serves."""
     head = (cluster.get("spec") or {}).get("headGroupSpec") or {}
+    cluster_ip = str(head.get("serviceType") or "ClusterIP") == "ClusterIP"
+    endpoints = ((cluster.get("status") or {}).get("endpoints") or {}) if cluster_ip else {}
     containers = ((head.get("template") or {}).get("spec") or {}).get("containers") or [{}]
     ports = {port.get("name"): port.get("containerPort") for port in containers[0].get("ports") or []}
     for candidate in (endpoints.get("dashboard"), ports.get("dashboard"),

@@ -49,6 +49,13 @@ def test_the_operators_records_name_the_service_and_the_port() -> None:
     (raycluster(params={"dashboard-port": "8400"}), 8400),
     (raycluster({"endpoints": {"dashboard": "not a port"}}, params={"dashboard-port": "8400"}), 8400),
     (raycluster({"endpoints": {"dashboard": "70000"}}), 8265),
+    ({**raycluster({"endpoints": {"dashboard": "31787"}}, ports=[{"name": "dashboard", "containerPort": 8300}]),
+      "spec": {"headGroupSpec": {"serviceType": "NodePort", "template": {"spec": {"containers": [
+          {"ports": [{"name": "dashboard", "containerPort": 8300}]}]}}}}}, 8300),  # a node port: not the Service's
+    ({**raycluster({"endpoints": {"dashboard": "31787"}}), "spec": {"headGroupSpec": {"serviceType": "LoadBalancer"}}},
+     8265),
+    ({**raycluster({"endpoints": {"dashboard": "8300"}}), "spec": {"headGroupSpec": {"serviceType": "ClusterIP"}}},
+     8300),
     (raycluster(params={"dashboard-port": "0"}), 8265),
     ({"metadata": {"name": "rc"}}, 8265),
 ])
