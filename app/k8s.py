@@ -4,7 +4,9 @@ It builds the one client of the process, speaks plain JSON dicts (objects exactl
 server sends them: camelCase keys, RFC 3339 strings; no client models), counts every call in
 the Prometheus metrics (app/observability.py), and turns every client, HTTP
 and transport failure into an `app.errors.ApiError` in one place (`_call`). It knows nothing
-about the API's resources beyond their coordinates.
+about the API's resources beyond their coordinates. Two calls hand back the API server's answer
+unread, whatever its status, for their callers to read: `forward` (the V2 API) and `send` (a Ray
+dashboard through its head Service's proxy, which app/dashboard.py reads).
 
 Outages are bounded in time (docs/architecture.md, "Faults"): each call waits at most the call
 timeout for an answer, and within a request scope (`request_scope`, which the fronts open around
@@ -198,8 +200,11 @@ class K8s:
 
     def __init__(self, configure: Callable[[], client.Configuration],
                  timeout: float = DEFAULT_TIMEOUT, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-                 circuit: Circuit | None = None) -> None:
+                 circuit: Circuit | None = None, in_cluster: bool = False) -> None:
         self._configure = configure
+        # Whether `configure` reads the pod's own service account: the server runs in the cluster,
+        # whose DNS names it can resolve (the route to the Ray dashboards follows, app/__init__.py).
+        self.in_cluster = in_cluster
         self._timeout = timeout
         self._request_timeout = request_timeout
         self._circuit = circuit or Circuit()
@@ -223,17 +228,18 @@ class K8s:
     ) -> K8s:
         """In-cluster unless KUBECONFIG is set, else the kubeconfig file (upstream's order)."""
         env = dict(os.environ if env is None else env)
+        inside = configured_in_cluster(env)
 
         def configure() -> client.Configuration:
             configuration = client.Configuration()
-            if not env.get("KUBECONFIG") and env.get("KUBERNETES_SERVICE_HOST"):
+            if inside:
                 config.load_incluster_config(client_configuration=configuration)
             else:
                 path = env.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
                 _load_kubeconfig(path, configuration)
             return configuration
 
-        return cls(configure, timeout, request_timeout)
+        return cls(configure, timeout, request_timeout, in_cluster=inside)
 
     @classmethod
     def from_kubeconfig(cls, path: str, timeout: float = DEFAULT_TIMEOUT,
@@ -434,6 +440,47 @@ class K8s:
         self._circuit.answered(probe)
         return Forwarded(response)
 
+    # -- job submissions: a Ray dashboard through a Service's proxy (app/dashboard.py) --------
+
+    def send(self, name: str, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
+             timeout: float) -> urllib3.BaseHTTPResponse:
+        """Send a request with the server's client, as the current caller, and hand back its answer
+        unread, whatever its status: the caller reads it, bounds the whole of it, and releases it.
+        `target` is the path as Kubernetes serves it (the caller has built it). `timeout` bounds the
+        connection and each wait for data; the request's deadline does not cut it (the caller's own
+        bound is the one that counts, as for its calls that do not go through Kubernetes).
+
+        A failure to reach the API server raises `Unavailable` and counts against the circuit. No
+        answer in time once the request was sent raises `DeadlineExceeded` and leaves the circuit
+        as it was: the proxied Service may be the slow one. Any answer closes the circuit, a 502 or
+        503 too (it may be the Service's).
+        """
+        api = self._api()
+        _, url, own_headers, _, _ = api.param_serialize(method, target, header_params={},
+                                                        auth_settings=["BearerToken"])
+        started = time.perf_counter()
+        outcome = "unreachable"
+        probe = self._before_call(name)
+        try:
+            response = api.rest_client.pool_manager.request(
+                method, url, body=body, headers=_as(auth.current(), {**own_headers, **headers}), preload_content=False,
+                timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, timeout), read=timeout),
+                redirect=False, retries=False)
+            outcome = "ok" if 200 <= response.status <= 299 else str(response.status)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            cause = transport_cause(exc)
+            log.warning("Kubernetes API unreachable in %s: %s", name, exc)
+            if cause == NO_ANSWER and may_have_arrived(exc):
+                outcome = "timeout"
+                self._circuit.released(probe)
+                raise DeadlineExceeded(f"The Kubernetes API server did not answer in time ({timeout:.3g} s).") from exc
+            self._circuit.failed(probe, cause)
+            raise Unavailable(f"Kubernetes API server unavailable: {cause}") from exc
+        finally:
+            observe_kubernetes_call(name, outcome, time.perf_counter() - started)
+        self._circuit.answered(probe)
+        return response
+
     # -- who is calling (app/auth.py): asked with the server's own rights --------------------
 
     def review_token(self, token: str) -> Json:
@@ -582,6 +629,12 @@ class _Refused(Watch):
 
     def close(self) -> None:
         pass
+
+
+def configured_in_cluster(env: Mapping[str, str]) -> bool:
+    """Whether `from_environment` configures the client in-cluster: no KUBECONFIG, and the variables
+    Kubernetes sets in every pod."""
+    return not env.get("KUBECONFIG") and bool(env.get("KUBERNETES_SERVICE_HOST"))
 
 
 def _as(caller: auth.Caller | None, headers: Mapping[str, str]) -> Mapping[str, str]:
