@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from functools import partial
@@ -48,6 +49,8 @@ ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # ups
 COMPACT_JSON = Jsonifier(json, separators=(",", ":"))
 RPC_EXTENSION = "kuberay_api.rpc"  # the app's gRPC server (or None), in Flask's `extensions`
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> connexion.FlaskApp:
     """The one composition point: what reaches what is visible here, and tests hand in their own
@@ -64,17 +67,23 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     from app.rpc.routes import rpc_routes
     from app.rpc.server import RpcServer
     from app.services import Services
+    from app.translate.job_submissions import dashboard_route
     from app.validation import Limits
 
     settings = settings or Settings.from_env(os.environ)
     observability.configure_logging(settings.log_level, settings.log_format)
     gateway = k8s or K8s.from_settings(settings)
-    dashboard = Dashboard(settings.dashboard_timeout, settings.job_log_limit)
+    # Job submissions reach the Ray dashboards at the administrator's template if set; else a
+    # server in a pod by the head Services' cluster DNS names, any other through the Kubernetes API
+    # server's service proxy, with the gateway's client.
+    route = dashboard_route(settings.dashboard_url, gateway.in_cluster)
+    log.info("Job submissions reach each cluster's Ray dashboard %s.", route)
+    dashboard = Dashboard(settings.dashboard_timeout, settings.job_log_limit, gateway)
     # Who calls (app/auth.py): with `kubernetes`, Kubernetes verifies each caller and decides what
     # they may do, also for reads the caches answer and for job submissions.
     authenticator = auth.authenticator(settings.auth_mode, settings.auth_token, gateway.review_token)
     access = auth.Access(gateway.review_access) if settings.auth_mode == "kubernetes" else None
-    services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, settings.dashboard_url,
+    services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, route,
                               cache=settings.cache, write_marks=settings.write_marks,
                               cache_namespace=settings.cache_namespace, access=access)
     rpc = None

@@ -38,8 +38,7 @@ AUTH_MODE = "KUBERAY_API_AUTH_MODE"
 AUTH_TOKEN = "KUBERAY_API_AUTH_TOKEN"
 AUTH_METRICS = "KUBERAY_API_AUTH_METRICS"
 AUTH_MODES = ("none", "token", "kubernetes")  # app/auth.py
-# Where a cluster's Ray dashboard answers, for job submissions: its head Service's in-cluster name.
-DEFAULT_DASHBOARD_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
+# A dashboard URL template's placeholders, with example values: a template set is checked with them.
 DASHBOARD_FIELDS = {"name": "c", "namespace": "ns", "service": "c-head-svc", "port": 8265}
 DEFAULT_JOB_LOG_LIMIT = 8 * 1024 * 1024  # bytes of a job's log one answer holds: the end is kept
 MIN_JOB_LOG_LIMIT = 1024
@@ -69,7 +68,9 @@ class Settings:
     request_id_header: str = "X-Request-ID"  # taken from the request if valid, else made; echoed
     metrics_dir: str = ""  # empty: this process's metrics only (one worker)
     max_workers_per_cluster: int = DEFAULT_MAX_WORKERS  # the sum of a cluster's maxReplicas; 0: no limit
-    dashboard_url: str = DEFAULT_DASHBOARD_URL  # a template: {name} {namespace} {service} {port}
+    # Where a cluster's Ray dashboard answers, for job submissions: a URL template ({name} {namespace}
+    # {service} {port}); empty: found by where the server runs (translate.job_submissions.dashboard_route)
+    dashboard_url: str = ""
     dashboard_timeout: float = 10.0  # seconds one call to a Ray dashboard may take
     job_log_limit: int = DEFAULT_JOB_LOG_LIMIT  # bytes of a job log's answer kept; the rest is cut
     cache: bool = True  # GET and list answer from watch caches (app/cache.py); off: every read asks Kubernetes
@@ -98,7 +99,7 @@ class Settings:
             metrics_dir=_metrics_dir(env),
             max_workers_per_cluster=_count(MAX_WORKERS_PER_CLUSTER,
                                            env.get(MAX_WORKERS_PER_CLUSTER, str(DEFAULT_MAX_WORKERS))),
-            dashboard_url=_url_template(env.get(DASHBOARD_URL, DEFAULT_DASHBOARD_URL)),
+            dashboard_url=_url_template(env.get(DASHBOARD_URL, "")),
             dashboard_timeout=_seconds(DASHBOARD_TIMEOUT, env.get(DASHBOARD_TIMEOUT, "10")),
             job_log_limit=_bytes(JOB_LOG_LIMIT, env.get(JOB_LOG_LIMIT, str(DEFAULT_JOB_LOG_LIMIT)),
                                  MIN_JOB_LOG_LIMIT),
@@ -207,8 +208,10 @@ def _count(name: str, text: str) -> int:
 
 
 def _url_template(text: str) -> str:
-    """An http(s) URL, with placeholders among DASHBOARD_FIELDS only."""
-    template = text.strip() or DEFAULT_DASHBOARD_URL
+    """An http(s) URL, with placeholders among DASHBOARD_FIELDS only; empty (or blank) for none."""
+    template = text.strip()
+    if not template:
+        return ""
     try:
         example = template.format(**DASHBOARD_FIELDS)
     except (KeyError, IndexError, ValueError) as exc:

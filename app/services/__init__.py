@@ -21,8 +21,8 @@ from app.services.jobs import JOBS
 from app.services.rayservices import RAYSERVICES, RayServices
 from app.services.resource import Cache, ManagedResource, ResourceKind
 from app.services.v2 import V2Api
-from app.settings import DEFAULT_DASHBOARD_URL
 from app.translate.events import kept_event
+from app.translate.job_submissions import DashboardRoute
 from app.types import Cluster, Json, RayJob
 from app.validation import Limits
 
@@ -41,10 +41,12 @@ class Services:
 
     @classmethod
     def build(cls, k8s: K8s, limits: Limits, dashboard: Dashboard | None = None,
-              dashboard_url: str = DEFAULT_DASHBOARD_URL, cache: bool = False, write_marks: str = "",
+              dashboard_route: DashboardRoute | None = None, cache: bool = False, write_marks: str = "",
               cache_namespace: str = "", access: Access | None = None) -> Services:
         """`limits` are the administrator's ceilings (settings), applied to every request;
-        `dashboard_url` is where a cluster's Ray dashboard answers (settings, a template).
+        `dashboard_route` is how job submissions reach a cluster's Ray dashboard (create_app picks it;
+        by default, through the Kubernetes API server's service proxy, which the default `dashboard`
+        reaches with `k8s`).
         With `cache`, reads answer from watch caches, which the caller starts (`caches.start()`), of
         `cache_namespace` alone if set; `write_marks` is the file the server's workers tell each
         other their writes through (empty: one process); `access` decides which caller may read
@@ -58,7 +60,8 @@ class Services:
             clusters=clusters,
             jobs=ManagedResource(k8s, templates, JOBS, limits, watched.of(JOBS) if watched else None),
             rayservices=RayServices(k8s, templates, RAYSERVICES, limits, watched.of(RAYSERVICES) if watched else None),
-            job_submissions=JobSubmissions(clusters, dashboard or Dashboard(), dashboard_url, access),
+            job_submissions=JobSubmissions(clusters, dashboard or Dashboard(api_server=k8s),
+                                           dashboard_route or DashboardRoute(), access),
             v2=V2Api(k8s, templates),
             caches=Caches(watched.informers if watched else ()),
         )

@@ -5,9 +5,10 @@ requires it to be ready (409, code 9: its head runs the dashboard), and, when ca
 authorised by Kubernetes (app/auth.py), requires the caller to hold the right the same call would
 need through Kubernetes' own way to the dashboard, the head Service's proxy (`services/proxy`:
 get for reads, create for a submit or stop, delete for a delete); then it makes the matching call
-of the dashboard's Jobs REST API (app/dashboard.py), at the address the server's template gives
-(`KUBERAY_API_DASHBOARD_URL`). What the dashboard answers is mapped here: an unknown submission
-404, its own refusals 400 with its message, its failures 503.
+of the dashboard's Jobs REST API (app/dashboard.py), where the server's route finds it (a URL
+template, or the Kubernetes API server's service proxy: app/translate/job_submissions.py). What
+the dashboard answers is mapped here: an unknown submission 404, its own refusals 400 with its
+message, its failures 503.
 """
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from app.errors import FailedPrecondition, Internal, InvalidInput, NotFound, Una
 from app.services.resource import ManagedResource
 from app.translate.job_submissions import (
     JOBS,
+    DashboardAt,
+    DashboardRoute,
+    dashboard_at,
     dashboard_message,
-    dashboard_url,
     head_service,
     is_refusal,
     is_terminal,
@@ -44,7 +47,7 @@ class _Dashboard:
 
     namespace: str
     cluster: str
-    base: str  # its URL
+    where: DashboardAt
 
     def unknown(self, submission_id: str) -> NotFound:
         return NotFound(f"Job submission {submission_id} not found in cluster {self.cluster} "
@@ -54,18 +57,18 @@ class _Dashboard:
 class JobSubmissions:
     """The six calls of upstream's RayJobSubmissionService."""
 
-    def __init__(self, clusters: ManagedResource[Cluster], dashboard: Dashboard, url_template: str,
+    def __init__(self, clusters: ManagedResource[Cluster], dashboard: Dashboard, route: DashboardRoute,
                  access: Access | None = None) -> None:
         self._clusters = clusters
         self._dashboard = dashboard
-        self._url_template = url_template
+        self._route = route
         self._access = access
 
     def submit(self, namespace: str, cluster: str, submission: Json) -> Json:
         """Checked before anything is sent; the dashboard's id comes back, or the one asked for."""
         check_submission(submission)
         target = self._target(namespace, cluster, "create")
-        answer = self._dashboard.call("submit", target.base, "POST", JOBS, to_dashboard(submission))
+        answer = self._dashboard.call("submit", target.where, "POST", JOBS, to_dashboard(submission))
         if not answer.ok:
             raise _refusal(answer, target, f"The Ray dashboard refused the job: {dashboard_message(answer.body)}")
         decoded = _decoded(answer, target, dict)
@@ -79,7 +82,7 @@ class JobSubmissions:
     def list(self, namespace: str, cluster: str) -> Json:
         """Every job the dashboard knows, in any state; a dashboard without the jobs API has none."""
         target = self._target(namespace, cluster, "get")
-        answer = self._dashboard.call("list_jobs", target.base, "GET", JOBS)
+        answer = self._dashboard.call("list_jobs", target.where, "GET", JOBS)
         if answer.status == 404:
             return {}
         if not answer.ok:
@@ -119,8 +122,11 @@ class JobSubmissions:
 
     def _job_call(self, target: _Dashboard, name: str, submission_id: str, method: str, suffix: str,
                   *, tail: bool = False) -> Answer:
-        """A call about one job: 404 names the submission, other refusals carry the dashboard's message."""
-        answer = self._dashboard.call(name, target.base, method, job_path(submission_id, suffix), tail=tail)
+        """A call about one job: 404 names the submission, other refusals carry the dashboard's message.
+        An id the route cannot carry as one segment of the path names no job there."""
+        if not target.where.carries(submission_id):
+            raise target.unknown(submission_id)
+        answer = self._dashboard.call(name, target.where, method, job_path(submission_id, suffix), tail=tail)
         if answer.status == 404:
             raise target.unknown(submission_id)
         if not answer.ok:
@@ -138,7 +144,7 @@ class JobSubmissions:
             raise FailedPrecondition(
                 f"Cluster {cluster} in namespace {namespace} is not ready (state: {state or 'none yet'}): "
                 "jobs are submitted to the Ray dashboard on its head, which serves once the cluster is ready.")
-        return _Dashboard(namespace, cluster, dashboard_url(obj, self._url_template))
+        return _Dashboard(namespace, cluster, dashboard_at(obj, self._route))
 
 
 Decoded = TypeVar("Decoded", dict, list)  # type: ignore[type-arg]
@@ -153,7 +159,7 @@ def _decoded(answer: Answer, target: _Dashboard, kind: type[Decoded]) -> Decoded
 
 
 def _unreadable(answer: Answer, target: _Dashboard) -> Internal:
-    return Internal(f"The Ray dashboard at {target.base} answered {answer.status} with a body this server "
+    return Internal(f"The {target.where.name} answered {answer.status} with a body this server "
                     "cannot read (is it a Ray dashboard?).")
 
 
@@ -161,5 +167,5 @@ def _refusal(answer: Answer, target: _Dashboard, message: str) -> Exception:
     """The dashboard's refusal of the request is 400 with its message; its own failure is 503."""
     if is_refusal(answer.status, answer.body):
         return InvalidInput(message)
-    return Unavailable(f"The Ray dashboard at {target.base} failed ({answer.status}): "
+    return Unavailable(f"The {target.where.name} failed ({answer.status}): "
                        f"{dashboard_message(answer.body)}")

@@ -3,7 +3,8 @@
 The API's `RayJobSubmission` becomes the body of the dashboard's `POST /api/jobs/`; the
 dashboard's job records become `JobSubmissionInfo`, as upstream writes them (its proto maps
 `runtimeEnv` to strings, each value rendered as Go's `%v` renders it). Where the dashboard of a
-RayCluster is, from the cluster object and the server's address template, is decided here too.
+RayCluster is, from the cluster object and the server's route to the dashboards, is decided here
+too, and so is whether an answer through Kubernetes' service proxy is Kubernetes' own.
 Pure: no I/O, no clock, no logging.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +31,97 @@ MESSAGE_LIMIT = 1000  # characters of a dashboard's refusal passed on to the cli
 
 # -- where the dashboard is --------------------------------------------------------------------
 
+# The head Service by its cluster DNS name: what a server running in a pod of the cluster reaches.
+IN_CLUSTER_URL = "http://{service}.{namespace}.svc.cluster.local:{port}"
+# The Kubernetes API server's proxy of a Service's port: what any client of the API server reaches.
+SERVICE_PROXY = "/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy"
+# Path segments that are steps: Kubernetes' service proxy removes them from the paths it forwards.
+DOT_SEGMENTS = (".", "..")
+
+
+@dataclass(frozen=True)
+class DashboardRoute:
+    """How job submissions reach a cluster's dashboard: at the URL `template` makes of the cluster
+    (`{name}`, `{namespace}`, `{service}`, `{port}`), or, without a template, through the
+    Kubernetes API server's proxy of its head Service, with the server's own Kubernetes client."""
+
+    template: str = ""  # empty: the service proxy
+    reason: str = ""  # why this route, for the start-up log
+
+    def __str__(self) -> str:
+        where = (f"at {shown_url(self.template)}" if self.template
+                 else f"through the Kubernetes API server's service proxy ({SERVICE_PROXY})")
+        return f"{where} ({self.reason})" if self.reason else where
+
+
+def dashboard_route(template: str, in_cluster: bool) -> DashboardRoute:
+    """The administrator's template when set; else, for a server whose Kubernetes client is
+    configured in-cluster (it runs in a pod), the head Service's cluster DNS name; else the
+    Kubernetes API server's service proxy: a server outside the cluster cannot resolve those names,
+    and the proxy needs nothing but the client it already has."""
+    if template:
+        return DashboardRoute(template, "set by KUBERAY_API_DASHBOARD_URL")
+    if in_cluster:
+        return DashboardRoute(IN_CLUSTER_URL, "the head Service's cluster DNS name: the server runs in a pod")
+    return DashboardRoute("", "the server runs outside the cluster: its Kubernetes client is not configured in-cluster")
+
+
+@dataclass(frozen=True)
+class DirectDashboard:
+    """A cluster's dashboard at a URL: the route's template, filled in."""
+
+    url: str
+
+    @property
+    def name(self) -> str:
+        """How messages name it: its URL, without credentials."""
+        return f"Ray dashboard at {shown_url(self.url)}"
+
+    def carries(self, submission_id: str) -> bool:
+        """Every id reaches the dashboard as one path segment (`job_path`)."""
+        return True
+
+
+@dataclass(frozen=True)
+class ProxiedDashboard:
+    """A cluster's dashboard through the Kubernetes API server's proxy of its head Service."""
+
+    namespace: str
+    cluster: str
+    service: str
+    port: int
+
+    @property
+    def path(self) -> str:
+        """The proxy's path on the API server; a path of the dashboard follows it. Names are DNS
+        labels, quoted all the same: a name can never reach another path."""
+        return SERVICE_PROXY.format(namespace=quote(self.namespace, safe=""), service=quote(self.service, safe=""),
+                                    port=self.port)
+
+    @property
+    def name(self) -> str:
+        return (f"Ray dashboard of cluster {self.cluster} (service {self.service}:{self.port} "
+                "through the Kubernetes API server)")
+
+    def carries(self, submission_id: str) -> bool:
+        """Whether the id reaches the dashboard as one path segment. Kubernetes decodes the path it
+        proxies, then removes its dot segments: an id holding `/`, or `.` or `..` itself, would
+        reach another path of the dashboard (`../serve/applications/`)."""
+        return "/" not in submission_id and submission_id not in DOT_SEGMENTS
+
+
+DashboardAt = DirectDashboard | ProxiedDashboard
+
+
+def dashboard_at(cluster: Mapping[str, Any], route: DashboardRoute) -> DashboardAt:
+    """Where the cluster's dashboard answers, by the server's route."""
+    if route.template:
+        return DirectDashboard(dashboard_url(cluster, route.template))
+    metadata = cluster.get("metadata") or {}
+    return ProxiedDashboard(str(metadata.get("namespace", "")), str(metadata.get("name", "")),
+                            head_service(cluster), dashboard_port(cluster))
+
+
 def dashboard_url(cluster: Mapping[str, Any], template: str) -> str:
     """The base URL of the cluster's dashboard: `template` with `{name}`, `{namespace}`, `{service}`
     (the head Service) and `{port}` (the dashboard's) filled in from the RayCluster."""
@@ -39,6 +132,16 @@ def dashboard_url(cluster: Mapping[str, Any], template: str) -> str:
         service=head_service(cluster),
         port=dashboard_port(cluster),
     ).rstrip("/")
+
+
+def shown_url(url: str) -> str:
+    """A URL as messages and logs show it: without the user and password it may hold."""
+    scheme, separator, rest = url.partition("://")
+    end = min((at for at in (rest.find(mark) for mark in "/?#") if at >= 0), default=len(rest))
+    authority = rest[:end]
+    if not separator or "@" not in authority:
+        return url
+    return f"{scheme}://{authority.rpartition('@')[2]}{rest[end:]}"
 
 
 def head_service(cluster: Mapping[str, Any]) -> str:
@@ -249,6 +352,19 @@ def is_refusal(status: int, answer: bytes) -> bool:
     return bool(_RELAYED_REFUSAL.search(text)) or any(phrase in text for phrase in _REFUSALS)
 
 
+def kubernetes_message(answer: bytes) -> str | None:
+    """Kubernetes' message when a failed answer through its service proxy is Kubernetes' own, a
+    `Status` object (the Service absent or without endpoints, its pods unreachable, the caller
+    refused), not the dashboard's; None when it is the dashboard's (Ray never answers a `Status`)."""
+    try:
+        decoded = json.loads(answer)
+    except ValueError:
+        return None
+    if not isinstance(decoded, Mapping) or decoded.get("kind") != "Status":
+        return None
+    return _short(" ".join(str(decoded.get("message") or decoded.get("reason") or "no message").split()))
+
+
 def dashboard_message(answer: bytes) -> str:
     """What a dashboard's failed answer says, on one line of at most MESSAGE_LIMIT characters.
 
@@ -265,5 +381,9 @@ def dashboard_message(answer: bytes) -> str:
         text = str(decoded.get("message") or decoded.get("msg"))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     errors = [found["message"] for line in lines if (found := _ERROR_LINE.match(line))]
-    message = errors[-1] if errors else lines[-1] if lines else "no message"
+    return _short(errors[-1] if errors else lines[-1] if lines else "no message")
+
+
+def _short(message: str) -> str:
+    """At most MESSAGE_LIMIT characters."""
     return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT] + "…"

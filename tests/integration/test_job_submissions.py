@@ -3,7 +3,8 @@
 One RayCluster per module, created through the API and made ready by the operator; the server
 reaches "its" dashboard at the session's Ray head through `KUBERAY_API_DASHBOARD_URL` (kwok runs
 no containers, so the head pod has no Ray of its own). Nothing here fakes the dashboard: every
-answer below is the real Ray's.
+answer below is the real Ray's, but for the default route's, through the Kubernetes API server's
+service proxy, which is Kubernetes' own (the head Service has no endpoints there).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from kubernetes import client as kubernetes
 
 from app.k8s import K8s
 from tests.conftest import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT, Cluster, fresh_namespaces, sample, wait_for
@@ -358,6 +360,39 @@ def test_a_dashboard_that_does_not_answer_is_503_within_the_timeout(k8s: K8s, ra
         assert message == f"The Ray dashboard at {ray_head.url} cannot be reached: no answer in time."
         assert 1.5 < waited < 6, waited
         ok(api.get(base(ns)))
+
+
+def test_through_the_service_proxy_a_head_service_without_endpoints_is_503_naming_the_proxy(
+        app: Any, cluster: Cluster, ns: str, kube: Any) -> None:
+    """The session's app sets no template and runs outside the cluster: it reaches the dashboards
+    through the Kubernetes API server's service proxy. With the ready cluster's head Service
+    selecting no pod (the operator leaves an existing head Service as it is), Kubernetes answers
+    itself, 503 `no endpoints available`: never read as the dashboard's answer."""
+    client = app.test_client()
+    service = kube.get("rayclusters", ns, NAME)["status"]["head"]["serviceName"]
+    core, discovery = kubernetes.CoreV1Api(cluster.api), kubernetes.DiscoveryV1Api(cluster.api)
+    spec = core.read_namespaced_service(service, ns).spec
+    assert spec.type == "NodePort"  # the operator records the node port in the cluster's status: not this one
+    [port] = [port.port for port in spec.ports if port.name == "dashboard"]
+    selector = spec.selector
+    core.patch_namespaced_service(service, ns, {"spec": {"selector": {"kuberay-api.test/selects": "nothing"}}})
+    try:
+        wait_for(lambda: not any(slice_.endpoints for slice_ in discovery.list_namespaced_endpoint_slice(
+            ns, label_selector=f"kubernetes.io/service-name={service}").items), what="the endpoints to go")
+        before = sample(client.get("/metrics").text, "kuberay_api_dashboard_requests_total", call="list_jobs",
+                        outcome="unreachable")
+        for method, suffix, kwargs in CALLS:
+            message = refused(getattr(client, method)(base(ns) + suffix, **kwargs), 503, 14)
+            assert message == (f"The Ray dashboard of cluster {NAME} (service {service}:{port} through the Kubernetes "
+                               f"API server) cannot be reached: the Kubernetes API server's service proxy answered "
+                               f'503: no endpoints available for service "{service}".')
+        assert sample(client.get("/metrics").text, "kuberay_api_dashboard_requests_total", call="list_jobs",
+                      outcome="unreachable") == before + 1
+        # an id that Kubernetes would read as a step up the dashboard's paths is sent nowhere
+        message = refused(client.get(f"{base(ns)}/%2E%2E"), 404, 5)
+        assert message == f"Job submission .. not found in cluster {NAME} of namespace {ns}"
+    finally:
+        core.patch_namespaced_service(service, ns, {"spec": {"selector": selector}})
 
 
 def test_dashboard_calls_are_counted_in_the_metrics(api: Any, ns: str) -> None:

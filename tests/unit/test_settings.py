@@ -30,7 +30,10 @@ READ = [
     ({"KUBERAY_API_MAX_WORKERS_PER_CLUSTER": "50"}, "max_workers_per_cluster", 50),
     ({"KUBERAY_API_MAX_WORKERS_PER_CLUSTER": "0"}, "max_workers_per_cluster", 0),
     ({}, "max_workers_per_cluster", 1000),
-    ({}, "dashboard_url", "http://{service}.{namespace}.svc.cluster.local:{port}"),
+    ({}, "dashboard_url", ""),  # found by where the server runs (tests/unit/test_dashboard.py)
+    ({"KUBERAY_API_DASHBOARD_URL": " "}, "dashboard_url", ""),
+    ({"KUBERAY_API_DASHBOARD_URL": "http://{service}.{namespace}.svc.cluster.local:{port}"}, "dashboard_url",
+     "http://{service}.{namespace}.svc.cluster.local:{port}"),
     ({"KUBERAY_API_DASHBOARD_URL": "http://127.0.0.1:8265"}, "dashboard_url", "http://127.0.0.1:8265"),
     ({"KUBERAY_API_DASHBOARD_URL": " http://localhost:8001/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy "},
      "dashboard_url", "http://localhost:8001/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy"),

@@ -8,13 +8,20 @@ import pytest
 
 from app.errors import InvalidInput
 from app.translate.job_submissions import (
+    IN_CLUSTER_URL,
+    DashboardRoute,
+    DirectDashboard,
+    ProxiedDashboard,
+    dashboard_at,
     dashboard_message,
     dashboard_port,
+    dashboard_route,
     dashboard_url,
     go_float,
     go_value,
     is_refusal,
     job_path,
+    kubernetes_message,
     log_text,
     submission_info,
     submission_list,
@@ -67,6 +74,66 @@ def test_a_template_without_placeholders_is_one_address_for_every_cluster() -> N
     assert dashboard_url(raycluster(), "http://127.0.0.1:8265/") == "http://127.0.0.1:8265"
     proxy = "http://localhost:8001/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy"
     assert dashboard_url(raycluster(), proxy) == "http://localhost:8001/api/v1/namespaces/ns/services/rc-head-svc:8265/proxy"
+
+
+@pytest.mark.parametrize(("template", "in_cluster", "route"), [
+    ("", True, IN_CLUSTER_URL),  # in a pod: the head Service by cluster DNS
+    ("", False, ""),  # elsewhere: the Kubernetes API server's service proxy
+    ("http://127.0.0.1:8265", True, "http://127.0.0.1:8265"),  # a template set is the route, anywhere
+    ("http://127.0.0.1:8265", False, "http://127.0.0.1:8265"),
+])
+def test_the_route_is_the_template_set_else_by_where_the_server_runs(template: str, in_cluster: bool,
+                                                                      route: str) -> None:
+    assert dashboard_route(template, in_cluster).template == route
+
+
+def test_the_route_says_which_and_why_without_credentials() -> None:
+    assert str(dashboard_route("", False)) == (
+        "through the Kubernetes API server's service proxy (/api/v1/namespaces/{namespace}/services/{service}:{port}"
+        "/proxy) (the server runs outside the cluster: its Kubernetes client is not configured in-cluster)")
+    assert str(dashboard_route("", True)) == (
+        "at http://{service}.{namespace}.svc.cluster.local:{port} (the head Service's cluster DNS name: the server "
+        "runs in a pod)")
+    assert str(dashboard_route("https://ray:s3cret@proxy.example:8443/{namespace}/{name}", False)) == (
+        "at https://proxy.example:8443/{namespace}/{name} (set by KUBERAY_API_DASHBOARD_URL)")
+
+
+def test_with_a_template_the_dashboard_is_at_its_url() -> None:
+    where = dashboard_at(raycluster(), DashboardRoute(TEMPLATE))
+    assert where == DirectDashboard("http://rc-head-svc.ns.svc.cluster.local:8265")
+    assert where.name == "Ray dashboard at http://rc-head-svc.ns.svc.cluster.local:8265"
+
+
+def test_without_one_the_dashboard_is_the_head_services_port_through_the_api_servers_proxy() -> None:
+    cluster = raycluster({"head": {"serviceName": "rc-head-abc"}, "endpoints": {"dashboard": "9000"}})
+    where = dashboard_at(cluster, DashboardRoute())
+    assert where == ProxiedDashboard("ns", "rc", "rc-head-abc", 9000)
+    assert where.path == "/api/v1/namespaces/ns/services/rc-head-abc:9000/proxy"
+    assert where.name == "Ray dashboard of cluster rc (service rc-head-abc:9000 through the Kubernetes API server)"
+    assert dashboard_at(raycluster(), DashboardRoute()).path == "/api/v1/namespaces/ns/services/rc-head-svc:8265/proxy"
+
+
+def test_the_proxys_path_quotes_every_name_as_one_segment() -> None:
+    """Names are DNS labels, which need no quoting: quoted anyway, nothing else can be a path."""
+    assert ProxiedDashboard("a/../b", "rc", "x:1/y z", 8265).path == (
+        "/api/v1/namespaces/a%2F..%2Fb/services/x%3A1%2Fy%20z:8265/proxy")
+
+
+def test_a_url_with_credentials_is_named_without_them() -> None:
+    assert DirectDashboard("http://user:pw@dash.example:8265").name == "Ray dashboard at http://dash.example:8265"
+    assert DirectDashboard("http://token@dash.example/a@b").name == "Ray dashboard at http://dash.example/a@b"
+    assert DirectDashboard("http://dash.example?to=a@b").name == "Ray dashboard at http://dash.example?to=a@b"
+
+
+@pytest.mark.parametrize(("submission_id", "carried"), [
+    ("raysubmit_ab12", True), ("a.b", True), ("..x", True), ("with space", True), ("a%2Fb", True),
+    ("a/b", False), ("../serve/applications/", False), (".", False), ("..", False),
+])
+def test_the_proxy_carries_only_ids_that_stay_one_segment(submission_id: str, carried: bool) -> None:
+    """Kubernetes decodes the path it proxies and removes its dot segments: those ids would reach
+    another path of the dashboard. A URL reaches the dashboard with the id as it is."""
+    assert ProxiedDashboard("ns", "rc", "rc-head-svc", 8265).carries(submission_id) is carried
+    assert DirectDashboard("http://127.0.0.1:8265").carries(submission_id)
 
 
 # -- requests ----------------------------------------------------------------------------------------
@@ -266,6 +333,32 @@ def test_rays_refusals_are_told_from_its_failures(status: int, answer: bytes, re
 ])
 def test_a_dashboards_refusal_is_one_line(answer: bytes, message: str) -> None:
     assert dashboard_message(answer) == message
+
+
+NO_ENDPOINTS = (b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"no endpoints '
+                b'available for service \\"rc-head-svc\\"","reason":"ServiceUnavailable","code":503}\n')
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (NO_ENDPOINTS, 'no endpoints available for service "rc-head-svc"'),
+    (b'{"kind": "Status", "message": "services \\"rc-head-svc\\" not found", "code": 404}',
+     'services "rc-head-svc" not found'),
+    (b'{"kind": "Status", "message": "error trying to reach service: dial tcp 10.0.0.7:8265:\\n i/o timeout"}',
+     "error trying to reach service: dial tcp 10.0.0.7:8265: i/o timeout"),
+    (b'{"kind": "Status", "reason": "Forbidden"}', "Forbidden"),
+    (b'{"kind": "Status", "message": "' + b"x" * 5000 + b'"}', "x" * 1000 + "…"),
+])
+def test_kubernetes_own_answer_through_its_proxy_is_recognised(answer: bytes, message: str) -> None:
+    assert kubernetes_message(answer) == message
+
+
+@pytest.mark.parametrize("answer", [
+    b"Job raysubmit_x does not exist",  # Ray's 404 of an unknown job: text
+    TAKEN, FAILED, b"", b'{"message": "bad runtime_env"}', b'[{"kind": "Status"}]', b'{"kind": "Job"}',
+    b'"Status"',
+])
+def test_the_dashboards_own_answers_are_never_read_as_kubernetes(answer: bytes) -> None:
+    assert kubernetes_message(answer) is None
 
 
 @pytest.mark.parametrize(("submission_id", "suffix", "path"), [
