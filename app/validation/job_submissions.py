@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.errors import InvalidInput
-from app.translate.job_submissions import json_safe
+from app.translate.job_submissions import DOT_SEGMENTS, json_safe
 from app.validation.common import check_yaml_mapping
 
 # Ray names the job's log file after the id: a '/' leaves a job it can neither run nor delete.
@@ -27,6 +27,9 @@ def check_submission(submission: Mapping[str, Any]) -> None:
     if BAD_ID.search(submission_id):
         raise InvalidInput("Field 'submissionId' must not contain '/', '\\' or control characters: the id "
                            "is a segment of the job's paths here, and a file name on the Ray head.")
+    if submission_id in DOT_SEGMENTS:
+        raise InvalidInput(f"Field 'submissionId' must not be {submission_id!r}: the id is a segment of the "
+                           "job's paths, and Kubernetes' service proxy reads this one as a step within them.")
     if len(submission_id.encode()) > MAX_ID_BYTES:
         raise InvalidInput(f"Field 'submissionId' must be at most {MAX_ID_BYTES} bytes long (in UTF-8): "
                            "Ray names the job's log file after it.")

@@ -179,6 +179,8 @@ REFUSED = [
     ({"entrypoint": "x", "submissionId": "a\\b"}, "Field 'submissionId' must not contain"),
     ({"entrypoint": "x", "submissionId": "é" * 101}, "Field 'submissionId' must be at most 200 bytes long"),
     ({"entrypoint": "x", "submissionId": "a\nb"}, "Field 'submissionId' must not contain"),
+    ({"entrypoint": "x", "submissionId": ".."}, "Field 'submissionId' must not be '..': the id is a segment of"),
+    ({"entrypoint": "x", "submissionId": "."}, "Field 'submissionId' must not be '.'"),
     ({"entrypoint": "x", "runtimeEnv": "pip: [unclosed"}, "runtimeEnv is not valid YAML: "),
     ({"entrypoint": "x", "runtimeEnv": "- a list"}, "runtimeEnv must be a YAML mapping such as 'key: value'."),
     ({"entrypoint": "x", "runtimeEnv": "a: " + "[" * 3000 + "]" * 3000}, "runtimeEnv is nested too deeply"),
