@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from app.k8s import K8s
 from app.settings import Settings
+from app.translate.job_submissions import IN_CLUSTER_URL, dashboard_route
 from tests.conftest import Cluster, wait_for
 from tests.integration.chart import CHART, Helm, Json, create, of_kind, unique_name
 from tests.integration.served import gunicorn
@@ -166,7 +168,7 @@ def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     assert env["KUBERAY_API_LOG_LEVEL"] == "DEBUG" and env["KUBERAY_API_WORKERS"] == "3"
     assert env["KUBERAY_API_PORT"] == "8888" and env["KUBERAY_API_K8S_TIMEOUT"] == "20"
     assert env["KUBERAY_API_DASHBOARD_TIMEOUT"] == "3"
-    assert env["KUBERAY_API_DASHBOARD_URL"] == "http://{service}.{namespace}.svc.cluster.local:{port}"
+    assert env["KUBERAY_API_DASHBOARD_URL"] == ""  # the head Services by cluster DNS: see below
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 8888, "rpc": 8887}
     assert env["KUBERAY_API_GRPC_BIND"] == "0.0.0.0:8887"  # the Service's `rpc` port targets it
     settings = Settings.from_env(env)  # large numbers too are rendered as the server reads them
@@ -215,6 +217,21 @@ def test_grpc_follows_the_rpc_container_port_or_is_off(helm: Helm) -> None:
                      "containerPort[1].name=rpc", "containerPort[1].containerPort=9887") == "0.0.0.0:9887"
     assert grpc_bind("grpc=false") == "off"
     assert Settings.from_env({"KUBERAY_API_GRPC_BIND": grpc_bind("grpc=false")}).grpc_bind == ""
+
+
+def test_job_submissions_reach_the_head_services_by_cluster_dns_unless_a_template_is_set(helm: Helm) -> None:
+    """The chart sets no template: the server, in its pod, finds the dashboards by the head
+    Services' cluster DNS names (a server outside the cluster would go through the API server)."""
+    pod = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}  # what the kubelet adds
+
+    def route(*strings: str) -> str:
+        env = {**server_env(helm.template("ray-system", strings=strings)), **pod}
+        settings = Settings.from_env(env)
+        return dashboard_route(settings.dashboard_url, K8s.from_settings(settings, env).in_cluster).template
+
+    assert route() == IN_CLUSTER_URL
+    template = "http://{service}.{namespace}.svc.example.internal:{port}"
+    assert route(f"jobSubmissions.dashboardUrl={template}") == template
 
 
 def test_v2_and_cors_follow_their_values(helm: Helm) -> None:
