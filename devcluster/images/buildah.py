@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,3 +202,17 @@ def save(bh: Buildah, component: str, log: Path, image_id: str, ref: str, dest: 
 def load(dest: Path) -> Image:
     meta = json.loads((dest / "image.json").read_text())
     return Image(ref=str(meta["ref"]), archive=dest / "image.tar", id=str(meta["id"]))
+
+
+def prune(bh: Buildah, component: str, log: Path, keep: Path, count: int, name: Callable[[Path], str]) -> None:
+    """Keep the newest `count` archives beside `keep` (it among them); the others go, and so do
+    their names in buildah's storage (`name` of each folder), whose layers the next build reuses."""
+    built = sorted((d for d in keep.parent.iterdir() if (d / "image.json").exists()),
+                   key=lambda d: (d == keep, (d / "image.json").stat().st_mtime), reverse=True)
+    for old in built[count:]:
+        ref = name(old)
+        shutil.rmtree(old)
+        try:
+            bh.run("buildah rmi", ["rmi", ref], component, log)
+        except ComponentError:
+            pass  # already gone from the storage: the archive was all that mattered

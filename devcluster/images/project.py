@@ -3,13 +3,11 @@ a docker-archive under a key of what the build can see, the newest few kept."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from pathlib import Path
 
-from ..errors import ComponentError
 from ..procs import say
-from .buildah import Buildah, Image, bud, confined, load, save
+from .buildah import Image, bud, confined, load, prune, save
 from .cache import RECIPE, build_lock, images_dir, log_file
 from .debian import base_inputs, base_names, ensure_base
 from .dockerfile import context_digest
@@ -49,19 +47,7 @@ def project_image(context: Path) -> Image:
         log = log_file("project", fresh=True)
         image_id = bud(bh, "project image", log, context, ref, ["--layers", "--force-rm"])
         image = save(bh, "project image", log, image_id, ref, dest)
-        _prune_projects(bh, log, keep=dest)
+        prune(bh, "project image", log, dest, KEEP_PROJECT_IMAGES, lambda old: load(old).ref)
     say(f"built {ref} in {time.monotonic() - started:.0f}s")
     return image
 
-
-def _prune_projects(bh: Buildah, log: Path, keep: Path) -> None:
-    """Keep the newest project images only (buildah keeps the layers the next build reuses)."""
-    built = sorted((d for d in (images_dir() / "project").iterdir() if (d / "image.json").exists()),
-                   key=lambda d: (d == keep, (d / "image.json").stat().st_mtime), reverse=True)
-    for old in built[KEEP_PROJECT_IMAGES:]:
-        ref = load(old).ref
-        shutil.rmtree(old)
-        try:
-            bh.run("buildah rmi", ["rmi", ref], "project image", log)
-        except ComponentError:
-            pass  # already gone from the storage: the archive was all that mattered

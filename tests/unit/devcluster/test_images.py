@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from devcluster.images.containerd import parse_ctr_images
+from devcluster.images.containerd import aliases_to_tag, parse_ctr_images
 from devcluster.images.debian import BASE_PACKAGES, base_key, deb822_sources, debian_mirrors, stand_in_problem
 from devcluster.images.dockerfile import (
     context_digest,
@@ -169,3 +169,12 @@ def test_ctr_listing_gives_ref_and_manifest_digest() -> None:
     )
     assert parse_ctr_images(listing) == {"registry.k8s.io/pause:3.10.2": "sha256:1a88"}
     assert parse_ctr_images("REF TYPE DIGEST SIZE PLATFORMS LABELS\n") == {}
+
+
+def test_only_the_aliases_that_name_something_else_are_tagged() -> None:
+    refs = {"docker.io/rayproject/ray:2.46.0": "sha256:new", "docker.io/rayproject/ray:2.7.0": "sha256:new",
+            "docker.io/rayproject/ray:2.9": "sha256:old"}
+    aliases = ["docker.io/rayproject/ray:2.7.0", "docker.io/rayproject/ray:2.9", "docker.io/rayproject/ray:2.40.0"]
+    assert aliases_to_tag(refs, "docker.io/rayproject/ray:2.46.0", aliases) == aliases[1:]
+    refs |= dict.fromkeys(aliases, "sha256:new")
+    assert aliases_to_tag(refs, "docker.io/rayproject/ray:2.46.0", aliases) == []
