@@ -42,7 +42,7 @@ def build_lock() -> Iterator[None]:
         try:
             log = log_file("cleanup", fresh=False)
             stale = [*(images_dir() / "tmp").glob("*"), *images_dir().glob("project/*.tmp[0-9]*"),
-                     *images_dir().glob("pause/*.tmp[0-9]*")]
+                     *images_dir().glob("pause/*.tmp[0-9]*"), *images_dir().glob("ray/*.tmp[0-9]*")]
             for path in stale:
                 if path.is_dir():
                     remove_tree(path, "images", log)
