@@ -10,9 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import build, versions
+from . import build, node, versions
 from .cluster import ControlPlane, memory_mib, running, stop_instance
 from .errors import ComponentError
+from .procs import say
 
 
 def default_state_dir() -> Path:
@@ -22,14 +23,27 @@ def default_state_dir() -> Path:
 
 def _up(args: argparse.Namespace) -> int:
     """Start the instance, unless it already runs whole (then keep it: `make deploy` and `make run`
-    build on it); a crashed one is cleaned up and started again."""
+    build on it); a crashed one is cleaned up and started again. With a real node, the Ray image
+    (built on first use) is then in its containerd, so that the guide's clusters run for real."""
     if running(args.state_dir):
         print("devcluster: already up (make cluster-down to stop it)", file=sys.stderr)
         kubeconfig = args.state_dir / "kubeconfig"
+        with_node = node.joined(args.state_dir)
     else:
-        kubeconfig = ControlPlane(args.state_dir).start().kubeconfig
+        plane = ControlPlane(args.state_dir).start()
+        kubeconfig, with_node = plane.kubeconfig, plane.node is not None
+    if with_node:
+        _load_ray_image()
     print(f"KUBECONFIG={kubeconfig}", flush=True)
     return 0
+
+
+def _load_ray_image() -> None:
+    from . import images  # the image builder is needed only with a real node
+    started = time.monotonic()
+    images.load_ray_image(node.ctr_command())
+    tags = ", ".join(ref.rsplit(":", 1)[1] for ref in images.RAY_REFS)
+    say(f"Ray image ready in the real node ({time.monotonic() - started:.1f}s), tagged rayproject/ray:{tags}")
 
 
 def _status(args: argparse.Namespace) -> int:

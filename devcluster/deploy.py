@@ -35,7 +35,7 @@ def deploy(state_dir: Path, release: str = RELEASE, namespace: str = NAMESPACE,
     """Build (unless built), load and install or upgrade; return when the Deployment is available."""
     if not running(state_dir):
         raise ComponentError("deploy", f"no control plane runs in {state_dir} (make cluster)", None)
-    if not (state_dir / "node" / "pids.json").exists():
+    if not node.joined(state_dir):
         raise ComponentError("deploy", "the control plane has no real node to run the server's pod: "
                              f"{node.unavailable(state_dir) or 'it was started without one'}", None)
     started = time.monotonic()

@@ -77,6 +77,11 @@ def ctr_command() -> list[str]:
     return ["ctr", "--address", str(containerd_socket()), "--namespace", "k8s.io"]
 
 
+def joined(state_dir: Path) -> bool:
+    """Whether the instance in `state_dir` was started with the real node (it records its processes)."""
+    return (state_dir / "node" / "pids.json").exists()
+
+
 def unavailable(state_dir: Path) -> str | None:
     """Why this machine cannot run the real node for the instance in `state_dir`, or None."""
     if os.environ.get("DEVCLUSTER_REAL_NODE", "").lower() in ("0", "false", "no", "off"):
