@@ -1,10 +1,14 @@
-"""Job submissions against a real Ray head (tests/integration/ray_head.py) and the real control plane.
+"""Job submissions against real Ray and the real control plane.
 
-One RayCluster per module, created through the API and made ready by the operator; the server
-reaches "its" dashboard at the session's Ray head through `KUBERAY_API_DASHBOARD_URL` (kwok runs
-no containers, so the head pod has no Ray of its own). Nothing here fakes the dashboard: every
-answer below is the real Ray's, but for the default route's, through the Kubernetes API server's
-service proxy, which is Kubernetes' own (the head Service has no endpoints there).
+The module's cluster is the session's (tests/integration/real_ray.py): the user guide's cluster,
+made through the API, running Ray on the real node. The app here runs outside the cluster with no
+dashboard address set, as `make run` serves it, so it reaches the head through the Kubernetes API
+server's service proxy. Nothing here fakes the dashboard: every answer below is the real Ray's,
+or Kubernetes' own where the head Service has no endpoints.
+
+The tests of the server's own bounds (a head stopped or frozen, a log over the limit) and of a
+custom resource with a short start timeout use the loopback Ray head (tests/integration/ray_head.py),
+which they can stop, freeze and start with settings of their own, through `KUBERAY_API_DASHBOARD_URL`.
 """
 from __future__ import annotations
 
@@ -17,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from kubernetes import client as kubernetes
 
 from app.k8s import K8s
-from tests.conftest import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT, Cluster, fresh_namespaces, sample, wait_for
+from tests.conftest import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT, Cluster, sample, wait_for
+from tests.integration.real_ray import NAME, RayOnNode
 from tests.integration.served import gunicorn
 from tests.integration.support import PREFIXES, cluster_body, ok, own_app, refused, template_body
+from tests.integration.upstream_client import UpstreamClient
 
-NAME = "ray-target"
 PRINT_42 = 'python -c "print(42)"'
 SLEEP = 'python -c "import time; time.sleep(600)"'
 TERMINAL = {"STOPPED", "SUCCEEDED", "FAILED"}
@@ -35,15 +39,9 @@ JOB_TIMEOUT = 90.0  # a job's first run on a fresh head starts its worker proces
 # -- fixtures -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def ns(cluster: Cluster, app: Any) -> Iterator[str]:
-    """A namespace holding the ready, managed RayCluster NAME, created through the API."""
-    with fresh_namespaces(cluster, prefix="jobsub") as [name]:
-        client = app.test_client()
-        ok(client.post(f"/apis/v1/namespaces/{name}/compute_templates", json=template_body(name)))
-        ok(client.post(f"/apis/v1/namespaces/{name}/clusters", json=cluster_body(name, NAME)))
-        wait_for(lambda: ok(client.get(f"/apis/v1/namespaces/{name}/clusters/{NAME}")).get("clusterState") == "ready",
-                 timeout=90, what="the operator to make the cluster ready")
-        yield name
+def ns(ray_on_node: RayOnNode) -> str:
+    """The namespace of the session's cluster NAME, ready and running Ray."""
+    return ray_on_node.namespace
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +50,15 @@ def k8s(cluster: Cluster) -> K8s:
 
 
 @pytest.fixture(scope="module")
-def api(k8s: K8s, ray_head: Any) -> Iterator[Any]:
-    """The app, its responses checked against the spec, reaching the dashboards at the Ray head."""
+def api(k8s: K8s) -> Iterator[Any]:
+    """The app, its responses checked against the spec, with no dashboard address set."""
+    with own_app(k8s) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def loopback(k8s: K8s, ray_head: Any) -> Iterator[Any]:
+    """The app reaching every cluster's dashboard at the loopback Ray head."""
     with own_app(k8s, dashboard_url=ray_head.url) as client:
         yield client
 
@@ -90,81 +95,11 @@ def new_jobs(api: Any, ns: str, known: set[Any], entrypoint: str) -> list[Any]:
 
 # -- the upstream Python client's calls, as it makes them --------------------------------------------
 
-class UpstreamClient:
-    """The requests the KubeRay Python client (python_apiserver_client.KubeRayAPIs) makes for job
-    submissions: the same URLs, headers, bodies and timeouts, and the same reading of the answers
-    ((status, message, value) tuples). Stop is a POST without a body."""
-
-    HEADERS = {"Content-Type": "application/json", "accept": "application/json"}
-
-    def __init__(self, base_url: str) -> None:
-        self.api = base_url + "/apis/v1/"
-        self.timings: list[tuple[str, float]] = []
-
-    def _send(self, what: str, method: str, path: str, **kwargs: Any) -> requests.Response:
-        started = time.perf_counter()
-        response = requests.request(method, self.api + path, headers=self.HEADERS, timeout=(10, 10), **kwargs)
-        self.timings.append((what, time.perf_counter() - started))
-        return response
-
-    @staticmethod
-    def request_dict(entrypoint: str, submission_id: str | None = None, runtime_env: str | None = None,
-                     metadata: dict[str, str] | None = None, num_cpu: float = -1.0, num_gpu: float = -1.0,
-                     resources: dict[str, str] | None = None) -> dict[str, Any]:
-        """The body the client's RayJobRequest.to_dict() builds (its own key names)."""
-        body: dict[str, Any] = {"entrypoint": entrypoint}
-        for key, value in (("submissionId", submission_id), ("runtimeEnv", runtime_env), ("metadata", metadata),
-                           ("resources", resources)):
-            if value is not None:
-                body[key] = value
-        if num_cpu > 0:
-            body["numCpus"] = num_cpu
-        if num_gpu > 0:
-            body["numGpus"] = num_gpu
-        return body
-
-    def submit_job(self, ns: str, name: str, request: dict[str, Any]) -> tuple[int, str | None, str | None]:
-        response = self._send("submit_job", "POST", f"namespaces/{ns}/jobsubmissions/{name}", json=request)
-        if response.status_code // 100 != 2:
-            return response.status_code, response.json()["message"], None
-        return response.status_code, None, response.json()["submissionId"]
-
-    def get_job_info(self, ns: str, name: str, sid: str) -> tuple[int, str | None, dict[str, Any] | None]:
-        response = self._send("get_job_info", "GET", f"namespaces/{ns}/jobsubmissions/{name}/{sid}")
-        if response.status_code // 100 != 2:
-            return response.status_code, response.json()["message"], None
-        return response.status_code, None, response.json()
-
-    def list_job_info(self, ns: str, name: str) -> tuple[int, str | None, list[dict[str, Any]] | None]:
-        response = self._send("list_job_info", "GET", f"namespaces/{ns}/jobsubmissions/{name}")
-        if response.status_code // 100 != 2:
-            return response.status_code, response.json()["message"], None
-        return response.status_code, None, response.json().get("submissions", [])
-
-    def get_job_log(self, ns: str, name: str, sid: str) -> tuple[int, str | None, str | None]:
-        response = self._send("get_job_log", "GET", f"namespaces/{ns}/jobsubmissions/{name}/log/{sid}")
-        if response.status_code // 100 != 2:
-            return response.status_code, response.json()["message"], None
-        return response.status_code, None, response.json().get("log", "")
-
-    def stop_ray_job(self, ns: str, name: str, sid: str) -> tuple[int, str | None]:
-        response = self._send("stop_ray_job", "POST", f"namespaces/{ns}/jobsubmissions/{name}/{sid}")
-        if response.status_code // 100 != 2:
-            return response.status_code, response.json()["message"]
-        return response.status_code, None
-
-    def delete_ray_job(self, ns: str, name: str, sid: str) -> tuple[int, str | None]:
-        response = self._send("delete_ray_job", "DELETE", f"namespaces/{ns}/jobsubmissions/{name}/{sid}")
-        if response.status_code // 100 != 2:
-            return response.status_code, response.json()["message"]
-        return response.status_code, None
-
-
 def test_the_upstream_python_clients_job_calls_work_against_the_served_app(
-        cluster: Cluster, ns: str, ray_head: Any, tmp_path: Path) -> None:
+        cluster: Cluster, ns: str, tmp_path: Path) -> None:
     """The sequence of the client's job-submission calls, against the server as `make run` serves it
-    (gunicorn, 2 workers); the timings are printed (pytest -s) for the record."""
-    with gunicorn(cluster, tmp_path, KUBERAY_API_DASHBOARD_URL=ray_head.url) as server:
+    (gunicorn, 2 workers, no dashboard address set); the timings are printed (pytest -s) for the record."""
+    with gunicorn(cluster, tmp_path) as server:
         client = UpstreamClient(f"http://127.0.0.1:{server.port}")
         sid = unique("client-print")
         started = time.perf_counter()
@@ -222,9 +157,11 @@ def test_a_job_runs_with_its_runtime_env_and_is_answered_in_upstreams_shape(api:
     assert ok(api.delete(f"{root}/{sid}")) == {}
 
 
-def test_entrypoint_resources_reach_ray(api: Any, ns: str) -> None:
+def test_entrypoint_resources_reach_ray(loopback: Any, ns: str) -> None:
     """A job asking for a resource the head has runs; one asking for more than it has waits, and Ray
-    fails it when its start timeout (RAY_JOB_START_TIMEOUT) runs out: Ray was asked for it."""
+    fails it when its start timeout (RAY_JOB_START_TIMEOUT) runs out: Ray was asked for it. (The
+    loopback head has the custom resource and the short timeout.)"""
+    api = loopback
     [(resource, amount)] = RAY_HEAD_RESOURCES.items()
     fits = submit(api, ns, entrypointResources={resource: str(amount / 2)}, entrypointNumCpus=0.5)
     assert wait_status(lambda: ok(api.get(f"{base(ns)}/{fits}")), TERMINAL)["status"] == "SUCCEEDED"
@@ -274,10 +211,14 @@ def test_every_call_about_an_absent_cluster_is_404(api: Any, ns: str, method: st
     assert message == f"Cluster no-such-cluster not found in namespace {ns}"
 
 
-def test_a_cluster_the_server_does_not_manage_is_404(api: Any, ns: str, kube: Any) -> None:
+def test_a_cluster_the_server_does_not_manage_is_404(api: Any, ns: str, kube: Any, cluster: Cluster) -> None:
     mine = kube.get("rayclusters", ns, NAME)
     kube.create("rayclusters", ns, {"metadata": {"name": "unmanaged"}, "spec": mine["spec"]})
-    assert refused(api.get(base(ns, "unmanaged")), 404, 5) == f"Cluster unmanaged not found in namespace {ns}"
+    try:
+        assert refused(api.get(base(ns, "unmanaged")), 404, 5) == f"Cluster unmanaged not found in namespace {ns}"
+    finally:  # its pods would run Ray on the node
+        kubernetes.CustomObjectsApi(cluster.api).delete_namespaced_custom_object("ray.io", "v1", ns, "rayclusters",
+                                                                                 "unmanaged")
 
 
 def test_a_cluster_that_is_not_ready_is_409_failed_precondition(api: Any, ns: str, app: Any) -> None:
@@ -286,13 +227,15 @@ def test_a_cluster_that_is_not_ready_is_409_failed_precondition(api: Any, ns: st
     ok(client.post(f"/apis/v1/namespaces/{ns}/compute_templates", json={**template_body(ns, "huge"), "cpu": 500}))
     body = cluster_body(ns, "pending")
     body["clusterSpec"]["headGroupSpec"]["computeTemplate"] = "huge"
+    body["clusterSpec"]["workerGroupSpec"][0].update(replicas=0, minReplicas=0)
     ok(client.post(f"/apis/v1/namespaces/{ns}/clusters", json=body))
-    sid = unique("not-ready")
-    message = refused(api.post(base(ns, "pending"), json={"entrypoint": PRINT_42, "submissionId": sid}), 409, 9)
-    assert message.startswith(f"Cluster pending in namespace {ns} is not ready (state: ")
-    # nothing went anywhere (every cluster's dashboard is the same Ray head here)
-    assert refused(api.get(f"{base(ns)}/{sid}"), 404, 5)
-    assert sid not in [info.get("submissionId") for info in ok(api.get(base(ns))).get("submissions", [])]
+    try:
+        sid = unique("not-ready")
+        message = refused(api.post(base(ns, "pending"), json={"entrypoint": PRINT_42, "submissionId": sid}), 409, 9)
+        assert message.startswith(f"Cluster pending in namespace {ns} is not ready (state: ")
+        assert refused(api.get(f"{base(ns, 'pending')}/{sid}"), 409, 9)
+    finally:
+        ok(client.delete(f"/apis/v1/namespaces/{ns}/clusters/pending"))
 
 
 @pytest.mark.parametrize(("method", "suffix"), [("get", "/{id}"), ("get", "/log/{id}"), ("post", "/{id}"),
@@ -334,8 +277,9 @@ def test_the_dashboards_own_refusals_are_400_with_its_message(api: Any, ns: str)
 
 # -- the dashboard unreachable --------------------------------------------------------------------
 
-def test_a_ray_head_stopped_during_the_test_is_503_and_serves_again_once_back(api: Any, ns: str,
+def test_a_ray_head_stopped_during_the_test_is_503_and_serves_again_once_back(loopback: Any, ns: str,
                                                                              ray_head: Any) -> None:
+    api = loopback
     ok(api.get(base(ns)))
     ray_head.stop()
     try:
@@ -374,7 +318,6 @@ def test_through_the_service_proxy_a_head_service_without_endpoints_is_503_namin
     spec = core.read_namespaced_service(service, ns).spec
     assert spec.type == "NodePort"  # the operator records the node port in the cluster's status: not this one
     [port] = [port.port for port in spec.ports if port.name == "dashboard"]
-    selector = spec.selector
     core.patch_namespaced_service(service, ns, {"spec": {"selector": {"kuberay-api.test/selects": "nothing"}}})
     try:
         wait_for(lambda: not any(slice_.endpoints for slice_ in discovery.list_namespaced_endpoint_slice(
@@ -391,8 +334,10 @@ def test_through_the_service_proxy_a_head_service_without_endpoints_is_503_namin
         # an id that Kubernetes would read as a step up the dashboard's paths is sent nowhere
         message = refused(client.get(f"{base(ns)}/%2E%2E"), 404, 5)
         assert message == f"Job submission .. not found in cluster {NAME} of namespace {ns}"
-    finally:
-        core.patch_namespaced_service(service, ns, {"spec": {"selector": selector}})
+    finally:  # the head serves the next tests again once its endpoint is back
+        core.patch_namespaced_service(service, ns, {"spec": {"selector": {"kuberay-api.test/selects": None}}})
+        wait_for(lambda: any(slice_.endpoints for slice_ in discovery.list_namespaced_endpoint_slice(
+            ns, label_selector=f"kubernetes.io/service-name={service}").items), what="the endpoints to return")
 
 
 def test_dashboard_calls_are_counted_in_the_metrics(api: Any, ns: str) -> None:
