@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.integration.chart import helm  # noqa: F401  (a fixture: the chart tool, built on first use)
+from tests.integration.real_ray import ray_on_node  # noqa: F401  (a fixture: the guide's cluster, running Ray)
 from tests.integration.seed_sequence import other_namespace  # noqa: F401  (a fixture)
 from tests.integration.support import ok, template_body
 

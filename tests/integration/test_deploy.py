@@ -24,15 +24,19 @@ import pytest
 from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.translate.job_submissions import dashboard_route
 from devcluster import deploy, node
 from tests.conftest import Cluster, fresh_namespaces, wait_for
 from tests.integration import seed_sequence
 from tests.integration.chart import allowed, atoms, without
+from tests.integration.real_ray import RayOnNode
 from tests.integration.rpc import grpc_send
 from tests.integration.served import http_send
 from tests.integration.support import pod_exec
 
 HTTP_PORT, GRPC_PORT = 31888, 31887
+# What the server logs at start-up when its job submissions go to head Services by cluster DNS.
+DNS_ROUTE = str(dashboard_route("", in_cluster=True))
 LIVE_RBAC = ("replicaCount=1", "cache=false", "enableAPIServerV2=false")
 Json = dict[str, Any]
 
@@ -100,6 +104,24 @@ def test_the_charts_own_test_passes(installed: Installed, cluster: Cluster) -> N
 
 def _get(path: str) -> tuple[int, Any]:
     return http_send(HTTP_PORT)("GET", path, None)
+
+
+def test_job_submissions_from_the_pod_reach_a_real_head_by_cluster_dns(
+        installed: Installed, ray_on_node: RayOnNode) -> None:
+    """In a pod, with no dashboard address set, the server reaches the head Service by its DNS name."""
+    [pod] = installed.pods()
+    log = installed.core.read_namespaced_pod_log(pod.metadata.name, installed.namespace,
+                                                 container="kuberay-apiserver-container")
+    assert DNS_ROUTE in log, log
+    send = http_send(HTTP_PORT)
+    root = f"/apis/v1/namespaces/{ray_on_node.namespace}/jobsubmissions/{ray_on_node.name}"
+    status, answer = send("POST", root, {"entrypoint": 'python -c "print(42)"'})
+    assert status == 200, answer
+    sid = answer["submissionId"]
+    info = wait_for(lambda: (got := send("GET", f"{root}/{sid}", None)[1]).get("status") in
+                    {"STOPPED", "SUCCEEDED", "FAILED"} and got, timeout=120, interval=0.5, what="the job to end")
+    assert info["status"] == "SUCCEEDED", info
+    assert "42" in send("GET", f"{root}/log/{sid}", None)[1]["log"].split()
 
 
 # -- the pod -----------------------------------------------------------------------------------------
