@@ -29,7 +29,8 @@ import pytest
 import urllib3
 from kubernetes import client
 
-from tests.conftest import Cluster
+from devcluster.procs import free_port
+from tests.conftest import Cluster, wait_for
 from tests.integration.ray_head import RayHead
 from tests.integration.relay import Relay, host_address
 from tests.integration.served import Server, gunicorn, kubernetes_client
@@ -37,6 +38,7 @@ from tests.integration.support import kubernetes_status
 
 KUBERAY = {"app.kubernetes.io/name": "kuberay"}
 PORT_NAME = "dashboard"
+PROBE_PORT = "probe"
 NEVER_SCHEDULED = "kuberay-api.test/never-scheduled"
 http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
 
@@ -64,9 +66,11 @@ def relay(ray_head: RayHead) -> Iterator[Relay]:
 
 
 def plant_service(cluster: Cluster, namespace: str, name: str, relay: Relay, labels: dict[str, str]) -> None:
-    """A selector-less Service whose one endpoint is the relay (see the module's docstring)."""
+    """A selector-less Service whose one endpoint is the relay (see the module's docstring), once the
+    kube-apiserver has it."""
     core = client.CoreV1Api(cluster.api)
     pod = f"{name}-pod"
+    unused = free_port()  # nothing listens there: the probe port, which never reaches the relay
     core.create_namespaced_pod(namespace, {
         "metadata": {"name": pod},
         "spec": {"schedulingGates": [{"name": NEVER_SCHEDULED}],
@@ -74,13 +78,27 @@ def plant_service(cluster: Cluster, namespace: str, name: str, relay: Relay, lab
     core.patch_namespaced_pod_status(pod, namespace, {"status": {"podIP": relay.host, "podIPs": [{"ip": relay.host}]}})
     core.create_namespaced_service(namespace, {
         "metadata": {"name": name, "labels": labels},
-        "spec": {"ports": [{"name": PORT_NAME, "port": 8265, "targetPort": relay.port}]}})
+        "spec": {"ports": [{"name": PORT_NAME, "port": 8265, "targetPort": relay.port},
+                           {"name": PROBE_PORT, "port": 8266, "targetPort": unused}]}})
     client.DiscoveryV1Api(cluster.api).create_namespaced_endpoint_slice(namespace, {
         "metadata": {"name": f"{name}-relay", "labels": {"kubernetes.io/service-name": name}},
         "addressType": "IPv4",
         "endpoints": [{"addresses": [relay.host], "conditions": {"ready": True},
                        "targetRef": {"kind": "Pod", "namespace": namespace, "name": pod}}],
-        "ports": [{"name": PORT_NAME, "port": relay.port, "protocol": "TCP"}]})
+        "ports": [{"name": PORT_NAME, "port": relay.port, "protocol": "TCP"},
+                  {"name": PROBE_PORT, "port": unused, "protocol": "TCP"}]})
+    # The kube-apiserver proxies to the endpoints its informer holds, a moment after they are
+    # written: once the probe port is no longer "no endpoints", the slice (both ports) is known.
+    wait_for(lambda: _known_to_the_apiserver(cluster, namespace, name), what="the kube-apiserver to see the endpoint")
+
+
+def _known_to_the_apiserver(cluster: Cluster, namespace: str, name: str) -> bool:
+    try:
+        client.CoreV1Api(cluster.api).connect_get_namespaced_service_proxy_with_path(
+            f"{name}:{PROBE_PORT}", namespace, "", _preload_content=False)
+    except client.ApiException as exc:
+        return not (exc.status == 503 and "no endpoints available" in (exc.body or ""))
+    return True
 
 
 def installed_ray_version(head: RayHead) -> str:
