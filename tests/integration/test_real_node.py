@@ -187,9 +187,16 @@ def _crash(state: Path) -> None:
                 pass
 
 
-def test_a_second_instance_runs_on_kwok_alone_and_says_why(cluster: Cluster, real_node: node.RealNode) -> None:
+@pytest.fixture
+def state() -> Iterator[Path]:
+    """The folder of a test's own instance: short (sockets live there), and gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="kuberay-api-node-", ignore_cleanup_errors=True) as parent:
+        yield Path(parent) / "instance"
+
+
+def test_a_second_instance_runs_on_kwok_alone_and_says_why(
+        cluster: Cluster, real_node: node.RealNode, state: Path) -> None:
     assert cluster.plane is not None
-    state = Path(tempfile.mkdtemp(prefix="kuberay-api-node-")) / "instance"
     try:
         up = _devcluster(state, "up")
         assert up.returncode == 0, up.stderr
@@ -211,10 +218,9 @@ def test_a_second_instance_runs_on_kwok_alone_and_says_why(cluster: Cluster, rea
 
 
 def test_stopping_the_node_leaves_the_machine_as_before_after_a_crash_too(
-        cluster: Cluster, real_node: node.RealNode) -> None:
+        cluster: Cluster, real_node: node.RealNode, state: Path) -> None:
     before = cluster.machine_before
     assert before is not None and cluster.plane is not None
-    state = Path(tempfile.mkdtemp(prefix="kuberay-api-node-")) / "instance"  # short: sockets live there
     try:
         cluster.plane.stop_node()  # the session's node, for this test's instance to take
         assert _differences(before, footprint.listing()) == {}
