@@ -409,18 +409,13 @@ class K8s:
         failure counts against the circuit: a 503 may be a proxied Service's, not the API server's.
         """
         api = self._api()
-        _, url, own_headers, _, _ = api.param_serialize(method, target, header_params={},
-                                                        auth_settings=["BearerToken"])
         own = self._timeout if read_timeout is None else read_timeout
         wait = self._wait("forward", own)
         started = time.perf_counter()
         outcome = "unreachable"
         probe = self._before_call("forward")
         try:
-            response = api.rest_client.pool_manager.request(
-                method, url, body=body, headers=_as(auth.current(), {**own_headers, **headers}), preload_content=False,
-                timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, wait), read=wait),
-                redirect=False, retries=False)
+            response = _unread(api, method, target, headers, body, wait)
             outcome = "ok" if 200 <= response.status <= 299 else str(response.status)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             cause = transport_cause(exc)
@@ -456,16 +451,11 @@ class K8s:
         503 too (it may be the Service's).
         """
         api = self._api()
-        _, url, own_headers, _, _ = api.param_serialize(method, target, header_params={},
-                                                        auth_settings=["BearerToken"])
         started = time.perf_counter()
         outcome = "unreachable"
         probe = self._before_call(name)
         try:
-            response = api.rest_client.pool_manager.request(
-                method, url, body=body, headers=_as(auth.current(), {**own_headers, **headers}), preload_content=False,
-                timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, timeout), read=timeout),
-                redirect=False, retries=False)
+            response = _unread(api, method, target, headers, body, timeout)
             outcome = "ok" if 200 <= response.status <= 299 else str(response.status)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             cause = transport_cause(exc)
@@ -635,6 +625,17 @@ def configured_in_cluster(env: Mapping[str, str]) -> bool:
     """Whether `from_environment` configures the client in-cluster: no KUBECONFIG, and the variables
     Kubernetes sets in every pod."""
     return not env.get("KUBECONFIG") and bool(env.get("KUBERNETES_SERVICE_HOST"))
+
+
+def _unread(api: client.ApiClient, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
+            wait: float) -> urllib3.BaseHTTPResponse:
+    """One request of `forward` and `send`: through the client's pool, with its credentials, as
+    the current caller, no retry or redirect, `wait` bounding the connection and each silence; the
+    answer's body still to read."""
+    _, url, own_headers, _, _ = api.param_serialize(method, target, header_params={}, auth_settings=["BearerToken"])
+    return api.rest_client.pool_manager.request(
+        method, url, body=body, headers=_as(auth.current(), {**own_headers, **headers}), preload_content=False,
+        timeout=urllib3.Timeout(connect=min(CONNECT_TIMEOUT, wait), read=wait), redirect=False, retries=False)
 
 
 def _as(caller: auth.Caller | None, headers: Mapping[str, str]) -> Mapping[str, str]:
