@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..errors import ComponentError
 from ..procs import say
-from .cache import images_dir, log_file
-from .tools import no_mounts_left, run_tool
+from .cache import build_lock, images_dir, log_file
+from .tools import no_mounts_left, require, run_tool
 
 POLICY_JSON = '{"default": [{"type": "insecureAcceptAnything"}]}\n'
 REGISTRIES_CONF = """\
@@ -202,6 +202,19 @@ def save(bh: Buildah, component: str, log: Path, image_id: str, ref: str, dest: 
 def load(dest: Path) -> Image:
     meta = json.loads((dest / "image.json").read_text())
     return Image(ref=str(meta["ref"]), archive=dest / "image.tar", id=str(meta["id"]))
+
+
+def cached(dest: Path, make: Callable[[], Image]) -> Image:
+    """The image archived in `dest`, else the one `make` builds and saves there, under the build
+    lock (checked again once the lock is taken: another process may have built it meanwhile). A
+    warm call only looks at `dest`."""
+    if (dest / "image.json").exists():
+        return load(dest)
+    require()
+    with build_lock():
+        if (dest / "image.json").exists():
+            return load(dest)
+        return make()
 
 
 def prune(bh: Buildah, component: str, log: Path, keep: Path, count: int, name: Callable[[Path], str]) -> None:

@@ -12,9 +12,9 @@ import time
 from .. import build, versions
 from ..errors import ComponentError
 from ..procs import say
-from .buildah import Image, bud, confined, load, save
-from .cache import RECIPE, build_lock, images_dir, log_file
-from .tools import require, run_tool
+from .buildah import Image, bud, cached, confined, save
+from .cache import RECIPE, images_dir, log_file
+from .tools import run_tool
 
 PAUSE_DOCKERFILE = """\
 FROM scratch
@@ -41,12 +41,8 @@ def pause_image() -> Image:
     digest = hashlib.sha256(json.dumps([RECIPE, gcc, versions.PAUSE_IMAGE, define,
                                         PAUSE_DOCKERFILE]).encode() + source.read_bytes())
     dest = images_dir() / "pause" / digest.hexdigest()[:16]
-    if (dest / "image.json").exists():
-        return load(dest)
-    require()
-    with build_lock():
-        if (dest / "image.json").exists():
-            return load(dest)
+
+    def make() -> Image:
         say(f"building image {versions.PAUSE_IMAGE}")
         started = time.monotonic()
         bh = confined()
@@ -63,5 +59,7 @@ def pause_image() -> Image:
             image = save(bh, "pause image", log, image_id, versions.PAUSE_IMAGE, dest)
         finally:
             shutil.rmtree(context, ignore_errors=True)
-    say(f"built {versions.PAUSE_IMAGE} in {time.monotonic() - started:.1f}s")
-    return image
+        say(f"built {versions.PAUSE_IMAGE} in {time.monotonic() - started:.1f}s")
+        return image
+
+    return cached(dest, make)

@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 
 from ..procs import say
-from .buildah import Image, bud, confined, load, prune, save
-from .cache import RECIPE, build_lock, images_dir, log_file
+from .buildah import Image, bud, cached, confined, load, prune, save
+from .cache import RECIPE, images_dir, log_file
 from .debian import base_inputs, base_names, ensure_base
 from .dockerfile import context_digest
-from .tools import require
 
 PROJECT_REPO = "docker.io/library/kuberay-api"
 KEEP_PROJECT_IMAGES = 3  # a code change makes a new one; older ones only fill the disk
@@ -32,14 +31,9 @@ def project_image(context: Path) -> Image:
     _, _, base = base_inputs()
     key = project_key(context_digest(context), base)
     dest = images_dir() / "project" / key
-    if (dest / "image.json").exists():
-        return load(dest)
-    names = base_names(context / "Dockerfile")
-    require()
-    with build_lock():
-        if (dest / "image.json").exists():
-            return load(dest)
-        ensure_base(names)
+
+    def make() -> Image:
+        ensure_base(base_names(context / "Dockerfile"))
         ref = project_ref(key)
         say(f"building image {ref}")
         started = time.monotonic()
@@ -48,6 +42,8 @@ def project_image(context: Path) -> Image:
         image_id = bud(bh, "project image", log, context, ref, ["--layers", "--force-rm"])
         image = save(bh, "project image", log, image_id, ref, dest)
         prune(bh, "project image", log, dest, KEEP_PROJECT_IMAGES, lambda old: load(old).ref)
-    say(f"built {ref} in {time.monotonic() - started:.0f}s")
-    return image
+        say(f"built {ref} in {time.monotonic() - started:.0f}s")
+        return image
+
+    return cached(dest, make)
 

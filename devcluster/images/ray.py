@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 from ..procs import say
-from .buildah import Image, bud, confined, load, prune, save
-from .cache import RECIPE, build_lock, images_dir, log_file
+from .buildah import Image, bud, cached, confined, prune, save
+from .cache import RECIPE, images_dir, log_file
 from .containerd import import_image
 from .debian import REPO, base_inputs, base_names, ensure_base
 from .dockerfile import context_digest, context_files, ignore_file, parse_dockerignore
-from .tools import remove_tree, require
+from .tools import remove_tree
 
 RAY_RECIPE = REPO / "devcluster" / "ray-image"
 RAY_REQUIREMENTS = REPO / "tests" / "ray-requirements.txt"
@@ -46,14 +46,9 @@ def ray_image() -> Image:
     _, _, base = base_inputs()
     key = ray_key(context_digest(RAY_RECIPE), RAY_REQUIREMENTS.read_bytes(), base)
     dest = images_dir() / "ray" / key
-    if (dest / "image.json").exists():
-        return load(dest)
-    names = base_names(RAY_RECIPE / "Dockerfile")
-    require()
-    with build_lock():
-        if (dest / "image.json").exists():
-            return load(dest)
-        ensure_base(names)
+
+    def make() -> Image:
+        ensure_base(base_names(RAY_RECIPE / "Dockerfile"))
         say(f"building image {RAY_REFS[0]} from {RAY_RECIPE.relative_to(REPO)}/ (Ray with Serve, from PyPI)")
         started = time.monotonic()
         bh = confined()
@@ -67,8 +62,10 @@ def ray_image() -> Image:
         finally:
             remove_tree(context, "ray image", log)
         prune(bh, "ray image", log, dest, KEEP_RAY_IMAGES, lambda old: f"{RAY_BUILD_REPO}:{old.name}")
-    say(f"built {RAY_REFS[0]} in {time.monotonic() - started:.0f}s")
-    return image
+        say(f"built {RAY_REFS[0]} in {time.monotonic() - started:.0f}s")
+        return image
+
+    return cached(dest, make)
 
 
 def _copy_context(context: Path) -> None:
