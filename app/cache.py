@@ -36,7 +36,7 @@ import orjson
 from app.auth import Access, Attributes
 from app.errors import ApiError, Forbidden
 from app.k8s import Collection, K8s, Watch
-from app.observability import observe_cache_read, observe_cache_restart, observe_cache_state
+from app.metrics import observe_cache_read, observe_cache_restart, observe_cache_state
 from app.types import Json
 
 log = logging.getLogger(__name__)

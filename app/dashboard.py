@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import urllib3
 
 from app.errors import ApiError, DeadlineExceeded, Forbidden, Internal, Unavailable
-from app.observability import observe_dashboard_call
+from app.metrics import observe_dashboard_call
 from app.settings import DEFAULT_JOB_LOG_LIMIT
 from app.translate.job_submissions import DashboardAt, DirectDashboard, ProxiedDashboard, kubernetes_message
 from app.transport import NO_ANSWER, transport_cause

@@ -50,7 +50,7 @@ from app.errors import (
     NotFound,
     Unavailable,
 )
-from app.observability import observe_kubernetes_call
+from app.metrics import observe_kubernetes_call
 from app.settings import Settings
 from app.transport import NO_ANSWER, may_have_arrived, transport_cause
 from app.types import Json

@@ -24,6 +24,18 @@ _RFC3339 = re.compile(
 )
 
 
+def metadata(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A Kubernetes object's `metadata`, empty when absent or null (a watch's Status has none)."""
+    value = obj.get("metadata")
+    return value if isinstance(value, dict) else {}
+
+
+def object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """(namespace, name): how every store, index and page order names an object."""
+    meta = metadata(obj)
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
 def yaml_mapping(text: str) -> dict[str, Any]:
     """A YAML (or JSON) object given as a string; empty text, or YAML holding only comments, is none."""
     value = yaml.safe_load(text) if text else None
