@@ -7,7 +7,7 @@ PORT ?= 8888
 DEVCLUSTER_STATE ?= $(or $(TMPDIR),/tmp)/kuberay-api-devcluster
 export DEVCLUSTER_STATE
 
-.PHONY: help venv system-deps cluster cluster-down deploy undeploy run lint test unit protos
+.PHONY: help venv system-deps cluster cluster-down deploy undeploy run lint test unit protos bench
 
 help:
 	@echo "make run          start the local control plane (built on first use) and the server on :$(PORT), gRPC on :8887"
@@ -18,6 +18,9 @@ help:
 	@echo "make deploy       build the image, load it into the real node, helm upgrade --install (NodePort 31888)"
 	@echo "make undeploy     helm uninstall the server's release"
 	@echo "make protos       regenerate app/rpc/generated/ from proto/ (commit the result)"
+	@echo "make bench        install wrk if missing, start the local control plane, run bench.reads (~15 min), bench.auth"
+	@echo "                  (~5 min) and a short soak ($(BENCH_SOAK_ARGS)), printing their tables (~25 min in all);"
+	@echo "                  options: BENCH_READS_ARGS, BENCH_AUTH_ARGS, BENCH_SOAK_ARGS (.venv/bin/python -m bench.<name> --help)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +30,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 venv: $(VENV)/.installed
 
 system-deps:
-	@scripts/system-deps.sh
+	@scripts/system-deps.sh $(SYSTEM_DEPS)
 
 cluster: venv system-deps
 	$(PY) -m devcluster up
@@ -60,3 +63,17 @@ unit: venv
 # The generated modules are committed; tests/unit/test_protos.py fails when they are stale.
 protos: venv
 	$(PY) scripts/gen_protos.py
+
+# The benchmarks (bench/, README "Benchmark") against the local control plane. The soak runs in a
+# short form: 3 minutes, the RSS baseline after the first (its README run is 10 minutes).
+BENCH_KUBECONFIG := $(DEVCLUSTER_STATE)/kubeconfig
+BENCH_READS_ARGS ?=
+BENCH_AUTH_ARGS ?=
+BENCH_SOAK_ARGS ?= --minutes 3 --warmup 1
+
+# system-deps, reached through cluster, then installs wrk too, before the control plane starts.
+bench: SYSTEM_DEPS = bench
+bench: cluster
+	$(PY) -m bench.reads --kubeconfig $(BENCH_KUBECONFIG) $(BENCH_READS_ARGS)
+	$(PY) -m bench.auth --kubeconfig $(BENCH_KUBECONFIG) $(BENCH_AUTH_ARGS)
+	$(PY) -m bench.soak --kubeconfig $(BENCH_KUBECONFIG) $(BENCH_SOAK_ARGS)

@@ -3,6 +3,7 @@
 # Go comes with the machine; openssl, chromium and chromedriver come from Debian's packages, and,
 # where the real node can run (root on Linux), containerd, runc, the CNI plugins, iptables and
 # the image builder (buildah, debootstrap, gcc for the pause binary).
+# With the argument `bench`, also what the benchmarks need (wrk), in the same single apt-get.
 set -euo pipefail
 command -v go >/dev/null || { echo "system-deps: the Go toolchain (1.26) is required on PATH" >&2; exit 1; }
 missing=()
@@ -18,6 +19,12 @@ if [ "$(uname -s)" = Linux ] && [ "$(id -u)" -eq 0 ] && [ "${DEVCLUSTER_REAL_NOD
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v gcc >/dev/null || missing+=(gcc libc6-dev)
 fi
+for extra in "$@"; do
+  case "$extra" in
+    bench) command -v wrk >/dev/null || missing+=(wrk) ;;
+    *) echo "system-deps: unknown argument '$extra' (known: bench)" >&2; exit 2 ;;
+  esac
+done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "system-deps: please install: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
