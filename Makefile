@@ -7,12 +7,14 @@ PORT ?= 8888
 DEVCLUSTER_STATE ?= $(or $(TMPDIR),/tmp)/kuberay-api-devcluster
 export DEVCLUSTER_STATE
 
-.PHONY: help venv system-deps cluster cluster-down deploy undeploy run lint test unit protos bench
+.PHONY: help venv system-deps cluster cluster-down deploy undeploy run lint fmt hooks test unit protos bench
 
 help:
 	@echo "make run          start the local control plane (built on first use) and the server on :$(PORT), gRPC on :8887"
 	@echo "make test         run the checks (make lint), then every test (unit, integration, contract, browser)"
 	@echo "make lint         ruff, mypy and the import contracts (settings in pyproject.toml)"
+	@echo "make fmt          apply ruff's fixes to the tree (ruff check --fix)"
+	@echo "make hooks        install the git pre-commit hook (.pre-commit-config.yaml): ruff and the import contracts"
 	@echo "make cluster      start only the local control plane (kept if it runs); prints KUBECONFIG=<path>"
 	@echo "make cluster-down stop the local control plane, its real node too, and remove its state"
 	@echo "make deploy       build the image, load it into the real node, helm upgrade --install (NodePort 31888)"
@@ -53,6 +55,13 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+
+# ruff's fixes only: the tree is not run through a formatter.
+fmt: venv
+	$(VENV)/bin/ruff check --fix .
+
+hooks: venv
+	$(VENV)/bin/pre-commit install
 
 test: lint system-deps
 	$(PY) -m pytest
