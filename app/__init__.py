@@ -3,7 +3,7 @@
 One spec (openapi/kuberay.yaml) is served twice, under `/apis/v1` and under `/apis/v1alpha2`
 (upstream's older prefix), each with its spec at `<prefix>/openapi.json` and its Swagger UI at
 `<prefix>/swagger-ui/`; `/swagger-ui/`, upstream's address, leads to the `/apis/v1` one.
-Outside the spec: `/healthz`, `/readyz` (app/health.py) and `/metrics` (app/observability.py), and,
+Outside the spec: `/healthz`, `/readyz` (app/health.py) and `/metrics` (app/http/access.py), and,
 when `v2` is on, the V2 API (app/http/v2.py): the Kubernetes API's own routes, forwarded. With CORS
 origins set, browsers on those origins may call both APIs (app/http/cors.py).
 The same operations are served over gRPC (app/rpc/) by the same handlers, when `grpc_bind` is set:
@@ -59,9 +59,9 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     # Imported here, not with the package: prometheus_client picks its multiprocess mode once, when
     # first imported, and gunicorn.conf.py imports app.settings before it sets PROMETHEUS_MULTIPROC_DIR.
     import handlers
-    from app import auth, health, observability
+    from app import auth, health, logs
     from app.dashboard import Dashboard
-    from app.http import authn, cors, v2, validators, wire
+    from app.http import access, authn, cors, v2, validators, wire
     from app.http.routes import SpecRoutes
     from app.k8s import K8s
     from app.rpc.routes import rpc_routes
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     from app.validation import Limits
 
     settings = settings or Settings.from_env(os.environ)
-    observability.configure_logging(settings.log_level, settings.log_format)
+    logs.configure_logging(settings.log_level, settings.log_format)
     gateway = k8s or K8s.from_settings(settings)
     # Job submissions reach the Ray dashboards at the administrator's template if set; else a
     # server in a pod by the head Services' cluster DNS names, any other through the Kubernetes API
@@ -82,10 +82,10 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     # Who calls (app/auth.py): with `kubernetes`, Kubernetes verifies each caller and decides what
     # they may do, also for reads the caches answer and for job submissions.
     authenticator = auth.authenticator(settings.auth_mode, settings.auth_token, gateway.review_token)
-    access = auth.Access(gateway.review_access) if settings.auth_mode == "kubernetes" else None
+    permissions = auth.Access(gateway.review_access) if settings.auth_mode == "kubernetes" else None
     services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, route,
                               cache=settings.cache, write_marks=settings.write_marks,
-                              cache_namespace=settings.cache_namespace, access=access)
+                              cache_namespace=settings.cache_namespace, access=permissions)
     rpc = None
     if settings.grpc_bind:  # the same handlers, each in the same deadline scope, over gRPC
         rpc = RpcServer(rpc_routes(Specification.load(OPENAPI_DIR / SPEC)), handlers.operations(services),
@@ -112,8 +112,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     # counted and logged, CORS headers go on every other answer (and preflights, which carry no
     # credentials, are answered), writes from pages of other origins are refused, callers are
     # authenticated, and the V2 API answers its own paths before the V1 API's routing sees them.
-    app.add_middleware(observability.RequestMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
-                       routes=observability.Routes(app, routes, SPEC_DOCS),
+    app.add_middleware(access.RequestMiddleware, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       routes=access.Routes(app, routes, SPEC_DOCS),
                        header=settings.request_id_header, quiet=OPS_ROUTES)
     if settings.cors_origins:
         app.add_middleware(cors.Cors, position=MiddlewarePosition.BEFORE_EXCEPTION,
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     app.add_url_rule(f"{SWAGGER_UI}/", "swagger_ui", _swagger_ui, strict_slashes=False)
     app.add_url_rule("/healthz", "healthz", health.healthz, methods=ANY_METHOD)
     app.add_url_rule("/readyz", "readyz", partial(health.readyz, gateway, services.caches))
-    app.add_url_rule("/metrics", "metrics", partial(observability.metrics, settings.metrics_dir))
+    app.add_url_rule("/metrics", "metrics", partial(access.metrics, settings.metrics_dir))
     errors.register(app, routes)
     app.app.extensions[RPC_EXTENSION] = rpc
     return app

@@ -30,8 +30,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import INTERNAL, ApiError, InvalidInput, MethodNotAllowed, NotFound, TooLarge, Unavailable, error_body
+from app.http.access import ROUTE
 from app.k8s import Forwarded
-from app.observability import ROUTE
 from app.services.v2 import V2Api
 from app.translate.v2 import CLUSTER_SPEC, bounded_watch_query, is_watch, ray_events_query
 

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from app.k8s import K8s
-from app.observability import JsonFormatter
+from app.logs import JsonFormatter
 from app.settings import Settings
 from tests.conftest import Cluster, sample, wait_for
 from tests.integration.support import GatewayCalls, own_app, template_body

@@ -1,4 +1,4 @@
-"""app/observability.py and app/health.py up to Kubernetes: metrics, access log, request ids, probes.
+"""app/http/access.py, app/logs.py and app/health.py up to Kubernetes: metrics, access log, request ids, probes.
 
 The real app with no cluster (its kubeconfig does not exist): every request here is answered
 without Kubernetes, so the names, counts and log lines are those of the middleware alone.
@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app import create_app
-from app.observability import JsonFormatter, configure_logging
+from app.logs import JsonFormatter, configure_logging
 from app.settings import Settings
 from tests.conftest import sample
 
