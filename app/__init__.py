@@ -29,7 +29,6 @@ from connexion.options import SwaggerUIOptions
 from connexion.spec import Specification
 from werkzeug.wrappers import Response
 
-from app import errors
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     import handlers
     from app import auth, health, logs
     from app.dashboard import Dashboard
-    from app.http import access, authn, cors, v2, validators, wire
+    from app.http import access, authn, cors, problems, v2, validators, wire
     from app.http.routes import SpecRoutes
     from app.k8s import K8s
     from app.rpc.routes import rpc_routes
@@ -131,7 +130,7 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     app.add_url_rule("/healthz", "healthz", health.healthz, methods=ANY_METHOD)
     app.add_url_rule("/readyz", "readyz", partial(health.readyz, gateway, services.caches))
     app.add_url_rule("/metrics", "metrics", partial(access.metrics, settings.metrics_dir))
-    errors.register(app, routes)
+    problems.register(app, routes)
     app.app.extensions[RPC_EXTENSION] = rpc
     return app
 

@@ -211,5 +211,5 @@ def test_a_failed_request_logs_its_errors_under_the_same_request_id(
     lines = _lines(json_log, request_id)
     access = [line for line in lines if line["logger"] == "app.access"]
     assert len(access) == 1 and access[0]["status"] == 503
-    assert any(line["logger"] == "app.errors" and line["level"] == "ERROR" for line in lines)
+    assert any(line["logger"] == "app.http.problems" and line["level"] == "ERROR" for line in lines)
     assert any(line["logger"] == "app.k8s" and line["level"] == "WARNING" for line in lines)  # in the handler's thread
