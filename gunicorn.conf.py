@@ -45,7 +45,7 @@ from app.settings import METRICS_DIR, WRITE_MARKS, Settings
 
 # Every worker's metrics go to files in one folder, so that a scrape (which reaches one worker)
 # sees the whole server. Set before prometheus_client is first imported, here or in a worker: the
-# imports above load no prometheus_client.
+# imports above load no prometheus_client (tests/unit/test_prometheus_order.py).
 _OWN_METRICS_DIR = not os.environ.get(METRICS_DIR)  # made here, so removed here on exit
 if _OWN_METRICS_DIR:
     os.environ[METRICS_DIR] = tempfile.mkdtemp(prefix="kuberay-api-metrics-")

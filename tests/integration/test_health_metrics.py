@@ -20,9 +20,9 @@ from kubernetes import client as kube
 from kubernetes import config
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import create_app
 from app.k8s import K8s
 from app.logs import JsonFormatter
+from app.main import create_app
 from app.settings import Settings
 from tests.conftest import Cluster, sample, wait_for
 from tests.integration.support import GatewayCalls, own_app, template_body
