@@ -51,7 +51,7 @@ def metrics(metrics_dir: str = "") -> flask.Response:
     registry: CollectorRegistry = REGISTRY
     if metrics_dir:  # a fresh registry per scrape, as prometheus_client documents for this mode
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=metrics_dir)
+        MultiProcessCollector(registry, path=metrics_dir)  # type: ignore[no-untyped-call, unused-ignore]
     encode, content_type = choose_encoder(flask.request.headers.get("Accept", ""))
     return flask.Response(encode(registry), status=200, content_type=content_type)
 

@@ -173,7 +173,7 @@ def _time_left(context: grpc.ServicerContext) -> float | None:
     return None if left is None or left > 1e9 else max(0.0, left)
 
 
-class _Health(health.HealthServicer):
+class _Health(health.HealthServicer):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped
     """`grpc.health.v1.Health/Check`: SERVING when `/readyz` would answer 200, else NOT_SERVING,
     for the server ("") and each of its services; NOT_SERVING from the start of a shutdown.
     `Watch` streams the statuses set here: SERVING while up, NOT_SERVING once shutting down."""
@@ -198,7 +198,7 @@ class _Health(health.HealthServicer):
         super().enter_graceful_shutdown()
 
 
-class _Observed(grpc.ServerInterceptor):
+class _Observed(grpc.ServerInterceptor):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped
     """Around every call: the request id, the metrics and the access line; and, but for the open
     services (health, reflection), the caller's credentials (metadata `authorization`, as HTTP's
     header): the call runs as its caller (app/auth.py), or ends UNAUTHENTICATED."""
