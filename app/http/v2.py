@@ -1,10 +1,10 @@
 """The V2 API: the Kubernetes API's own routes, which the KubeRay dashboard calls, forwarded to the
 Kubernetes API with the server's credentials and answered by it, status, headers and body.
 
-Routes (upstream's, BEHAVIOR §1.10):
+Routes (upstream's `NewMux`, apiserversdk/proxy.go@v1.7.0):
 * any method on `/apis/ray.io/v1` and below: KubeRay's resources; a create (POST on
   `namespaces/{ns}/{rayclusters|rayjobs|rayservices}`) or update (PUT on `…/{name}`) first goes
-  through the compute-template step (app/services/v2.py);
+  through the compute-template step (app/services/v2.py; upstream's apiserversdk/util/template.go@v1.7.0);
 * `GET /apis/events.k8s.io/v1/namespaces/{ns}/events`, narrowed to ray.io objects' events;
 * any method on `/api/v1/namespaces/{ns}/services/{service}/proxy[/…]`, for KubeRay's Services only.
 Every other path under `/api/`, `/apis/ray.io/` and `/apis/events.k8s.io/` is refused. The server's
