@@ -40,10 +40,12 @@ import shutil
 import tempfile
 from typing import Any
 
+from app.logs import TEXT_FORMAT, JsonFormatter
 from app.settings import METRICS_DIR, WRITE_MARKS, Settings
 
 # Every worker's metrics go to files in one folder, so that a scrape (which reaches one worker)
-# sees the whole server. Set before prometheus_client is first imported, here or in a worker.
+# sees the whole server. Set before prometheus_client is first imported, here or in a worker: the
+# imports above load no prometheus_client (tests/unit/test_prometheus_order.py).
 _OWN_METRICS_DIR = not os.environ.get(METRICS_DIR)  # made here, so removed here on exit
 if _OWN_METRICS_DIR:
     os.environ[METRICS_DIR] = tempfile.mkdtemp(prefix="kuberay-api-metrics-")
@@ -57,7 +59,7 @@ if _OWN_WRITE_MARKS:
     os.environ[WRITE_MARKS] = _path
 _settings = Settings.from_env(os.environ)  # fails here, naming the variable, if one is wrong
 
-from app import observability  # noqa: E402  (after the metrics folder is chosen)
+from app.metrics import prepare_metrics_dir  # noqa: E402  (after the metrics folder is chosen)
 
 
 def _int(name: str, default: int, minimum: int = 1) -> int:
@@ -80,12 +82,12 @@ def _port() -> int:
 
 def _text_formatter() -> logging.Formatter:
     """The server's text format; gunicorn's own lines (in the master) have no request id."""
-    return logging.Formatter(observability.TEXT_FORMAT, defaults={"request_id": "-"})
+    return logging.Formatter(TEXT_FORMAT, defaults={"request_id": "-"})
 
 
 def on_starting(server: Any) -> None:
     """Before any worker: what a previous run left (counts, revisions) must not count in this one."""
-    observability.prepare_metrics_dir(_settings.metrics_dir)
+    prepare_metrics_dir(_settings.metrics_dir)
     with open(_settings.write_marks, "wb"):  # emptied: a previous run's revisions may be another etcd's
         pass
 
@@ -114,14 +116,14 @@ control_socket_disable = True
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 # One configuration for gunicorn's loggers and the server's (the root logger), in the server's
-# format; the server then finds a handler and adds none (observability.configure_logging).
+# format; the server then finds a handler and adds none (app.logs.configure_logging).
 # The server logs one line per request itself (logger app.access), so uvicorn's are dropped.
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "text": {"()": _text_formatter},
-        "json": {"()": observability.JsonFormatter},
+        "json": {"()": JsonFormatter},
     },
     "handlers": {
         "stdout": {"class": "logging.StreamHandler", "formatter": _settings.log_format,

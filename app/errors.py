@@ -1,4 +1,4 @@
-"""Every error a client can see, and the one place that turns any failure into a response.
+"""Every error a client can see: the tree that every layer raises from, and the error body.
 
 Tree (HTTP status / gRPC code in the body):
 
@@ -18,29 +18,14 @@ Tree (HTTP status / gRPC code in the body):
     └── DeadlineExceeded 504 / 4
 
 Every error body is `{"code": <gRPC code>, "message": "<one sentence>"}` and nothing else: upstream's
-Go client decodes it as `google.rpc.Status` and rejects unknown keys. This module
-turns Connexion's and Starlette's own failures into the same body; app/http/validators.py phrases
-the validation messages. It imports nothing from the rest of the application but the route
-index of app/http/routes.py (for a 405's `Allow` header).
+Go client decodes it as `google.rpc.Status` and rejects unknown keys. The HTTP edge turns these
+errors, and Connexion's and Starlette's own failures, into that body (app/http/problems.py), the
+gRPC front into a status (app/rpc/server.py); app/http/validators.py phrases the validation
+messages. This module imports nothing, so that every layer can raise from it.
 """
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Mapping
-from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
-
-from connexion.exceptions import NonConformingResponse, ProblemException
-from connexion.lifecycle import ConnexionRequest, ConnexionResponse
-from starlette.exceptions import HTTPException
-
-if TYPE_CHECKING:
-    import connexion
-
-    from app.http.routes import SpecRoutes
-
-log = logging.getLogger(__name__)
+from typing import Any, ClassVar
 
 
 class ApiError(Exception):
@@ -123,70 +108,6 @@ def grpc_code(status: int) -> int:
 def error_body(code: int, message: str) -> dict[str, Any]:
     """The one error shape of the API (schema `Error` in openapi/kuberay.yaml)."""
     return {"code": code, "message": message}
-
-
-def register(app: connexion.FlaskApp, routes: SpecRoutes) -> None:
-    """Route every failure, ours or the framework's, through `_respond`; `routes` names the
-    methods a path allows, for a 405's `Allow` header."""
-    app.add_error_handler(ApiError, _api_error)
-    app.add_error_handler(ProblemException, _problem)
-    app.add_error_handler(HTTPException, partial(_http_exception, routes))
-    app.add_error_handler(Exception, _unexpected)
-
-
-def _respond(status: int, code: int, message: str,
-             headers: Mapping[str, str] | None = None) -> ConnexionResponse:
-    return ConnexionResponse(
-        status_code=status,
-        mimetype="application/json",
-        body=json.dumps(error_body(code, message), separators=(",", ":")),
-        headers=dict(headers or {}),
-    )
-
-
-def _api_error(request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
-    if exc.status >= 500:
-        log.error("%s %s failed: %s", request.method, request.url.path, exc.message,
-                  exc_info=exc.__cause__)
-    return _respond(exc.status, exc.code, exc.message)
-
-
-def _problem(request: ConnexionRequest, exc: ProblemException) -> ConnexionResponse:
-    """Connexion's own failures: validation (400), media type (415), response validation (500)."""
-    status = exc.status
-    if isinstance(exc, NonConformingResponse):
-        # Only ever on when responses are validated (tests): the detail is what a developer needs.
-        log.error("%s %s: %s", request.method, request.url.path, exc.detail)
-        return _respond(status, 13, f"Internal Server Error: {sentence(exc.detail)}")
-    if status >= 500:
-        log.error("%s %s failed: %s", request.method, request.url.path, exc.detail)
-        return _respond(status, grpc_code(status), INTERNAL)
-    return _respond(status, grpc_code(status), sentence(exc.detail or exc.title or "Bad Request"),
-                    exc.headers)
-
-
-def _http_exception(routes: SpecRoutes, request: ConnexionRequest,
-                    exc: HTTPException) -> ConnexionResponse:
-    """Routing outcomes: no route (404), a route without this method (405), Flask's own aborts."""
-    method, path = request.method, request.url.path
-    headers = dict(exc.headers or {})
-    if exc.status_code == 404:
-        message = f"Not Found: no API route matches {method} {path}."
-    elif exc.status_code == 405:
-        headers["Allow"] = routes.allowed_methods(path) or headers.get("Allow", "")
-        message = f"Method Not Allowed: {path} does not accept {method} (allowed: {headers['Allow']})."
-    else:
-        message = sentence(exc.detail)
-    if exc.status_code >= 500:
-        log.error("%s %s failed: %s", method, path, exc.detail)
-        message = INTERNAL
-    return _respond(exc.status_code, grpc_code(exc.status_code), message, headers)
-
-
-def _unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    """A bug or an unforeseen failure: the client learns nothing internal, the log gets everything."""
-    log.error("%s %s failed unexpectedly", request.method, request.url.path, exc_info=exc)
-    return _respond(500, 13, INTERNAL)
 
 
 def sentence(text: str) -> str:

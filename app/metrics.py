@@ -4,10 +4,12 @@ web framework, so that the gateways and the caches can report without reaching t
 They are module-level: one set per process, however many apps are built. Several processes
 (gunicorn workers) serve one address and a scrape reaches one of them: with
 PROMETHEUS_MULTIPROC_DIR set in their environment before prometheus_client is first imported,
-it keeps every process's values in files there, and `/metrics` serves the sum.
+it keeps every process's values in files there, and `/metrics` serves the sum
+(app/http/access.py).
 """
 from __future__ import annotations
 
+import os
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -90,3 +92,14 @@ def observe_cache_restart(cache: str, reason: str) -> None:
 
 def observe_cache_read(cache: str, source: str) -> None:
     CACHE_READS.labels(cache, source).inc()
+
+
+def prepare_metrics_dir(path: str) -> None:
+    """Empty (or create) the multiprocess folder: for gunicorn's `on_starting`, before any worker.
+
+    The files of a previous run would otherwise add to the new counts.
+    """
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):
+            os.remove(os.path.join(path, name))

@@ -103,8 +103,8 @@ def app(cluster: Cluster) -> Iterator[Any]:
     """The real app against the session's cluster, validating its own responses. Its lifespan runs
     for the session: its watch caches and its gRPC front (on a free loopback port) start now and
     stop at the end."""
-    from app import create_app
     from app.k8s import K8s
+    from app.main import create_app
     from app.settings import Settings
 
     app = create_app(Settings(validate_responses=True, grpc_bind="127.0.0.1:0"),
@@ -118,7 +118,7 @@ def rpc_channel(app: Any) -> Iterator[Any]:
     """A channel to the session app's gRPC front (its lifespan started it on a free port)."""
     import grpc
 
-    from app import RPC_EXTENSION
+    from app.main import RPC_EXTENSION
 
     with grpc.insecure_channel(f"127.0.0.1:{app.app.extensions[RPC_EXTENSION].port}") as channel:
         yield channel

@@ -4,7 +4,7 @@ either API sees it, and runs as that caller.
 Open: the probes (`/healthz`, `/readyz`), `/metrics` unless it is protected, and the documentation
 (the specs and Swagger UI), which hold no data. A request without acceptable credentials gets 401
 with `WWW-Authenticate: Bearer`, in the V1 error format, or as a Kubernetes `Status` on V2 paths.
-The caller's name goes into `scope["extensions"]` for the access log (`observability.CALLER`).
+The caller's name goes into `scope["extensions"]` for the access log (`access.CALLER`, app/http/access.py).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import auth
 from app.errors import ApiError
+from app.http.access import CALLER
 from app.http.v2 import early_refusal
-from app.observability import CALLER
 
 
 class Authenticate:

@@ -2,8 +2,8 @@
 set; and, always, no writes from pages of other origins.
 
 Starlette's middleware does the CORS work; `Cors` only keeps it off the probes and `/metrics`,
-which browsers have no business reading. The methods and headers are upstream's (BEHAVIOR §6.2),
-plus `Authorization`, so that a UI can send a token.
+which browsers have no business reading. The methods and headers are upstream's (its CORS options
+in apiserver/cmd/main.go@v1.7.0), plus `Authorization`, so that a UI can send a token.
 """
 from __future__ import annotations
 

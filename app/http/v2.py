@@ -1,10 +1,10 @@
 """The V2 API: the Kubernetes API's own routes, which the KubeRay dashboard calls, forwarded to the
 Kubernetes API with the server's credentials and answered by it, status, headers and body.
 
-Routes (upstream's, BEHAVIOR §1.10):
+Routes (upstream's `NewMux`, apiserversdk/proxy.go@v1.7.0):
 * any method on `/apis/ray.io/v1` and below: KubeRay's resources; a create (POST on
   `namespaces/{ns}/{rayclusters|rayjobs|rayservices}`) or update (PUT on `…/{name}`) first goes
-  through the compute-template step (app/services/v2.py);
+  through the compute-template step (app/services/v2.py; upstream's apiserversdk/util/template.go@v1.7.0);
 * `GET /apis/events.k8s.io/v1/namespaces/{ns}/events`, narrowed to ray.io objects' events;
 * any method on `/api/v1/namespaces/{ns}/services/{service}/proxy[/…]`, for KubeRay's Services only.
 Every other path under `/api/`, `/apis/ray.io/` and `/apis/events.k8s.io/` is refused. The server's
@@ -30,8 +30,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import INTERNAL, ApiError, InvalidInput, MethodNotAllowed, NotFound, TooLarge, Unavailable, error_body
+from app.http.access import ROUTE
 from app.k8s import Forwarded
-from app.observability import ROUTE
 from app.services.v2 import V2Api
 from app.translate.v2 import CLUSTER_SPEC, bounded_watch_query, is_watch, ray_events_query
 

@@ -177,7 +177,7 @@ def parameter_problem(param: dict[str, Any], value: Any, subject: str) -> str | 
     return None if error is None else describe(error, subject)
 
 
-class RequestBodyValidator(JSONRequestBodyValidator):
+class RequestBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped
     """Connexion's JSON body validator, with messages that name the field (see `describe`)."""
 
     async def wrap_receive(self, receive: Any, *, scope: Any) -> Any:
@@ -205,7 +205,7 @@ class RequestBodyValidator(JSONRequestBodyValidator):
             raise BadRequestProblem(detail=problem)
 
 
-class RequestParameterValidator(ParameterValidator):
+class RequestParameterValidator(ParameterValidator):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped
     """Connexion's parameter validator, with messages that name the parameter."""
 
     @staticmethod

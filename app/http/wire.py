@@ -336,7 +336,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-class _WireAPI(RoutedAPI[_WireOperation]):
+class _WireAPI(RoutedAPI[_WireOperation]):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.add_paths()
@@ -348,7 +348,7 @@ class _WireAPI(RoutedAPI[_WireOperation]):
         return _WireOperation(self.next_app, Shape.of(schema) if schema else None, aliases)
 
 
-class WireMiddleware(RoutedMiddleware[_WireAPI]):
+class WireMiddleware(RoutedMiddleware[_WireAPI]):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped
     """Add with `position=MiddlewarePosition.BEFORE_VALIDATION`: it needs the routed operation."""
 
     api_cls = _WireAPI

@@ -4,8 +4,8 @@
 standard health service (`grpc.health.v1.Health`, whose answer is `/readyz`'s) and server
 reflection, so that `grpcurl` needs no .proto files. Every call, whichever service, goes through
 `_Observed`: a request id (the caller's `x-request-id` metadata, else a new one) for the log and
-sent back as initial metadata, one count and latency sample (upstream's `grpc_server_*` metrics,
-app/observability.py) and one access line. Errors become gRPC statuses here, in one place: an
+sent back as initial metadata, one count and latency sample (upstream's `grpc_server_*` metrics)
+and one access line (app/rpc/access.py). Errors become gRPC statuses here, in one place: an
 `ApiError`'s code and message, as the HTTP front's error body carries them; anything else is
 Internal with the HTTP front's text, the cause logged.
 
@@ -27,8 +27,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
-from app import auth, observability
+from app import auth, logs
 from app.errors import INTERNAL, ApiError
+from app.rpc import access
 from app.rpc.routes import RpcRoute
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def _time_left(context: grpc.ServicerContext) -> float | None:
     return None if left is None or left > 1e9 else max(0.0, left)
 
 
-class _Health(health.HealthServicer):
+class _Health(health.HealthServicer):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped
     """`grpc.health.v1.Health/Check`: SERVING when `/readyz` would answer 200, else NOT_SERVING,
     for the server ("") and each of its services; NOT_SERVING from the start of a shutdown.
     `Watch` streams the statuses set here: SERVING while up, NOT_SERVING once shutting down."""
@@ -197,7 +198,7 @@ class _Health(health.HealthServicer):
         super().enter_graceful_shutdown()
 
 
-class _Observed(grpc.ServerInterceptor):
+class _Observed(grpc.ServerInterceptor):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped
     """Around every call: the request id, the metrics and the access line; and, but for the open
     services (health, reflection), the caller's credentials (metadata `authorization`, as HTTP's
     header): the call runs as its caller (app/auth.py), or ends UNAUTHENTICATED."""
@@ -211,7 +212,7 @@ class _Observed(grpc.ServerInterceptor):
         if handler is None:  # no such method: gRPC answers UNIMPLEMENTED itself
             return None
         full = details.method
-        request_id = observability.request_id(self._metadata(details.invocation_metadata, self._header))
+        request_id = logs.request_id(self._metadata(details.invocation_metadata, self._header))
         if handler.unary_unary is not None:
             return handler._replace(unary_unary=self._unary(full, request_id, handler.unary_unary, "unary"))
         if handler.unary_stream is not None:
@@ -243,9 +244,9 @@ class _Observed(grpc.ServerInterceptor):
     def _observing(self, full: str, kind: str, request_id: str, context: grpc.ServicerContext) -> Iterator[None]:
         """One call, from its start to its status: the request id for its log lines and its caller,
         the start counted, then the status counted and timed, and the access line."""
-        token = observability.REQUEST_ID.set(request_id)
+        token = logs.REQUEST_ID.set(request_id)
         started = time.perf_counter()
-        observability.rpc_started(full, kind)
+        access.started(full, kind)
         context.send_initial_metadata(((self._header, request_id),))
         failed = True
         caller = None
@@ -256,9 +257,9 @@ class _Observed(grpc.ServerInterceptor):
                 yield
             failed = False
         finally:
-            observability.rpc_handled(full, kind, _code_name(context, failed), time.perf_counter() - started,
-                                      context.peer(), quiet=full in QUIET, caller=caller.name if caller else None)
-            observability.REQUEST_ID.reset(token)
+            access.handled(full, kind, _code_name(context, failed), time.perf_counter() - started,
+                           context.peer(), quiet=full in QUIET, caller=caller.name if caller else None)
+            logs.REQUEST_ID.reset(token)
 
     def _authenticate(self, context: grpc.ServicerContext) -> auth.Caller | None:
         try:

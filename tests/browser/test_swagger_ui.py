@@ -26,8 +26,8 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from app import create_app
 from app.k8s import K8s
+from app.main import create_app
 from app.settings import Settings
 from tests.browser.conftest import evidence
 from tests.conftest import Cluster

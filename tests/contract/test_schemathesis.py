@@ -52,10 +52,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app import create_app
 from app.http.validators import BodySchemaValidator
 from app.http.wire import normalise
 from app.k8s import K8s
+from app.main import create_app
 from app.settings import Settings
 from app.translate.job_submissions import is_terminal, job_path
 from tests.conftest import Cluster, wait_for

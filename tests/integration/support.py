@@ -16,9 +16,9 @@ from typing import Any
 
 from kubernetes import client
 
-from app import RPC_EXTENSION, create_app
 from app.errors import Forbidden
 from app.k8s import K8s
+from app.main import RPC_EXTENSION, create_app
 from app.settings import Settings
 
 PREFIXES = ("/apis/v1alpha2", "/apis/v1")

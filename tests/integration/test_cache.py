@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from app import create_app
 from app.k8s import K8s
+from app.main import create_app
 from app.services.resource import cache_token_key
 from app.settings import Settings
 from tests.conftest import Cluster, sample, wait_for

@@ -20,9 +20,9 @@ from kubernetes import client as kube
 from kubernetes import config
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import create_app
 from app.k8s import K8s
-from app.observability import JsonFormatter
+from app.logs import JsonFormatter
+from app.main import create_app
 from app.settings import Settings
 from tests.conftest import Cluster, sample, wait_for
 from tests.integration.support import GatewayCalls, own_app, template_body
@@ -211,5 +211,5 @@ def test_a_failed_request_logs_its_errors_under_the_same_request_id(
     lines = _lines(json_log, request_id)
     access = [line for line in lines if line["logger"] == "app.access"]
     assert len(access) == 1 and access[0]["status"] == 503
-    assert any(line["logger"] == "app.errors" and line["level"] == "ERROR" for line in lines)
+    assert any(line["logger"] == "app.http.problems" and line["level"] == "ERROR" for line in lines)
     assert any(line["logger"] == "app.k8s" and line["level"] == "WARNING" for line in lines)  # in the handler's thread

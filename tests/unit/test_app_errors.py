@@ -21,8 +21,8 @@ import pytest
 from connexion.json_schema import Draft4ResponseValidator
 from connexion.spec import Specification
 
-from app import create_app
 from app.errors import Unavailable
+from app.main import create_app
 from app.settings import Settings
 
 ROOT = Path(__file__).parents[2]

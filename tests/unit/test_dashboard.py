@@ -14,11 +14,11 @@ import pytest
 from kubernetes import client
 from prometheus_client import REGISTRY
 
-from app import create_app
 from app.constants import RAYCLUSTER
 from app.dashboard import Dashboard
 from app.errors import Unavailable
 from app.k8s import K8s
+from app.main import create_app
 from app.settings import Settings
 from app.translate.job_submissions import IN_CLUSTER_URL, JOBS, ProxiedDashboard, dashboard_route
 from tests.unit.test_k8s_bounds import closed_port

@@ -1,4 +1,4 @@
-"""app/observability.py and app/health.py up to Kubernetes: metrics, access log, request ids, probes.
+"""app/http/access.py, app/logs.py and app/health.py up to Kubernetes: metrics, access log, request ids, probes.
 
 The real app with no cluster (its kubeconfig does not exist): every request here is answered
 without Kubernetes, so the names, counts and log lines are those of the middleware alone.
@@ -18,8 +18,8 @@ import connexion
 import pytest
 from prometheus_client import REGISTRY
 
-from app import create_app
-from app.observability import JsonFormatter, configure_logging
+from app.logs import JsonFormatter, configure_logging
+from app.main import create_app
 from app.settings import Settings
 from tests.conftest import sample
 
@@ -300,21 +300,15 @@ def _python(code: str, env: dict[str, str]) -> str:
     return result.stdout
 
 
-def test_importing_the_settings_leaves_prometheus_unloaded() -> None:
-    """gunicorn.conf.py imports app.settings, then sets PROMETHEUS_MULTIPROC_DIR: not too late."""
-    code = "import sys, app.settings; print('prometheus_client' in sys.modules)"
-    assert _python(code, {}).strip() == "False"
-
-
 SERVE_THREE = """
-from app import create_app
+from app.main import create_app
 from app.settings import Settings
 client = create_app(Settings(kubeconfig='/nonexistent', metrics_dir='{dir}', log_level='ERROR')).test_client()
 for _ in range(3):
     client.get('/no/such/path')
 """
 SCRAPE = """
-from app import create_app
+from app.main import create_app
 from app.settings import Settings
 print(create_app(Settings(kubeconfig='/nonexistent', metrics_dir='{dir}', log_level='ERROR')).test_client().get('/metrics').text)
 """

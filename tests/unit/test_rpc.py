@@ -19,9 +19,9 @@ from google.protobuf import descriptor_pool
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import handlers
-from app import OPENAPI_DIR, SPEC, create_app
 from app.errors import ApiError
 from app.k8s import K8s
+from app.main import OPENAPI_DIR, SPEC, create_app
 from app.rpc.generated import cluster_pb2, config_pb2
 from app.rpc.routes import rpc_routes
 from app.rpc.server import CODE_NAMES, RpcServer
