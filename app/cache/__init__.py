@@ -5,7 +5,7 @@
   as compact JSON beside what the services computed from them;
 * `marks`: `WriteMarks`, the writes any worker of the server answered, shared through a file;
 * `informer`: `Informer`, which lists one collection into its store then watches it, and
-  `Caches`, which starts and stops them together;
+  `Caches`, which starts and stops them together (the app's lifespan does: reads never start them);
 * `decisions`: what an informer does after each list or watch (resume, list again, back off), a
   pure function;
 * `views`: `ObjectCache` and `EventCache`, what the services read through: a store when it may

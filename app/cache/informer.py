@@ -2,7 +2,8 @@
 
 An `Informer` lists (in pages that share one snapshot), then watches from the list's
 resourceVersion with bookmarks; what it does after each list or watch (resume, list again, back
-off) is `decisions.decide`'s. `Caches` starts and stops a process's informers together.
+off) is `decisions.decide`'s. `Caches` starts and stops a process's informers together: the
+app's lifespan does (app/__init__.py), or one explicit `caches.start()`; reading never does.
 """
 from __future__ import annotations
 
@@ -69,8 +70,8 @@ class Informer:
             self._thread.start()
 
     def stop(self, wait: bool = True) -> None:
-        """Its watch closed and its thread ended (joined, with `wait`); reads ask Kubernetes, or
-        start it again."""
+        """Its watch closed and its thread ended (joined, with `wait`); reads ask Kubernetes until
+        it is started again."""
         with self._changed:
             self._stopping.set()
             self.synced = False  # (no longer kept current)
@@ -93,9 +94,9 @@ class Informer:
 
     def answers(self) -> bool:
         """Listed, and its watch open or only just ended: else its data may be old (the API server
-        is gone, or refuses the watch), and reads ask Kubernetes."""
+        is gone, or refuses the watch), and reads ask Kubernetes. A question only: an informer
+        that was never started never answers."""
         if not self.synced:
-            self.start()  # (the first read of an app that was not started starts its caches)
             return False
         return self.watching or time.monotonic() - self._lost_at < STALE_AFTER
 
