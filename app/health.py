@@ -1,9 +1,9 @@
 """Liveness and readiness, for the kubelet's probes (and for people).
 
 `/healthz` answers 200 with an empty body while the process serves, to any method, as upstream's
-health endpoint does. `/readyz` asks Kubernetes, through app/k8s.py, whether requests can
+health endpoint does. `/readyz` asks Kubernetes, through app/k8s, whether requests can
 succeed now: the API server reports itself ready and serves the three KubeRay resources; then
-whether the watch caches (app/cache.py) have listed. Otherwise it raises `Unavailable` with the
+whether the watch caches (app/cache) have listed. Otherwise it raises `Unavailable` with the
 reason, which app/errors.py answers (503, code 14). The answer itself is never cached: a probe
 after the Kubernetes API comes back sees it back. Neither route is part of the REST API's spec.
 """
@@ -35,10 +35,10 @@ def readyz(k8s: K8s, caches: Caches | None = None) -> flask.Response:
 def not_ready_reason(k8s: K8s, caches: Caches | None = None) -> str | None:
     """None when ready, else one sentence saying what is missing. Caches still listing (at
     start-up, or again after their watch expired) are named: reads still work meanwhile, from
-    Kubernetes, but a pod should take its share of the load once they answer."""
+    Kubernetes, but a pod should take its share of the load once they answer. A probe only asks:
+    the caches start with the server (its lifespan), never with a probe."""
     reason = _kubernetes_reason(k8s)
     if reason is None and caches is not None and (listing := caches.not_synced()):
-        caches.start()
         return f"Not ready: the watch caches are not synced yet ({', '.join(listing)})."
     return reason
 

@@ -153,10 +153,13 @@ def global_hooks(**hooks: Callable[..., Any]) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def contract_app(cluster: Cluster, ray_head: Any) -> Any:
-    """The app as the session's, whose job submissions reach the session's real Ray head."""
-    return create_app(Settings(validate_responses=True, dashboard_url=ray_head.url),
-                      K8s.from_kubeconfig(str(cluster.kubeconfig)))
+def contract_app(cluster: Cluster, ray_head: Any) -> Iterator[Any]:
+    """The app as the session's, whose job submissions reach the session's real Ray head. Its
+    lifespan runs for the module, as the session app's does: its watch caches start now."""
+    app = create_app(Settings(validate_responses=True, dashboard_url=ray_head.url),
+                     K8s.from_kubeconfig(str(cluster.kubeconfig)))
+    with app.test_client():
+        yield app
 
 
 def ready_cluster(client: Any, namespace: str) -> None:

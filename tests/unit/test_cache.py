@@ -1,14 +1,18 @@
-"""app/cache.py's stores and write marks, and the paging of lists answered from them, on plain
+"""app/cache's stores, write marks and views, and the paging of lists answered from them, on plain
 data: what a watch delivers, in the order it delivers it."""
 from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
-from app.cache import EventStore, ObjectStore, WriteMarks
+from app.auth import Access, Attributes
+from app.cache import EventCache, EventStore, Informer, ObjectCache, ObjectStore, WriteMarks
+from app.cache import views as views_module
+from app.errors import Forbidden
+from app.k8s import Collection, K8s
 from app.services.resource import cache_token, cache_token_key, page_of
 from app.translate.events import kept_event, to_api_events
 
@@ -154,3 +158,86 @@ def test_a_page_token_round_trips_and_is_told_apart_from_kubernetes_tokens() -> 
     kubernetes = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6NTY3LCJzdGFydCI6ImMyXHUwMDAwIn0"
     for other in (kubernetes, "", "abc", "W10", "WyJ4IiwiYSIsImIiXQ"):
         assert cache_token_key(other) is None
+
+
+# -- views: when a store may answer -----------------------------------------------------------------
+
+class Refusing:
+    """An `Access` that refuses every read of the namespaces it is given, and notes each check."""
+
+    def __init__(self, *refused: str) -> None:
+        self.refused = set(refused)
+        self.checked: list[Attributes] = []
+
+    def check(self, attributes: Attributes) -> None:
+        self.checked.append(attributes)
+        if attributes.namespace in self.refused:
+            raise Forbidden(f"not in {attributes.namespace}")
+
+
+def listed(rv: int, watching: bool = True, namespace: str | None = None) -> Informer:
+    """An informer as its thread leaves it after a list (never started here: no gateway)."""
+    informer = Informer("rayclusters", cast(K8s, None), Collection.configmaps("", namespace), ObjectStore())
+    informer.synced, informer.watching, informer.rv = True, watching, rv
+    return informer
+
+
+def object_cache(informer: Informer, access: Refusing | None = None) -> ObjectCache:
+    assert isinstance(informer.store, ObjectStore)
+    return ObjectCache(informer, informer.store, WriteMarks(["rayclusters"]), cast(Access | None, access))
+
+
+def test_a_view_answers_once_its_watch_passed_every_write_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(views_module, "FRESH_WAIT", 0.01)
+    cache = object_cache(listed(10))
+    assert cache.view("a") is cache.store
+    cache.written(obj("a", "x", 12))  # a write this watch has not brought yet
+    assert cache.view("a") is None and cache.informer._relist.is_set()  # (it may hang: listed again)
+    cache.informer.rv = 12
+    assert cache.view("a", "get") is cache.store
+    cache.written(obj("a", "x", 11))  # marks only rise
+    assert cache.marks.get("rayclusters") == 12
+
+
+def test_a_view_of_a_store_that_cannot_answer_asks_kubernetes_and_starts_nothing() -> None:
+    never = object_cache(listed(0))
+    never.informer.synced = False
+    stale = object_cache(listed(5, watching=False))
+    stale.informer._lost_at -= 60  # its watch lost for a minute
+    for cache in (never, stale):
+        assert cache.view("a") is None and cache.view(None) is None
+        assert cache.informer._thread is None
+
+
+def test_a_namespace_cache_answers_for_its_namespace_and_marks_only_its_writes() -> None:
+    cache = object_cache(listed(10, namespace="a"))
+    assert cache.view("a") is cache.store and cache.view("b") is None and cache.view(None) is None
+    cache.written(obj("b", "x", 30))  # its watch would never see it
+    assert cache.marks.get("rayclusters") == 0
+    cache.deleted("a", "x", "x", obj("a", "x", 31))  # a delete answered with the object (finalizers)
+    assert cache.marks.get("rayclusters") == 31
+
+
+def test_a_delete_is_marked_with_the_revision_its_watch_saw_it_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(views_module, "FRESH_WAIT", 0.01)
+    cache = object_cache(listed(10))
+    cache.store.apply("DELETED", obj("a", "x", 15, uid="u1"))
+    cache.deleted("a", "x", "u1", {"kind": "Status", "status": "Success"})
+    assert cache.marks.get("rayclusters") == 15
+
+
+def test_views_answer_a_caller_only_what_kubernetes_would() -> None:
+    access = Refusing("secret")
+    cache = object_cache(listed(10), access)
+    assert cache.view("open", "get") is cache.store
+    with pytest.raises(Forbidden):
+        cache.view("secret")
+    assert [(a.namespace, a.group, a.resource, a.verb) for a in access.checked] == \
+        [("open", "", "configmaps", "get"), ("secret", "", "configmaps", "list")]
+    informer = listed(10)
+    events = EventStore(kept_event)
+    events.apply("ADDED", event("secret", "e1", "rc1", 3))
+    cache_of_events = EventCache(informer, events, cast(Access, access))
+    assert cache_of_events.view("open") is events
+    refused = cache_of_events.view("secret")  # as a refused read of events from Kubernetes: none
+    assert refused is not None and refused is not events and refused.events("secret", "rc1") == []
