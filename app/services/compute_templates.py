@@ -13,7 +13,8 @@ from app.cache import Entry, ObjectCache
 from app.constants import COMPUTE_TEMPLATE_SELECTOR, CONFIG_TYPE_COMPUTE_TEMPLATE, CONFIG_TYPE_LABEL
 from app.errors import AlreadyExists, ApiError, InvalidInput, NotFound
 from app.k8s import K8s
-from app.services.resource import in_namespace, page
+from app.services.paging import page
+from app.services.resource import in_namespace
 from app.translate.compute_templates import to_api_compute_template, to_configmap
 from app.types import ComputeTemplate, Json
 from app.validation import check_compute_template, check_templates

@@ -7,9 +7,6 @@ Like every service, this knows Kubernetes (through `app.k8s.K8s`) and never HTTP
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,13 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-import orjson
-
 from app.cache import Entry as CacheEntry
 from app.cache import EventCache, EventStore, ObjectCache, ObjectStore
 from app.constants import COMPONENT, MANAGED_BY, MANAGED_SELECTOR, CustomResource
 from app.errors import AlreadyExists, ApiError, NotFound
 from app.k8s import K8s
+from app.services.paging import Key, cache_token, cache_token_key, page, page_of
 from app.translate.cluster import referenced_templates
 from app.types import ComputeTemplate, Json
 from app.validation import Limits
@@ -36,8 +32,6 @@ log = logging.getLogger(__name__)
 Api = TypeVar("Api", bound=Mapping[str, Any])  # the API's object of a kind: Cluster, RayJob, RayService
 EventIndex = Mapping[tuple[str, str], list[Json]]
 Items = list[Json]  # (inside ManagedResource, `list` is its method)
-Key = tuple[str, str]  # (namespace, name)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -288,46 +282,3 @@ def in_namespace(body: Body, namespace: str) -> Body:
 def _key(obj: Json) -> Key:
     metadata = obj.get("metadata") or {}
     return str(metadata.get("namespace", "")), str(metadata.get("name", ""))
-
-
-def page_of(items: list[T], key: Callable[[T], Key], after: Key | None, limit: int) -> tuple[list[T], Key | None]:
-    """The page of `items` (sorted by `key`) that follows the key `after`, at most `limit` long
-    (0: all), and the key to continue after, if more follow."""
-    start = 0 if after is None else bisect.bisect_right(items, after, key=key)
-    if not limit or start + limit >= len(items):
-        return items[start:], None
-    chosen = items[start:start + limit]
-    return chosen, key(chosen[-1])
-
-
-CACHE_TOKEN = "kuberay-api/v1"  # the mark of a page token of a list answered in name order (`cache_token`)
-
-
-def cache_token(after: Key | None) -> str:
-    """A page token saying where the next page starts: after this (namespace, name). URL-safe
-    base64 of JSON, as Kubernetes' tokens, which are objects where this is an array."""
-    if after is None:
-        return ""
-    return base64.urlsafe_b64encode(orjson.dumps([CACHE_TOKEN, *after])).decode().rstrip("=")
-
-
-def cache_token_key(token: str) -> Key | None:
-    """The key a token of `cache_token`'s continues after; None for any other token (Kubernetes')."""
-    try:
-        value = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    if isinstance(value, list) and len(value) == 3 and value[0] == CACHE_TOKEN \
-            and all(isinstance(part, str) for part in value):
-        return value[1], value[2]
-    return None
-
-
-def page(items_key: str, items: list[Json], token_key: str = "", token: str = "") -> Json:
-    """A list answer without zero values, as upstream's JSON gateway writes it."""
-    response: Json = {}
-    if items:
-        response[items_key] = items
-    if token_key and token:
-        response[token_key] = token
-    return response

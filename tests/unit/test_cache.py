@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.cache import EventStore, ObjectStore, WriteMarks
-from app.services.resource import cache_token, cache_token_key, page_of
+from app.services.paging import cache_token, cache_token_key, page_of
 from app.translate.events import kept_event, to_api_events
 
 Json = dict[str, Any]
