@@ -14,7 +14,8 @@ from app.constants import COMPUTE_TEMPLATE_SELECTOR, CONFIG_TYPE_COMPUTE_TEMPLAT
 from app.errors import AlreadyExists, ApiError, InvalidInput, NotFound
 from app.k8s import K8s
 from app.services.paging import page
-from app.services.resource import in_namespace
+from app.services.reads import Reads, labelled
+from app.translate.common import in_namespace
 from app.translate.compute_templates import to_api_compute_template, to_configmap
 from app.types import ComputeTemplate, Json
 from app.validation import check_compute_template, check_templates
@@ -26,7 +27,8 @@ class ComputeTemplates:
 
     def __init__(self, k8s: K8s, cache: ObjectCache | None = None) -> None:
         self._k8s = k8s
-        self._cache = cache
+        self._reads = Reads("Compute template", k8s.get_configmap,
+                            labelled(CONFIG_TYPE_LABEL, CONFIG_TYPE_COMPUTE_TEMPLATE), cache)
 
     def create(self, namespace: str, template: ComputeTemplate) -> ComputeTemplate:
         """One write: Kubernetes' "already exists" is the duplicate check (no racy GET first)."""
@@ -38,22 +40,18 @@ class ComputeTemplates:
             raise AlreadyExists(
                 f"Compute template with name {template['name']} already exists in namespace {namespace}"
             ) from exc
-        if self._cache is not None:
-            self._cache.written(created)
+        self._reads.written(created)
         return _to_api(created)
 
     def get(self, namespace: str, name: str) -> ComputeTemplate:
-        store = None if self._cache is None else self._cache.view(namespace, "get")
+        store = self._reads.view(namespace, "get")
         if store is None:
-            return _to_api(self._read(namespace, name))
-        entry = store.get(namespace, name)
-        if entry is None:
-            raise NotFound(_not_found(namespace, name))
-        return _cached_answer(entry)
+            return _to_api(self._reads.read(namespace, name))
+        return _cached_answer(self._reads.entry(store, namespace, name))
 
     def list(self, namespace: str | None) -> Json:
         """One namespace, or all of them for `None` in one call (upstream lists each namespace)."""
-        store = None if self._cache is None else self._cache.view(namespace)
+        store = self._reads.view(namespace)
         if store is not None:
             return page("computeTemplates", [cast(Json, _cached_answer(entry)) for entry in store.entries(namespace)])
         configmaps = self._k8s.list_configmaps(namespace, COMPUTE_TEMPLATE_SELECTOR)
@@ -61,11 +59,7 @@ class ComputeTemplates:
 
     def delete(self, namespace: str, name: str) -> Json:
         """Clusters built from the template keep their copy of it, so nothing else is checked."""
-        configmap = self._read(namespace, name)
-        answer = self._k8s.delete_configmap(namespace, name)
-        if self._cache is not None:
-            self._cache.deleted(namespace, name, str(configmap.get("metadata", {}).get("uid", "")), answer)
-        return {}
+        return self._reads.delete(namespace, name, self._k8s.delete_configmap)
 
     def referenced(self, namespace: str, names: Iterable[str]) -> dict[str, ComputeTemplate]:
         """The templates a request names, in API form, checked: a missing one is the request's
@@ -84,21 +78,6 @@ class ComputeTemplates:
             except NotFound as exc:
                 raise missing(str(exc)) from exc
         return templates
-
-    def _read(self, namespace: str, name: str) -> Json:
-        message = _not_found(namespace, name)
-        try:
-            configmap = self._k8s.get_configmap(namespace, name)
-        except NotFound as exc:
-            raise NotFound(message) from exc
-        if (configmap.get("metadata", {}).get("labels") or {}).get(CONFIG_TYPE_LABEL) != CONFIG_TYPE_COMPUTE_TEMPLATE:
-            raise NotFound(message)
-        return configmap
-
-
-def _not_found(namespace: str, name: str) -> str:
-    return f"Compute template {name} not found in namespace {namespace}"
-
 
 def _cached_answer(entry: Entry) -> ComputeTemplate:
     """Translated once per version of the ConfigMap (the cache holds only labelled ones)."""
