@@ -12,7 +12,7 @@ from typing import cast
 from app.cache import Entry, ObjectCache
 from app.constants import COMPUTE_TEMPLATE_SELECTOR, CONFIG_TYPE_COMPUTE_TEMPLATE, CONFIG_TYPE_LABEL
 from app.errors import AlreadyExists, ApiError, InvalidInput, NotFound
-from app.k8s import K8s
+from app.services.gateway import Gateway
 from app.services.paging import page
 from app.services.reads import Reads, labelled
 from app.translate.common import in_namespace
@@ -25,7 +25,7 @@ class ComputeTemplates:
     """Compute-template operations in API terms; knows Kubernetes, never HTTP. With a `cache`
     (of the labelled ConfigMaps), GET and list answer from it whenever it may."""
 
-    def __init__(self, k8s: K8s, cache: ObjectCache | None = None) -> None:
+    def __init__(self, k8s: Gateway, cache: ObjectCache | None = None) -> None:
         self._k8s = k8s
         self._reads = Reads("Compute template", k8s.get_configmap,
                             labelled(CONFIG_TYPE_LABEL, CONFIG_TYPE_COMPUTE_TEMPLATE), cache)

@@ -3,7 +3,7 @@ create-with-409 and the events of its answers, written once and parameterised by
 
 A custom resource is managed when it carries the label `app.kubernetes.io/managed-by:
 kuberay-apiserver`; any other object of the kind is answered exactly like an absent one.
-Like every service, this knows Kubernetes (through `app.k8s.K8s`) and never HTTP.
+Like every service, this knows Kubernetes (through its `Gateway`) and never HTTP.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from app.cache import Entry as CacheEntry
 from app.cache import EventCache, EventStore, ObjectCache, ObjectStore
 from app.constants import COMPONENT, MANAGED_BY, MANAGED_SELECTOR, CustomResource
 from app.errors import AlreadyExists, ApiError
-from app.k8s import K8s
 from app.services.compute_templates import ComputeTemplates
+from app.services.gateway import Gateway
 from app.services.paging import cache_token, cache_token_key, page, page_of
 from app.services.reads import Reads, labelled
 from app.translate.cluster import referenced_templates
@@ -81,7 +81,7 @@ class ManagedResource(Generic[Api]):
     Kubernetes; every write tells it what was answered.
     """
 
-    def __init__(self, k8s: K8s, templates: ComputeTemplates, kind: ResourceKind[Api], limits: Limits,
+    def __init__(self, k8s: Gateway, templates: ComputeTemplates, kind: ResourceKind[Api], limits: Limits,
                  cache: Cache | None = None) -> None:
         self._k8s = k8s
         self._templates = templates
@@ -224,7 +224,7 @@ def _events_of(obj: Json, sources: Sequence[EventSource], indexes: Sequence[Even
     return events
 
 
-def events_for(k8s: K8s, namespace: str | None, kind: str, name: str = "") -> list[Json]:
+def events_for(k8s: Gateway, namespace: str | None, kind: str, name: str = "") -> list[Json]:
     """Events about objects of `kind` (named `name`, or all of them, for a list).
 
     Upstream selects on the name alone, so a RayJob's events could show on a RayCluster of the
