@@ -122,8 +122,8 @@ class ManagedResource(Generic[Api]):
             return page(self.kind.items_key, answers, self.kind.token_key, cache_token(next_key))
         if after is not None:  # a cache's page, while the cache cannot answer: the same page, from Kubernetes
             everything = self._k8s.list_objects(self.kind.resource, namespace, MANAGED_SELECTOR)
-            items, next_key = page_of(sorted(everything.get("items") or [], key=object_key), object_key, after,
-                                      limit)
+            ordered = sorted(everything.get("items") or [], key=object_key)
+            items, next_key = page_of(ordered, object_key, after, limit)
             return page(self.kind.items_key, self._translated(namespace, items), self.kind.token_key,
                         cache_token(next_key))
         result = self._k8s.list_objects(self.kind.resource, namespace, MANAGED_SELECTOR, limit, token)
