@@ -27,7 +27,7 @@ class ComputeTemplates:
 
     def __init__(self, k8s: Gateway, cache: ObjectCache | None = None) -> None:
         self._k8s = k8s
-        self._reads = Reads("Compute template", k8s.get_configmap,
+        self._reads = Reads("Compute template", lambda namespace, name: self._k8s.get_configmap(namespace, name),
                             labelled(CONFIG_TYPE_LABEL, CONFIG_TYPE_COMPUTE_TEMPLATE), cache)
 
     def create(self, namespace: str, template: ComputeTemplate) -> ComputeTemplate:

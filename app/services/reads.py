@@ -24,7 +24,9 @@ def labelled(key: str, value: str) -> Callable[[Json], bool]:
 @dataclass(frozen=True)
 class Reads:
     """The reads of one kind: `fetch(namespace, name)` from Kubernetes (NotFound when absent), what
-    is `ours`, the `noun` of the kind in messages, and the kind's `cache`, if any."""
+    is `ours`, the `noun` of the kind in messages, and the kind's `cache`, if any. `fetch` should
+    reach the gateway's method at each call, as every other call of the gateway does, so that a
+    gateway whose methods are wrapped later (to count calls) sees these reads too."""
 
     noun: str  # "Cluster rc not found in namespace ns"
     fetch: Callable[[str, str], Json]

@@ -88,8 +88,8 @@ class ManagedResource(Generic[Api]):
         self.kind = kind
         self._limits = limits
         self._cache = cache
-        self._reads = Reads(kind.noun, partial(k8s.get_object, kind.resource), labelled(MANAGED_BY, COMPONENT),
-                            None if cache is None else cache.objects)
+        self._reads = Reads(kind.noun, lambda namespace, name: self._k8s.get_object(kind.resource, namespace, name),
+                            labelled(MANAGED_BY, COMPONENT), None if cache is None else cache.objects)
 
     def create(self, namespace: str, body: Api) -> Api:
         """Everything that can refuse the request runs before the single write."""
