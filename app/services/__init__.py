@@ -1,4 +1,5 @@
-"""The service layer: API dicts in and out, Kubernetes behind `app.k8s`, never HTTP.
+"""The service layer: API dicts in and out, Kubernetes behind a `Gateway` (app/services/gateway.py),
+never HTTP.
 
 `Services.build` makes every service once over one gateway; `create_app` hands the result to
 the HTTP handlers, and any other front (gRPC) can use the same object without Flask.
@@ -16,6 +17,7 @@ from app.dashboard import Dashboard
 from app.k8s import Collection, K8s
 from app.services.clusters import CLUSTERS
 from app.services.compute_templates import ComputeTemplates
+from app.services.gateway import Gateway
 from app.services.job_submissions import JobSubmissions
 from app.services.jobs import JOBS
 from app.services.rayservices import RAYSERVICES, RayServices
@@ -40,7 +42,7 @@ class Services:
     caches: Caches  # empty when the caches are off
 
     @classmethod
-    def build(cls, k8s: K8s, limits: Limits, dashboard: Dashboard | None = None,
+    def build(cls, k8s: Gateway, limits: Limits, dashboard: Dashboard | None = None,
               dashboard_route: DashboardRoute | None = None, cache: bool = False, write_marks: str = "",
               cache_namespace: str = "", access: Access | None = None) -> Services:
         """`limits` are the administrator's ceilings (settings), applied to every request;
@@ -50,9 +52,10 @@ class Services:
         With `cache`, reads answer from watch caches, which the caller starts (`caches.start()`), of
         `cache_namespace` alone if set; `write_marks` is the file the server's workers tell each
         other their writes through (empty: one process); `access` decides which caller may read
-        what from the caches (app/auth.py; None: every caller, as the server)."""
+        what from the caches (app/auth.py; None: every caller, as the server). The caches list and
+        watch through `K8s` itself: `k8s` must be one when `cache` is on."""
         kinds: list[ResourceKind[Any]] = [CLUSTERS, JOBS, RAYSERVICES]
-        watched = _Watched(k8s, kinds, write_marks, cache_namespace or None, access) if cache else None
+        watched = _Watched(_watching(k8s), kinds, write_marks, cache_namespace or None, access) if cache else None
         templates = ComputeTemplates(k8s, watched.configmaps if watched else None)
         clusters = ManagedResource(k8s, templates, CLUSTERS, limits, watched.of(CLUSTERS) if watched else None)
         return cls(
@@ -106,6 +109,12 @@ class _Watched:
         return self._objects[kind.resource.plural]
 
 
+def _watching(gateway: Gateway) -> K8s:
+    if not isinstance(gateway, K8s):
+        raise TypeError(f"the watch caches list and watch through app.k8s.K8s, not {type(gateway).__name__}")
+    return gateway
+
+
 def _related(kind: ResourceKind[Any]) -> Callable[[Json], tuple[str, ...]]:
     """The names of the objects whose events an answer of `kind` shows, in its sources' order."""
     def related(obj: Json) -> tuple[str, ...]:
@@ -113,4 +122,4 @@ def _related(kind: ResourceKind[Any]) -> Callable[[Json], tuple[str, ...]]:
     return related
 
 
-__all__ = ["ComputeTemplates", "JobSubmissions", "ManagedResource", "RayServices", "Services", "V2Api"]
+__all__ = ["ComputeTemplates", "Gateway", "JobSubmissions", "ManagedResource", "RayServices", "Services", "V2Api"]

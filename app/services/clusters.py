@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app.constants import RAYCLUSTER
-from app.services.resource import EventSource, ResourceKind, own_name
+from app.services.resource import EventSource, ResourceKind
 from app.translate.cluster import to_api_cluster, to_raycluster
 from app.types import Cluster
 from app.validation import check_cluster
@@ -10,5 +10,5 @@ from app.validation import check_cluster
 CLUSTERS: ResourceKind[Cluster] = ResourceKind(
     resource=RAYCLUSTER, noun="Cluster", items_key="clusters", token_key="continue",
     check=check_cluster, to_kubernetes=to_raycluster, to_api=to_api_cluster,
-    events=(EventSource(RAYCLUSTER.kind, own_name),),
+    events=(EventSource.own(RAYCLUSTER.kind),),
 )

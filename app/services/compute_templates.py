@@ -12,8 +12,10 @@ from typing import cast
 from app.cache import Entry, ObjectCache
 from app.constants import COMPUTE_TEMPLATE_SELECTOR, CONFIG_TYPE_COMPUTE_TEMPLATE, CONFIG_TYPE_LABEL
 from app.errors import AlreadyExists, ApiError, InvalidInput, NotFound
-from app.k8s import K8s
-from app.services.resource import in_namespace, page
+from app.services.gateway import Gateway
+from app.services.paging import page
+from app.services.reads import Reads, labelled
+from app.translate.common import in_namespace
 from app.translate.compute_templates import to_api_compute_template, to_configmap
 from app.types import ComputeTemplate, Json
 from app.validation import check_compute_template, check_templates
@@ -23,9 +25,10 @@ class ComputeTemplates:
     """Compute-template operations in API terms; knows Kubernetes, never HTTP. With a `cache`
     (of the labelled ConfigMaps), GET and list answer from it whenever it may."""
 
-    def __init__(self, k8s: K8s, cache: ObjectCache | None = None) -> None:
+    def __init__(self, k8s: Gateway, cache: ObjectCache | None = None) -> None:
         self._k8s = k8s
-        self._cache = cache
+        self._reads = Reads("Compute template", lambda namespace, name: self._k8s.get_configmap(namespace, name),
+                            labelled(CONFIG_TYPE_LABEL, CONFIG_TYPE_COMPUTE_TEMPLATE), cache)
 
     def create(self, namespace: str, template: ComputeTemplate) -> ComputeTemplate:
         """One write: Kubernetes' "already exists" is the duplicate check (no racy GET first)."""
@@ -37,22 +40,18 @@ class ComputeTemplates:
             raise AlreadyExists(
                 f"Compute template with name {template['name']} already exists in namespace {namespace}"
             ) from exc
-        if self._cache is not None:
-            self._cache.written(created)
+        self._reads.written(created)
         return _to_api(created)
 
     def get(self, namespace: str, name: str) -> ComputeTemplate:
-        store = None if self._cache is None else self._cache.view(namespace, "get")
+        store = self._reads.view(namespace, "get")
         if store is None:
-            return _to_api(self._read(namespace, name))
-        entry = store.get(namespace, name)
-        if entry is None:
-            raise NotFound(_not_found(namespace, name))
-        return _cached_answer(entry)
+            return _to_api(self._reads.read(namespace, name))
+        return _cached_answer(self._reads.entry(store, namespace, name))
 
     def list(self, namespace: str | None) -> Json:
         """One namespace, or all of them for `None` in one call (upstream lists each namespace)."""
-        store = None if self._cache is None else self._cache.view(namespace)
+        store = self._reads.view(namespace)
         if store is not None:
             return page("computeTemplates", [cast(Json, _cached_answer(entry)) for entry in store.entries(namespace)])
         configmaps = self._k8s.list_configmaps(namespace, COMPUTE_TEMPLATE_SELECTOR)
@@ -60,11 +59,7 @@ class ComputeTemplates:
 
     def delete(self, namespace: str, name: str) -> Json:
         """Clusters built from the template keep their copy of it, so nothing else is checked."""
-        configmap = self._read(namespace, name)
-        answer = self._k8s.delete_configmap(namespace, name)
-        if self._cache is not None:
-            self._cache.deleted(namespace, name, str(configmap.get("metadata", {}).get("uid", "")), answer)
-        return {}
+        return self._reads.delete(namespace, name, self._k8s.delete_configmap)
 
     def referenced(self, namespace: str, names: Iterable[str]) -> dict[str, ComputeTemplate]:
         """The templates a request names, in API form, checked: a missing one is the request's
@@ -83,21 +78,6 @@ class ComputeTemplates:
             except NotFound as exc:
                 raise missing(str(exc)) from exc
         return templates
-
-    def _read(self, namespace: str, name: str) -> Json:
-        message = _not_found(namespace, name)
-        try:
-            configmap = self._k8s.get_configmap(namespace, name)
-        except NotFound as exc:
-            raise NotFound(message) from exc
-        if (configmap.get("metadata", {}).get("labels") or {}).get(CONFIG_TYPE_LABEL) != CONFIG_TYPE_COMPUTE_TEMPLATE:
-            raise NotFound(message)
-        return configmap
-
-
-def _not_found(namespace: str, name: str) -> str:
-    return f"Compute template {name} not found in namespace {namespace}"
-
 
 def _cached_answer(entry: Entry) -> ComputeTemplate:
     """Translated once per version of the ConfigMap (the cache holds only labelled ones)."""

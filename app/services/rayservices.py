@@ -11,7 +11,8 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 
 from app.constants import RAYCLUSTER, RAYSERVICE
 from app.errors import Conflict, InvalidInput
-from app.services.resource import EventSource, ManagedResource, ResourceKind, in_namespace, own_name
+from app.services.resource import EventSource, ManagedResource, ResourceKind
+from app.translate.common import in_namespace
 from app.translate.rayservices import to_api_service, to_rayservice, to_rayservice_update
 from app.types import ComputeTemplate, Json, RayService
 from app.validation import check_service
@@ -24,7 +25,7 @@ def active_cluster(rayservice: Json) -> str:
 RAYSERVICES: ResourceKind[RayService] = ResourceKind(
     resource=RAYSERVICE, noun="Service", items_key="services", token_key="nextPageToken",
     check=check_service, to_kubernetes=to_rayservice, to_api=to_api_service,
-    events=(EventSource(RAYSERVICE.kind, own_name), EventSource(RAYCLUSTER.kind, active_cluster)),
+    events=(EventSource.own(RAYSERVICE.kind), EventSource(RAYCLUSTER.kind, active_cluster)),
 )
 
 

@@ -3,41 +3,36 @@ create-with-409 and the events of its answers, written once and parameterised by
 
 A custom resource is managed when it carries the label `app.kubernetes.io/managed-by:
 kuberay-apiserver`; any other object of the kind is answered exactly like an absent one.
-Like every service, this knows Kubernetes (through `app.k8s.K8s`) and never HTTP.
+Like every service, this knows Kubernetes (through its `Gateway`) and never HTTP.
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import bisect
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
-
-import orjson
+from functools import partial
+from typing import Any, Generic, TypeVar, cast
 
 from app.cache import Entry as CacheEntry
 from app.cache import EventCache, EventStore, ObjectCache, ObjectStore
 from app.constants import COMPONENT, MANAGED_BY, MANAGED_SELECTOR, CustomResource
-from app.errors import AlreadyExists, ApiError, NotFound
-from app.k8s import K8s
+from app.errors import AlreadyExists, ApiError
+from app.services.compute_templates import ComputeTemplates
+from app.services.gateway import Gateway
+from app.services.paging import cache_token, cache_token_key, page, page_of
+from app.services.reads import Reads, labelled
 from app.translate.cluster import referenced_templates
+from app.translate.common import in_namespace, metadata, object_key
 from app.types import ComputeTemplate, Json
 from app.validation import Limits
-
-if TYPE_CHECKING:  # (compute_templates uses this module's helpers)
-    from app.services.compute_templates import ComputeTemplates
 
 log = logging.getLogger(__name__)
 
 Api = TypeVar("Api", bound=Mapping[str, Any])  # the API's object of a kind: Cluster, RayJob, RayService
 EventIndex = Mapping[tuple[str, str], list[Json]]
 Items = list[Json]  # (inside ManagedResource, `list` is its method)
-Key = tuple[str, str]  # (namespace, name)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,9 +45,10 @@ class EventSource:
     kind: str
     name_of: Callable[[Json], str]
 
-
-def own_name(obj: Json) -> str:
-    return str((obj.get("metadata") or {}).get("name", ""))
+    @classmethod
+    def own(cls, kind: str) -> EventSource:
+        """The events about the answer's object itself."""
+        return cls(kind, lambda obj: object_key(obj)[1])
 
 
 @dataclass(frozen=True)
@@ -85,13 +81,15 @@ class ManagedResource(Generic[Api]):
     Kubernetes; every write tells it what was answered.
     """
 
-    def __init__(self, k8s: K8s, templates: ComputeTemplates, kind: ResourceKind[Api], limits: Limits,
+    def __init__(self, k8s: Gateway, templates: ComputeTemplates, kind: ResourceKind[Api], limits: Limits,
                  cache: Cache | None = None) -> None:
         self._k8s = k8s
         self._templates = templates
         self.kind = kind
         self._limits = limits
         self._cache = cache
+        self._reads = Reads(kind.noun, lambda namespace, name: self._k8s.get_object(kind.resource, namespace, name),
+                            labelled(MANAGED_BY, COMPONENT), None if cache is None else cache.objects)
 
     def create(self, namespace: str, body: Api) -> Api:
         """Everything that can refuse the request runs before the single write."""
@@ -105,10 +103,7 @@ class ManagedResource(Generic[Api]):
         if view is None:
             return self._answer(self.read(namespace, name))
         objects, events = view
-        entry = objects.get(namespace, name)
-        if entry is None:
-            raise NotFound(self._not_found(namespace, name))
-        return cast(Api, self._cached_answer(entry, events))
+        return cast(Api, self._cached_answer(self._reads.entry(objects, namespace, name), events))
 
     def list(self, namespace: str | None, limit: int = 0, token: str = "") -> Json:
         """One namespace, or all of them for `None`. From Kubernetes: two or three calls whatever
@@ -127,22 +122,18 @@ class ManagedResource(Generic[Api]):
             return page(self.kind.items_key, answers, self.kind.token_key, cache_token(next_key))
         if after is not None:  # a cache's page, while the cache cannot answer: the same page, from Kubernetes
             everything = self._k8s.list_objects(self.kind.resource, namespace, MANAGED_SELECTOR)
-            items, next_key = page_of(sorted(everything.get("items") or [], key=_key), _key, after, limit)
+            ordered = sorted(everything.get("items") or [], key=object_key)
+            items, next_key = page_of(ordered, object_key, after, limit)
             return page(self.kind.items_key, self._translated(namespace, items), self.kind.token_key,
                         cache_token(next_key))
         result = self._k8s.list_objects(self.kind.resource, namespace, MANAGED_SELECTOR, limit, token)
-        next_token = str((result.get("metadata") or {}).get("continue", ""))
+        next_token = str(metadata(result).get("continue", ""))
         return page(self.kind.items_key, self._translated(namespace, result.get("items") or []),
                     self.kind.token_key, next_token)
 
     def delete(self, namespace: str, name: str) -> Json:
-        """No wait: Kubernetes collects what the object owns through owner references."""
-        obj = self.read(namespace, name)
-        answer = self._k8s.delete_object(self.kind.resource, namespace, name)
-        if self._cache is not None:
-            uid = str((obj.get("metadata") or {}).get("uid", ""))
-            self._cache.objects.deleted(namespace, name, uid, answer)
-        return {}
+        """Kubernetes collects what the object owns through owner references."""
+        return self._reads.delete(namespace, name, partial(self._k8s.delete_object, self.kind.resource))
 
     def _translated(self, namespace: str | None, items: Items) -> Items:
         indexes = [self._event_index(namespace, source, items) for source in self.kind.events]
@@ -151,7 +142,7 @@ class ManagedResource(Generic[Api]):
     def _view(self, namespace: str | None, verb: str = "list") -> tuple[ObjectStore, Mapping[str, EventStore]] | None:
         """The stores to answer a `verb` of `namespace` (None: all) from now, or None: ask Kubernetes."""
         events = self._event_stores(namespace)
-        objects = None if events is None or self._cache is None else self._cache.objects.view(namespace, verb)
+        objects = None if events is None else self._reads.view(namespace, verb)
         return None if objects is None or events is None else (objects, events)
 
     def _event_stores(self, namespace: str | None) -> Mapping[str, EventStore] | None:
@@ -182,49 +173,34 @@ class ManagedResource(Generic[Api]):
 
         return entry.memoized(basis, translate)
 
-    def _not_found(self, namespace: str, name: str) -> str:
-        return f"{self.kind.noun} {name} not found in namespace {namespace}"
-
     def _create(self, namespace: str, obj: Json) -> Api:
         """One write: Kubernetes' "already exists" is the duplicate check (no racy GET first)."""
         try:
             created = self._k8s.create_object(self.kind.resource, namespace, obj)
         except AlreadyExists as exc:
             raise AlreadyExists(
-                f"{self.kind.noun} {own_name(obj)} already exists in namespace {namespace}"
+                f"{self.kind.noun} {object_key(obj)[1]} already exists in namespace {namespace}"
             ) from exc
-        self._written(created)
+        self._reads.written(created)
         return self._answer(created)
 
     def _replace(self, namespace: str, name: str, obj: Json) -> Api:
         replaced = self._k8s.replace_object(self.kind.resource, namespace, name, obj)
-        self._written(replaced)
+        self._reads.written(replaced)
         return self._answer(replaced)
-
-    def _written(self, answer: Json) -> None:
-        if self._cache is not None:
-            self._cache.objects.written(answer)
 
     def _templates_for(self, namespace: str, spec: Mapping[str, Any] | None) -> dict[str, ComputeTemplate]:
         """The compute templates a cluster spec names, read and checked before any write."""
         return self._templates.referenced(namespace, referenced_templates(spec))
 
     def read(self, namespace: str, name: str) -> Json:
-        """The Kubernetes object, if managed: one we do not manage is reported exactly like an absent
-        one (upstream: 500, code 2)."""
-        message = self._not_found(namespace, name)
-        try:
-            obj = self._k8s.get_object(self.kind.resource, namespace, name)
-        except NotFound as exc:
-            raise NotFound(message) from exc
-        if not is_managed(obj):
-            raise NotFound(message)
-        return obj
+        """The Kubernetes object, if managed: one we do not manage is reported exactly like an absent one."""
+        return self._reads.read(namespace, name)
 
     def _answer(self, obj: Json) -> Api:
         """The API form of an object read or written just now, with its events: from the event
         caches when they answer (an events read by field selector scans the whole namespace)."""
-        namespace = str((obj.get("metadata") or {}).get("namespace", ""))
+        namespace = object_key(obj)[0]
         cached = self._event_stores(namespace)
         events: Items = []
         for source in self.kind.events:
@@ -241,14 +217,14 @@ class ManagedResource(Generic[Api]):
 
 
 def _events_of(obj: Json, sources: Sequence[EventSource], indexes: Sequence[EventIndex]) -> list[Json]:
-    namespace = str((obj.get("metadata") or {}).get("namespace", ""))
+    namespace = object_key(obj)[0]
     events: list[Json] = []
     for source, index in zip(sources, indexes, strict=True):
         events += index.get((namespace, source.name_of(obj)), [])
     return events
 
 
-def events_for(k8s: K8s, namespace: str | None, kind: str, name: str = "") -> list[Json]:
+def events_for(k8s: Gateway, namespace: str | None, kind: str, name: str = "") -> list[Json]:
     """Events about objects of `kind` (named `name`, or all of them, for a list).
 
     Upstream selects on the name alone, so a RayJob's events could show on a RayCluster of the
@@ -268,66 +244,6 @@ def index_events(events: Iterable[Json]) -> dict[tuple[str, str], list[Json]]:
     index: dict[tuple[str, str], list[Json]] = defaultdict(list)
     for event in events:
         regarding = event.get("regarding") or {}
-        namespace = regarding.get("namespace") or (event.get("metadata") or {}).get("namespace", "")
+        namespace = regarding.get("namespace") or object_key(event)[0]
         index[(namespace, regarding.get("name", ""))].append(event)
     return index
-
-
-def is_managed(obj: Json) -> bool:
-    return bool(((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY) == COMPONENT)
-
-
-Body = TypeVar("Body", bound=Mapping[str, Any])
-
-
-def in_namespace(body: Body, namespace: str) -> Body:
-    """A body without `namespace` takes the path's; a different one is for validation to refuse."""
-    return body if body.get("namespace") else cast(Body, {**body, "namespace": namespace})
-
-
-def _key(obj: Json) -> Key:
-    metadata = obj.get("metadata") or {}
-    return str(metadata.get("namespace", "")), str(metadata.get("name", ""))
-
-
-def page_of(items: list[T], key: Callable[[T], Key], after: Key | None, limit: int) -> tuple[list[T], Key | None]:
-    """The page of `items` (sorted by `key`) that follows the key `after`, at most `limit` long
-    (0: all), and the key to continue after, if more follow."""
-    start = 0 if after is None else bisect.bisect_right(items, after, key=key)
-    if not limit or start + limit >= len(items):
-        return items[start:], None
-    chosen = items[start:start + limit]
-    return chosen, key(chosen[-1])
-
-
-CACHE_TOKEN = "kuberay-api/v1"  # the mark of a page token of a list answered in name order (`cache_token`)
-
-
-def cache_token(after: Key | None) -> str:
-    """A page token saying where the next page starts: after this (namespace, name). URL-safe
-    base64 of JSON, as Kubernetes' tokens, which are objects where this is an array."""
-    if after is None:
-        return ""
-    return base64.urlsafe_b64encode(orjson.dumps([CACHE_TOKEN, *after])).decode().rstrip("=")
-
-
-def cache_token_key(token: str) -> Key | None:
-    """The key a token of `cache_token`'s continues after; None for any other token (Kubernetes')."""
-    try:
-        value = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    if isinstance(value, list) and len(value) == 3 and value[0] == CACHE_TOKEN \
-            and all(isinstance(part, str) for part in value):
-        return value[1], value[2]
-    return None
-
-
-def page(items_key: str, items: list[Json], token_key: str = "", token: str = "") -> Json:
-    """A list answer without zero values, as upstream's JSON gateway writes it."""
-    response: Json = {}
-    if items:
-        response[items_key] = items
-    if token_key and token:
-        response[token_key] = token
-    return response

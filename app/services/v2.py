@@ -10,20 +10,23 @@ import yaml
 
 from app.constants import APP_NAME, APP_NAME_VALUE
 from app.errors import InvalidInput, NotFound, Unprocessable
-from app.k8s import Forwarded, K8s
+from app.k8s import Forwarded
 from app.services.compute_templates import ComputeTemplates
+from app.services.gateway import Gateway
+from app.services.reads import labelled
 from app.translate.v2 import template_names, with_compute_templates
 from app.types import Json
 
 JSON = "application/json"
 YAML = "application/yaml"
 KUBERAY_SERVICE = f"{APP_NAME}={APP_NAME_VALUE}"  # the label of the head Services KubeRay makes
+_KUBERAY = labelled(APP_NAME, APP_NAME_VALUE)
 
 
 class V2Api:
     """Knows Kubernetes through the gateway, and the compute templates through their service."""
 
-    def __init__(self, k8s: K8s, templates: ComputeTemplates) -> None:
+    def __init__(self, k8s: Gateway, templates: ComputeTemplates) -> None:
         self._k8s = k8s
         self._templates = templates
 
@@ -40,7 +43,7 @@ class V2Api:
             service = self._k8s.get_service(namespace, name)
         except NotFound:
             raise missing from None
-        if ((service.get("metadata") or {}).get("labels") or {}).get(APP_NAME) != APP_NAME_VALUE:
+        if not _KUBERAY(service):
             raise missing
 
     def with_compute_templates(self, namespace: str, plural: str, body: bytes,

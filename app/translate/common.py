@@ -11,9 +11,11 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import yaml
+
+Body = TypeVar("Body", bound=Mapping[str, Any])
 
 # A Go zero time.Time as the gateway renders it: what an unset Kubernetes time becomes.
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -34,6 +36,11 @@ def object_key(obj: Mapping[str, Any]) -> tuple[str, str]:
     """(namespace, name): how every store, index and page order names an object."""
     meta = metadata(obj)
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def in_namespace(body: Body, namespace: str) -> Body:
+    """A request body without `namespace` takes the path's; a different one is for validation to refuse."""
+    return body if body.get("namespace") else cast(Body, {**body, "namespace": namespace})
 
 
 def yaml_mapping(text: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.constants import COMPUTE_TEMPLATE_LABEL, CONFIG_TYPE_COMPUTE_TEMPLATE, CONFIG_TYPE_LABEL
-from app.translate.common import go_json, omit_zero
+from app.translate.common import go_json, metadata, omit_zero
 from app.types import Json
 
 # Applied when a template is created without a unit; a stored template without one is read
@@ -61,11 +61,11 @@ def to_configmap(template: Mapping[str, Any]) -> Json:
 
 def to_api_compute_template(configmap: Mapping[str, Any]) -> Json:
     """Any ConfigMap read as a template: name and namespace from its metadata, the rest from `data`."""
-    metadata = configmap.get("metadata") or {}
+    meta = metadata(configmap)
     data = configmap.get("data") or {}
     template = {
-        "name": metadata.get("name", ""),
-        "namespace": metadata.get("namespace", ""),
+        "name": meta.get("name", ""),
+        "namespace": meta.get("namespace", ""),
         "cpu": _uint32(data.get("cpu")),
         "memory": _uint32(data.get("memory")),
         "gpu": _uint32(data.get("gpu")),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from app.translate.common import omit_zero, to_rfc3339
+from app.translate.common import metadata, omit_zero, to_rfc3339
 from app.types import Event, Json
 
 
@@ -23,7 +23,8 @@ def _api_event(event: Event, prefix: str) -> Json:
 
     The three times are always written: an unset one is Go's zero time, as upstream renders it.
     """
-    name = (event.get("metadata") or {}).get("name", "")
+    meta = metadata(event)
+    name = meta.get("name", "")
     series = event.get("series")
     if series is not None:
         last, count = series.get("lastObservedTime"), series.get("count", 0)
@@ -33,7 +34,7 @@ def _api_event(event: Event, prefix: str) -> Json:
     return omit_zero({
         "id": name,
         "name": f"{prefix}-{name}",
-        "createdAt": to_rfc3339((event.get("metadata") or {}).get("creationTimestamp")),
+        "createdAt": to_rfc3339(meta.get("creationTimestamp")),
         "firstTimestamp": to_rfc3339(event.get("eventTime") or event.get("deprecatedFirstTimestamp")),
         "lastTimestamp": to_rfc3339(last),
         "reason": event.get("reason", ""),
@@ -53,9 +54,9 @@ _KEPT_REGARDING = ("kind", "namespace", "name")
 
 def kept_event(event: Mapping[str, Any]) -> Json:
     """The part of an event its translation and filing read: a quarter of its size."""
-    metadata = event.get("metadata") or {}
+    meta = metadata(event)
     regarding = event.get("regarding") or {}
     kept: Json = {key: event[key] for key in _KEPT if event.get(key) is not None}
-    kept["metadata"] = {key: metadata[key] for key in _KEPT_METADATA if key in metadata}
+    kept["metadata"] = {key: meta[key] for key in _KEPT_METADATA if key in meta}
     kept["regarding"] = {key: regarding[key] for key in _KEPT_REGARDING if key in regarding}
     return kept

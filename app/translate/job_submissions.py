@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from app.translate.common import omit_zero, positive, yaml_mapping
+from app.translate.common import object_key, omit_zero, positive, yaml_mapping
 from app.types import Json
 
 JOBS = "/api/jobs/"  # the dashboard's Jobs REST API
@@ -117,18 +117,17 @@ def dashboard_at(cluster: Mapping[str, Any], route: DashboardRoute) -> Dashboard
     """Where the cluster's dashboard answers, by the server's route."""
     if route.template:
         return DirectDashboard(dashboard_url(cluster, route.template))
-    metadata = cluster.get("metadata") or {}
-    return ProxiedDashboard(str(metadata.get("namespace", "")), str(metadata.get("name", "")),
-                            head_service(cluster), dashboard_port(cluster))
+    namespace, name = object_key(cluster)
+    return ProxiedDashboard(namespace, name, head_service(cluster), dashboard_port(cluster))
 
 
 def dashboard_url(cluster: Mapping[str, Any], template: str) -> str:
     """The base URL of the cluster's dashboard: `template` with `{name}`, `{namespace}`, `{service}`
     (the head Service) and `{port}` (the dashboard's) filled in from the RayCluster."""
-    metadata = cluster.get("metadata") or {}
+    namespace, name = object_key(cluster)
     return template.format(
-        name=str(metadata.get("name", "")),
-        namespace=str(metadata.get("namespace", "")),
+        name=name,
+        namespace=namespace,
         service=head_service(cluster),
         port=dashboard_port(cluster),
     ).rstrip("/")
@@ -147,7 +146,7 @@ def shown_url(url: str) -> str:
 def head_service(cluster: Mapping[str, Any]) -> str:
     """The name of the cluster's head Service: the operator's record, else its naming rule."""
     head = (cluster.get("status") or {}).get("head") or {}
-    return str(head.get("serviceName") or HEAD_SERVICE.format(name=(cluster.get("metadata") or {}).get("name", "")))
+    return str(head.get("serviceName") or HEAD_SERVICE.format(name=object_key(cluster)[1]))
 
 
 def dashboard_port(cluster: Mapping[str, Any]) -> int:

@@ -20,7 +20,7 @@ from app.constants import (
     USER_LABEL,
 )
 from app.translate.cluster import to_api_cluster_spec, to_raycluster_spec
-from app.translate.common import omit_zero, positive, to_rfc3339
+from app.translate.common import metadata, omit_zero, positive, to_rfc3339
 from app.translate.quantity import canonical_quantity, stored_quantity
 from app.types import Json, RayJob, RayJobSubmitter
 
@@ -75,14 +75,14 @@ def to_rayjob(job: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]]
 
 def to_api_job(rayjob: Mapping[str, Any]) -> Json:
     """The API's `RayJob` for a RayJob as Kubernetes holds it (`activeDeadlineSeconds` is not returned)."""
-    metadata = rayjob.get("metadata") or {}
+    meta = metadata(rayjob)
     spec = rayjob.get("spec") or {}
     status = rayjob.get("status") or {}
     cluster = spec.get("rayClusterSpec")
     job = omit_zero({
-        "name": metadata.get("name", ""),
-        "namespace": metadata.get("namespace", ""),
-        "user": (metadata.get("labels") or {}).get(USER_LABEL, ""),
+        "name": meta.get("name", ""),
+        "namespace": meta.get("namespace", ""),
+        "user": (meta.get("labels") or {}).get(USER_LABEL, ""),
         "version": (cluster or {}).get("rayVersion", ""),
         "entrypoint": spec.get("entrypoint", ""),
         "metadata": spec.get("metadata"),
@@ -92,8 +92,8 @@ def to_api_job(rayjob: Mapping[str, Any]) -> Json:
         "clusterSelector": spec.get("clusterSelector"),
         "clusterSpec": to_api_cluster_spec(cluster) if cluster is not None else None,
         "ttlSecondsAfterFinished": spec.get("ttlSecondsAfterFinished", 0),
-        "createdAt": _time(metadata.get("creationTimestamp")),
-        "deleteAt": _time(metadata.get("deletionTimestamp")),
+        "createdAt": _time(meta.get("creationTimestamp")),
+        "deleteAt": _time(meta.get("deletionTimestamp")),
         "jobStatus": status.get("jobStatus", ""),
         "jobDeploymentStatus": status.get("jobDeploymentStatus", ""),
         "message": status.get("message", ""),

@@ -31,7 +31,7 @@ from app.constants import (
     USER_LABEL,
 )
 from app.translate.cluster import to_api_cluster_spec, to_raycluster_spec
-from app.translate.common import go_time_string, omit_zero, positive, to_rfc3339, yaml_mapping
+from app.translate.common import go_time_string, metadata, omit_zero, positive, to_rfc3339, yaml_mapping
 from app.translate.events import to_api_events
 from app.types import ActorOptions, Json, RayService, ServeConfig, ServeDeploymentGraphSpec
 
@@ -57,7 +57,7 @@ def to_rayservice_update(service: Mapping[str, Any], templates: Mapping[str, Map
     annotated only `ray.io/update-timestamp` (plus the graph spec, if the request has one), and
     carrying the existing `resourceVersion` so that a concurrent change makes the update fail."""
     rayservice = _rayservice(cast(RayService, service), templates, {UPDATE_TIMESTAMP: go_time_string(now)})
-    resource_version = (existing.get("metadata") or {}).get("resourceVersion", "")
+    resource_version = metadata(existing).get("resourceVersion", "")
     if resource_version:
         rayservice["metadata"]["resourceVersion"] = resource_version
     return rayservice
@@ -68,16 +68,16 @@ def to_api_service(rayservice: Mapping[str, Any], events: list[Json]) -> Json:
 
     `rayServiceStatus` and `deleteAt` are always present, as upstream writes them.
     """
-    metadata = rayservice.get("metadata") or {}
+    meta = metadata(rayservice)
     spec = rayservice.get("spec") or {}
     cluster = spec.get("rayClusterConfig")
     serve_config = spec.get("serveConfigV2", "")
-    graph = _stored_graph(metadata.get("annotations") or {}, serve_config)
-    name = metadata.get("name", "")
+    graph = _stored_graph(meta.get("annotations") or {}, serve_config)
+    name = meta.get("name", "")
     service = omit_zero({
         "name": name,
-        "namespace": metadata.get("namespace", ""),
-        "user": (metadata.get("labels") or {}).get(USER_LABEL, ""),
+        "namespace": meta.get("namespace", ""),
+        "user": (meta.get("labels") or {}).get(USER_LABEL, ""),
         "version": (cluster or {}).get("rayVersion", ""),
         GRAPH: graph,
         "serveConfigV2": "" if graph else serve_config,
@@ -86,9 +86,9 @@ def to_api_service(rayservice: Mapping[str, Any], events: list[Json]) -> Json:
         "clusterSpec": to_api_cluster_spec(cluster) if cluster is not None else None,
     })
     service["rayServiceStatus"] = _api_status(rayservice.get("status") or {}, events, name)
-    if metadata.get("creationTimestamp"):
-        service["createdAt"] = to_rfc3339(metadata["creationTimestamp"])
-    deleted = metadata.get("deletionTimestamp")
+    if meta.get("creationTimestamp"):
+        service["createdAt"] = to_rfc3339(meta["creationTimestamp"])
+    deleted = meta.get("deletionTimestamp")
     service["deleteAt"] = to_rfc3339(deleted) if deleted else NOT_DELETING
     return service
 

@@ -11,7 +11,7 @@ from kubernetes import client
 
 from app.k8s import K8s
 from app.main import create_app
-from app.services.resource import cache_token_key
+from app.services.paging import cache_token_key
 from app.settings import Settings
 from tests.conftest import Cluster, sample, wait_for
 from tests.integration.served import Server, gunicorn, http_send

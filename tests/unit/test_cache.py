@@ -13,7 +13,7 @@ from app.cache import EventCache, EventStore, Informer, ObjectCache, ObjectStore
 from app.cache import views as views_module
 from app.errors import Forbidden
 from app.k8s import Collection, K8s
-from app.services.resource import cache_token, cache_token_key, page_of
+from app.services.paging import cache_token, cache_token_key, page_of
 from app.translate.events import kept_event, to_api_events
 
 Json = dict[str, Any]

@@ -30,7 +30,7 @@ from app.constants import (
 )
 from app.translate.cluster.autoscaler import to_api_autoscaler_options, to_autoscaler_options
 from app.translate.cluster.groups import to_api_head_group, to_api_worker_group, to_head_group, to_worker_group
-from app.translate.common import go_time_string, omit_zero, to_rfc3339
+from app.translate.common import go_time_string, metadata, omit_zero, to_rfc3339
 from app.translate.enums import Environment
 from app.translate.events import to_api_events
 from app.types import ComputeTemplate, EnvironmentVariables, HeadGroupSpec, Json, NodeGroupSpec
@@ -99,21 +99,21 @@ def to_raycluster_spec(spec: Mapping[str, Any], templates: Templates, version: s
 
 def to_api_cluster(raycluster: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> Json:
     """The API's view of a RayCluster; `events` are the ones the caller selected for it."""
-    metadata = raycluster.get("metadata") or {}
-    labels = metadata.get("labels") or {}
+    meta = metadata(raycluster)
+    labels = meta.get("labels") or {}
     status = raycluster.get("status") or {}
-    name = metadata.get("name", "")
+    name = meta.get("name", "")
     environment = labels.get(ENVIRONMENT_LABEL, "")
     return omit_zero({
         "name": name,
-        "namespace": metadata.get("namespace", ""),
+        "namespace": meta.get("namespace", ""),
         "user": labels.get(USER_LABEL, ""),
         "version": labels.get(VERSION_LABEL, ""),
         # Only a known name counts: a label "7" or "dev" reads as DEV, as upstream.
         "environment": Environment[environment].value if environment in Environment.__members__ else 0,
         "clusterSpec": to_api_cluster_spec(raycluster.get("spec") or {}),
-        "annotations": dict(metadata.get("annotations") or {}),
-        "createdAt": to_rfc3339(metadata.get("creationTimestamp")),
+        "annotations": dict(meta.get("annotations") or {}),
+        "createdAt": to_rfc3339(meta.get("creationTimestamp")),
         "clusterState": status.get("state", ""),
         "events": to_api_events(events, labels.get(CLUSTER_NAME_LABEL) or name),
         "serviceEndpoint": dict(status.get("endpoints") or {}),

@@ -19,7 +19,7 @@ from app.translate.cluster.resources import to_resources
 from app.translate.cluster.security_context import to_api_security_context, to_security_context
 from app.translate.cluster.tolerations import to_toleration
 from app.translate.cluster.volumes import to_api_volumes, to_mount, to_volume
-from app.translate.common import omit_zero
+from app.translate.common import metadata, omit_zero
 from app.types import ComputeTemplate, Json, NodeGroupSpec
 
 DEFAULT_IMAGE_REPOSITORY = "rayproject/ray"
@@ -71,8 +71,8 @@ def to_api_pod_template(pod: Mapping[str, Any], container_name: str, hidden_env:
 
     `hidden_env` are the variables the server or the operator set, never part of `environment`.
     """
-    metadata, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    annotations = metadata.get("annotations") or {}
+    meta, spec = metadata(pod), pod.get("spec") or {}
+    annotations = meta.get("annotations") or {}
     containers = spec.get("containers") or []
     container = next((c for c in containers if c.get("name") == container_name), None)
     account = spec.get("serviceAccountName", "")
@@ -85,7 +85,7 @@ def to_api_pod_template(pod: Mapping[str, Any], container_name: str, hidden_env:
         "serviceAccount": account if len(account) > 1 else "",
         "imagePullSecret": pull_secrets[0].get("name", ""),
         "annotations": {k: v for k, v in annotations.items() if k not in HIDDEN_POD_ANNOTATIONS},
-        "labels": {k: v for k, v in (metadata.get("labels") or {}).items() if k not in HIDDEN_POD_LABELS},
+        "labels": {k: v for k, v in (meta.get("labels") or {}).items() if k not in HIDDEN_POD_LABELS},
         "imagePullPolicy": "Always" if containers and containers[0].get("imagePullPolicy") == "Always" else "",
     })
     if container is not None and container.get("env"):
