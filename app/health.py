@@ -1,7 +1,7 @@
 """Liveness and readiness, for the kubelet's probes (and for people).
 
 `/healthz` answers 200 with an empty body while the process serves, to any method, as upstream's
-health endpoint does. `/readyz` asks Kubernetes, through app/k8s.py, whether requests can
+health endpoint does. `/readyz` asks Kubernetes, through app/k8s, whether requests can
 succeed now: the API server reports itself ready and serves the three KubeRay resources; then
 whether the watch caches (app/cache.py) have listed. Otherwise it raises `Unavailable` with the
 reason, which app/errors.py answers (503, code 14). The answer itself is never cached: a probe

@@ -2,7 +2,7 @@
 
 Every environment variable the server reads is named here (and in the Helm chart), nowhere
 else. The Kubernetes client also honours the usual `KUBECONFIG` and in-cluster variables on its
-own (app/k8s.py); `KUBERAY_API_KUBECONFIG` overrides them, like upstream's `-kubeconfig` flag.
+own (app/k8s); `KUBERAY_API_KUBECONFIG` overrides them, like upstream's `-kubeconfig` flag.
 """
 from __future__ import annotations
 
