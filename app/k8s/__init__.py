@@ -20,25 +20,9 @@ counted, and the circuit settled), `connection` (the configuration and the one p
 decoded, refusals turned into errors).
 """
 from app.k8s.connection import CONNECT_TIMEOUT, configured_in_cluster
-from app.k8s.deadline import WRITE_MARGIN
-from app.k8s.exchange import OUTAGE_STATUSES, Outcome
-from app.k8s.gateway import DEFAULT_REQUEST_TIMEOUT, DEFAULT_TIMEOUT, READY_TIMEOUT, K8s
-from app.k8s.paths import CORE, EVENTS, Collection
+from app.k8s.exchange import Outcome
+from app.k8s.gateway import K8s
+from app.k8s.paths import Collection
 from app.k8s.streams import Forwarded, Watch
 
-__all__ = [
-    "CONNECT_TIMEOUT",
-    "CORE",
-    "DEFAULT_REQUEST_TIMEOUT",
-    "DEFAULT_TIMEOUT",
-    "EVENTS",
-    "OUTAGE_STATUSES",
-    "READY_TIMEOUT",
-    "WRITE_MARGIN",
-    "Collection",
-    "Forwarded",
-    "K8s",
-    "Outcome",
-    "Watch",
-    "configured_in_cluster",
-]
+__all__ = ["CONNECT_TIMEOUT", "Collection", "Forwarded", "K8s", "Outcome", "Watch", "configured_in_cluster"]
