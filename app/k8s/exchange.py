@@ -63,19 +63,18 @@ class Policy:
     warn: bool = True
 
 
-def _policy(*settles: Settle) -> Policy:
-    """A policy from one row of the table below, in the order of `Outcome`."""
-    return Policy(MappingProxyType(dict(zip(Outcome, settles, strict=True))))
+def _policy(*, answered: Settle, refused: Settle, unreachable: Settle, timed_out: Settle, cut: Settle) -> Policy:
+    return Policy(MappingProxyType({Outcome.ANSWERED: answered, Outcome.REFUSED: refused,
+                                    Outcome.UNREACHABLE: unreachable, Outcome.TIMED_OUT: timed_out, Outcome.CUT: cut}))
 
 
 _ANSWER, _FAIL, _RELEASE = Settle.ANSWERED, Settle.FAILED, Settle.RELEASED
-#                ANSWERED REFUSED  UNREACHABLE TIMED_OUT CUT
-CALLS = _policy(_ANSWER, _FAIL, _FAIL, _FAIL, _RELEASE)
+CALLS = _policy(answered=_ANSWER, refused=_FAIL, unreachable=_FAIL, timed_out=_FAIL, cut=_RELEASE)
 """The gateway's own calls: any failure of the server to serve counts, a caller's lack of time does not."""
-FORWARDS = _policy(_ANSWER, _ANSWER, _FAIL, _FAIL, _RELEASE)
+FORWARDS = _policy(answered=_ANSWER, refused=_ANSWER, unreachable=_FAIL, timed_out=_FAIL, cut=_RELEASE)
 """The V2 API's forwards: a 502 or 503 may be a proxied Service's, so any answer shows the server answers."""
-SENDS = _policy(_ANSWER, _ANSWER, _FAIL, _RELEASE, _RELEASE)
-"""Job submissions through a Service's proxy: also silence after sending may be the Service's (a slow dashboard)."""
+SENDS = _policy(answered=_ANSWER, refused=_ANSWER, unreachable=_FAIL, timed_out=_RELEASE, cut=_RELEASE)
+"""Job submissions through a Service's proxy: silence after sending may be the Service's too (a slow dashboard)."""
 WATCHES = Policy(None, warn=False)
 """Watches are long and expected to end: they go even while the circuit is open, and the caches
 count (and log) their restarts."""
