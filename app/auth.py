@@ -10,7 +10,7 @@
   verb), so a cache never answers a caller what Kubernetes would refuse them.
 
 The fronts (app/http/authn.py, app/rpc/server.py) authenticate each request with an
-`Authenticator` and run it `acting_as` its caller; app/k8s.py reads `current()` to impersonate.
+`Authenticator` and run it `acting_as` its caller; app/k8s reads `current()` to impersonate.
 Reviews are cached briefly and boundedly, keyed by a digest of the token, never the token itself.
 This module knows nothing of HTTP or of the Kubernetes client: the reviews are callables it is given.
 """

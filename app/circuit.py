@@ -1,4 +1,4 @@
-"""A circuit breaker for the Kubernetes API server, used by app/k8s.py around every call.
+"""A circuit breaker for the Kubernetes API server, settled by app/k8s/exchange.py after every call.
 
 A server that does not answer costs each call its whole timeout, and a hung one would keep every
 worker thread waiting. After `threshold` outage failures in a row (no answer, or a 502/503/504)

@@ -3,7 +3,7 @@
 Job submissions go to the dashboard on the head of a RayCluster, where app/services/job_submissions.py
 finds it (`DashboardAt`): at a URL, reached directly, or through the Kubernetes API server's proxy
 of the cluster's head Service, sent with the server's own Kubernetes client (`ApiServer`, which
-app/k8s.py is) as the current caller. Each call is bounded alike on either route: in time (a
+app/k8s is) as the current caller. Each call is bounded alike on either route: in time (a
 connect timeout, and one deadline for the whole answer, however slowly it arrives) and in memory
 (an answer larger than `ANSWER_LIMIT` is refused; a log is read to its end keeping only its last
 `log_limit` bytes). No retries: a submit sent twice would run the job twice. A dashboard that
@@ -42,7 +42,7 @@ PROXY_CALL = "dashboard_proxy"  # the name the Kubernetes API calls through the 
 
 
 class ApiServer(Protocol):
-    """The Kubernetes API server, as the server's own client reaches it (app/k8s.py, `K8s.send`)."""
+    """The Kubernetes API server, as the server's own client reaches it (app/k8s, `K8s.send`)."""
 
     def send(self, name: str, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
              timeout: float) -> urllib3.BaseHTTPResponse:

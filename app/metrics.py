@@ -22,7 +22,7 @@ REQUEST_SECONDS = Histogram(
     ("operation", "method", "status"))  # default buckets, 5 ms to 10 s: upstream's gRPC histogram's
 KUBERNETES_REQUESTS = Counter(
     "kuberay_api_kubernetes_requests",
-    "Calls to the Kubernetes API, by call (app/k8s.py method) and outcome: ok, the HTTP status of "
+    "Calls to the Kubernetes API, by call (app.k8s.K8s method) and outcome: ok, the HTTP status of "
     "a refusal, timeout, or unreachable.",
     ("call", "outcome"))
 KUBERNETES_SECONDS = Histogram(
@@ -69,7 +69,7 @@ RPC_SECONDS = Histogram(
 
 
 def observe_kubernetes_call(call: str, outcome: str, seconds: float) -> None:
-    """For app/k8s.py's one wrapper around every call."""
+    """For app/k8s/exchange.py, which every Kubernetes call goes through."""
     KUBERNETES_REQUESTS.labels(call, outcome).inc()
     KUBERNETES_SECONDS.labels(call).observe(seconds)
 

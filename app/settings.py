@@ -2,7 +2,7 @@
 
 Every environment variable the server reads is named here (and in the Helm chart), nowhere
 else. The Kubernetes client also honours the usual `KUBECONFIG` and in-cluster variables on its
-own (app/k8s.py); `KUBERAY_API_KUBECONFIG` overrides them, like upstream's `-kubeconfig` flag.
+own (app/k8s); `KUBERAY_API_KUBECONFIG` overrides them, like upstream's `-kubeconfig` flag.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ JOB_LOG_LIMIT = "KUBERAY_API_JOB_LOG_LIMIT"
 CACHE = "KUBERAY_API_CACHE"
 CACHE_NAMESPACE = "KUBERAY_API_CACHE_NAMESPACE"
 # Set by gunicorn.conf.py for its workers, not by people: the file through which the workers tell
-# each other the writes they answered (app/cache.py, WriteMarks).
+# each other the writes they answered (app/cache/marks.py, WriteMarks).
 WRITE_MARKS = "KUBERAY_API_WRITE_MARKS"
 GRPC_BIND = "KUBERAY_API_GRPC_BIND"
 GRPC_GRACE = "KUBERAY_API_GRPC_GRACE"
@@ -73,7 +73,7 @@ class Settings:
     dashboard_url: str = ""
     dashboard_timeout: float = 10.0  # seconds one call to a Ray dashboard may take
     job_log_limit: int = DEFAULT_JOB_LOG_LIMIT  # bytes of a job log's answer kept; the rest is cut
-    cache: bool = True  # GET and list answer from watch caches (app/cache.py); off: every read asks Kubernetes
+    cache: bool = True  # GET and list answer from watch caches (app/cache/); off: every read asks Kubernetes
     cache_namespace: str = ""  # the one namespace the caches hold (a single-namespace install); empty: all
     write_marks: str = ""  # empty: this process's writes only (one worker)
     grpc_bind: str = ""  # host:port of the gRPC front (port 0: any free one); empty: none (from_env: 0.0.0.0:8887)

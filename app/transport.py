@@ -1,4 +1,4 @@
-"""The one reading of a failed HTTP exchange, for both gateways (app/k8s.py, app/dashboard.py).
+"""The one reading of a failed HTTP exchange, for both gateways (app/k8s, app/dashboard.py).
 
 urllib3 reports a refused connection, a timeout and a TLS failure as different exceptions, some
 wrapped in a `MaxRetryError`; clients are told which in a few words, and the log gets the rest.

@@ -8,7 +8,7 @@ RayClusters as the server writes them (suspended, so that the operator starts no
 events.k8s.io/v1 Events regarding them, topping up what the operator writes to 3 per cluster:
 
 1. one namespace with 10, then 100, then 1,000 clusters: the list's p50 through the server and
-   raw (the same RayClusters and their events, read with app/k8s.py: one GET each, decoded: the
+   raw (the same RayClusters and their events, read with app/k8s: one GET each, decoded: the
    floor for any Python server), timed alternately; and GETs of one cluster with `wrk -c16`;
 2. 10,000 events regarding Pods added to that namespace: GET again;
 3. 49 more namespaces, to 5,000 clusters in 50 namespaces (1,000 in the first, about 82 in each

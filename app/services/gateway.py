@@ -3,7 +3,7 @@
 The services take a `Gateway`, so that anything that answers these calls as the Kubernetes API
 server would can stand behind them: `app.k8s.K8s` in the server, an in-memory fake in the
 service-layer tests (tests/support/fake_gateway.py). The watch caches list and watch through
-`K8s` itself (app/cache.py). Signatures are `K8s`'s, which mypy checks wherever a `K8s` is
+`K8s` itself (app/cache/). Signatures are `K8s`'s, which mypy checks wherever a `K8s` is
 passed as a `Gateway` (create_app).
 """
 from __future__ import annotations

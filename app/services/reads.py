@@ -1,7 +1,7 @@
 """How a service reads the objects of its kind, the same way for every kind, compute templates
 included: from its watch cache when that may answer, else from Kubernetes. An object that is not
 ours is answered exactly like an absent one, and every write is told to the cache, so that the
-reads after it show it (app/cache.py).
+reads after it show it (app/cache/).
 """
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ class Cache:
 class ManagedResource(Generic[Api]):
     """Create, get, list and delete of one managed custom resource; knows Kubernetes, never HTTP.
 
-    With a `cache`, GET and list answer from it whenever it may (app/cache.py), else from
+    With a `cache`, GET and list answer from it whenever it may (app/cache/), else from
     Kubernetes; every write tells it what was answered.
     """
 

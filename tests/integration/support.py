@@ -60,7 +60,7 @@ def served_eventually(app_client: Any, path: str, key: str, names: list[str]) ->
 
 
 def gateway_methods() -> set[str]:
-    """Every call app/k8s.py can make to Kubernetes."""
+    """Every call app/k8s can make to Kubernetes."""
     return {name for name, value in vars(K8s).items()
             if inspect.isfunction(value) and not name.startswith("_") and name not in ("connect", "request_scope")}
 

@@ -1,4 +1,4 @@
-"""The watch caches (app/cache.py) against the real control plane: reads answered from memory,
+"""The watch caches (app/cache/) against the real control plane: reads answered from memory,
 never stale for the client that wrote, following what Kubernetes holds, paging that holds while
 objects come and go, the probe that waits for them, and the same answers with the caches off."""
 from __future__ import annotations

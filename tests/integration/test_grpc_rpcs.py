@@ -636,7 +636,7 @@ def test_a_refusal_is_the_same_over_grpc_as_over_http(rpc_channel: grpc.Channel,
 def _objects(kube: Kube, ns: str) -> Json:
     """What the namespace holds that the server may write: its ConfigMaps, and its KubeRay objects
     but those the operator makes (owned), as their labels, annotations and spec (the operator keeps
-    changing their status, and fills zero values into a RayJob's spec: app/k8s.py writes neither)."""
+    changing their status, and fills zero values into a RayJob's spec: app/k8s writes neither)."""
     held_now: Json = {plural: {o["metadata"]["name"]: (o["metadata"].get("labels"), o["metadata"].get("annotations"),
                                                       without_operator_defaults(o["spec"]))
                                for o in kube.items(plural, ns) if not o["metadata"].get("ownerReferences")}
@@ -877,7 +877,7 @@ def test_the_declared_image_template_service_is_unimplemented(rpc_channel: grpc.
 
 def test_a_deadline_too_short_for_a_write_ends_it_at_once_and_writes_nothing(
         rpc_channel: grpc.Channel, app_client: Any, kube: Kube, namespace: str) -> None:
-    """A write needs time to learn its outcome (app/k8s.py, WRITE_MARGIN): a caller's 1.5 s is too
+    """A write needs time to learn its outcome (app/k8s/deadline.py, WRITE_MARGIN): a caller's 1.5 s is too
     little, so the server refuses before writing, with 4, rather than the write's fate being unknown."""
     templates = config_pb2_grpc.ComputeTemplateServiceStub(rpc_channel)
     request = config_pb2.CreateComputeTemplateRequest(

@@ -75,7 +75,7 @@ class Identity:
 
     @property
     def role(self) -> Json:
-        """The first role, `<name>`: the calls app/k8s.py makes."""
+        """The first role, `<name>`: the calls app/k8s makes."""
         return self.roles[self.name]
 
     @property

@@ -1,6 +1,6 @@
 """app/auth.py: credentials read, callers named and impersonated, and Kubernetes' answers kept briefly.
 
-The reviews are the functions the server is given (app/k8s.py sends them to Kubernetes; the
+The reviews are the functions the server is given (app/k8s sends them to Kubernetes; the
 integration tests in tests/integration/test_auth.py send real ones): here they are plain functions
 that answer as Kubernetes does and count how often they are asked.
 """

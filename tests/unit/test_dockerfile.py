@@ -117,7 +117,7 @@ def needed(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     kubeconfig = tmp_path_factory.mktemp("probe") / "kubeconfig"
     kubeconfig.write_text(UNREACHABLE_KUBECONFIG)
     files = loaded_files(kubeconfig)
-    assert {"wsgi.py", "app/k8s.py", "handlers/clusters.py"} <= set(files), files
+    assert {"wsgi.py", "app/k8s/gateway.py", "handlers/clusters.py"} <= set(files), files
     return files
 
 

@@ -1,4 +1,4 @@
-"""app/k8s.py bounds every wait: a request's deadline, a write's server-side timeout, and the
+"""app/k8s bounds every wait: a request's deadline, a write's server-side timeout, and the
 circuit that makes calls fail at once. The gateway points at a closed loopback port (nothing is
 faked: connections are really refused), so no cluster is needed."""
 from __future__ import annotations

@@ -57,7 +57,7 @@ def test_a_base_the_stand_in_cannot_replace_is_refused(ref: str, problem: str) -
 
 def test_dockerignore_allowlist_as_docker_reads_it() -> None:
     patterns = parse_dockerignore((ROOT / ".dockerignore").read_text())
-    assert not is_ignored("app/k8s.py", patterns)
+    assert not is_ignored("app/k8s/gateway.py", patterns)
     assert not is_ignored("requirements.txt", patterns)
     assert is_ignored("app/__pycache__/k8s.cpython-311.pyc", patterns)
     assert is_ignored("tests/conftest.py", patterns)
