@@ -132,7 +132,7 @@ def app_client(app: Any) -> Any:
 @pytest.fixture
 def kube(cluster: Cluster) -> Any:
     """What the API server holds, read and written as its administrator, past our server."""
-    from tests.integration.support import Kube
+    from tests.support.api import Kube
 
     return Kube(cluster.api)
 
@@ -167,7 +167,7 @@ RAY_JOB_START_TIMEOUT = 20  # seconds a job may wait for resources before Ray fa
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One real Ray head on loopback for the whole session, started on first use (about 3 s, plus
     about 25 s to install Ray into its cached venv the first time on a machine)."""
-    from tests.integration.ray_head import RayHead
+    from tests.support.ray_head import RayHead
 
     head = RayHead(tmp_path_factory.mktemp("ray-head"), resources=RAY_HEAD_RESOURCES,
                    env={"RAY_JOB_START_TIMEOUT_SECONDS": str(RAY_JOB_START_TIMEOUT)})

@@ -1,6 +1,6 @@
 """CORS in a real browser: a page of another origin calls both APIs with `fetch`.
 
-Our server runs as production runs it (gunicorn, tests/integration/served.py) against the test
+Our server runs as production runs it (gunicorn, tests/support/served.py) against the test
 control plane, with KUBERAY_API_CORS_ALLOW_ORIGIN set to the origin of one small page server on
 loopback. Two page servers (stdlib, in threads, stopped at the end) serve the same page from two
 origins, the allowed one and another. The page's script writes a compute template and reads it
@@ -33,8 +33,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import evidence
 from tests.conftest import Cluster, sample
-from tests.integration.served import Server, gunicorn
-from tests.integration.support import Kube
+from tests.support.api import Kube
+from tests.support.served import Server, gunicorn
 
 WAIT = 60.0  # seconds for the page's calls; they normally take well under one
 FAILED_FETCH = "TypeError: Failed to fetch"  # Chromium's words when CORS withholds an answer

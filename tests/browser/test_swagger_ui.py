@@ -31,7 +31,7 @@ from app.k8s import K8s
 from app.settings import Settings
 from tests.browser.conftest import evidence
 from tests.conftest import Cluster
-from tests.integration.support import template_body
+from tests.support.api import template_body
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "kuberay.yaml"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")

@@ -60,7 +60,7 @@ from app.settings import Settings
 from app.translate.job_submissions import is_terminal, job_path
 from tests.conftest import Cluster, wait_for
 from tests.contract.steering import Steering, resource_of
-from tests.integration.support import cluster_body, job_body, ok, service_body, template_body
+from tests.support.api import cluster_body, job_body, ok, service_body, template_body
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "kuberay.yaml"
 PREFIX = "/apis/v1"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.chart import helm  # noqa: F401  (a fixture: the chart tool, built on first use)
-from tests.integration.real_ray import ray_on_node  # noqa: F401  (a fixture: the guide's cluster, running Ray)
-from tests.integration.seed_sequence import other_namespace  # noqa: F401  (a fixture)
-from tests.integration.support import ok, template_body
+from tests.support.api import ok, template_body
+from tests.support.chart import helm  # noqa: F401  (a fixture: the chart tool, built on first use)
+from tests.support.real_ray import ray_on_node  # noqa: F401  (a fixture: the guide's cluster, running Ray)
+from tests.support.seed_sequence import other_namespace  # noqa: F401  (a fixture)
 
 
 @pytest.fixture

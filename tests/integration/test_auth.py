@@ -32,10 +32,8 @@ from kubernetes.client.exceptions import ApiException
 
 from app.k8s import K8s
 from tests.conftest import Cluster, fresh_namespaces, sample, wait_for
-from tests.integration.chart import Helm
-from tests.integration.rpc import grpc_send
-from tests.integration.served import Server, gunicorn
-from tests.integration.support import (
+from tests.integration.test_rbac import chart_identity
+from tests.support.api import (
     account_with_role,
     cluster_body,
     job_body,
@@ -43,7 +41,9 @@ from tests.integration.support import (
     service_body,
     template_body,
 )
-from tests.integration.test_rbac import chart_identity
+from tests.support.chart import Helm
+from tests.support.rpc import grpc_send
+from tests.support.served import Server, gunicorn
 
 Json = dict[str, Any]
 Send = Callable[[str, str, Json | None], tuple[int, Any]]

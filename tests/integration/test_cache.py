@@ -15,8 +15,8 @@ from app.k8s import K8s
 from app.services.resource import cache_token_key
 from app.settings import Settings
 from tests.conftest import Cluster, sample, wait_for
-from tests.integration.served import Server, gunicorn, http_send
-from tests.integration.support import GatewayCalls, Kube, cluster_body, ok, own_app, refused, template_body
+from tests.support.api import GatewayCalls, Kube, cluster_body, ok, own_app, refused, template_body
+from tests.support.served import Server, gunicorn, http_send
 
 ROUNDS = 100
 

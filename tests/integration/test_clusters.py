@@ -9,7 +9,7 @@ import pytest
 
 from app.k8s import K8s
 from tests.conftest import wait_for
-from tests.integration.support import (
+from tests.support.api import (
     GO_TIME,
     MANAGED,
     PREFIXES,

@@ -27,12 +27,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.translate.job_submissions import dashboard_route
 from devcluster import deploy, node
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration import seed_sequence
-from tests.integration.chart import allowed, atoms, without
-from tests.integration.real_ray import RayOnNode
-from tests.integration.rpc import grpc_send
-from tests.integration.served import http_send
-from tests.integration.support import pod_exec
+from tests.support import seed_sequence
+from tests.support.api import pod_exec
+from tests.support.chart import allowed, atoms, without
+from tests.support.real_ray import RayOnNode
+from tests.support.rpc import grpc_send
+from tests.support.served import http_send
 
 HTTP_PORT, GRPC_PORT = 31888, 31887
 # What the server logs at start-up when its job submissions go to head Services by cluster DNS.

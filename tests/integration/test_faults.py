@@ -33,8 +33,8 @@ from kubernetes import config
 
 from app.k8s import CONNECT_TIMEOUT
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.served import Server, gunicorn
-from tests.integration.support import Kube, cluster_body, template_body
+from tests.support.api import Kube, cluster_body, template_body
+from tests.support.served import Server, gunicorn
 
 THREADS = 4
 WARM_UP = 3.0  # seconds of load before the outage

@@ -45,9 +45,7 @@ from app.rpc.generated import (
     serve_pb2_grpc,
 )
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.relay import Relay
-from tests.integration.rpc import ROUTES, as_json, call, to_rpc
-from tests.integration.support import (
+from tests.support.api import (
     MANAGED,
     SERVE_CONFIG_V2,
     STAMPS,
@@ -63,6 +61,8 @@ from tests.integration.support import (
     template_body,
     without_operator_defaults,
 )
+from tests.support.relay import Relay
+from tests.support.rpc import ROUTES, as_json, call, to_rpc
 
 Json = dict[str, Any]
 API = "/apis/v1"

@@ -1,6 +1,6 @@
 """The user guide's sequence through both fronts: the same objects in Kubernetes, the same answers.
 
-The sequence (seed_sequence.py: the guide's 27 requests and the steps that let each succeed) runs
+The sequence (tests/support/seed_sequence.py: the guide's 27 requests and the steps that let each succeed) runs
 once over HTTP and once over gRPC, each in namespaces of its own, through the session app. The
 gRPC run maps each HTTP request to its RPC with upstream's route table (rpc.ROUTES, not the
 spec's annotations) and calls it through the stubs generated from our protos. Then:
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cluster
-from tests.integration import seed_sequence
-from tests.integration.rpc import grpc_send
+from tests.support import seed_sequence
+from tests.support.rpc import grpc_send
 
 RUNS: dict[str, seed_sequence.Recorded] = {}
 

@@ -25,7 +25,7 @@ from app.k8s import K8s
 from app.observability import JsonFormatter
 from app.settings import Settings
 from tests.conftest import Cluster, sample, wait_for
-from tests.integration.support import GatewayCalls, own_app, template_body
+from tests.support.api import GatewayCalls, own_app, template_body
 
 
 def kubernetes_calls(metrics_text: str, name: str) -> dict[str, float]:

@@ -1,13 +1,13 @@
 """Job submissions against real Ray and the real control plane.
 
-The module's cluster is the session's (tests/integration/real_ray.py): the user guide's cluster,
+The module's cluster is the session's (tests/support/real_ray.py): the user guide's cluster,
 made through the API, running Ray on the real node. The app here runs outside the cluster with no
 dashboard address set, as `make run` serves it, so it reaches the head through the Kubernetes API
 server's service proxy. Nothing here fakes the dashboard: every answer below is the real Ray's,
 or Kubernetes' own where the head Service has no endpoints.
 
 The tests of the server's own bounds (a head stopped or frozen, a log over the limit) and of a
-custom resource with a short start timeout use the loopback Ray head (tests/integration/ray_head.py),
+custom resource with a short start timeout use the loopback Ray head (tests/support/ray_head.py),
 which they can stop, freeze and start with settings of their own, through `KUBERAY_API_DASHBOARD_URL`.
 """
 from __future__ import annotations
@@ -25,10 +25,10 @@ from kubernetes import client as kubernetes
 
 from app.k8s import K8s
 from tests.conftest import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT, Cluster, sample, wait_for
-from tests.integration.real_ray import NAME, RayOnNode
-from tests.integration.served import gunicorn
-from tests.integration.support import PREFIXES, cluster_body, ok, own_app, refused, template_body
-from tests.integration.upstream_client import UpstreamClient
+from tests.support.api import PREFIXES, cluster_body, ok, own_app, refused, template_body
+from tests.support.real_ray import NAME, RayOnNode
+from tests.support.served import gunicorn
+from tests.support.upstream_client import UpstreamClient
 
 PRINT_42 = 'python -c "print(42)"'
 SLEEP = 'python -c "import time; time.sleep(600)"'

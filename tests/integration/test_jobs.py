@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import wait_for
-from tests.integration.support import (
+from tests.support.api import (
     MANAGED,
     PREFIXES,
     Kube,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.support import Kube, cluster_body, job_body, ok, raycluster_spec, refused, service_body
+from tests.support.api import Kube, cluster_body, job_body, ok, raycluster_spec, refused, service_body
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Requests that race each other, and the operator, on one object.
 
-Gunicorn serves the requests (tests/integration/served.py: two worker processes, as in
+Gunicorn serves the requests (tests/support/served.py: two worker processes, as in
 production), so that races between processes are real; the conflict-retry tests use the app
 in-process with a gateway that lets a real concurrent write land between our read and our write.
 """
@@ -18,8 +18,8 @@ import pytest
 from app.k8s import K8s
 from app.services.rayservices import UPDATE_ATTEMPTS
 from tests.conftest import Cluster
-from tests.integration.served import gunicorn, http_send
-from tests.integration.support import Kube, cluster_body, ok, own_app, refused, service_body, template_body
+from tests.support.api import Kube, cluster_body, ok, own_app, refused, service_body, template_body
+from tests.support.served import gunicorn, http_send
 
 Json = dict[str, Any]
 THREADS = 8

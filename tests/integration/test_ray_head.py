@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import urllib3
 
-from tests.integration.ray_head import MARK_VAR, REQUIREMENTS, RayHead, pids_alive
+from tests.support.ray_head import MARK_VAR, REQUIREMENTS, RayHead, pids_alive
 
 http = urllib3.PoolManager(retries=False)
 

@@ -24,7 +24,8 @@ from kubernetes import client
 
 from devcluster import node
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.real_ray import (
+from tests.support.api import job_body, ok, service_body, template_body
+from tests.support.real_ray import (
     WORKER_GROUP,
     RayOnNode,
     head_pod,
@@ -32,9 +33,8 @@ from tests.integration.real_ray import (
     pods_memory,
     running_containers,
 )
-from tests.integration.rpc import grpc_send
-from tests.integration.served import Server, gunicorn, kubernetes_client
-from tests.integration.support import job_body, ok, service_body, template_body
+from tests.support.rpc import grpc_send
+from tests.support.served import Server, gunicorn, kubernetes_client
 
 PRINT_42 = 'python -c "print(42)"'
 # A task that needs one CPU: the head offers none, so the autoscaler must add a worker for it.

@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from tests.conftest import wait_for
-from tests.integration.support import (
+from tests.support.api import (
     GO_TIME,
     MANAGED,
     PREFIXES,

@@ -11,7 +11,7 @@ holds only that token:
 * single-namespace mode: the release namespace works, everything else answers 403.
 
 These prove the first role, installed without V2. The V2 role (`<name>-v2`) is proven the same
-way, alone (the first role grants some of the same), with the V2 sequence (v2_sequence.py: one
+way, alone (the first role grants some of the same), with the V2 sequence (tests/support/v2_sequence.py: one
 request per permission of the role), sent to the V2 API of the server running as that account:
 it suffices, each of its permissions is needed, `*` covers every ray.io kind and subresource the
 CRDs serve, and with both roles the account is still refused Secrets, Pods, Services, ...
@@ -38,10 +38,8 @@ from app import auth
 from app.errors import Forbidden
 from app.k8s import K8s
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration import seed_sequence, v2_sequence
-from tests.integration.chart import Helm, allowed, atoms, create, delete_cluster_scoped, of_kind, unique_name, without
-from tests.integration.served import gunicorn, kubernetes_client
-from tests.integration.support import (
+from tests.support import seed_sequence, v2_sequence
+from tests.support.api import (
     GatewayCalls,
     Kube,
     account_with_role,
@@ -51,13 +49,15 @@ from tests.integration.support import (
     refused,
     template_body,
 )
+from tests.support.chart import Helm, allowed, atoms, create, delete_cluster_scoped, of_kind, unique_name, without
+from tests.support.served import gunicorn, kubernetes_client
 
 Json = dict[str, Any]
 ROOT = Path(__file__).parents[2]
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 ROLE_KINDS = ("ClusterRole", "Role")
 V1_ONLY = "enableAPIServerV2=false"  # the first role alone: what the V1 API's calls need
-V2_CALLS = {"get_service", "forward"}  # the V2 API's gateway calls: the V2 role's (v2_sequence.py)
+V2_CALLS = {"get_service", "forward"}  # the V2 API's gateway calls: the V2 role's (tests/support/v2_sequence.py)
 AUTH_CALLS = {"review_token", "review_access"}  # made in the `kubernetes` auth mode only: the auth role's
 # Job submissions through the API server's service proxy: made only by a server outside the cluster
 # (the chart's runs in a pod and reaches the heads by cluster DNS), and not by the seed sequence.

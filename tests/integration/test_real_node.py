@@ -23,7 +23,7 @@ from kubernetes import client
 
 from devcluster import footprint, images, node, versions
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.support import cluster_body, job_body, ok, pod_exec, service_body, template_body
+from tests.support.api import cluster_body, job_body, ok, pod_exec, service_body, template_body
 
 ROOT = Path(__file__).parents[2]
 Json = dict[str, Any]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from app.k8s import K8s
-from tests.integration.support import Kube, cluster_body, job_body, ok, own_app, refused, service_body
+from tests.support.api import Kube, cluster_body, job_body, ok, own_app, refused, service_body
 
 Json = dict[str, Any]
 BODIES: dict[str, Callable[[str], Json]] = {"clusters": cluster_body, "jobs": job_body, "services": service_body}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from app.k8s import K8s
-from tests.integration.support import cluster_body, own_app, refused, template_body
+from tests.support.api import cluster_body, own_app, refused, template_body
 
 
 def _dead_port() -> int:

@@ -18,8 +18,8 @@ import pytest
 from kubernetes import client, watch
 
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.served import Server, gunicorn, http_send, kubernetes_client
-from tests.integration.support import Kube, cluster_body, job_body, kubernetes_status, template_body
+from tests.support.api import Kube, cluster_body, job_body, kubernetes_status, template_body
+from tests.support.served import Server, gunicorn, http_send, kubernetes_client
 
 Json = dict[str, Any]
 RAY = ("ray.io", "v1")

@@ -31,10 +31,10 @@ from kubernetes import client
 
 from devcluster.procs import free_port
 from tests.conftest import Cluster, wait_for
-from tests.integration.ray_head import RayHead
-from tests.integration.relay import Relay, host_address
-from tests.integration.served import Server, gunicorn, kubernetes_client
-from tests.integration.support import kubernetes_status
+from tests.support.api import kubernetes_status
+from tests.support.ray_head import RayHead
+from tests.support.relay import Relay, host_address
+from tests.support.served import Server, gunicorn, kubernetes_client
 
 KUBERAY = {"app.kubernetes.io/name": "kuberay"}
 PORT_NAME = "dashboard"

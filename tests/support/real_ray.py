@@ -19,7 +19,7 @@ from kubernetes import client
 
 from devcluster import footprint, images, node
 from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.support import cluster_body, ok, template_body
+from tests.support.api import cluster_body, ok, template_body
 
 NAME = "test-cluster"
 WORKER_GROUP = "small-wg"

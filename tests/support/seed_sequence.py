@@ -27,7 +27,7 @@ import pytest
 from kubernetes import client
 
 from tests.conftest import Cluster, fresh_namespaces
-from tests.integration.support import STAMPS, without_operator_defaults
+from tests.support.api import STAMPS, without_operator_defaults
 
 Json = dict[str, Any]
 Send = Callable[[str, str, "Json | None"], "tuple[int, Any]"]

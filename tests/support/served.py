@@ -20,7 +20,7 @@ from kubernetes import client
 
 from devcluster.procs import free_port
 from tests.conftest import Cluster, wait_for
-from tests.integration import seed_sequence
+from tests.support import seed_sequence
 
 ROOT = Path(__file__).parents[2]
 CONFIG = ROOT / "gunicorn.conf.py"
