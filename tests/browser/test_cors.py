@@ -32,8 +32,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import evidence
-from tests.conftest import Cluster, sample
-from tests.support.api import Kube
+from tests.support.kube import Cluster, Kube
+from tests.support.metrics import sample
 from tests.support.served import Server, gunicorn
 
 WAIT = 60.0  # seconds for the page's calls; they normally take well under one

@@ -30,8 +30,8 @@ from app import create_app
 from app.k8s import K8s
 from app.settings import Settings
 from tests.browser.conftest import evidence
-from tests.conftest import Cluster
-from tests.support.api import template_body
+from tests.support.bodies import template_body
+from tests.support.kube import Cluster
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "kuberay.yaml"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")

@@ -24,6 +24,7 @@ import yaml
 from app.http.validators import ParameterSchemaValidator
 from app.translate.cluster.groups import HEAD_ENV, WORKER_ENV
 from app.validation.job_submissions import BAD_ID, MAX_ID_BYTES
+from tests.support.ray_head import RAY_HEAD_RESOURCES
 
 RESOURCES = ("compute_templates", "clusters", "jobs", "services", "jobsubmissions")
 NAME_SCHEMAS = {"compute_templates": "ComputeTemplateNameField", "clusters": "ClusterNameField",
@@ -36,7 +37,7 @@ MAX_GROUPS = 4
 # asks for no more than the head has (so none waits for resources), and its id is new.
 ENTRYPOINT = "true"
 RUNTIME_ENV = "env_vars: {CONTRACT: run}"
-RAY_RESOURCE = "kuberay_api_test"  # a custom resource the tests' Ray head has (tests/integration/conftest.py)
+[RAY_RESOURCE] = RAY_HEAD_RESOURCES  # a custom resource the tests' Ray head has
 # Kubernetes keeps a list's continue token for a few minutes (etcd compaction); use fresh ones only.
 TOKEN_LIFETIME = 60.0
 EPHEMERAL = (2, "EPHEMERAL")

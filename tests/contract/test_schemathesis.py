@@ -58,9 +58,11 @@ from app.http.wire import normalise
 from app.k8s import K8s
 from app.settings import Settings
 from app.translate.job_submissions import is_terminal, job_path
-from tests.conftest import Cluster, wait_for
 from tests.contract.steering import Steering, resource_of
-from tests.support.api import cluster_body, job_body, ok, service_body, template_body
+from tests.support.api import ok
+from tests.support.bodies import cluster_body, job_body, service_body, template_body
+from tests.support.kube import Cluster
+from tests.support.waiting import wait_for
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "kuberay.yaml"
 PREFIX = "/apis/v1"

@@ -31,19 +31,14 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from app.k8s import K8s
-from tests.conftest import Cluster, fresh_namespaces, sample, wait_for
-from tests.integration.test_rbac import chart_identity
-from tests.support.api import (
-    account_with_role,
-    cluster_body,
-    job_body,
-    own_app_with_rpc,
-    service_body,
-    template_body,
-)
-from tests.support.chart import Helm
+from tests.support.api import own_app_with_rpc
+from tests.support.bodies import cluster_body, job_body, service_body, template_body
+from tests.support.chart import Helm, chart_identity
+from tests.support.kube import Cluster, account_with_role, fresh_namespaces
+from tests.support.metrics import sample
 from tests.support.rpc import grpc_send
 from tests.support.served import Server, gunicorn
+from tests.support.waiting import wait_for
 
 Json = dict[str, Any]
 Send = Callable[[str, str, Json | None], tuple[int, Any]]

@@ -14,9 +14,12 @@ from app import create_app
 from app.k8s import K8s
 from app.services.resource import cache_token_key
 from app.settings import Settings
-from tests.conftest import Cluster, sample, wait_for
-from tests.support.api import GatewayCalls, Kube, cluster_body, ok, own_app, refused, template_body
+from tests.support.api import GatewayCalls, ok, own_app, refused
+from tests.support.bodies import cluster_body, template_body
+from tests.support.kube import Cluster, Kube
+from tests.support.metrics import sample
 from tests.support.served import Server, gunicorn, http_send
+from tests.support.waiting import wait_for
 
 ROUNDS = 100
 

@@ -8,23 +8,10 @@ from __future__ import annotations
 import pytest
 
 from app.k8s import K8s
-from tests.conftest import wait_for
-from tests.support.api import (
-    GO_TIME,
-    MANAGED,
-    PREFIXES,
-    GatewayCalls,
-    Kube,
-    cluster_body,
-    container,
-    ok,
-    own_app,
-    raycluster_spec,
-    refused,
-    served_eventually,
-    template_body,
-    volumes_cluster_body,
-)
+from tests.support.api import GO_TIME, MANAGED, PREFIXES, GatewayCalls, ok, own_app, refused, served_eventually
+from tests.support.bodies import cluster_body, container, raycluster_spec, template_body, volumes_cluster_body
+from tests.support.kube import Kube
+from tests.support.waiting import wait_for
 
 START_PARAMS = {"dashboard-host": "0.0.0.0", "metrics-export-port": "8080"}
 RESOURCES = {"limits": {"cpu": "2", "memory": "4Gi"}, "requests": {"cpu": "2", "memory": "4Gi"}}

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from app.k8s import K8s
-from tests.support.api import PREFIXES, GatewayCalls, Kube, ok, own_app, refused, template_body
+from tests.support.api import PREFIXES, GatewayCalls, ok, own_app, refused
+from tests.support.bodies import template_body
+from tests.support.kube import Kube
 
 PYTHON_CLIENT_TEMPLATE = Path(__file__).parents[1] / "fixtures" / "compute_templates" / "python-client-gpu.request.json"
 

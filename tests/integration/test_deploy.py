@@ -26,13 +26,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.translate.job_submissions import dashboard_route
 from devcluster import deploy, node
-from tests.conftest import Cluster, fresh_namespaces, wait_for
 from tests.support import seed_sequence
-from tests.support.api import pod_exec
 from tests.support.chart import allowed, atoms, without
+from tests.support.kube import Cluster, fresh_namespaces, pod_exec
 from tests.support.real_ray import RayOnNode
 from tests.support.rpc import grpc_send
 from tests.support.served import http_send
+from tests.support.waiting import wait_for
 
 HTTP_PORT, GRPC_PORT = 31888, 31887
 # What the server logs at start-up when its job submissions go to head Services by cluster DNS.

@@ -16,7 +16,8 @@ import pytest
 from kubernetes import client
 
 from devcluster import kwok_namespace
-from tests.conftest import Cluster, wait_for
+from tests.support.kube import Cluster
+from tests.support.waiting import wait_for
 
 GROUP, VERSION = "ray.io", "v1"
 

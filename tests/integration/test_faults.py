@@ -32,9 +32,10 @@ import pytest
 from kubernetes import config
 
 from app.k8s import CONNECT_TIMEOUT
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.support.api import Kube, cluster_body, template_body
+from tests.support.bodies import cluster_body, template_body
+from tests.support.kube import Cluster, Kube, fresh_namespaces
 from tests.support.served import Server, gunicorn
+from tests.support.waiting import wait_for
 
 THREADS = 4
 WARM_UP = 3.0  # seconds of load before the outage

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cluster
 from tests.support import seed_sequence
+from tests.support.kube import Cluster
 from tests.support.rpc import grpc_send
 
 RUNS: dict[str, seed_sequence.Recorded] = {}

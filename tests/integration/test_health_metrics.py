@@ -24,8 +24,11 @@ from app import create_app
 from app.k8s import K8s
 from app.observability import JsonFormatter
 from app.settings import Settings
-from tests.conftest import Cluster, sample, wait_for
-from tests.support.api import GatewayCalls, own_app, template_body
+from tests.support.api import GatewayCalls, own_app
+from tests.support.bodies import template_body
+from tests.support.kube import Cluster
+from tests.support.metrics import sample
+from tests.support.waiting import wait_for
 
 
 def kubernetes_calls(metrics_text: str, name: str) -> dict[str, float]:

@@ -20,9 +20,10 @@ from kubernetes import client
 from app.k8s import K8s
 from app.settings import Settings
 from app.translate.job_submissions import IN_CLUSTER_URL, dashboard_route
-from tests.conftest import Cluster, wait_for
 from tests.support.chart import CHART, Helm, Json, create, of_kind, unique_name
+from tests.support.kube import Cluster
 from tests.support.served import gunicorn
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).parents[2]
 VARIANTS = {

@@ -24,11 +24,15 @@ import pytest
 from kubernetes import client as kubernetes
 
 from app.k8s import K8s
-from tests.conftest import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT, Cluster, sample, wait_for
-from tests.support.api import PREFIXES, cluster_body, ok, own_app, refused, template_body
+from tests.support.api import PREFIXES, ok, own_app, refused
+from tests.support.bodies import cluster_body, template_body
+from tests.support.kube import Cluster
+from tests.support.metrics import sample
+from tests.support.ray_head import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT
 from tests.support.real_ray import NAME, RayOnNode
 from tests.support.served import gunicorn
 from tests.support.upstream_client import UpstreamClient
+from tests.support.waiting import wait_for
 
 PRINT_42 = 'python -c "print(42)"'
 SLEEP = 'python -c "import time; time.sleep(600)"'

@@ -3,19 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import wait_for
-from tests.support.api import (
-    MANAGED,
-    PREFIXES,
-    Kube,
-    container,
-    job_body,
-    ok,
-    refused,
-    selector_job_body,
-    served_eventually,
-    volumes_cluster_body,
-)
+from tests.support.api import MANAGED, PREFIXES, ok, refused, served_eventually
+from tests.support.bodies import container, job_body, selector_job_body, volumes_cluster_body
+from tests.support.kube import Kube
+from tests.support.waiting import wait_for
 
 RESOURCES = {"limits": {"cpu": "2", "memory": "4Gi"}, "requests": {"cpu": "2", "memory": "4Gi"}}
 

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import Kube, cluster_body, job_body, ok, raycluster_spec, refused, service_body
+from tests.support.api import ok, refused
+from tests.support.bodies import cluster_body, job_body, raycluster_spec, service_body
+from tests.support.kube import Kube
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ import pytest
 
 from app.k8s import K8s
 from app.services.rayservices import UPDATE_ATTEMPTS
-from tests.conftest import Cluster
-from tests.support.api import Kube, cluster_body, ok, own_app, refused, service_body, template_body
+from tests.support.api import ok, own_app, refused
+from tests.support.bodies import cluster_body, service_body, template_body
+from tests.support.kube import Cluster, Kube
 from tests.support.served import gunicorn, http_send
 
 Json = dict[str, Any]

@@ -23,8 +23,9 @@ import yaml
 from kubernetes import client
 
 from devcluster import node
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.support.api import job_body, ok, service_body, template_body
+from tests.support.api import ok
+from tests.support.bodies import job_body, service_body, template_body
+from tests.support.kube import Cluster, fresh_namespaces
 from tests.support.real_ray import (
     WORKER_GROUP,
     RayOnNode,
@@ -35,6 +36,7 @@ from tests.support.real_ray import (
 )
 from tests.support.rpc import grpc_send
 from tests.support.served import Server, gunicorn, kubernetes_client
+from tests.support.waiting import wait_for
 
 PRINT_42 = 'python -c "print(42)"'
 # A task that needs one CPU: the head offers none, so the autoscaler must add a worker for it.

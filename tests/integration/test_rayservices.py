@@ -5,21 +5,10 @@ import copy
 
 import pytest
 
-from tests.conftest import wait_for
-from tests.support.api import (
-    GO_TIME,
-    MANAGED,
-    PREFIXES,
-    SERVE_CONFIG_V2,
-    Kube,
-    container,
-    graph_service_body,
-    ok,
-    raycluster_spec,
-    refused,
-    served_eventually,
-    service_body,
-)
+from tests.support.api import GO_TIME, MANAGED, PREFIXES, ok, refused, served_eventually
+from tests.support.bodies import SERVE_CONFIG_V2, container, graph_service_body, raycluster_spec, service_body
+from tests.support.kube import Kube
+from tests.support.waiting import wait_for
 
 NOT_DELETED = "1969-12-31T23:59:59Z"
 

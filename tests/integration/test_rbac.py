@@ -26,93 +26,39 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 
 from app import auth
 from app.errors import Forbidden
 from app.k8s import K8s
-from tests.conftest import Cluster, fresh_namespaces, wait_for
 from tests.support import seed_sequence, v2_sequence
-from tests.support.api import (
-    GatewayCalls,
-    Kube,
-    account_with_role,
-    gateway_methods,
-    ok,
-    own_app,
-    refused,
-    template_body,
+from tests.support.api import GatewayCalls, gateway_methods, ok, own_app, refused
+from tests.support.bodies import template_body
+from tests.support.chart import (
+    Helm,
+    Identity,
+    allowed,
+    atoms,
+    chart_identity,
+    without,
 )
-from tests.support.chart import Helm, allowed, atoms, create, delete_cluster_scoped, of_kind, unique_name, without
+from tests.support.kube import Cluster, Kube, account_with_role, fresh_namespaces
 from tests.support.served import gunicorn, kubernetes_client
+from tests.support.waiting import wait_for
 
 Json = dict[str, Any]
 ROOT = Path(__file__).parents[2]
-RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
-ROLE_KINDS = ("ClusterRole", "Role")
 V1_ONLY = "enableAPIServerV2=false"  # the first role alone: what the V1 API's calls need
 V2_CALLS = {"get_service", "forward"}  # the V2 API's gateway calls: the V2 role's (tests/support/v2_sequence.py)
 AUTH_CALLS = {"review_token", "review_access"}  # made in the `kubernetes` auth mode only: the auth role's
 # Job submissions through the API server's service proxy: made only by a server outside the cluster
 # (the chart's runs in a pod and reaches the heads by cluster DNS), and not by the seed sequence.
 PROXY_CALLS = {"send"}
-
-
-@dataclass
-class Identity:
-    """The chart's ServiceAccount, as the server would run in the cluster."""
-
-    kubeconfig: Path
-    username: str
-    name: str  # the chart's `name`
-    roles: dict[str, Json]  # the ClusterRoles or Roles as installed, by name
-
-    @property
-    def role(self) -> Json:
-        """The first role, `<name>`: the calls app/k8s.py makes."""
-        return self.roles[self.name]
-
-    @property
-    def v2_role(self) -> Json:
-        """The V2 API's role, `<name>-v2`."""
-        return self.roles[f"{self.name}-v2"]
-
-    def api(self) -> client.ApiClient:
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
-
-
-@contextmanager
-def chart_identity(cluster: Cluster, helm: Helm, namespace: str, workdir: Path,
-                   *sets: str, only_v2: bool = False) -> Iterator[Identity]:
-    """The chart's account and roles, installed; `only_v2`: the V2 role and binding alone."""
-    chart_name = unique_name()
-    objects = [o for o in helm.template(namespace, f"name={chart_name}", *sets)
-               if o["kind"] in RBAC_KINDS and not (
-                   only_v2 and o["kind"] != "ServiceAccount" and o["metadata"]["name"] != f"{chart_name}-v2")]
-    create(cluster.api, objects)
-    try:
-        [account] = of_kind(objects, "ServiceAccount")
-        name = account["metadata"]["name"]
-        request = client.CoreV1Api(cluster.api).create_namespaced_service_account_token(
-            name, namespace, {"spec": {"expirationSeconds": 3600}})
-        kubeconfig = workdir / f"{name}.kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": name,
-            "clusters": [{"name": "devcluster", "cluster": {
-                "server": cluster.server, "certificate-authority": str(cluster.ca_file)}}],
-            "users": [{"name": name, "user": {"token": request.status.token}}],
-            "contexts": [{"name": name, "context": {"cluster": "devcluster", "user": name}}],
-        }))
-        roles = {o["metadata"]["name"]: o for o in objects if o["kind"] in ROLE_KINDS}
-        yield Identity(kubeconfig, f"system:serviceaccount:{namespace}:{name}", chart_name, roles)
-    finally:
-        delete_cluster_scoped(cluster.api, objects)
 
 
 # -- the server, with every refusal it meets recorded ----------------------------------------

@@ -22,8 +22,10 @@ import pytest
 from kubernetes import client
 
 from devcluster import footprint, images, node, versions
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.support.api import cluster_body, job_body, ok, pod_exec, service_body, template_body
+from tests.support.api import ok
+from tests.support.bodies import cluster_body, job_body, service_body, template_body
+from tests.support.kube import Cluster, fresh_namespaces, pod_exec
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).parents[2]
 Json = dict[str, Any]

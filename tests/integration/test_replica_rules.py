@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from app.k8s import K8s
-from tests.support.api import Kube, cluster_body, job_body, ok, own_app, refused, service_body
+from tests.support.api import ok, own_app, refused
+from tests.support.bodies import cluster_body, job_body, service_body
+from tests.support.kube import Kube
 
 Json = dict[str, Any]
 BODIES: dict[str, Callable[[str], Json]] = {"clusters": cluster_body, "jobs": job_body, "services": service_body}

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from app.k8s import K8s
-from tests.support.api import cluster_body, own_app, refused, template_body
+from tests.support.api import own_app, refused
+from tests.support.bodies import cluster_body, template_body
 
 
 def _dead_port() -> int:

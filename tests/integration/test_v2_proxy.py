@@ -30,11 +30,12 @@ import urllib3
 from kubernetes import client
 
 from devcluster.procs import free_port
-from tests.conftest import Cluster, wait_for
 from tests.support.api import kubernetes_status
+from tests.support.kube import Cluster
 from tests.support.ray_head import RayHead
 from tests.support.relay import Relay, host_address
 from tests.support.served import Server, gunicorn, kubernetes_client
+from tests.support.waiting import wait_for
 
 KUBERAY = {"app.kubernetes.io/name": "kuberay"}
 PORT_NAME = "dashboard"

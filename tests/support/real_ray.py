@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
 from devcluster import footprint, images, node
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.support.api import cluster_body, ok, template_body
+from tests.support.api import ok
+from tests.support.bodies import cluster_body, template_body
+from tests.support.kube import Cluster, fresh_namespaces
+from tests.support.waiting import wait_for
 
 NAME = "test-cluster"
 WORKER_GROUP = "small-wg"
@@ -98,8 +100,8 @@ def _working_set(folder: Path) -> int | None:
     return int(usage.read_text()) - int(fields.get(inactive, 0))
 
 
-@pytest.fixture(scope="session")
-def ray_on_node(cluster: Cluster, real_node: node.RealNode, app: Any) -> Iterator[RayOnNode]:
+@contextmanager
+def guide_cluster_running(cluster: Cluster, real_node: node.RealNode, app: Any) -> Iterator[RayOnNode]:
     """The guide's templates and autoscaled cluster, made through the API in a namespace whose pods
     run on the real node; yields once the cluster is ready (the head's Ray is up)."""
     load_ray_image(real_node)

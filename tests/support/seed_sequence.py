@@ -18,16 +18,14 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
-from tests.conftest import Cluster, fresh_namespaces
-from tests.support.api import STAMPS, without_operator_defaults
+from tests.support.kube import STAMPS, Cluster, fresh_namespaces, without_operator_defaults
 
 Json = dict[str, Any]
 Send = Callable[[str, str, "Json | None"], "tuple[int, Any]"]
@@ -120,13 +118,6 @@ def run(send: Send, sequence: list[Step], gone_timeout: float = 60.0) -> list[tu
             assert body.get("name") == step.name, (step.label, body)
         answers.append((step.label, body))
     return answers
-
-
-@pytest.fixture
-def other_namespace(cluster: Any) -> Iterator[str]:
-    """The guide's second namespace (`default`); the `namespace` fixture plays `ray-system`."""
-    with fresh_namespaces(cluster, 1) as [name]:
-        yield name
 
 
 # -- two runs compared ---------------------------------------------------------------------------

@@ -19,8 +19,9 @@ from typing import Any
 from kubernetes import client
 
 from devcluster.procs import free_port
-from tests.conftest import Cluster, wait_for
 from tests.support import seed_sequence
+from tests.support.kube import Cluster
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).parents[2]
 CONFIG = ROOT / "gunicorn.conf.py"
