@@ -31,6 +31,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from app.types import Json
 from tests.browser.conftest import evidence
 from tests.support.kube import Cluster, Kube
 from tests.support.metrics import sample
@@ -173,7 +174,7 @@ def api_url(server: Server) -> str:
 
 
 def page_answers(browser: WebDriver, page: PageServer, server: Server, namespace: str,
-                 template: str, cluster: str, simple: bool = False) -> dict[str, Any]:
+                 template: str, cluster: str, simple: bool = False) -> Json:
     """Opens the page and waits for the answers it writes (`simple`: its writes without preflight)."""
     query = urlencode({"api": api_url(server), "ns": namespace, "template": template, "cluster": cluster,
                        **({"simple": "yes"} if simple else {})})

@@ -58,6 +58,7 @@ from app.http.wire import normalise
 from app.k8s import K8s
 from app.settings import Settings
 from app.translate.job_submissions import is_terminal, job_path
+from app.types import Json
 from tests.contract.steering import Steering, resource_of
 from tests.support.api import ok
 from tests.support.bodies import cluster_body, job_body, service_body, template_body
@@ -242,7 +243,7 @@ def test_every_operation_met_real_objects(run: Run) -> None:
 # The checks of a single answer, for the fixed examples below.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
-VALID_BODY: dict[str, Callable[..., dict[str, Any]]] = {
+VALID_BODY: dict[str, Callable[..., Json]] = {
     "compute_templates": template_body, "clusters": cluster_body, "jobs": job_body, "services": service_body,
     "jobsubmissions": lambda namespace, name: {"entrypoint": "true"},
 }

@@ -31,6 +31,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from app.k8s import K8s
+from app.types import Json
 from tests.support.api import own_app_with_rpc
 from tests.support.bodies import cluster_body, job_body, service_body, template_body
 from tests.support.chart import Helm, chart_identity
@@ -40,7 +41,6 @@ from tests.support.rpc import grpc_send
 from tests.support.served import Server, gunicorn
 from tests.support.waiting import wait_for
 
-Json = dict[str, Any]
 Send = Callable[[str, str, Json | None], tuple[int, Any]]
 AUTH = "auth.mode=kubernetes"
 # What a user of the API needs in a namespace: the README's example Role.

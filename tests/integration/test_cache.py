@@ -14,6 +14,7 @@ from app import create_app
 from app.k8s import K8s
 from app.services.resource import cache_token_key
 from app.settings import Settings
+from app.types import Json
 from tests.support.api import GatewayCalls, ok, own_app, refused
 from tests.support.bodies import cluster_body, template_body
 from tests.support.kube import Cluster, Kube
@@ -29,7 +30,7 @@ def _reads(calls: dict[str, int]) -> dict[str, int]:
     return {call: count for call, count in calls.items() if call not in ("list_page", "watch")}
 
 
-def _names(answer: dict[str, Any], key: str = "clusters") -> list[str]:
+def _names(answer: Json, key: str = "clusters") -> list[str]:
     return [item["name"] for item in answer.get(key, [])]
 
 
@@ -210,7 +211,7 @@ def test_a_page_token_of_the_cache_is_honoured_with_the_cache_off(
     for index in range(5):
         ok(app_client.post(base, json=cluster_body(namespace, f"c{index}")))
 
-    def first_page_from_the_cache() -> dict[str, Any] | None:
+    def first_page_from_the_cache() -> Json | None:
         answer = ok(app_client.get(base, params={"limit": 2}))
         return answer if cache_token_key(answer["continue"]) is not None else None  # (not a relist's moment)
     first = wait_for(first_page_from_the_cache, timeout=30, what="a first page answered from the cache")

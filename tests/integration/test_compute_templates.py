@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from app.k8s import K8s
 from tests.support.api import PREFIXES, GatewayCalls, ok, own_app, refused
 from tests.support.bodies import template_body
+from tests.support.fixture_pairs import folder, load
 from tests.support.kube import Kube
 
-PYTHON_CLIENT_TEMPLATE = Path(__file__).parents[1] / "fixtures" / "compute_templates" / "python-client-gpu.request.json"
+PYTHON_CLIENT_TEMPLATE = folder("compute_templates") / "python-client-gpu.request.json"
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
@@ -106,7 +106,7 @@ def test_upstream_python_clients_template_is_created_and_its_unknown_fields_name
     gpu=1, gpu_accelerator="amd.com/gpu", extended_resources={"vpc.amazonaws.com/efa": 32})
     .to_dict()`, which `create_compute_template` posts as JSON. It spells two keys with a space, so
     upstream drops them and creates a template without them; so do we, naming them (Warn)."""
-    body = {**json.loads(PYTHON_CLIENT_TEMPLATE.read_text()), "namespace": namespace}
+    body = {**load(PYTHON_CLIENT_TEMPLATE), "namespace": namespace}
     base = f"/apis/v1/namespaces/{namespace}/compute_templates"
     warnings = [r'299 - "unknown field \"extended resources\""', r'299 - "unknown field \"gpu accelerator\""']
 

@@ -25,6 +25,7 @@ from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.translate.job_submissions import dashboard_route
+from app.types import Json
 from devcluster import deploy, node
 from tests.support import seed_sequence
 from tests.support.chart import allowed, atoms, without
@@ -38,7 +39,6 @@ HTTP_PORT, GRPC_PORT = 31888, 31887
 # What the server logs at start-up when its job submissions go to head Services by cluster DNS.
 DNS_ROUTE = str(dashboard_route("", in_cluster=True))
 LIVE_RBAC = ("replicaCount=1", "cache=false", "enableAPIServerV2=false")
-Json = dict[str, Any]
 
 
 class Installed:

@@ -44,6 +44,7 @@ from app.rpc.generated import (
     serve_pb2,
     serve_pb2_grpc,
 )
+from app.types import Json
 from tests.support.api import MANAGED, ok, own_app_with_rpc, refused, served_eventually
 from tests.support.bodies import SERVE_CONFIG_V2, cluster_body, job_body, raycluster_spec, service_body, template_body
 from tests.support.kube import STAMPS, Cluster, Kube, fresh_namespaces, without_operator_defaults
@@ -51,7 +52,6 @@ from tests.support.relay import Relay
 from tests.support.rpc import ROUTES, as_json, call, to_rpc
 from tests.support.waiting import wait_for
 
-Json = dict[str, Any]
 API = "/apis/v1"
 TIMEOUT = 30.0  # seconds any one RPC may take here
 Code = grpc.StatusCode

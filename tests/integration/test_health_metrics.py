@@ -24,6 +24,7 @@ from app import create_app
 from app.k8s import K8s
 from app.observability import JsonFormatter
 from app.settings import Settings
+from app.types import Json
 from tests.support.api import GatewayCalls, own_app
 from tests.support.bodies import template_body
 from tests.support.kube import Cluster
@@ -171,7 +172,7 @@ def json_log() -> Iterator[io.StringIO]:
         root.setLevel(level)
 
 
-def _lines(stream: io.StringIO, request_id: str) -> list[dict[str, Any]]:
+def _lines(stream: io.StringIO, request_id: str) -> list[Json]:
     lines = [json.loads(text) for text in stream.getvalue().splitlines()]  # every line is JSON
     return [line for line in lines if line.get("request_id") == request_id]
 

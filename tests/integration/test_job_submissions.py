@@ -24,6 +24,7 @@ import pytest
 from kubernetes import client as kubernetes
 
 from app.k8s import K8s
+from app.types import Json
 from tests.support.api import PREFIXES, ok, own_app, refused
 from tests.support.bodies import cluster_body, template_body
 from tests.support.kube import Cluster
@@ -263,7 +264,7 @@ REFUSED_BODIES = [
 
 
 @pytest.mark.parametrize(("body", "message"), REFUSED_BODIES, ids=[m for _, m in REFUSED_BODIES])
-def test_a_bad_submission_is_refused_before_anything_is_sent(api: Any, ns: str, body: dict[str, Any],
+def test_a_bad_submission_is_refused_before_anything_is_sent(api: Any, ns: str, body: Json,
                                                              message: str) -> None:
     known = {info.get("submissionId") for info in ok(api.get(base(ns))).get("submissions", [])}
     assert message in refused(api.post(base(ns), json=body), 400, 3)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
+from app.types import Json
 from tests.support.api import ok, refused
 from tests.support.bodies import cluster_body, job_body, raycluster_spec, service_body
 from tests.support.kube import Kube
@@ -18,8 +18,8 @@ from tests.support.kube import Kube
 class Kind:
     resource: str  # the API's path segment
     plural: str  # the custom resource's
-    body: Callable[[str], dict[str, Any]]  # the README's request, in a namespace
-    unmanaged_spec: Callable[[], dict[str, Any]]  # the spec of an object another client made
+    body: Callable[[str], Json]  # the README's request, in a namespace
+    unmanaged_spec: Callable[[], Json]  # the spec of an object another client made
 
 
 KINDS = [

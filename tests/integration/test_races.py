@@ -17,12 +17,12 @@ import pytest
 
 from app.k8s import K8s
 from app.services.rayservices import UPDATE_ATTEMPTS
+from app.types import Json
 from tests.support.api import ok, own_app, refused
 from tests.support.bodies import cluster_body, service_body, template_body
 from tests.support.kube import Cluster, Kube
 from tests.support.served import gunicorn, http_send
 
-Json = dict[str, Any]
 THREADS = 8
 
 

@@ -22,6 +22,7 @@ import urllib3
 import yaml
 from kubernetes import client
 
+from app.types import Json
 from devcluster import node
 from tests.support.api import ok
 from tests.support.bodies import job_body, service_body, template_body
@@ -48,7 +49,6 @@ RAYJOB_TIMEOUT = 420.0
 RAYSERVICE_TIMEOUT = 600.0
 SCALE_TIMEOUT = 300.0
 http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
-Json = dict[str, Any]
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ from kubernetes import client
 from app import auth
 from app.errors import Forbidden
 from app.k8s import K8s
+from app.types import Json
 from tests.support import seed_sequence, v2_sequence
 from tests.support.api import GatewayCalls, gateway_methods, ok, own_app, refused
 from tests.support.bodies import template_body
@@ -51,7 +52,6 @@ from tests.support.kube import Cluster, Kube, account_with_role, fresh_namespace
 from tests.support.served import gunicorn, kubernetes_client
 from tests.support.waiting import wait_for
 
-Json = dict[str, Any]
 ROOT = Path(__file__).parents[2]
 V1_ONLY = "enableAPIServerV2=false"  # the first role alone: what the V1 API's calls need
 V2_CALLS = {"get_service", "forward"}  # the V2 API's gateway calls: the V2 role's (tests/support/v2_sequence.py)
@@ -168,9 +168,9 @@ REFUSED: dict[str, Callable[[client.ApiClient, str], Any]] = {
 
 
 def answers_to(calls: dict[str, Callable[[client.ApiClient, str], Any]], api: client.ApiClient,
-               namespace: str) -> dict[str, Any]:
+               namespace: str) -> Json:
     """Each call's refusal status, or "allowed"."""
-    answers: dict[str, Any] = {}
+    answers: Json = {}
     for what, call in calls.items():
         try:
             call(api, namespace)

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from app.types import Json
 from devcluster import footprint, images, node, versions
 from tests.support.api import ok
 from tests.support.bodies import cluster_body, job_body, service_body, template_body
@@ -28,7 +29,6 @@ from tests.support.kube import Cluster, fresh_namespaces, pod_exec
 from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).parents[2]
-Json = dict[str, Any]
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from app.k8s import K8s
+from app.types import Json
 from tests.support.api import ok, own_app, refused
 from tests.support.bodies import cluster_body, job_body, service_body
 from tests.support.kube import Kube
 
-Json = dict[str, Any]
 BODIES: dict[str, Callable[[str], Json]] = {"clusters": cluster_body, "jobs": job_body, "services": service_body}
 PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
 

@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
+from app.types import Json
 from tests.support.api import kubernetes_status
 from tests.support.bodies import cluster_body, job_body, template_body
 from tests.support.kube import Cluster, Kube, fresh_namespaces
 from tests.support.served import Server, gunicorn, http_send, kubernetes_client
 from tests.support.waiting import wait_for
 
-Json = dict[str, Any]
 RAY = ("ray.io", "v1")
 
 

@@ -29,6 +29,7 @@ import pytest
 import urllib3
 from kubernetes import client
 
+from app.types import Json
 from devcluster.procs import free_port
 from tests.support.api import kubernetes_status
 from tests.support.kube import Cluster
@@ -108,7 +109,7 @@ def installed_ray_version(head: RayHead) -> str:
     return next(iter(importlib.metadata.distributions(name="ray", path=sites))).version
 
 
-def status_of(exc: client.ApiException) -> dict[str, Any]:
+def status_of(exc: client.ApiException) -> Json:
     """The Kubernetes `Status` an error answer carries (its body must be one)."""
     return kubernetes_status(json.loads(exc.body or ""), exc.status)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from kubernetes import client
 
+from app.types import Json
 from devcluster import footprint, images, node
 from tests.support.api import ok
 from tests.support.bodies import cluster_body, template_body
@@ -26,7 +27,6 @@ from tests.support.waiting import wait_for
 NAME = "test-cluster"
 WORKER_GROUP = "small-wg"
 HEAD_READY_TIMEOUT = 300.0  # a first head on a 2-CPU machine: its image's first start, Ray's start
-Json = dict[str, Any]
 
 
 @dataclass

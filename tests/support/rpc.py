@@ -30,8 +30,7 @@ from app.rpc.generated import (
     serve_pb2,
     serve_pb2_grpc,
 )
-
-Json = dict[str, Any]
+from app.types import Json
 
 STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
     "ComputeTemplateService": config_pb2_grpc.ComputeTemplateServiceStub,

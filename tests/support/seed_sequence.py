@@ -16,20 +16,18 @@ object written, what any two runs must have in common; `assert_same` compares tw
 from __future__ import annotations
 
 import copy
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
+from app.types import Json
+from tests.support.fixture_pairs import seed
 from tests.support.kube import STAMPS, Cluster, fresh_namespaces, without_operator_defaults
 
-Json = dict[str, Any]
 Send = Callable[[str, str, "Json | None"], "tuple[int, Any]"]
-SEED = Path(__file__).parents[1] / "fixtures" / "seed"
 GUIDE_NAMESPACES = ("ray-system", "default")
 
 
@@ -43,11 +41,6 @@ class Step:
     until_gone: bool = False  # poll this GET until 404: a deletion the operator finishes later
 
 
-def _fixture(number: int) -> Json:
-    [path] = SEED.glob(f"{number:02d}-*.json")
-    return json.loads(path.read_text())
-
-
 def _in(namespaces: dict[str, str], text: str) -> str:
     for guide, ours in namespaces.items():
         text = text.replace(f"/namespaces/{guide}/", f"/namespaces/{ours}/")
@@ -57,16 +50,16 @@ def _in(namespaces: dict[str, str], text: str) -> str:
 
 
 def _from_guide(number: int, namespaces: dict[str, str], method: str = "", path: str = "") -> Step:
-    seed = _fixture(number)
-    body = copy.deepcopy(seed.get("request"))
+    guide = seed(number)
+    body = copy.deepcopy(guide.get("request"))
     if body and body.get("namespace") in namespaces:
         body["namespace"] = namespaces[body["namespace"]]
-    path = _in(namespaces, path or seed["path"])
-    method = method or seed["method"]
+    path = _in(namespaces, path or guide["path"])
+    method = method or guide["method"]
     name = body.get("name") if body else None
     if method == "GET" and not name and path.count("/") == 6:  # /apis/v/namespaces/ns/kind/name
         name = path.rsplit("/", 1)[1]
-    return Step(f"{number:02d} {seed['section']}", method, path, body, name)
+    return Step(f"{number:02d} {guide['section']}", method, path, body, name)
 
 
 def steps(primary: str, secondary: str) -> list[Step]:

@@ -20,7 +20,8 @@ from typing import Any
 
 from kubernetes import client
 
-Json = dict[str, Any]
+from app.types import Json
+
 Atom = tuple[str, str, str]  # (API group, resource, verb): one permission of a role
 RAY = ("ray.io", "v1")
 CLUSTERS = "rayclusters"

@@ -24,11 +24,13 @@ from connexion.spec import Specification
 from app import create_app
 from app.errors import Unavailable
 from app.settings import Settings
+from app.types import Json
+from tests.support.fixture_pairs import seed
 
 ROOT = Path(__file__).parents[2]
 ERROR_SCHEMA = Specification.load(ROOT / "openapi" / "kuberay.yaml")["components"]["schemas"]["Error"]
 NO_CLIENT = "no Kubernetes client (ConfigException); see the server log"
-SEED_CLUSTER = json.loads((ROOT / "tests/fixtures/seed/09-post-create-cluster-in-a-given-namespace.json").read_text())
+SEED_CLUSTER = seed(9)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +100,7 @@ SERVICE = {"name": "s", "user": "u", "serveConfigV2": "applications: []",
            "clusterSpec": CLUSTER["clusterSpec"]}
 
 
-def changed(body: dict[str, Any], field: str, value: Any = None, *, drop: bool = False) -> dict[str, Any]:
+def changed(body: Json, field: str, value: Any = None, *, drop: bool = False) -> Json:
     """A copy of `body` with one field (`a.b[0].c`) set to `value`, or dropped."""
     body = copy.deepcopy(body)
     *parents, last = [int(part) if part.isdigit() else part for part in re.findall(r"[^.\[\]]+", field)]

@@ -11,8 +11,7 @@ import pytest
 from app.cache import EventStore, ObjectStore, WriteMarks
 from app.services.resource import cache_token, cache_token_key, page_of
 from app.translate.events import kept_event, to_api_events
-
-Json = dict[str, Any]
+from app.types import Json
 
 
 def obj(namespace: str, name: str, rv: int, uid: str = "", **extra: Any) -> Json:

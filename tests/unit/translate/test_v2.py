@@ -14,6 +14,7 @@ from app.translate.v2 import (
     template_names,
     with_compute_templates,
 )
+from app.types import Json
 
 SMALL = {"name": "small", "namespace": "ns", "cpu": 2, "memory": 4, "memoryUnit": "Gi"}
 BIG = {"name": "big", "namespace": "ns", "cpu": 8, "memory": 512, "memoryUnit": "Mi", "gpu": 2,
@@ -23,13 +24,13 @@ BIG = {"name": "big", "namespace": "ns", "cpu": 8, "memory": 512, "memoryUnit": 
 TEMPLATES = {"small": SMALL, "big": BIG}
 
 
-def pod(*containers: str, **spec: Any) -> dict[str, Any]:
+def pod(*containers: str, **spec: Any) -> Json:
     return {"spec": {"containers": [{"name": name, "image": "rayproject/ray:2.9.0"} for name in containers], **spec}}
 
 
-def cluster_spec(head: str | None = "small", worker: str | None = "big") -> dict[str, Any]:
-    head_group: dict[str, Any] = {"rayStartParams": {}, "template": pod("ray-head", "sidecar")}
-    worker_group: dict[str, Any] = {"groupName": "w", "rayStartParams": {}, "template": pod("ray-worker")}
+def cluster_spec(head: str | None = "small", worker: str | None = "big") -> Json:
+    head_group: Json = {"rayStartParams": {}, "template": pod("ray-head", "sidecar")}
+    worker_group: Json = {"groupName": "w", "rayStartParams": {}, "template": pod("ray-worker")}
     if head is not None:
         head_group["computeTemplate"] = head
     if worker is not None:
@@ -44,7 +45,7 @@ OBJECTS = {
 }
 
 
-def groups_of(obj: dict[str, Any], plural: str) -> dict[str, Any]:
+def groups_of(obj: Json, plural: str) -> Json:
     spec = {"rayclusters": lambda o: o["spec"], "rayjobs": lambda o: o["spec"]["rayClusterSpec"],
             "rayservices": lambda o: o["spec"]["rayClusterConfig"]}[plural](obj)
     return {"head": spec["headGroupSpec"], "worker": spec["workerGroupSpecs"][0]}
