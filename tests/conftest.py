@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import config
+from starlette.testclient import TestClient
 
-from tests.support.kube import Cluster, Kube, fresh_namespaces
+from devcluster.node import RealNode
+from tests.support.kube import Cluster, Kube, api_client, fresh_namespaces
 from tests.support.ray_head import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT, RayHead
 
 
@@ -39,7 +40,7 @@ def cluster() -> Iterator[Cluster]:
             before = footprint.listing()
         plane.start()
         kubeconfig = plane.kubeconfig
-    api = config.new_client_from_config(config_file=str(kubeconfig))
+    api = api_client(kubeconfig)
     ca = Path(api.configuration.ssl_ca_cert)
     try:
         yield Cluster(kubeconfig, api.configuration.host, ca, api, plane, before)
@@ -50,14 +51,15 @@ def cluster() -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def real_node(cluster: Cluster) -> Any:
+def real_node(cluster: Cluster) -> RealNode:
     """The session's real node (devcluster.node.RealNode); the test is skipped, saying why, where
     the machine cannot run one."""
     if cluster.plane is None:
         pytest.skip("no real node: TEST_KUBECONFIG names a control plane these tests did not start")
     if cluster.plane.node is None:
         pytest.skip(f"no real node: {cluster.plane.node_unavailable}")
-    return cluster.plane.node
+    node: RealNode = cluster.plane.node
+    return node
 
 
 @pytest.fixture
@@ -93,18 +95,19 @@ def rpc_channel(app: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def app_client(app: Any) -> Any:
-    return app.test_client()
+def app_client(app: Any) -> TestClient:
+    client: TestClient = app.test_client()
+    return client
 
 
 @pytest.fixture
-def kube(cluster: Cluster) -> Any:
+def kube(cluster: Cluster) -> Kube:
     """What the API server holds, read and written as its administrator, past our server."""
     return Kube(cluster.api)
 
 
 @pytest.fixture(scope="session")
-def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     """One real Ray head on loopback for the whole session, started on first use (about 3 s, plus
     about 25 s to install Ray into its cached venv the first time on a machine)."""
     head = RayHead(tmp_path_factory.mktemp("ray-head"), resources=RAY_HEAD_RESOURCES,

@@ -51,6 +51,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from starlette.testclient import TestClient
 
 from app import create_app
 from app.http.validators import BodySchemaValidator
@@ -255,7 +256,7 @@ def api_schema(app: Any) -> Any:
 
 
 @pytest.mark.parametrize("operation", [op for op in OPERATIONS if "{" in op], ids=str)
-def test_a_line_feed_in_the_path_is_refused(api_schema: Any, app_client: Any, contract_namespace: str,
+def test_a_line_feed_in_the_path_is_refused(api_schema: Any, app_client: TestClient, contract_namespace: str,
                                             operation: str) -> None:
     """Found by an earlier form of the test above: Starlette's mount pattern (`.*`) stops at a line
     feed, so Connexion did not route such a path while Flask did, and the handler failed unrouted

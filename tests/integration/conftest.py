@@ -6,7 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
+from devcluster import ControlPlane
+from devcluster.node import RealNode
 from tests.support.api import ok
 from tests.support.bodies import template_body
 from tests.support.chart import Helm
@@ -15,7 +18,7 @@ from tests.support.real_ray import RayOnNode, guide_cluster_running
 
 
 @pytest.fixture
-def with_template(app_client: Any, namespace: str) -> str:
+def with_template(app_client: TestClient, namespace: str) -> str:
     """The test's namespace, holding the user guide's `default-template`."""
     ok(app_client.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
     return namespace
@@ -35,18 +38,16 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
 
 
 @pytest.fixture(scope="session")
-def ray_on_node(cluster: Cluster, real_node: Any, app: Any) -> Iterator[RayOnNode]:
+def ray_on_node(cluster: Cluster, real_node: RealNode, app: Any) -> Iterator[RayOnNode]:
     """The user guide's cluster on the real node, running Ray (made once for the session)."""
     with guide_cluster_running(cluster, real_node, app) as ray:
         yield ray
 
 
 @pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     """A control plane of the test module's own, whose components its tests may stop, start and
     freeze without disturbing the session's (about 20 s to start)."""
-    from devcluster import ControlPlane
-
     own = ControlPlane(tmp_path_factory.mktemp("plane") / "state", owner_pid=os.getpid(), real_node=False).start()
     try:
         yield own

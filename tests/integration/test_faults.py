@@ -203,7 +203,7 @@ def _created_since(load: Load, moment: float) -> float | None:
 UNKNOWN_OUTCOME = 504  # a write sent whose answer never came (code 4): it may have been carried out
 # What an outage may answer: unavailable, for a write also an unknown outcome, and for a read what
 # the caches held (app/cache.py: while their watch was open or only just lost).
-_OUTAGE_ANSWERS = {"GET": {(503, 14), (200, None), (404, 5)}, "POST": {(503, 14), (504, 4)},
+_OUTAGE_ANSWERS: dict[str, set[tuple[int, int | None]]] = {"GET": {(503, 14), (200, None), (404, 5)}, "POST": {(503, 14), (504, 4)},
                    "DELETE": {(503, 14), (504, 4)}}
 
 

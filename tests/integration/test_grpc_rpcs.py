@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import grpc
@@ -29,6 +29,8 @@ import pytest
 import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from kubernetes.client import V1ConfigMap
+from starlette.testclient import TestClient
 
 from app.http.validators import EMPTY_BODY
 from app.k8s import K8s
@@ -47,14 +49,14 @@ from app.rpc.generated import (
 from app.types import Json
 from tests.support.api import MANAGED, ok, own_app_with_rpc, refused, served_eventually
 from tests.support.bodies import SERVE_CONFIG_V2, cluster_body, job_body, raycluster_spec, service_body, template_body
-from tests.support.kube import STAMPS, Cluster, Kube, fresh_namespaces, without_operator_defaults
+from tests.support.kube import STAMPS, Cluster, Kube, fresh_namespaces, present, without_operator_defaults
 from tests.support.relay import Relay
 from tests.support.rpc import ROUTES, as_json, call, to_rpc
 from tests.support.waiting import wait_for
 
 API = "/apis/v1"
 TIMEOUT = 30.0  # seconds any one RPC may take here
-Code = grpc.StatusCode
+Code: TypeAlias = grpc.StatusCode
 # What the operator may change between two reads of one object: its state, events and progress,
 # and (for a list) the continue token Kubernetes issues with the collection's version.
 VOLATILE = frozenset({
@@ -102,7 +104,7 @@ def assert_between(answer: Json, before: Json, after: Json) -> None:
         assert stable(answer) == stable(before) == stable(after)
 
 
-def pages_alike(app_client: Any, base: str, http_page: Callable[[str], Json], rpc_page: Callable[[str], Message],
+def pages_alike(app_client: TestClient, base: str, http_page: Callable[[str], Json], rpc_page: Callable[[str], Message],
                 items: str, token_key: str) -> list[list[str]]:
     """The names on each page of a namespace's list over gRPC, from the first to the last, each
     page compared with HTTP's same page read just before and just after it. `http_page(token)`:
@@ -133,8 +135,8 @@ def renamed(value: Any, namespace: str) -> Any:
 def held(kube: Kube, plural: str, namespace: str, name: str) -> Json:
     """What Kubernetes holds for an object the server wrote, comparable across namespaces: the
     namespace renamed, time stamps as their presence, the operator's zero values set aside."""
-    obj = kube.configmap(namespace, name) if plural == "configmaps" else kube.get(plural, namespace, name)
-    assert obj is not None, (plural, namespace, name)
+    obj = present(kube.configmap(namespace, name) if plural == "configmaps" else kube.get(plural, namespace, name),
+                  f"{plural} {namespace}/{name}")
     metadata = obj["metadata"]
     view = {
         "labels": metadata.get("labels") or {},
@@ -142,7 +144,8 @@ def held(kube: Kube, plural: str, namespace: str, name: str) -> Json:
                         for key, value in (metadata.get("annotations") or {}).items()},
         "content": obj.get("data") if plural == "configmaps" else without_operator_defaults(obj["spec"]),
     }
-    return renamed(view, namespace)
+    comparable: Json = renamed(view, namespace)
+    return comparable
 
 
 def rpc_error(send: Callable[[], Any]) -> grpc.RpcError:
@@ -153,7 +156,7 @@ def rpc_error(send: Callable[[], Any]) -> grpc.RpcError:
     raise AssertionError(f"answered {answer!r}, expected an error")
 
 
-def assert_refused_alike(app_client: Any, channel: grpc.Channel, method: str, path: str, body: Json | None,
+def assert_refused_alike(app_client: TestClient, channel: grpc.Channel, method: str, path: str, body: Json | None,
                          code: Code, rpc: str | None = None) -> str:
     """The request refused with `code` over both fronts, with the same message (returned)."""
     service, found, request = to_rpc(method, path, body)
@@ -180,7 +183,7 @@ def full_template(ns: str) -> Json:
                              "effect": "NoSchedule"}]}
 
 
-def test_compute_template_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube, namespace: str,
+def test_compute_template_rpcs(rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube, namespace: str,
                                other_namespace: str) -> None:
     templates = config_pb2_grpc.ComputeTemplateServiceStub(rpc_channel)
     ns, other = namespace, other_namespace
@@ -233,7 +236,7 @@ def rich_cluster(ns: str, name: str = "test-cluster") -> Json:
     return body
 
 
-def test_cluster_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube, with_template: str,
+def test_cluster_rpcs(rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube, with_template: str,
                       other_namespace: str) -> None:
     clusters = cluster_pb2_grpc.ClusterServiceStub(rpc_channel)
     ns, other = with_template, other_namespace
@@ -297,7 +300,7 @@ def rich_job(ns: str, name: str = "rayjob-test") -> Json:
     return body
 
 
-def test_ray_job_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube, with_template: str,
+def test_ray_job_rpcs(rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube, with_template: str,
                       other_namespace: str) -> None:
     jobs = job_pb2_grpc.RayJobServiceStub(rpc_channel)
     ns, other = with_template, other_namespace
@@ -345,7 +348,7 @@ def scaled(body: Json, replicas: int) -> Json:
     return body
 
 
-def test_ray_service_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube, with_template: str,
+def test_ray_service_rpcs(rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube, with_template: str,
                           other_namespace: str) -> None:
     services = serve_pb2_grpc.RayServeServiceStub(rpc_channel)
     ns, other = with_template, other_namespace
@@ -363,12 +366,12 @@ def test_ray_service_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube
     before = ok(app_client.get(url))
     assert_between(as_json(services.GetRayService(request, timeout=TIMEOUT)), before, ok(app_client.get(url)))
 
-    uid = kube.get("rayservices", ns, "test-v2")["metadata"]["uid"]
+    uid = present(kube.get("rayservices", ns, "test-v2"))["metadata"]["uid"]
     updated = as_json(services.UpdateRayService(serve_pb2.UpdateRayServiceRequest(
         namespace=ns, name="test-v2", service=parse(scaled(service_body(ns), 2), serve_pb2.RayService)),
         timeout=TIMEOUT))
     ok(app_client.put(f"{API}/namespaces/{other}/services/test-v2", json=scaled(service_body(other), 2)))
-    after = kube.get("rayservices", ns, "test-v2")
+    after = present(kube.get("rayservices", ns, "test-v2"))
     assert after["metadata"]["uid"] == uid
     assert after["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["replicas"] == 2
     assert held(kube, "rayservices", ns, "test-v2") == held(kube, "rayservices", other, "test-v2")
@@ -413,7 +416,8 @@ def template(client: Any, kube: Kube, ns: str) -> None:
 def plain_configmap(name: str) -> Setup:
     """A ConfigMap another client made, without the template labels."""
     def setup(client: Any, kube: Kube, ns: str) -> None:
-        kube.core.create_namespaced_config_map(ns, {"metadata": {"name": name}, "data": {"cpu": "2", "memory": "4"}})
+        kube.core.create_namespaced_config_map(ns, V1ConfigMap.model_validate(
+            {"metadata": {"name": name}, "data": {"cpu": "2", "memory": "4"}}))
     return setup
 
 
@@ -608,7 +612,7 @@ PLURAL_OF = {CL: "rayclusters", JB: "rayjobs", SV: "rayservices"}
 
 
 @pytest.mark.parametrize("case", ROWS)
-def test_a_refusal_is_the_same_over_grpc_as_over_http(rpc_channel: grpc.Channel, app_client: Any, kube: Kube,
+def test_a_refusal_is_the_same_over_grpc_as_over_http(rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube,
                                                       namespace: str, case: Row) -> None:
     for setup in case.setup:
         setup(app_client, kube, namespace)
@@ -629,7 +633,7 @@ def _objects(kube: Kube, ns: str) -> Json:
                                for o in kube.items(plural, ns) if not o["metadata"].get("ownerReferences")}
                       for plural in PLURAL_OF.values()}
     held_now["configmaps"] = {c.metadata.name: c.data for c in kube.core.list_namespaced_config_map(ns).items
-                              if c.metadata.name != "kube-root-ca.crt"}  # Kubernetes' own, made in its time
+                              if c.metadata and c.metadata.name != "kube-root-ca.crt"}  # Kubernetes' own, made in its time
     return held_now
 
 
@@ -658,7 +662,7 @@ def test_an_unset_path_field_is_invalid_argument_naming_it(rpc_channel: grpc.Cha
     fields = {"namespace": namespace, "name": "x", "clustername": "x", "submissionid": "x"}
     request = kind(**{name: value for name, value in fields.items()
                       if name in kind.DESCRIPTOR.fields_by_name and name != unset})
-    if rpc == "UpdateRayService":
+    if isinstance(request, serve_pb2.UpdateRayServiceRequest):
         request.service.CopyFrom(parse(service_body(namespace, "x"), serve_pb2.RayService))
     exc = rpc_error(lambda: call(rpc_channel, service, rpc, request))
     assert exc.code() == Code.INVALID_ARGUMENT and f"'{unset}'" in str(exc.details()), (exc.code(), exc.details())
@@ -716,9 +720,8 @@ def submissions(cluster: Cluster, ray_head: Any) -> Iterator[Submissions]:
 
 def wait_status(sub: Submissions, sid: str, statuses: set[str]) -> Json:
     request = job_submission_pb2.GetJobDetailsRequest(namespace=sub.ns, clustername=READY, submissionid=sid)
-    return wait_for(lambda: (info := as_json(sub.stub.GetJobDetails(request, timeout=TIMEOUT)))
-                    and info.get("status") in statuses and info,
-                    timeout=JOB_TIMEOUT, interval=0.5, what=f"the job to reach {sorted(statuses)}")
+    return wait_for(lambda: as_json(sub.stub.GetJobDetails(request, timeout=TIMEOUT)),
+                    until=lambda info: info.get("status") in statuses, timeout=JOB_TIMEOUT, interval=0.5, what=f"the job to reach {sorted(statuses)}")
 
 
 def test_job_submission_rpcs(submissions: Submissions) -> None:
@@ -863,7 +866,7 @@ def test_the_declared_image_template_service_is_unimplemented(rpc_channel: grpc.
 
 
 def test_a_deadline_too_short_for_a_write_ends_it_at_once_and_writes_nothing(
-        rpc_channel: grpc.Channel, app_client: Any, kube: Kube, namespace: str) -> None:
+        rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube, namespace: str) -> None:
     """A write needs time to learn its outcome (app/k8s.py, WRITE_MARGIN): a caller's 1.5 s is too
     little, so the server refuses before writing, with 4, rather than the write's fate being unknown."""
     templates = config_pb2_grpc.ComputeTemplateServiceStub(rpc_channel)

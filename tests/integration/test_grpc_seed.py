@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from app.types import Json
 from tests.support import seed_sequence
 from tests.support.kube import Cluster
 from tests.support.rpc import grpc_send
@@ -27,7 +28,7 @@ def _run(front: str, cluster: Cluster, app: Any, rpc_channel: Any) -> seed_seque
         return seed_sequence.recorded(cluster, grpc_send(rpc_channel), prefix=f"seed-{front}")
     app_client = app.test_client()
 
-    def send(method: str, path: str, body: seed_sequence.Json | None) -> tuple[int, Any]:
+    def send(method: str, path: str, body: Json | None) -> tuple[int, Any]:
         response = app_client.request(method, path, json=body)
         return response.status_code, response.json()
 

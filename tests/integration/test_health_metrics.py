@@ -11,6 +11,7 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from app.k8s import K8s
 from app.observability import JsonFormatter
 from app.settings import Settings
 from app.types import Json
-from tests.support.api import GatewayCalls, own_app
+from tests.support.api import GatewayCalls, own_app, ready
 from tests.support.bodies import template_body
 from tests.support.kube import Cluster
 from tests.support.metrics import sample
@@ -54,7 +55,7 @@ def error(response: Any, status: int, code: int) -> str:
 
 def _synced(client: Any) -> None:
     """The app started as a server starts (its caches), and ready."""
-    wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200")
+    wait_for(partial(ready, client), timeout=60, what="/readyz to be 200")
 
 
 def test_readyz_is_503_while_the_kubernetes_api_is_down_and_200_once_it_is_back(plane: Any) -> None:
@@ -72,7 +73,7 @@ def test_readyz_is_503_while_the_kubernetes_api_is_down_and_200_once_it_is_back(
 
         assert error(down, 503, 14) == "Not ready: Kubernetes API server unavailable: cannot connect."
         assert healthy_while_down == 200
-        wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200 again")
+        wait_for(partial(ready, client), timeout=60, what="/readyz to be 200 again")
         assert client.get("/healthz").status_code == 200
     ready_503 = {"operation": "/readyz", "method": "GET", "status": "503"}
     assert sample(during, "kuberay_api_requests_total", **ready_503) == \
@@ -97,8 +98,9 @@ def test_readyz_names_the_kuberay_crd_that_is_missing(plane: Any) -> None:
         finally:
             wait_for(lambda: not _exists(crds, "rayservices.ray.io"), timeout=60, what="the CRD to be gone")
             body = {key: saved[key] for key in ("apiVersion", "kind", "spec")}
-            crds.create_custom_resource_definition({**body, "metadata": {"name": "rayservices.ray.io"}})
-            wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200 again")
+            crds.create_custom_resource_definition(kube.V1CustomResourceDefinition.model_validate(
+                {**body, "metadata": {"name": "rayservices.ray.io"}}))
+            wait_for(partial(ready, client), timeout=60, what="/readyz to be 200 again")
             api.close()
 
 

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import pytest
+from starlette.testclient import TestClient
 
+from app.types import Json
 from tests.support.api import MANAGED, PREFIXES, ok, refused, served_eventually
 from tests.support.bodies import container, job_body, selector_job_body, volumes_cluster_body
-from tests.support.kube import Kube
+from tests.support.kube import Kube, present
 from tests.support.waiting import wait_for
 
 RESOURCES = {"limits": {"cpu": "2", "memory": "4Gi"}, "requests": {"cpu": "2", "memory": "4Gi"}}
 
 
-def _expected_cluster_spec() -> dict:
+def _expected_cluster_spec() -> Json:
     return {
         "headGroupSpec": {
             "computeTemplate": "default-template", "image": "rayproject/ray:2.7.0",
@@ -27,7 +29,7 @@ def _expected_cluster_spec() -> dict:
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_readme_job_lifecycle(app_client, kube: Kube, with_template: str, prefix: str) -> None:
+def test_readme_job_lifecycle(app_client: TestClient, kube: Kube, with_template: str, prefix: str) -> None:
     namespace = with_template
     base = f"{prefix}/namespaces/{namespace}/jobs"
 
@@ -38,7 +40,7 @@ def test_readme_job_lifecycle(app_client, kube: Kube, with_template: str, prefix
     assert created["clusterSpec"] == _expected_cluster_spec()
     assert created["createdAt"].endswith("Z")
 
-    obj = kube.get("rayjobs", namespace, "rayjob-test")
+    obj = present(kube.get("rayjobs", namespace, "rayjob-test"))
     assert obj["metadata"]["labels"] == {
         **MANAGED, "ray.io/cluster-name": "rayjob-test", "ray.io/user": "3cp0"}
     assert not obj["metadata"].get("annotations")  # no metadata, and no timestamp for jobs
@@ -52,8 +54,9 @@ def test_readme_job_lifecycle(app_client, kube: Kube, with_template: str, prefix
         f"{prefix}/namespaces/{namespace}/clusters")).get("clusters", [])
         if c["name"].startswith("rayjob-test-")], timeout=90, what="the job's RayCluster")
     assert clusters[0]["user"] == "3cp0"
-    got = wait_for(lambda: (j := ok(app_client.get(f"{base}/rayjob-test"))).get("jobDeploymentStatus")
-                   and j.get("rayClusterName") and j, timeout=90, what="the operator to run the job")
+    got = wait_for(lambda: ok(app_client.get(f"{base}/rayjob-test")),
+                   until=lambda j: j.get("jobDeploymentStatus") and j.get("rayClusterName"),
+                   timeout=90, what="the operator to run the job")
     assert got["rayClusterName"] == clusters[0]["name"]
 
     assert [j["name"] for j in ok(app_client.get(base))["jobs"]] == ["rayjob-test"]
@@ -69,7 +72,7 @@ def test_readme_job_lifecycle(app_client, kube: Kube, with_template: str, prefix
     assert ok(app_client.get(base)) == {}
 
 
-def test_readme_job_on_an_existing_cluster(app_client, kube: Kube, with_template: str) -> None:
+def test_readme_job_on_an_existing_cluster(app_client: TestClient, kube: Kube, with_template: str) -> None:
     namespace = with_template
     cluster = volumes_cluster_body(namespace)
     ok(app_client.post(f"/apis/v1alpha2/namespaces/{namespace}/clusters", json=cluster))
@@ -79,7 +82,7 @@ def test_readme_job_on_an_existing_cluster(app_client, kube: Kube, with_template
 
     assert {k: created.get(k) for k in body} == body
     assert "clusterSpec" not in created
-    spec = kube.get("rayjobs", namespace, "job-test")["spec"]
+    spec = present(kube.get("rayjobs", namespace, "job-test"))["spec"]
     assert spec["clusterSelector"] == {"ray.io/cluster": "job-test"}
     assert spec["runtimeEnvYAML"] == body["runtimeEnv"]
     assert "rayClusterSpec" not in spec
@@ -92,7 +95,7 @@ def test_readme_job_on_an_existing_cluster(app_client, kube: Kube, with_template
         "limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}
 
 
-def test_job_with_selector_reads_no_template(app_client, kube: Kube, namespace: str) -> None:
+def test_job_with_selector_reads_no_template(app_client: TestClient, kube: Kube, namespace: str) -> None:
     """No compute template exists here: a selector job must not need one."""
     ok(app_client.post(f"/apis/v1/namespaces/{namespace}/jobs", json=selector_job_body(namespace)))
 
@@ -107,7 +110,7 @@ def test_job_with_selector_reads_no_template(app_client, kube: Kube, namespace: 
     ({"clusterSpec": None}, "'clusterSpec'"),
 ])
 def test_invalid_job_is_400_and_writes_nothing(
-        app_client, kube: Kube, with_template: str, change: dict, fragment: str) -> None:
+        app_client: TestClient, kube: Kube, with_template: str, change: Json, fragment: str) -> None:
     body = {k: v for k, v in {**job_body(with_template), **change}.items() if v is not None}
 
     message = refused(app_client.post(f"/apis/v1/namespaces/{with_template}/jobs", json=body), 400, 3)
@@ -116,7 +119,7 @@ def test_invalid_job_is_400_and_writes_nothing(
     assert kube.items("rayjobs", with_template) == []
 
 
-def test_pages_through_jobs(app_client, kube: Kube, namespace: str) -> None:
+def test_pages_through_jobs(app_client: TestClient, kube: Kube, namespace: str) -> None:
     for name in ("a", "b", "c"):
         kube.create("rayjobs", namespace, {
             "metadata": {"name": name, "labels": dict(MANAGED)},

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from starlette.testclient import TestClient
 
 from app.types import Json
 from tests.support.api import ok, refused
@@ -32,7 +33,7 @@ each_kind = pytest.mark.parametrize("kind", KINDS, ids=[kind.resource for kind i
 
 
 @each_kind
-def test_duplicate_name_is_409(app_client, with_template: str, kind: Kind) -> None:
+def test_duplicate_name_is_409(app_client: TestClient, with_template: str, kind: Kind) -> None:
     base = f"/apis/v1/namespaces/{with_template}/{kind.resource}"
     body = kind.body(with_template)
     ok(app_client.post(base, json=body))
@@ -41,7 +42,7 @@ def test_duplicate_name_is_409(app_client, with_template: str, kind: Kind) -> No
 
 
 @each_kind
-def test_missing_template_is_400_naming_it_and_writes_nothing(app_client, kube: Kube, namespace: str,
+def test_missing_template_is_400_naming_it_and_writes_nothing(app_client: TestClient, kube: Kube, namespace: str,
                                                               kind: Kind) -> None:
     message = refused(app_client.post(f"/apis/v1/namespaces/{namespace}/{kind.resource}",
                                       json=kind.body(namespace)), 400, 3)
@@ -51,7 +52,7 @@ def test_missing_template_is_400_naming_it_and_writes_nothing(app_client, kube: 
 
 
 @each_kind
-def test_unknown_and_unmanaged_objects_are_404_and_survive_delete(app_client, kube: Kube, namespace: str,
+def test_unknown_and_unmanaged_objects_are_404_and_survive_delete(app_client: TestClient, kube: Kube, namespace: str,
                                                                   kind: Kind) -> None:
     kube.create(kind.plural, namespace, {"metadata": {"name": "theirs"}, "spec": kind.unmanaged_spec()})
     base = f"/apis/v1/namespaces/{namespace}/{kind.resource}"

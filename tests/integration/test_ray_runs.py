@@ -26,7 +26,7 @@ from app.types import Json
 from devcluster import node
 from tests.support.api import ok
 from tests.support.bodies import job_body, service_body, template_body
-from tests.support.kube import Cluster, fresh_namespaces
+from tests.support.kube import Cluster, fresh_namespaces, raw
 from tests.support.real_ray import (
     WORKER_GROUP,
     RayOnNode,
@@ -91,8 +91,8 @@ def test_a_cluster_made_through_the_api_runs_ray_in_real_containers(
     assert answer["serviceEndpoint"]["dashboard"] and answer["serviceEndpoint"] == over_grpc["serviceEndpoint"]
 
     # Ray's own processes answer in the head container.
-    ray_status = client.CoreV1Api(cluster.api).connect_get_namespaced_service_proxy_with_path(
-        f"{ray_on_node.head_service}:dashboard", ns, "api/version", _preload_content=False)
+    ray_status = raw(client.CoreV1Api(cluster.api).connect_get_namespaced_service_proxy_with_path(
+        f"{ray_on_node.head_service}:dashboard", ns, "api/version", _preload_content=False))
     assert json.loads(ray_status.data)["ray_version"] == "2.60.0"
     memory = pods_memory(cluster.api, ns)
     assert 0 < memory[pod.metadata.name] < 4 * 2**30  # counted in its cgroup, within its limit
@@ -108,10 +108,10 @@ def test_the_kuberay_dashboards_link_through_the_services_proxy_opens_rays_dashb
     with kubernetes_client(server, safe_chars_for_path_param="/") as api:
         core = client.CoreV1Api(api)
         service = f"{ray_on_node.head_service}:dashboard"
-        page = core.connect_get_namespaced_service_proxy_with_path(service, ray_on_node.namespace, "",
-                                                                   _preload_content=False)
-        version = core.connect_get_namespaced_service_proxy_with_path(service, ray_on_node.namespace,
-                                                                      "api/version", _preload_content=False)
+        page = raw(core.connect_get_namespaced_service_proxy_with_path(service, ray_on_node.namespace, "",
+                                                                       _preload_content=False))
+        version = raw(core.connect_get_namespaced_service_proxy_with_path(service, ray_on_node.namespace,
+                                                                          "api/version", _preload_content=False))
     assert page.status == 200 and b"<title>Ray Dashboard</title>" in page.data, page.data[:300]
     assert json.loads(version.data)["ray_version"] == "2.60.0"
 
@@ -189,7 +189,8 @@ def test_the_guides_rayjob_runs_to_succeeded_as_v1_and_grpc_answer(
     # Its log: the submitter's, where `python -V` printed the image's Python.
     core = client.CoreV1Api(cluster.api)
     submitters = core.list_namespaced_pod(guide_ns, label_selector="job-name=rayjob-test").items
-    logs = "".join(core.read_namespaced_pod_log(pod.metadata.name, guide_ns) for pod in submitters)
+    logs = "".join(core.read_namespaced_pod_log(pod.metadata.name, guide_ns)
+                   for pod in submitters if pod.metadata and pod.metadata.name)
     assert "Python 3.11" in logs and "succeeded" in logs, logs
     ok(api.delete(f"/apis/v1{path}"))  # its cluster goes too: the node's CPUs are few
     print(f"\nthe guide's RayJob: SUCCEEDED {took:.0f} s after its create; states seen {seen}")
@@ -206,7 +207,9 @@ def _healthy(service: Json) -> bool:
 
 def _serve_answer(cluster: Cluster, ns: str, service: str, route: str, order: list[Any]) -> Any:
     """A request to the app through the serve Service's ClusterIP, from this machine."""
-    ip = client.CoreV1Api(cluster.api).read_namespaced_service(service, ns).spec.cluster_ip
+    spec = client.CoreV1Api(cluster.api).read_namespaced_service(service, ns).spec
+    assert spec is not None
+    ip = spec.cluster_ip
     answer = http.request("POST", f"http://{ip}:8000{route}", body=json.dumps(order).encode(),
                           headers={"Content-Type": "application/json"})
     return json.loads(answer.data) if answer.status == 200 else (answer.status, answer.data)
@@ -242,8 +245,7 @@ def test_the_guides_rayservice_becomes_healthy_serves_and_applies_a_new_serve_co
     wait_for(lambda: _serve_answer(cluster, guide_ns, "test-v2-serve-svc", "/fruit", ["MANGO", 2]) == 8,
              timeout=180, interval=2.0, what="Ray to apply the new serve config")
     # The operator reports the new config's deployments as they settle: HEALTHY again, same cluster.
-    after = wait_for(lambda: (got := ok(api.get(f"/apis/v1{path}"))) and _healthy(got) and got,
-                     timeout=60, interval=1.0, what="the service's answer to be HEALTHY again")
+    after = wait_for(lambda: ok(api.get(f"/apis/v1{path}")), until=_healthy, timeout=60, interval=1.0, what="the service's answer to be HEALTHY again")
     assert after["rayServiceStatus"]["rayClusterName"] == cluster_before
     memory = pods_memory(cluster.api, guide_ns)
     print(f"\nthe guide's RayService: HEALTHY {took:.0f} s and serving {serving:.0f} s after its create; memory "

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import httpx
+from kubernetes.client import ApiException
+from starlette.testclient import TestClient
 
 from app import RPC_EXTENSION, create_app
 from app.errors import Forbidden
@@ -23,18 +28,25 @@ MANAGED = {"app.kubernetes.io/managed-by": "kuberay-apiserver", "app.kubernetes.
 
 # -- responses --------------------------------------------------------------------------------
 
-def ok(response: Any) -> Json:
+def ok(response: httpx.Response) -> Json:
     """The JSON body of a 200 answer (upstream answers every success with 200)."""
     assert response.status_code == 200, (response.status_code, response.text)
-    return response.json()
+    body = response.json()
+    assert isinstance(body, dict), body
+    return body
 
 
-def refused(response: Any, status: int, code: int) -> str:
+def refused(response: httpx.Response, status: int, code: int) -> str:
     """The message of an error answer, after checking its status and its {code, message} body."""
     assert response.status_code == status, (response.status_code, response.text)
     body = response.json()
     assert set(body) == {"code", "message"} and body["code"] == code, body
-    return body["message"]
+    return str(body["message"])
+
+
+def ready(app_client: TestClient) -> bool:
+    """The server's readiness probe passes (its watch caches are synced)."""
+    return bool(app_client.get("/readyz").status_code == 200)
 
 
 def kubernetes_status(answer: Any, code: int) -> Json:
@@ -44,7 +56,12 @@ def kubernetes_status(answer: Any, code: int) -> Json:
     return answer
 
 
-def served_eventually(app_client: Any, path: str, key: str, names: list[str]) -> None:
+def status_of(exc: ApiException) -> Json:
+    """The Kubernetes `Status` an error answer of the client carries, checked (its body must be one)."""
+    return kubernetes_status(json.loads(exc.body or ""), exc.status)
+
+
+def served_eventually(app_client: TestClient, path: str, key: str, names: list[str]) -> None:
     """Objects written past the server (as kubectl or the operator write them) are in its answers
     once its watch caches have seen them: wait for that, as any client of the server would."""
     wait_for(lambda: [item["name"] for item in ok(app_client.get(path)).get(key, [])] == names,
@@ -82,7 +99,7 @@ class GatewayCalls:
 
 
 @contextmanager
-def own_app(k8s: K8s, **settings: Any) -> Iterator[Any]:
+def own_app(k8s: K8s, **settings: Any) -> Iterator[TestClient]:
     """A test client over a K8s of the test's own (to count its calls, or to point it elsewhere),
     with `settings` of its own on top of the tests' (e.g. `max_workers_per_cluster=10`).
 
@@ -94,7 +111,7 @@ def own_app(k8s: K8s, **settings: Any) -> Iterator[Any]:
 
 
 @contextmanager
-def own_app_with_rpc(k8s: K8s, **settings: Any) -> Iterator[tuple[Any, int]]:
+def own_app_with_rpc(k8s: K8s, **settings: Any) -> Iterator[tuple[TestClient, int]]:
     """`own_app`, with its gRPC front on a free loopback port: its test client and that port."""
     app = create_app(Settings(validate_responses=True, grpc_bind="127.0.0.1:0", **settings), k8s)
     with app.test_client() as client:

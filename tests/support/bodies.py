@@ -7,7 +7,8 @@ from app.types import Json
 
 
 def container(pod_template: Json) -> Json:
-    return pod_template["spec"]["containers"][0]
+    first: Json = pod_template["spec"]["containers"][0]
+    return first
 
 
 def raycluster_spec(name: str = "plain") -> Json:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, config, dynamic
+from kubernetes import client, dynamic
 
 from app.types import Json
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, account_token, api_client
 
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "helm" / "kuberay-apiserver"
@@ -123,7 +123,7 @@ class Identity:
         return self.roles[f"{self.name}-v2"]
 
     def api(self) -> client.ApiClient:
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        return api_client(self.kubeconfig)
 
 
 @contextmanager
@@ -138,14 +138,12 @@ def chart_identity(cluster: Cluster, helm: Helm, namespace: str, workdir: Path,
     try:
         [account] = of_kind(objects, "ServiceAccount")
         name = account["metadata"]["name"]
-        request = client.CoreV1Api(cluster.api).create_namespaced_service_account_token(
-            name, namespace, {"spec": {"expirationSeconds": 3600}})
         kubeconfig = workdir / f"{name}.kubeconfig"
         kubeconfig.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": name,
             "clusters": [{"name": "devcluster", "cluster": {
                 "server": cluster.server, "certificate-authority": str(cluster.ca_file)}}],
-            "users": [{"name": name, "user": {"token": request.status.token}}],
+            "users": [{"name": name, "user": {"token": account_token(cluster.api, namespace, name)}}],
             "contexts": [{"name": name, "context": {"cluster": "devcluster", "user": name}}],
         }))
         roles = {o["metadata"]["name"]: o for o in objects if o["kind"] in ROLE_KINDS}
@@ -167,13 +165,15 @@ def without(role: Json, atom: tuple[str, str, str]) -> list[Json]:
             for group, resource, verb in atoms(role) if (group, resource, verb) != atom]
 
 
-def allowed(cluster: Any, user: str, atom: tuple[str, str, str], namespace: str) -> bool:
+def allowed(cluster: Cluster, user: str, atom: tuple[str, str, str], namespace: str) -> bool:
     """Whether Kubernetes lets `user` (a ServiceAccount) do `atom` in `namespace` now."""
     group, resource, verb = atom
     resource, _, subresource = resource.partition("/")
-    review = client.AuthorizationV1Api(cluster.api).create_subject_access_review({
-        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-        "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
-                 "resourceAttributes": {"group": group, "resource": resource, "subresource": subresource,
-                                        "verb": verb, "namespace": namespace}}})
-    return bool(review.status.allowed)
+    review = client.AuthorizationV1Api(cluster.api).create_subject_access_review(
+        client.V1SubjectAccessReview.model_validate({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
+                     "resourceAttributes": {"group": group, "resource": resource, "subresource": subresource,
+                                            "verb": verb, "namespace": namespace}}}))
+    assert review.status is not None
+    return review.status.allowed

@@ -8,11 +8,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from kubernetes import client
+import urllib3
+from kubernetes import client, config
 
 from app.types import Json
+from devcluster import ControlPlane
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -23,7 +27,7 @@ class Cluster:
     server: str
     ca_file: Path
     api: client.ApiClient
-    plane: Any = None  # the session's devcluster.ControlPlane (None with TEST_KUBECONFIG)
+    plane: ControlPlane | None = None  # the session's (None with TEST_KUBECONFIG)
     machine_before: dict[str, list[str]] | None = None  # what the machine held before the real node
 
 
@@ -37,7 +41,8 @@ def fresh_namespaces(cluster: Cluster, count: int = 1, prefix: str = "it",
     core = client.CoreV1Api(cluster.api)
     names = [f"{prefix}-{uuid.uuid4().hex[:10]}" for _ in range(count)]
     for name in names:
-        core.create_namespace({"metadata": {"name": name}} if real else kwok_namespace(name))
+        core.create_namespace(client.V1Namespace.model_validate(
+            {"metadata": {"name": name}} if real else kwok_namespace(name)))
     try:
         yield names
     finally:
@@ -45,16 +50,58 @@ def fresh_namespaces(cluster: Cluster, count: int = 1, prefix: str = "it",
             core.delete_namespace(name)
 
 
+def api_client(kubeconfig: Path) -> client.ApiClient:
+    """A client of the control plane that `kubeconfig` names, as the user it holds."""
+    api: client.ApiClient = config.new_client_from_config(config_file=str(kubeconfig))
+    return api
+
+
+def present(value: T | None, what: str = "the object") -> T:
+    """A read the test expects to find something (a `Kube.get` of an object it made, ...)."""
+    assert value is not None, f"{what} is missing"
+    return value
+
+
+def raw(answer: object) -> urllib3.BaseHTTPResponse:
+    """The answer of a call made with `_preload_content=False`: the client returns the HTTP response
+    itself then, not the model its annotation names."""
+    assert isinstance(answer, urllib3.BaseHTTPResponse), type(answer)
+    return answer
+
+
+def json_object(answer: object) -> Json:
+    """A JSON object the client answers untyped (its custom-object calls answer `object`)."""
+    assert isinstance(answer, dict), answer
+    return answer
+
+
+def serialized(api: client.ApiClient, model: object) -> Json:
+    """One of the client's models as the API server wrote it (JSON names, no unset fields)."""
+    return json_object(api.sanitize_for_serialization(model))
+
+
 def account_with_role(api: client.ApiClient, namespace: str, name: str, rules: list[Json]) -> None:
     """A ServiceAccount `name`, bound to a Role of the same name and `rules`, in `namespace`: a
     caller of the API in the `kubernetes` auth mode."""
     core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
-    rbac.create_namespaced_role(namespace, {"metadata": {"name": name}, "rules": rules})
-    rbac.create_namespaced_role_binding(namespace, {
+    core.create_namespaced_service_account(namespace, client.V1ServiceAccount.model_validate(
+        {"metadata": {"name": name}}))
+    rbac.create_namespaced_role(namespace, client.V1Role.model_validate({"metadata": {"name": name}, "rules": rules}))
+    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding.model_validate({
         "metadata": {"name": name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]})
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]}))
+
+
+def account_token(api: client.ApiClient, namespace: str, account: str, seconds: int = 3600,
+                  bound_to: Json | None = None) -> str:
+    """A token of the ServiceAccount (TokenRequest), valid `seconds`; `bound_to`, an object
+    reference (a pod), makes it a token bound to that object, as a pod's own token is."""
+    spec: Json = {"expirationSeconds": seconds, **({"boundObjectRef": bound_to} if bound_to else {})}
+    request = client.CoreV1Api(api).create_namespaced_service_account_token(
+        account, namespace, client.AuthenticationV1TokenRequest.model_validate({"spec": spec}))
+    assert request.status is not None and request.status.token is not None
+    return request.status.token
 
 
 def pod_exec(api: client.ApiClient, namespace: str, pod: str, command: list[str],
@@ -77,25 +124,25 @@ class Kube:
 
     def get(self, plural: str, ns: str, name: str) -> Json | None:
         try:
-            return self.custom.get_namespaced_custom_object("ray.io", "v1", ns, plural, name)
+            return json_object(self.custom.get_namespaced_custom_object("ray.io", "v1", ns, plural, name))
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
     def items(self, plural: str, ns: str, selector: str = "") -> list[Json]:
-        return self.custom.list_namespaced_custom_object(
-            "ray.io", "v1", ns, plural, label_selector=selector)["items"]
+        items: list[Json] = json_object(self.custom.list_namespaced_custom_object(
+            "ray.io", "v1", ns, plural, label_selector=selector))["items"]
+        return items
 
     def create(self, plural: str, ns: str, body: Json) -> Json:
         kind = {"rayclusters": "RayCluster", "rayjobs": "RayJob", "rayservices": "RayService"}[plural]
-        return self.custom.create_namespaced_custom_object(
-            "ray.io", "v1", ns, plural, {"apiVersion": "ray.io/v1", "kind": kind, **body})
+        return json_object(self.custom.create_namespaced_custom_object(
+            "ray.io", "v1", ns, plural, {"apiVersion": "ray.io/v1", "kind": kind, **body}))
 
     def configmap(self, ns: str, name: str) -> Json | None:
         try:
-            return self.core.api_client.sanitize_for_serialization(
-                self.core.read_namespaced_config_map(name, ns))
+            return serialized(self.core.api_client, self.core.read_namespaced_config_map(name, ns))
         except client.ApiException as exc:
             if exc.status == 404:
                 return None

@@ -317,7 +317,7 @@ class RayHead:
     def _answers(self, path: str, timeout: float = 2.0) -> bool:
         try:
             with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
-                return resp.status == 200
+                return bool(resp.status == 200)
         except (OSError, urllib.error.URLError):
             return False
 

@@ -126,7 +126,8 @@ def to_rpc(method: str, path: str, body: Json | None) -> tuple[str, str, Message
 def call(channel: grpc.Channel, service: str, rpc: str, request: Message,
          metadata: tuple[tuple[str, str], ...] = ()) -> Message:
     """One RPC through the generated stub; a failure raises grpc.RpcError."""
-    return getattr(STUBS[service](channel), rpc)(request, timeout=30, metadata=metadata)
+    answer: Message = getattr(STUBS[service](channel), rpc)(request, timeout=30, metadata=metadata)
+    return answer
 
 
 def as_json(message: Message) -> Json:

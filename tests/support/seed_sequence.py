@@ -25,7 +25,7 @@ from kubernetes import client
 
 from app.types import Json
 from tests.support.fixture_pairs import seed
-from tests.support.kube import STAMPS, Cluster, fresh_namespaces, without_operator_defaults
+from tests.support.kube import STAMPS, Cluster, fresh_namespaces, json_object, without_operator_defaults
 
 Send = Callable[[str, str, "Json | None"], "tuple[int, Any]"]
 GUIDE_NAMESPACES = ("ray-system", "default")
@@ -65,7 +65,10 @@ def _from_guide(number: int, namespaces: dict[str, str], method: str = "", path:
 def steps(primary: str, secondary: str) -> list[Step]:
     """The guide's 27 requests and the 7 steps that let each of them succeed."""
     ns = dict(zip(GUIDE_NAMESPACES, (primary, secondary), strict=True))
-    g = lambda number: _from_guide(number, ns)  # noqa: E731
+
+    def g(number: int) -> Step:
+        return _from_guide(number, ns)
+
     templates = f"/apis/v1alpha2/namespaces/{primary}/compute_templates"
     jobs_b = f"/apis/v1alpha2/namespaces/{secondary}/jobs"
     v2 = g(23)
@@ -160,10 +163,11 @@ def _written(cluster: Cluster, path: str, answer: Json) -> Json:
     _, _, _, _, namespace, kind, *_ = path.split("/")
     name = answer["name"]
     if kind == "compute_templates":
-        held = client.CoreV1Api(cluster.api).read_namespaced_config_map(name, namespace).to_dict()
-        return {"data": held["data"], "labels": held["metadata"]["labels"]}
-    held = client.CustomObjectsApi(cluster.api).get_namespaced_custom_object(
-        "ray.io", "v1", namespace, PLURALS[kind], name)
+        configmap = client.CoreV1Api(cluster.api).read_namespaced_config_map(name, namespace)
+        assert configmap.metadata is not None
+        return {"data": configmap.data, "labels": configmap.metadata.labels}
+    held = json_object(client.CustomObjectsApi(cluster.api).get_namespaced_custom_object(
+        "ray.io", "v1", namespace, PLURALS[kind], name))
     metadata = held["metadata"]
     return {"labels": metadata.get("labels", {}), "annotations": metadata.get("annotations", {}),
             "spec": without_operator_defaults(held["spec"])}

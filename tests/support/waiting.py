@@ -8,14 +8,15 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.3,
-             what: str = "condition") -> T:
-    """Poll until `check()` returns something truthy, and return it; fail with `what` on timeout."""
+def wait_for(check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.3,
+             what: str = "condition", until: Callable[[T], object] = bool) -> T:
+    """Poll `check()` until `until` holds of what it returns (by default: until that is truthy; never
+    None), and return that; fail with `what` on timeout."""
     deadline = time.monotonic() + timeout
     last: T | None = None
     while time.monotonic() < deadline:
         last = check()
-        if last:
+        if last is not None and until(last):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")

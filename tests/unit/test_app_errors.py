@@ -7,7 +7,6 @@ everything that fails a check must fail before that.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import re
@@ -104,7 +103,9 @@ def changed(body: Json, field: str, value: Any = None, *, drop: bool = False) ->
     """A copy of `body` with one field (`a.b[0].c`) set to `value`, or dropped."""
     body = copy.deepcopy(body)
     *parents, last = [int(part) if part.isdigit() else part for part in re.findall(r"[^.\[\]]+", field)]
-    holder = functools.reduce(lambda node, key: node[key], parents, body)
+    holder: Any = body
+    for key in parents:
+        holder = holder[key]
     if drop:
         del holder[last]
     else:
@@ -255,7 +256,7 @@ def test_valid_request_reaches_kubernetes(client: Any, caplog: pytest.LogCapture
     assert "warning" not in response.headers  # no unknown field
 
 
-VALID_CLUSTER = {"name": "c", "user": "u",
+VALID_CLUSTER: Json = {"name": "c", "user": "u",
                  "clusterSpec": {"headGroupSpec": {"computeTemplate": "t", "rayStartParams": {"any key": "b"}}}}
 WARNED = [
     # (id, path, body, status of the answer, the unknown fields it names)

@@ -743,19 +743,23 @@ def test_field_bytes(message: str, row: Row) -> None:
 def _type_name(field: FieldDescriptor) -> str:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         entry = field.message_type
+        assert entry is not None
         if entry.GetOptions().map_entry:
             key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
             return f"map<{_type_name(key)}, {_type_name(value)}>"
         return entry.full_name
     if field.type == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
         return field.enum_type.full_name
     names = {getattr(FieldDescriptor, f"TYPE_{name.upper()}"): name for name in SCALARS}
     return names.get(field.type, f"type {field.type}")
 
 
 def _label(field: FieldDescriptor) -> str:
-    if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
-        return "map"
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert field.message_type is not None
+        if field.message_type.GetOptions().map_entry:
+            return "map"
     if field.is_repeated:
         return "repeated"
     return "optional" if field.containing_oneof is not None else "singular"  # no oneofs but proto3 optional's

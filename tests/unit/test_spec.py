@@ -79,7 +79,8 @@ def operation_for(method: str, url: str) -> Json:
 
 
 def json_schema(op: Json, status: str) -> Json:
-    return op["responses"][status]["content"]["application/json"]["schema"]
+    schema: Json = op["responses"][status]["content"]["application/json"]["schema"]
+    return schema
 
 
 def request_errors(schema: Json, body: Any) -> list[str]:

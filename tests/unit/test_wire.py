@@ -25,7 +25,8 @@ SPEC = Specification.load(Path(__file__).parents[2] / "openapi" / "kuberay.yaml"
 
 
 def body_schema(path: str, method: str = "post") -> Json:
-    return SPEC["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    schema: Json = SPEC["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    return schema
 
 
 TEMPLATE = body_schema("/namespaces/{namespace}/compute_templates")

@@ -109,9 +109,12 @@ def test_without_one_the_dashboard_is_the_head_services_port_through_the_api_ser
     cluster = raycluster({"head": {"serviceName": "rc-head-abc"}, "endpoints": {"dashboard": "9000"}})
     where = dashboard_at(cluster, DashboardRoute())
     assert where == ProxiedDashboard("ns", "rc", "rc-head-abc", 9000)
+    assert isinstance(where, ProxiedDashboard)
     assert where.path == "/api/v1/namespaces/ns/services/rc-head-abc:9000/proxy"
     assert where.name == "Ray dashboard of cluster rc (service rc-head-abc:9000 through the Kubernetes API server)"
-    assert dashboard_at(raycluster(), DashboardRoute()).path == "/api/v1/namespaces/ns/services/rc-head-svc:8265/proxy"
+    default = dashboard_at(raycluster(), DashboardRoute())
+    assert isinstance(default, ProxiedDashboard)
+    assert default.path == "/api/v1/namespaces/ns/services/rc-head-svc:8265/proxy"
 
 
 def test_the_proxys_path_quotes_every_name_as_one_segment() -> None:

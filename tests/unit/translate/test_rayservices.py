@@ -50,7 +50,8 @@ def deployed(service: Json) -> Json:
     """The Serve application the generated serveConfigV2 describes."""
     config = yaml.safe_load(to_rayservice(service, TEMPLATES, NOW)["spec"]["serveConfigV2"])
     assert len(config["applications"]) == 1
-    return config["applications"][0]
+    application: Json = config["applications"][0]
+    return application
 
 
 # -- fixture pairs ------------------------------------------------------------------------
