@@ -1,7 +1,7 @@
 """A gRPC client of the server, generated from our protos, and upstream's HTTP routes as RPCs.
 
-`ROUTES` is upstream's own table of which RPC each V1 route calls (its grpc-gateway rules,
-BEHAVIOR.md §1.3), written out here rather than read from the spec's `x-grpc`, so that a wrong
+`ROUTES` is upstream's own table of which RPC each V1 route calls (the `google.api.http` rules of
+`proto/*.proto@v1.7.0`), written out here rather than read from the spec's `x-grpc`, so that a wrong
 annotation in the spec fails the tests that use it. `grpc_send` turns a `(method, path, body)` of
 the user guide into that RPC over a channel and answers `(HTTP status, JSON)` as the HTTP front
 would: the response message in protojson (JSON names, enum numbers, no zero values), or the
@@ -92,7 +92,8 @@ ROUTES: list[tuple[str, str, str, str, type[Message], str | None]] = [
      "DeleteRayJob", job_submission_pb2.DeleteRayJobSubmissionRequest, None),
 ]
 
-# grpc-gateway's HTTP status for each gRPC code (BEHAVIOR.md §2.3)
+# grpc-gateway's HTTP status for each gRPC code: the gateway of `apiserver/cmd/main.go@v1.7.0` answers errors
+# with grpc-gateway v2's runtime.DefaultHTTPErrorHandler (`apiserver/go.mod@v1.7.0`)
 HTTP_STATUS = {0: 200, 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409,
                11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
 PREFIX = re.compile(r"^/apis/(v1|v1alpha2)(?=/)")

@@ -1,6 +1,7 @@
-"""proto/ against the v1.7.0 tables of BEHAVIOR.md section 8: bytes built by hand, names, services, enums.
+"""proto/ against upstream's protos (`proto/{cluster,config,job,serve,job_submission,error}.proto@v1.7.0`):
+bytes built by hand, names, services, enums.
 
-The tables below are transcribed from the reference, not read from it at test time. A renumbered field,
+The tables below are transcribed from those files, not read from them at test time. A renumbered field,
 a changed type or label, a field or message added or missing, or stale generated modules each fail here.
 """
 
@@ -441,7 +442,7 @@ MESSAGES: dict[str, dict[str, list[Row]]] = {
             ("deployment_unhealthy_second_threshold", 11, "int32", "singular", "deploymentUnhealthySecondThreshold"),
             ("version", 12, "string", "singular", "version"),
         ],
-        # v1.0.0's Serve config (BEHAVIOR.md §8.9), which the server still takes, as its HTTP API does
+        # v1.0.0's Serve config (proto/serve.proto@v1.0.0), which the server still takes, as its HTTP API does
         "ServeDeploymentGraphSpec": [
             ("import_path", 1, "string", "singular", "importPath"),
             ("runtime_env", 2, "string", "singular", "runtimeEnv"),
