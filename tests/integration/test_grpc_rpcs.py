@@ -49,7 +49,7 @@ from app.rpc.generated import (
 from app.types import Json
 from tests.support.api import MANAGED, ok, own_app_with_rpc, refused, served_eventually
 from tests.support.bodies import SERVE_CONFIG_V2, cluster_body, job_body, raycluster_spec, service_body, template_body
-from tests.support.kube import STAMPS, Cluster, Kube, fresh_namespaces, present, without_operator_defaults
+from tests.support.kube import PLURALS, STAMPS, Cluster, Kube, fresh_namespaces, present, without_operator_defaults
 from tests.support.relay import Relay
 from tests.support.rpc import ROUTES, as_json, call, to_rpc
 from tests.support.waiting import wait_for
@@ -125,6 +125,37 @@ def own(answer: Json, namespaces: set[str]) -> Json:
     """A list across all namespaces cut to the test's own: other tests' objects come and go."""
     return {key: [item for item in value if item.get("namespace") in namespaces] if isinstance(value, list)
             else value for key, value in answer.items() if key not in ("continue", "nextPageToken")}
+
+
+def plant_two(app_client: TestClient, kube: Kube, kind: str, ns: str, spec: Json, made: str) -> None:
+    """Objects `a` and `b` of the kind, written past the server, once it answers them beside `made`."""
+    plural = PLURALS[kind]
+    for name in ("a", "b"):
+        kube.create(plural, ns, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": spec})
+    served_eventually(app_client, f"{API}/namespaces/{ns}/{kind}", kind, ["a", "b", made])
+
+
+def listed_alike(app_client: TestClient, kind: str, list_all: Callable[[], Message],
+                 namespaces: set[str]) -> list[tuple[str, str]]:
+    """The kind's list across all namespaces over gRPC, as HTTP answers it just before and just after
+    (cut to the test's namespaces): its (namespace, name)s."""
+    before = own(ok(app_client.get(f"{API}/{kind}")), namespaces)
+    listed = own(as_json(list_all()), namespaces)
+    assert_between(listed, before, own(ok(app_client.get(f"{API}/{kind}")), namespaces))
+    return [(item["namespace"], item["name"]) for item in listed[kind]]
+
+
+def deleted_alike(app_client: TestClient, kube: Kube, kind: str, ns: str, name: str,
+                  delete: Callable[[], Message], get: Callable[[], Message]) -> None:
+    """A delete over gRPC: answered empty, the object gone (and it alone: `a` stays), and a get of it
+    refused as HTTP refuses it."""
+    plural = PLURALS[kind]
+    assert as_json(delete()) == {}
+    wait_for(lambda: kube.get(plural, ns, name) is None, timeout=30, what=f"{plural}/{name} to be deleted")
+    gone = rpc_error(get)
+    assert (gone.code(), gone.details()) == (Code.NOT_FOUND,
+                                             refused(app_client.get(f"{API}/namespaces/{ns}/{kind}/{name}"), 404, 5))
+    assert kube.get(plural, ns, "a") is not None  # only the one named
 
 
 def renamed(value: Any, namespace: str) -> Any:
@@ -256,20 +287,15 @@ def test_cluster_rpcs(rpc_channel: grpc.Channel, app_client: TestClient, kube: K
     assert_between(got, before, ok(app_client.get(url)))
 
     # pages: two more clusters, written past the server, and pages of two
-    for name in ("a", "b"):
-        kube.create("rayclusters", ns, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": raycluster_spec()})
-    served_eventually(app_client, base, "clusters", ["a", "b", "test-cluster"])
+    plant_two(app_client, kube, "clusters", ns, raycluster_spec(), "test-cluster")
     pages = pages_alike(app_client, base, lambda token: {"limit": 2, "continue": token}, lambda token: (
         clusters.ListCluster(cluster_pb2.ListClustersRequest(namespace=ns, limit=2, **{"continue": token}),
                              timeout=TIMEOUT)), "clusters", "continue")
     assert pages == [["a", "b"], ["test-cluster"]]
 
-    everywhere = cluster_pb2.ListAllClustersRequest()
-    before = own(ok(app_client.get(f"{API}/clusters")), {ns, other})
-    listed = own(as_json(clusters.ListAllClusters(everywhere, timeout=TIMEOUT)), {ns, other})
-    assert_between(listed, before, own(ok(app_client.get(f"{API}/clusters")), {ns, other}))
-    assert [(c["namespace"], c["name"]) for c in listed["clusters"]] == sorted(
-        [(ns, "a"), (ns, "b"), (ns, "test-cluster"), (other, "test-cluster")])
+    listed = listed_alike(app_client, "clusters", lambda: clusters.ListAllClusters(
+        cluster_pb2.ListAllClustersRequest(), timeout=TIMEOUT), {ns, other})
+    assert listed == sorted([(ns, "a"), (ns, "b"), (ns, "test-cluster"), (other, "test-cluster")])
     seen, token = [], ""  # and page by page, across namespaces
     while True:
         page = as_json(clusters.ListAllClusters(cluster_pb2.ListAllClustersRequest(limit=5, **{"continue": token}),
@@ -279,15 +305,11 @@ def test_cluster_rpcs(rpc_channel: grpc.Channel, app_client: TestClient, kube: K
         token = page.get("continue", "")
         if not token:
             break
-    assert seen == [(c["namespace"], c["name"]) for c in listed["clusters"]]
+    assert seen == listed
 
-    assert as_json(clusters.DeleteCluster(cluster_pb2.DeleteClusterRequest(namespace=ns, name="test-cluster"),
-                                          timeout=TIMEOUT)) == {}
-    wait_for(lambda: kube.get("rayclusters", ns, "test-cluster") is None, timeout=30,
-             what="the RayCluster to be deleted")
-    gone = rpc_error(lambda: clusters.GetCluster(request, timeout=TIMEOUT))
-    assert (gone.code(), gone.details()) == (Code.NOT_FOUND, refused(app_client.get(url), 404, 5))
-    assert kube.get("rayclusters", ns, "a") is not None  # only the one named
+    deleted_alike(app_client, kube, "clusters", ns, "test-cluster", lambda: clusters.DeleteCluster(
+        cluster_pb2.DeleteClusterRequest(namespace=ns, name="test-cluster"), timeout=TIMEOUT),
+        lambda: clusters.GetCluster(request, timeout=TIMEOUT))
 
 
 # -- RayJobService ---------------------------------------------------------------------------------
@@ -317,27 +339,19 @@ def test_ray_job_rpcs(rpc_channel: grpc.Channel, app_client: TestClient, kube: K
     before = ok(app_client.get(url))
     assert_between(as_json(jobs.GetRayJob(request, timeout=TIMEOUT)), before, ok(app_client.get(url)))
 
-    for name in ("a", "b"):
-        kube.create("rayjobs", ns, {"metadata": {"name": name, "labels": dict(MANAGED)},
-                                    "spec": {"entrypoint": "python -V", "clusterSelector": {"x": "y"}}})
-    served_eventually(app_client, base, "jobs", ["a", "b", "rayjob-test"])
+    plant_two(app_client, kube, "jobs", ns, {"entrypoint": "python -V", "clusterSelector": {"x": "y"}}, "rayjob-test")
     pages = pages_alike(app_client, base, lambda token: {"limit": 2, "continue": token}, lambda token: (
         jobs.ListRayJobs(job_pb2.ListRayJobsRequest(namespace=ns, limit=2, **{"continue": token}),
                          timeout=TIMEOUT)), "jobs", "continue")
     assert pages == [["a", "b"], ["rayjob-test"]]
 
-    before = own(ok(app_client.get(f"{API}/jobs")), {ns, other})
-    listed = own(as_json(jobs.ListAllRayJobs(job_pb2.ListAllRayJobsRequest(), timeout=TIMEOUT)), {ns, other})
-    assert_between(listed, before, own(ok(app_client.get(f"{API}/jobs")), {ns, other}))
-    assert [(j["namespace"], j["name"]) for j in listed["jobs"]] == sorted(
-        [(ns, "a"), (ns, "b"), (ns, "rayjob-test"), (other, "rayjob-test")])
+    listed = listed_alike(app_client, "jobs", lambda: jobs.ListAllRayJobs(
+        job_pb2.ListAllRayJobsRequest(), timeout=TIMEOUT), {ns, other})
+    assert listed == sorted([(ns, "a"), (ns, "b"), (ns, "rayjob-test"), (other, "rayjob-test")])
 
-    assert as_json(jobs.DeleteRayJob(job_pb2.DeleteRayJobRequest(namespace=ns, name="rayjob-test"),
-                                     timeout=TIMEOUT)) == {}
-    wait_for(lambda: kube.get("rayjobs", ns, "rayjob-test") is None, timeout=30, what="the RayJob to be deleted")
-    gone = rpc_error(lambda: jobs.GetRayJob(request, timeout=TIMEOUT))
-    assert (gone.code(), gone.details()) == (Code.NOT_FOUND, refused(app_client.get(url), 404, 5))
-    assert kube.get("rayjobs", ns, "a") is not None
+    deleted_alike(app_client, kube, "jobs", ns, "rayjob-test", lambda: jobs.DeleteRayJob(
+        job_pb2.DeleteRayJobRequest(namespace=ns, name="rayjob-test"), timeout=TIMEOUT),
+        lambda: jobs.GetRayJob(request, timeout=TIMEOUT))
 
 
 # -- RayServeService -------------------------------------------------------------------------------
@@ -378,29 +392,20 @@ def test_ray_service_rpcs(rpc_channel: grpc.Channel, app_client: TestClient, kub
     assert stable(updated) == stable(ok(app_client.get(url)))
     assert updated["clusterSpec"]["workerGroupSpec"][0]["replicas"] == 2
 
-    for name in ("a", "b"):
-        kube.create("rayservices", ns, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": {
-            "serveConfigV2": "applications: []\n", "rayClusterConfig": raycluster_spec()}})
-    served_eventually(app_client, base, "services", ["a", "b", "test-v2"])
+    plant_two(app_client, kube, "services", ns, {"serveConfigV2": "applications: []\n",
+                                                  "rayClusterConfig": raycluster_spec()}, "test-v2")
     pages = pages_alike(app_client, base, lambda token: {"pageSize": 2, "pageToken": token}, lambda token: (
         services.ListRayServices(serve_pb2.ListRayServicesRequest(namespace=ns, page_size=2, page_token=token),
                                  timeout=TIMEOUT)), "services", "nextPageToken")
     assert pages == [["a", "b"], ["test-v2"]]
 
-    before = own(ok(app_client.get(f"{API}/services")), {ns, other})
-    listed = own(as_json(services.ListAllRayServices(serve_pb2.ListAllRayServicesRequest(), timeout=TIMEOUT)),
-                 {ns, other})
-    assert_between(listed, before, own(ok(app_client.get(f"{API}/services")), {ns, other}))
-    assert [(s["namespace"], s["name"]) for s in listed["services"]] == sorted(
-        [(ns, "a"), (ns, "b"), (ns, "test-v2"), (other, "test-v2")])
+    listed = listed_alike(app_client, "services", lambda: services.ListAllRayServices(
+        serve_pb2.ListAllRayServicesRequest(), timeout=TIMEOUT), {ns, other})
+    assert listed == sorted([(ns, "a"), (ns, "b"), (ns, "test-v2"), (other, "test-v2")])
 
-    assert as_json(services.DeleteRayService(serve_pb2.DeleteRayServiceRequest(namespace=ns, name="test-v2"),
-                                             timeout=TIMEOUT)) == {}
-    wait_for(lambda: kube.get("rayservices", ns, "test-v2") is None, timeout=30,
-             what="the RayService to be deleted")
-    gone = rpc_error(lambda: services.GetRayService(request, timeout=TIMEOUT))
-    assert (gone.code(), gone.details()) == (Code.NOT_FOUND, refused(app_client.get(url), 404, 5))
-    assert kube.get("rayservices", ns, "a") is not None
+    deleted_alike(app_client, kube, "services", ns, "test-v2", lambda: services.DeleteRayService(
+        serve_pb2.DeleteRayServiceRequest(namespace=ns, name="test-v2"), timeout=TIMEOUT),
+        lambda: services.GetRayService(request, timeout=TIMEOUT))
 
 
 # -- the refusals of the four services of Kubernetes objects -----------------------------------------
@@ -608,7 +613,6 @@ ROWS = [
     row("DeleteRayService", "not managed", lambda ns: ("DELETE", at(ns, f"{SV}/theirs"), None), NOT_FOUND,
         unmanaged("rayservices")),
 ]
-PLURAL_OF = {CL: "rayclusters", JB: "rayjobs", SV: "rayservices"}
 
 
 @pytest.mark.parametrize("case", ROWS)
@@ -631,7 +635,7 @@ def _objects(kube: Kube, ns: str) -> Json:
     held_now: Json = {plural: {o["metadata"]["name"]: (o["metadata"].get("labels"), o["metadata"].get("annotations"),
                                                       without_operator_defaults(o["spec"]))
                                for o in kube.items(plural, ns) if not o["metadata"].get("ownerReferences")}
-                      for plural in PLURAL_OF.values()}
+                      for plural in PLURALS.values()}
     held_now["configmaps"] = {c.metadata.name: c.data for c in kube.core.list_namespaced_config_map(ns).items
                               if c.metadata and c.metadata.name != "kube-root-ca.crt"}  # Kubernetes' own, made in its time
     return held_now

@@ -13,10 +13,9 @@ from app.k8s import K8s
 from app.types import Json
 from tests.support.api import ok, own_app, refused
 from tests.support.bodies import cluster_body, job_body, service_body
-from tests.support.kube import Cluster, Kube, present
+from tests.support.kube import PLURALS, Cluster, Kube, present
 
 BODIES: dict[str, Callable[[str], Json]] = {"clusters": cluster_body, "jobs": job_body, "services": service_body}
-PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
 
 
 def with_worker(body: Json, **counts: int) -> Json:

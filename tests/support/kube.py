@@ -149,6 +149,8 @@ class Kube:
             raise
 
 
+# The V1 API's kinds of KubeRay objects -> their resources in Kubernetes.
+PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
 STAMPS = ("ray.io/creation-timestamp", "ray.io/update-timestamp")  # annotations: when the server wrote
 
 

@@ -25,7 +25,7 @@ from kubernetes import client
 
 from app.types import Json
 from tests.support.fixture_pairs import seed
-from tests.support.kube import STAMPS, Cluster, fresh_namespaces, json_object, without_operator_defaults
+from tests.support.kube import PLURALS, STAMPS, Cluster, fresh_namespaces, json_object, without_operator_defaults
 
 Send = Callable[[str, str, "Json | None"], "tuple[int, Any]"]
 GUIDE_NAMESPACES = ("ray-system", "default")
@@ -152,9 +152,6 @@ def _in_guide_order(answer: Json) -> Json:
     return {key: sorted(value, key=lambda item: (item.get("namespace", ""), item.get("name", "")))
             if isinstance(value, list) and all(isinstance(item, dict) for item in value) else value
             for key, value in answer.items()}
-
-
-PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
 
 
 def _written(cluster: Cluster, path: str, answer: Json) -> Json:
