@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,6 +24,8 @@ from app.rpc.generated import (
     cluster_pb2_grpc,
     config_pb2,
     config_pb2_grpc,
+    error_pb2,
+    error_pb2_grpc,
     job_pb2,
     job_pb2_grpc,
     job_submission_pb2,
@@ -32,8 +35,17 @@ from app.rpc.generated import (
 )
 from app.types import Json
 
-STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
+MODULES: dict[str, tuple[ModuleType, ModuleType]] = {  # proto file -> (messages, gRPC stubs)
+    "cluster.proto": (cluster_pb2, cluster_pb2_grpc),
+    "config.proto": (config_pb2, config_pb2_grpc),
+    "error.proto": (error_pb2, error_pb2_grpc),
+    "job.proto": (job_pb2, job_pb2_grpc),
+    "job_submission.proto": (job_submission_pb2, job_submission_pb2_grpc),
+    "serve.proto": (serve_pb2, serve_pb2_grpc),
+}
+STUBS: dict[str, Callable[[grpc.Channel], Any]] = {  # service -> its generated client
     "ComputeTemplateService": config_pb2_grpc.ComputeTemplateServiceStub,
+    "ImageTemplateService": config_pb2_grpc.ImageTemplateServiceStub,  # declared, never served
     "ClusterService": cluster_pb2_grpc.ClusterServiceStub,
     "RayJobService": job_pb2_grpc.RayJobServiceStub,
     "RayServeService": serve_pb2_grpc.RayServeServiceStub,

@@ -11,7 +11,6 @@ import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,32 +18,12 @@ from google.protobuf import any_pb2, descriptor_pb2, json_format, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from app.rpc.generated import (
-    cluster_pb2,
-    cluster_pb2_grpc,
-    config_pb2,
-    config_pb2_grpc,
-    error_pb2,
-    error_pb2_grpc,
-    job_pb2,
-    job_pb2_grpc,
-    job_submission_pb2,
-    job_submission_pb2_grpc,
-    serve_pb2,
-    serve_pb2_grpc,
-)
+from app.rpc.generated import cluster_pb2, job_submission_pb2, serve_pb2
 from scripts.gen_protos import generate
+from tests.support.rpc import MODULES
 
 GENERATED = Path(__file__).resolve().parents[2] / "app" / "rpc" / "generated"
 
-MODULES: dict[str, tuple[ModuleType, ModuleType]] = {  # proto file -> (messages, gRPC stubs)
-    "cluster.proto": (cluster_pb2, cluster_pb2_grpc),
-    "config.proto": (config_pb2, config_pb2_grpc),
-    "error.proto": (error_pb2, error_pb2_grpc),
-    "job.proto": (job_pb2, job_pb2_grpc),
-    "job_submission.proto": (job_submission_pb2, job_submission_pb2_grpc),
-    "serve.proto": (serve_pb2, serve_pb2_grpc),
-}
 
 Row = tuple[str, int, str, str, str]  # field name, number, type, label, JSON name
 
