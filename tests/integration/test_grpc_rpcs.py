@@ -37,9 +37,17 @@ from app.http.validators import EMPTY_BODY
 from app.k8s import K8s
 from app.rpc.generated import cluster_pb2, config_pb2, job_pb2, job_submission_pb2, serve_pb2
 from app.types import Json
-from tests.support.api import MANAGED, ok, own_app_with_rpc, refused, served_eventually
+from tests.support.api import ok, own_app_with_rpc, refused, served_eventually
 from tests.support.bodies import SERVE_CONFIG_V2, cluster_body, job_body, raycluster_spec, service_body, template_body
-from tests.support.kube import PLURALS, STAMPS, Cluster, Kube, fresh_namespaces, present, without_operator_defaults
+from tests.support.kube import (
+    PLURALS,
+    STAMPS,
+    Cluster,
+    Kube,
+    fresh_namespaces,
+    present,
+    without_operator_defaults,
+)
 from tests.support.relay import Relay
 from tests.support.rpc import ROUTES, STUBS, as_json, call, to_rpc
 from tests.support.waiting import wait_for
@@ -367,8 +375,7 @@ def test_the_rpcs_of_kuberay_objects(rpcs: ObjectRpcs, rpc_channel: grpc.Channel
     assert_between(as_json(rpcs.get(stub, ns, name)), before, ok(app_client.get(url)))
 
     # pages: two more objects, written past the server, and pages of two
-    for planted in ("a", "b"):
-        kube.create(PLURALS[kind], ns, {"metadata": {"name": planted, "labels": dict(MANAGED)}, "spec": rpcs.planted})
+    kube.plant(kind, ns, rpcs.planted, ["a", "b"])
     served_eventually(app_client, base, kind, ["a", "b", name])
     pages = pages_alike(app_client, base, rpcs.http_page, partial(rpcs.page, stub, ns), kind, rpcs.next_page)
     assert pages == [["a", "b"], [name]]

@@ -5,9 +5,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.types import Json
-from tests.support.api import MANAGED, PREFIXES, ok, refused, served_eventually
+from tests.support.api import PREFIXES, created_and_held, ok, refused
 from tests.support.bodies import container, job_body, selector_job_body, volumes_cluster_body
-from tests.support.kube import Kube, present
+from tests.support.kube import MANAGED, Kube, present
 from tests.support.waiting import wait_for
 
 RESOURCES = {"limits": {"cpu": "2", "memory": "4Gi"}, "requests": {"cpu": "2", "memory": "4Gi"}}
@@ -30,17 +30,14 @@ def _expected_cluster_spec() -> Json:
 
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_readme_job_lifecycle(app_client: TestClient, kube: Kube, with_template: str, prefix: str) -> None:
-    namespace = with_template
-    base = f"{prefix}/namespaces/{namespace}/jobs"
-
-    created = ok(app_client.post(base, json=job_body(namespace)))
+    namespace, base = with_template, f"{prefix}/namespaces/{with_template}/jobs"
+    created, obj = created_and_held(app_client, kube, base, job_body(namespace))
 
     assert {k: created[k] for k in ("name", "namespace", "user", "entrypoint")} == {
         "name": "rayjob-test", "namespace": namespace, "user": "3cp0", "entrypoint": "python -V"}
     assert created["clusterSpec"] == _expected_cluster_spec()
     assert created["createdAt"].endswith("Z")
 
-    obj = present(kube.get("rayjobs", namespace, "rayjob-test"))
     assert obj["metadata"]["labels"] == {
         **MANAGED, "ray.io/cluster-name": "rayjob-test", "ray.io/user": "3cp0"}
     assert not obj["metadata"].get("annotations")  # no metadata, and no timestamp for jobs
@@ -100,36 +97,3 @@ def test_job_with_selector_reads_no_template(app_client: TestClient, kube: Kube,
     ok(app_client.post(f"/apis/v1/namespaces/{namespace}/jobs", json=selector_job_body(namespace)))
 
     assert kube.get("rayjobs", namespace, "job-test") is not None
-
-
-# -- refusals ----------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("change,fragment", [
-    ({"namespace": "elsewhere"}, "namespace"),
-    ({"user": ""}, "'user'"),
-    ({"clusterSpec": None}, "'clusterSpec'"),
-])
-def test_invalid_job_is_400_and_writes_nothing(
-        app_client: TestClient, kube: Kube, with_template: str, change: Json, fragment: str) -> None:
-    body = {k: v for k, v in {**job_body(with_template), **change}.items() if v is not None}
-
-    message = refused(app_client.post(f"/apis/v1/namespaces/{with_template}/jobs", json=body), 400, 3)
-
-    assert fragment in message
-    assert kube.items("rayjobs", with_template) == []
-
-
-def test_pages_through_jobs(app_client: TestClient, kube: Kube, namespace: str) -> None:
-    for name in ("a", "b", "c"):
-        kube.create("rayjobs", namespace, {
-            "metadata": {"name": name, "labels": dict(MANAGED)},
-            "spec": {"entrypoint": "python -V", "clusterSelector": {"x": "y"}}})
-    base = f"/apis/v1/namespaces/{namespace}/jobs"
-    served_eventually(app_client, base, "jobs", ["a", "b", "c"])  # (written past the server)
-
-    first = ok(app_client.get(base, params={"limit": 2}))
-    second = ok(app_client.get(base, params={"limit": 2, "continue": first["continue"]}))
-
-    assert [j["name"] for j in first["jobs"]] + [j["name"] for j in second["jobs"]] == ["a", "b", "c"]
-    assert "continue" not in second
-    refused(app_client.get(base, params={"continue": "garbage"}), 400, 3)

@@ -21,6 +21,7 @@ import pytest
 import urllib3
 import yaml
 from kubernetes import client
+from starlette.testclient import TestClient
 
 from app.types import Json
 from devcluster import node
@@ -155,14 +156,20 @@ def test_the_autoscaler_adds_a_worker_when_a_job_asks_for_a_cpu(
     print(f"\nthe autoscaler's worker ran the task {time.monotonic() - started:.0f} s after the job was submitted")
 
 
+def _created(api: TestClient, kind: str, body: Json) -> tuple[str, float]:
+    """A create of the guide's `body`: the object's path under the API's prefix, and when the create was sent."""
+    path = f"/namespaces/{body['namespace']}/{kind}/{body['name']}"
+    started = time.monotonic()
+    ok(api.post(f"/apis/v1/namespaces/{body['namespace']}/{kind}", json=body))
+    return path, started
+
+
 # -- the guide's RayJob ------------------------------------------------------------------------
 
 def test_the_guides_rayjob_runs_to_succeeded_as_v1_and_grpc_answer(
         cluster: Cluster, guide_ns: str, app: Any, rpc_channel: Any) -> None:
     api, over_grpc = app.test_client(), grpc_send(rpc_channel)
-    path = f"/namespaces/{guide_ns}/jobs/rayjob-test"
-    started = time.monotonic()
-    ok(api.post(f"/apis/v1/namespaces/{guide_ns}/jobs", json=job_body(guide_ns)))
+    path, started = _created(api, "jobs", job_body(guide_ns))
     seen: list[tuple[str, str]] = []
 
     def succeeded() -> bool:
@@ -218,9 +225,7 @@ def _serve_answer(cluster: Cluster, ns: str, service: str, route: str, order: li
 def test_the_guides_rayservice_becomes_healthy_serves_and_applies_a_new_serve_config(
         cluster: Cluster, guide_ns: str, app: Any, rpc_channel: Any) -> None:
     api, over_grpc = app.test_client(), grpc_send(rpc_channel)
-    path = f"/namespaces/{guide_ns}/services/test-v2"
-    started = time.monotonic()
-    ok(api.post(f"/apis/v1/namespaces/{guide_ns}/services", json=service_body(guide_ns)))
+    path, started = _created(api, "services", service_body(guide_ns))
 
     def healthy() -> bool:
         status, answer = over_grpc("GET", path, None)

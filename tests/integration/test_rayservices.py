@@ -7,9 +7,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.types import Json
-from tests.support.api import GO_TIME, MANAGED, PREFIXES, ok, refused, served_eventually
+from tests.support.api import GO_TIME, PREFIXES, created_and_held, ok, refused
 from tests.support.bodies import SERVE_CONFIG_V2, container, graph_service_body, raycluster_spec, service_body
-from tests.support.kube import Kube, present
+from tests.support.kube import MANAGED, Kube, present
 from tests.support.waiting import wait_for
 
 NOT_DELETED = "1969-12-31T23:59:59Z"
@@ -42,13 +42,9 @@ def _assert_seed_response(body: Json, namespace: str, replicas: int = 1) -> None
 
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_readme_service_lifecycle(app_client: TestClient, kube: Kube, with_template: str, prefix: str) -> None:
-    namespace = with_template
-    base = f"{prefix}/namespaces/{namespace}/services"
-
-    created = ok(app_client.post(base, json=service_body(namespace)))
+    namespace, base = with_template, f"{prefix}/namespaces/{with_template}/services"
+    created, obj = created_and_held(app_client, kube, base, service_body(namespace))
     _assert_seed_response(created, namespace)
-
-    obj = present(kube.get("rayservices", namespace, "test-v2"))
     assert obj["metadata"]["labels"] == {**MANAGED, "ray.io/user": "user"}
     assert list(obj["metadata"]["annotations"]) == ["ray.io/creation-timestamp"]
     assert GO_TIME.match(obj["metadata"]["annotations"]["ray.io/creation-timestamp"])
@@ -155,39 +151,7 @@ def test_put_naming_another_service_is_400(app_client: TestClient, kube: Kube, w
         assert "ray.io/update-timestamp" not in annotations
 
 
-# -- lists -------------------------------------------------------------------------------------
-
-def test_pages_through_services_with_page_size_and_token(app_client: TestClient, kube: Kube, namespace: str) -> None:
-    for name in ("a", "b", "c"):
-        kube.create("rayservices", namespace, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": {
-            "serveConfigV2": "applications: []\n", "rayClusterConfig": raycluster_spec()}})
-    base = f"/apis/v1/namespaces/{namespace}/services"
-    served_eventually(app_client, base, "services", ["a", "b", "c"])  # (written past the server)
-
-    first = ok(app_client.get(base, params={"pageSize": 2}))
-    second = ok(app_client.get(base, params={"pageSize": 2, "pageToken": first["nextPageToken"]}))
-
-    assert [s["name"] for s in first["services"]] == ["a", "b"]
-    assert [s["name"] for s in second["services"]] == ["c"] and "nextPageToken" not in second
-    refused(app_client.get(base, params={"pageToken": "garbage"}), 400, 3)
-
-
 # -- refusals ----------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("change,fragment", [
-    ({"namespace": "elsewhere"}, "namespace"),
-    ({"user": ""}, "'user'"),
-    ({"serveConfigV2": ""}, "serve configuration"),
-])
-def test_invalid_service_is_400_and_writes_nothing(
-        app_client: TestClient, kube: Kube, with_template: str, change: Json, fragment: str) -> None:
-    body = {**service_body(with_template), **change}
-
-    message = refused(app_client.post(f"/apis/v1/namespaces/{with_template}/services", json=body), 400, 3)
-
-    assert fragment in message
-    assert kube.items("rayservices", with_template) == []
-
 
 def test_invalid_update_is_400_and_changes_nothing(app_client: TestClient, kube: Kube, with_template: str) -> None:
     namespace = with_template

@@ -19,11 +19,11 @@ from app.errors import Forbidden
 from app.k8s import K8s
 from app.settings import Settings
 from app.types import Json
+from tests.support.kube import PLURALS, Kube, present
 from tests.support.waiting import wait_for
 
 PREFIXES = ("/apis/v1alpha2", "/apis/v1")
 GO_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,9})? \+0000 UTC$")
-MANAGED = {"app.kubernetes.io/managed-by": "kuberay-apiserver", "app.kubernetes.io/name": "kuberay"}
 
 
 # -- responses --------------------------------------------------------------------------------
@@ -59,6 +59,14 @@ def kubernetes_status(answer: Any, code: int) -> Json:
 def status_of(exc: ApiException) -> Json:
     """The Kubernetes `Status` an error answer of the client carries, checked (its body must be one)."""
     return kubernetes_status(json.loads(exc.body or ""), exc.status)
+
+
+def created_and_held(app_client: TestClient, kube: Kube, base: str, body: Json) -> tuple[Json, Json]:
+    """A create of `body` at `base` (a kind's path in a namespace): the answer, and the object
+    Kubernetes then holds."""
+    created = ok(app_client.post(base, json=body))
+    namespace, kind = base.split("/")[-2:]
+    return created, present(kube.get(PLURALS[kind], namespace, body["name"]))
 
 
 def served_eventually(app_client: TestClient, path: str, key: str, names: list[str]) -> None:

@@ -140,6 +140,12 @@ class Kube:
         return json_object(self.custom.create_namespaced_custom_object(
             "ray.io", "v1", ns, plural, {"apiVersion": "ray.io/v1", "kind": kind, **body}))
 
+    def plant(self, kind: str, ns: str, spec: Json, names: list[str]) -> None:
+        """Objects of a V1 kind that the server manages (by their labels) but did not write, as
+        kubectl or the operator write them."""
+        for name in names:
+            self.create(PLURALS[kind], ns, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": spec})
+
     def configmap(self, ns: str, name: str) -> Json | None:
         try:
             return serialized(self.core.api_client, self.core.read_namespaced_config_map(name, ns))
@@ -149,6 +155,8 @@ class Kube:
             raise
 
 
+# The labels of the objects the server manages.
+MANAGED = {"app.kubernetes.io/managed-by": "kuberay-apiserver", "app.kubernetes.io/name": "kuberay"}
 # The V1 API's kinds of KubeRay objects -> their resources in Kubernetes.
 PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
 STAMPS = ("ray.io/creation-timestamp", "ray.io/update-timestamp")  # annotations: when the server wrote
