@@ -33,7 +33,7 @@ from kubernetes.client.exceptions import ApiException
 
 from app.k8s import K8s
 from app.types import Json
-from tests.support.api import own_app_with_rpc, status_of
+from tests.support.api import Send, own_app_with_rpc, status_of
 from tests.support.bodies import cluster_body, job_body, service_body, template_body
 from tests.support.chart import Helm, chart_identity
 from tests.support.kube import Cluster, account_token, account_with_role, fresh_namespaces, json_object
@@ -42,7 +42,6 @@ from tests.support.rpc import grpc_send
 from tests.support.served import Server, gunicorn
 from tests.support.waiting import wait_for
 
-Send = Callable[[str, str, Json | None], tuple[int, Any]]
 AUTH = "auth.mode=kubernetes"
 # What a user of the API needs in a namespace: the README's example Role.
 CALLER_RULES = [

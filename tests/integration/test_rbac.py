@@ -41,7 +41,7 @@ from app.errors import Forbidden
 from app.k8s import K8s
 from app.types import Json
 from tests.support import seed_sequence, v2_sequence
-from tests.support.api import GatewayCalls, gateway_methods, ok, own_app, ready, refused
+from tests.support.api import GatewayCalls, Send, gateway_methods, ok, own_app, ready, refused
 from tests.support.bodies import template_body
 from tests.support.chart import (
     Helm,
@@ -71,7 +71,7 @@ class Refused(AssertionError):
     """The server met a refusal from Kubernetes during a step."""
 
 
-def sender(app_client: TestClient, refusals: list[str]) -> seed_sequence.Send:
+def sender(app_client: TestClient, refusals: list[str]) -> Send:
     def send(method: str, path: str, body: Json | None) -> tuple[int, Any]:
         response = app_client.request(method, path, json=body)
         if refusals:

@@ -23,6 +23,8 @@ from tests.support.kube import PLURALS, Kube, present
 from tests.support.waiting import wait_for
 
 PREFIXES = ("/apis/v1alpha2", "/apis/v1")
+# A request to a server over some transport (HTTP, gRPC, ...): (method, path, body) -> (status, JSON answer).
+Send = Callable[[str, str, "Json | None"], "tuple[int, Any]"]
 GO_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,9})? \+0000 UTC$")
 
 

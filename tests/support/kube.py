@@ -14,9 +14,15 @@ import urllib3
 from kubernetes import client, config
 
 from app.types import Json
-from devcluster import ControlPlane
+from devcluster import ControlPlane, kwok_namespace
 
 T = TypeVar("T")
+
+# The labels of the objects the server manages.
+MANAGED = {"app.kubernetes.io/managed-by": "kuberay-apiserver", "app.kubernetes.io/name": "kuberay"}
+# The V1 API's kinds of KubeRay objects -> their resources in Kubernetes.
+PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
+STAMPS = ("ray.io/creation-timestamp", "ray.io/update-timestamp")  # annotations: when the server wrote
 
 
 @dataclass
@@ -36,8 +42,6 @@ def fresh_namespaces(cluster: Cluster, count: int = 1, prefix: str = "it",
                      real: bool = False) -> Iterator[list[str]]:
     """Namespaces of the caller's own, deleted afterwards with all they hold; their pods go to the
     kwok nodes, or with `real` to the real node (the cluster's default)."""
-    from devcluster import kwok_namespace
-
     core = client.CoreV1Api(cluster.api)
     names = [f"{prefix}-{uuid.uuid4().hex[:10]}" for _ in range(count)]
     for name in names:
@@ -73,11 +77,6 @@ def json_object(answer: object) -> Json:
     """A JSON object the client answers untyped (its custom-object calls answer `object`)."""
     assert isinstance(answer, dict), answer
     return answer
-
-
-def serialized(api: client.ApiClient, model: object) -> Json:
-    """One of the client's models as the API server wrote it (JSON names, no unset fields)."""
-    return json_object(api.sanitize_for_serialization(model))
 
 
 def account_with_role(api: client.ApiClient, namespace: str, name: str, rules: list[Json]) -> None:
@@ -148,18 +147,12 @@ class Kube:
 
     def configmap(self, ns: str, name: str) -> Json | None:
         try:
-            return serialized(self.core.api_client, self.core.read_namespaced_config_map(name, ns))
+            return json_object(self.core.api_client.sanitize_for_serialization(
+                self.core.read_namespaced_config_map(name, ns)))
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
             raise
-
-
-# The labels of the objects the server manages.
-MANAGED = {"app.kubernetes.io/managed-by": "kuberay-apiserver", "app.kubernetes.io/name": "kuberay"}
-# The V1 API's kinds of KubeRay objects -> their resources in Kubernetes.
-PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
-STAMPS = ("ray.io/creation-timestamp", "ray.io/update-timestamp")  # annotations: when the server wrote
 
 
 def without_operator_defaults(value: Any) -> Any:

@@ -34,6 +34,7 @@ from app.rpc.generated import (
     serve_pb2_grpc,
 )
 from app.types import Json
+from tests.support.api import Send
 
 MODULES: dict[str, tuple[ModuleType, ModuleType]] = {  # proto file -> (messages, gRPC stubs)
     "cluster.proto": (cluster_pb2, cluster_pb2_grpc),
@@ -149,8 +150,8 @@ def as_json(message: Message) -> Json:
 
 
 def grpc_send(channel: grpc.Channel, sent: list[str] | None = None,
-              metadata: tuple[tuple[str, str], ...] = ()) -> Callable[[str, str, Json | None], tuple[int, Any]]:
-    """A `seed_sequence.Send` over gRPC; `sent` collects the RPCs made; `metadata` goes with each."""
+              metadata: tuple[tuple[str, str], ...] = ()) -> Send:
+    """A `Send` over gRPC; `sent` collects the RPCs made; `metadata` goes with each."""
 
     def send(method: str, path: str, body: Json | None) -> tuple[int, Any]:
         service, rpc, request = to_rpc(method, path, body)

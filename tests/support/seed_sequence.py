@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
 
 from app.types import Json
+from tests.support.api import Send
 from tests.support.fixture_pairs import seed
 from tests.support.kube import PLURALS, STAMPS, Cluster, fresh_namespaces, json_object, without_operator_defaults
 
-Send = Callable[[str, str, "Json | None"], "tuple[int, Any]"]
 GUIDE_NAMESPACES = ("ray-system", "default")
 
 
