@@ -299,13 +299,14 @@ class ControlPlane:
         ctx.load_cert_chain(str(p / "admin.crt"), str(p / "admin.key"))
         return ctx
 
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.server + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(req, context=self._ssl(), timeout=10) as resp:
-                return json.loads(resp.read() or b"{}")
+                answer: dict[str, Any] = json.loads(resp.read() or b"{}")
+                return answer
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:300]
             if method != "GET":
@@ -316,7 +317,7 @@ class ControlPlane:
     def _api_ready(self) -> bool:
         req = urllib.request.Request(self.server + "/readyz")
         with urllib.request.urlopen(req, context=self._ssl(), timeout=5) as resp:
-            return resp.status == 200
+            return bool(resp.status == 200)
 
 
 def _https_ok(url: str) -> bool:
@@ -324,20 +325,20 @@ def _https_ok(url: str) -> bool:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE  # the components' self-signed serving certs; health only
     with urllib.request.urlopen(url, context=ctx, timeout=5) as resp:
-        return resp.status == 200
+        return bool(resp.status == 200)
 
 
-def _established(crd: dict) -> bool:
+def _established(crd: dict[str, Any]) -> bool:
     return any(c["type"] == "Established" and c["status"] == "True"
                for c in crd.get("status", {}).get("conditions", []))
 
 
-def _node_ready(node: dict) -> bool:
+def _node_ready(node: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True"
                for c in node.get("status", {}).get("conditions", []))
 
 
-def _fake_node(name: str) -> dict:
+def _fake_node(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": name, "annotations": {_NODE_ANNOTATION: "fake",

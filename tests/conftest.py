@@ -13,29 +13,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
-from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
 
-
-@dataclass
-class Cluster:
-    """What a test needs to reach the control plane as its administrator."""
-
-    kubeconfig: Path
-    server: str
-    ca_file: Path
-    api: client.ApiClient
-    plane: Any = None  # the session's devcluster.ControlPlane (None with TEST_KUBECONFIG)
-    machine_before: dict[str, list[str]] | None = None  # what the machine held before the real node
+from devcluster.node import RealNode
+from tests.support.kube import Cluster, Kube, api_client, fresh_namespaces
+from tests.support.ray_head import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT, RayHead
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +40,7 @@ def cluster() -> Iterator[Cluster]:
             before = footprint.listing()
         plane.start()
         kubeconfig = plane.kubeconfig
-    api = config.new_client_from_config(config_file=str(kubeconfig))
+    api = api_client(kubeconfig)
     ca = Path(api.configuration.ssl_ca_cert)
     try:
         yield Cluster(kubeconfig, api.configuration.host, ca, api, plane, before)
@@ -63,33 +50,16 @@ def cluster() -> Iterator[Cluster]:
             plane.stop()
 
 
-@contextmanager
-def fresh_namespaces(cluster: Cluster, count: int = 1, prefix: str = "it",
-                     real: bool = False) -> Iterator[list[str]]:
-    """Namespaces of the caller's own, deleted afterwards with all they hold; their pods go to the
-    kwok nodes, or with `real` to the real node (the cluster's default)."""
-    from devcluster import kwok_namespace
-
-    core = client.CoreV1Api(cluster.api)
-    names = [f"{prefix}-{uuid.uuid4().hex[:10]}" for _ in range(count)]
-    for name in names:
-        core.create_namespace({"metadata": {"name": name}} if real else kwok_namespace(name))
-    try:
-        yield names
-    finally:
-        for name in names:
-            core.delete_namespace(name)
-
-
 @pytest.fixture(scope="session")
-def real_node(cluster: Cluster) -> Any:
+def real_node(cluster: Cluster) -> RealNode:
     """The session's real node (devcluster.node.RealNode); the test is skipped, saying why, where
     the machine cannot run one."""
     if cluster.plane is None:
         pytest.skip("no real node: TEST_KUBECONFIG names a control plane these tests did not start")
     if cluster.plane.node is None:
         pytest.skip(f"no real node: {cluster.plane.node_unavailable}")
-    return cluster.plane.node
+    node: RealNode = cluster.plane.node
+    return node
 
 
 @pytest.fixture
@@ -125,50 +95,21 @@ def rpc_channel(app: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def app_client(app: Any) -> Any:
-    return app.test_client()
+def app_client(app: Any) -> TestClient:
+    client: TestClient = app.test_client()
+    return client
 
 
 @pytest.fixture
-def kube(cluster: Cluster) -> Any:
+def kube(cluster: Cluster) -> Kube:
     """What the API server holds, read and written as its administrator, past our server."""
-    from tests.integration.support import Kube
-
     return Kube(cluster.api)
 
 
-def sample(metrics_text: str, name: str, **labels: str) -> float:
-    """The value of one sample of a Prometheus exposition (0 if absent)."""
-    for family in text_string_to_metric_families(metrics_text):
-        for item in family.samples:
-            if item.name == name and item.labels == labels:
-                return float(item.value)
-    return 0.0
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3,
-             what: str = "condition") -> Any:
-    """Poll until `check()` returns something truthy; fail with `what` on timeout."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
-RAY_HEAD_RESOURCES = {"kuberay_api_test": 2.0}  # a custom resource jobs can ask for
-RAY_JOB_START_TIMEOUT = 20  # seconds a job may wait for resources before Ray fails it (Ray: 900)
-
-
 @pytest.fixture(scope="session")
-def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     """One real Ray head on loopback for the whole session, started on first use (about 3 s, plus
     about 25 s to install Ray into its cached venv the first time on a machine)."""
-    from tests.integration.ray_head import RayHead
-
     head = RayHead(tmp_path_factory.mktemp("ray-head"), resources=RAY_HEAD_RESOURCES,
                    env={"RAY_JOB_START_TIMEOUT_SECONDS": str(RAY_JOB_START_TIMEOUT)})
     try:

@@ -43,7 +43,7 @@ def from_environment(env: Mapping[str, str]) -> Configure:
         if not inside:
             return from_kubeconfig(env.get("KUBECONFIG") or os.path.expanduser("~/.kube/config"))()
         configuration = client.Configuration()
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        config.load_incluster_config(client_configuration=configuration)
         return configuration
 
     return configure
@@ -54,7 +54,7 @@ def from_kubeconfig(path: str) -> Configure:
 
     def configure() -> client.Configuration:
         configuration = client.Configuration()
-        config.load_kube_config(  # type: ignore[no-untyped-call]
+        config.load_kube_config(
             config_file=path, client_configuration=configuration, persist_config=False)
         return configuration
 

@@ -18,7 +18,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     """A fresh browser (and profile) per test; its console is kept, for `browser.get_log("browser")`."""
     for binary in (CHROMIUM, CHROMEDRIVER):
         if not Path(binary).exists():

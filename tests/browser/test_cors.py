@@ -1,6 +1,6 @@
 """CORS in a real browser: a page of another origin calls both APIs with `fetch`.
 
-Our server runs as production runs it (gunicorn, tests/integration/served.py) against the test
+Our server runs as production runs it (gunicorn, tests/support/served.py) against the test
 control plane, with KUBERAY_API_CORS_ALLOW_ORIGIN set to the origin of one small page server on
 loopback. Two page servers (stdlib, in threads, stopped at the end) serve the same page from two
 origins, the allowed one and another. The page's script writes a compute template and reads it
@@ -27,14 +27,15 @@ from urllib.parse import urlencode
 
 import pytest
 import urllib3
+from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from app.types import Json
 from tests.browser.conftest import evidence
-from tests.conftest import Cluster, sample
-from tests.integration.served import Server, gunicorn
-from tests.integration.support import Kube
+from tests.support.kube import Cluster, Kube
+from tests.support.metrics import sample
+from tests.support.served import Server, gunicorn
 
 WAIT = 60.0  # seconds for the page's calls; they normally take well under one
 FAILED_FETCH = "TypeError: Failed to fetch"  # Chromium's words when CORS withholds an answer
@@ -172,8 +173,8 @@ def api_url(server: Server) -> str:
     return f"http://127.0.0.1:{server.port}"
 
 
-def page_answers(browser: WebDriver, page: PageServer, server: Server, namespace: str,
-                 template: str, cluster: str, simple: bool = False) -> dict[str, Any]:
+def page_answers(browser: Chrome, page: PageServer, server: Server, namespace: str,
+                 template: str, cluster: str, simple: bool = False) -> Json:
     """Opens the page and waits for the answers it writes (`simple`: its writes without preflight)."""
     query = urlencode({"api": api_url(server), "ns": namespace, "template": template, "cluster": cluster,
                        **({"simple": "yes"} if simple else {})})
@@ -181,7 +182,9 @@ def page_answers(browser: WebDriver, page: PageServer, server: Server, namespace
     out = WebDriverWait(browser, WAIT).until(
         lambda b: next(iter(e for e in b.find_elements(By.ID, "answers") if e.get_attribute("data-done")), None),
         "the page wrote no answers")
-    return json.loads(out.text)
+    assert out is not None
+    answers: Json = json.loads(out.text)
+    return answers
 
 
 def cors_headers(response: urllib3.BaseHTTPResponse) -> dict[str, str]:
@@ -194,7 +197,7 @@ def preflight(server: Server, path: str, origin: str, method: str, headers: str)
         "Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": headers})
 
 
-def test_a_page_of_the_allowed_origin_reads_both_apis(browser: WebDriver, server: Server,
+def test_a_page_of_the_allowed_origin_reads_both_apis(browser: Chrome, server: Server,
                                                       pages: tuple[PageServer, PageServer], namespace: str,
                                                       kube: Kube, tmp_path: Path) -> None:
     with evidence(browser, tmp_path, "cors-allowed"):
@@ -210,7 +213,7 @@ def test_a_page_of_the_allowed_origin_reads_both_apis(browser: WebDriver, server
     assert kube.get("rayclusters", namespace, "page-cluster") is not None
 
 
-def test_a_page_of_another_origin_gets_no_answer(browser: WebDriver, server: Server,
+def test_a_page_of_another_origin_gets_no_answer(browser: Chrome, server: Server,
                                                  pages: tuple[PageServer, PageServer], namespace: str,
                                                  kube: Kube, tmp_path: Path) -> None:
     """The browser withholds every answer; the writes, preflighted, are never sent."""
@@ -236,7 +239,7 @@ def test_a_page_of_another_origin_gets_no_answer(browser: WebDriver, server: Ser
     assert listed.status == 200 and cors_headers(listed) == {}, (listed.status, listed.headers)
 
 
-def test_a_page_of_another_origin_cannot_write_without_asking(browser: WebDriver, server: Server,
+def test_a_page_of_another_origin_cannot_write_without_asking(browser: Chrome, server: Server,
                                                               pages: tuple[PageServer, PageServer], namespace: str,
                                                               kube: Kube, tmp_path: Path) -> None:
     """Writes a browser sends without a preflight (text/plain or untyped bodies): CORS alone would

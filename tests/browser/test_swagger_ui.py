@@ -29,9 +29,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 from app.k8s import K8s
 from app.main import create_app
 from app.settings import Settings
+from app.types import Json
 from tests.browser.conftest import evidence
-from tests.conftest import Cluster
-from tests.integration.support import template_body
+from tests.support.bodies import template_body
+from tests.support.kube import Cluster
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "kuberay.yaml"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -105,7 +106,7 @@ def operation_block(browser: WebDriver, method: str, path: str) -> WebElement:
     return blocks[0]
 
 
-def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def post_json(url: str, body: Json) -> tuple[int, Json]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import Cluster, fresh_namespaces
+from tests.support.kube import Cluster, fresh_namespaces
 
 REPORT = pytest.StashKey[list[str]]()
 

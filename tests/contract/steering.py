@@ -23,7 +23,9 @@ import yaml
 
 from app.http.validators import ParameterSchemaValidator
 from app.translate.cluster.groups import HEAD_ENV, WORKER_ENV
+from app.types import Json
 from app.validation.job_submissions import BAD_ID, MAX_ID_BYTES
+from tests.support.ray_head import RAY_HEAD_RESOURCES
 
 RESOURCES = ("compute_templates", "clusters", "jobs", "services", "jobsubmissions")
 NAME_SCHEMAS = {"compute_templates": "ComputeTemplateNameField", "clusters": "ClusterNameField",
@@ -36,7 +38,7 @@ MAX_GROUPS = 4
 # asks for no more than the head has (so none waits for resources), and its id is new.
 ENTRYPOINT = "true"
 RUNTIME_ENV = "env_vars: {CONTRACT: run}"
-RAY_RESOURCE = "kuberay_api_test"  # a custom resource the tests' Ray head has (tests/integration/conftest.py)
+[RAY_RESOURCE] = RAY_HEAD_RESOURCES  # a custom resource the tests' Ray head has
 # Kubernetes keeps a list's continue token for a few minutes (etcd compaction); use fresh ones only.
 TOKEN_LIFETIME = 60.0
 EPHEMERAL = (2, "EPHEMERAL")
@@ -169,7 +171,7 @@ class Steering:
         if method == "DELETE" and submission_id in self.existing["jobsubmissions"]:
             self.finish(submission_id)
 
-    def _submission(self, body: dict[str, Any]) -> None:
+    def _submission(self, body: Json) -> None:
         """The job is ENTRYPOINT with a safe runtime environment, asks for what the head has, and its
         id, when given, is new and short enough for Ray's file names."""
         if isinstance(body.get("entrypoint"), str) and body["entrypoint"].strip():
@@ -201,11 +203,11 @@ class Steering:
                 else:
                     del case.query[key]
 
-    def _namespace(self, body: dict[str, Any]) -> None:
+    def _namespace(self, body: Json) -> None:
         if body.get("namespace") and self.fits("NamespaceName", body["namespace"]):
             body["namespace"] = self.namespace
 
-    def _fresh_name(self, body: dict[str, Any], resource: str) -> None:
+    def _fresh_name(self, body: Json, resource: str) -> None:
         """Generated names repeat (`a`, `b`): every other create of an existing name gets a new
         one, so that more objects get created, and the others meet the 409."""
         name, schema = body.get("name"), NAME_SCHEMAS[resource]
@@ -218,7 +220,7 @@ class Steering:
                 body["name"] = fresh
                 return
 
-    def _same_name(self, case: Any, body: dict[str, Any]) -> None:
+    def _same_name(self, case: Any, body: Json) -> None:
         """A replacement names the service of its path, often one that exists."""
         name = body.get("name")
         if not (isinstance(name, str) and self.fits("ServiceNameField", name)):
@@ -249,7 +251,7 @@ class Steering:
             _distinct_mounts(options.get("volumes"))
             self._envs(options.get("envs"), frozenset())
 
-    def _group(self, group: dict[str, Any], reserved: frozenset[str]) -> None:
+    def _group(self, group: Json, reserved: frozenset[str]) -> None:
         """A group's compute template exists; its volumes and environment variables are distinct."""
         if isinstance(group.get("computeTemplate"), str) and self.fits("ComputeTemplateReference",
                                                                        group["computeTemplate"]):
@@ -263,7 +265,7 @@ class Steering:
                     self._storage(volume)
         self._envs(group.get("environment"), reserved)
 
-    def _storage(self, volume: dict[str, Any]) -> None:
+    def _storage(self, volume: Json) -> None:
         """An ephemeral volume has a size; the size of an ephemeral or emptyDir volume is a quantity."""
         kind, storage = volume.get("volumeType", 0), volume.get("storage", "")
         if not isinstance(storage, str):
@@ -289,7 +291,7 @@ class Steering:
                 del references[name]
 
     @staticmethod
-    def _annotation_keys(body: dict[str, Any], field: str) -> None:
+    def _annotation_keys(body: Json, field: str) -> None:
         annotations = body.get(field)
         if isinstance(annotations, dict):
             for key in [key for key in annotations if not _annotation_key(key)]:
@@ -321,7 +323,7 @@ def _env_names(variables: Any) -> frozenset[str]:
                      if isinstance(names, dict) for name in names)
 
 
-def _replicas(worker: dict[str, Any]) -> None:
+def _replicas(worker: Json) -> None:
     """1 <= maxReplicas <= MAX_REPLICAS, and minReplicas <= replicas <= maxReplicas."""
     counts = [worker.get(key, 0) for key in ("minReplicas", "replicas", "maxReplicas")]
     if not all(isinstance(count, int) and not isinstance(count, bool) and count >= 0 for count in counts):
@@ -335,7 +337,7 @@ def _replicas(worker: dict[str, Any]) -> None:
         worker["minReplicas"] = low % (replicas + 1)
 
 
-def _dicts(items: Any) -> Iterator[dict[str, Any]]:
+def _dicts(items: Any) -> Iterator[Json]:
     return (item for item in items if isinstance(item, dict)) if isinstance(items, list) else iter(())
 
 
@@ -370,7 +372,7 @@ def _annotation_key(key: str) -> bool:
             and _QUALIFIED_NAME.fullmatch(key.lower()) is not None)
 
 
-def _yaml_mapping(holder: dict[str, Any], key: str) -> None:
+def _yaml_mapping(holder: Json, key: str) -> None:
     text = holder.get(key)
     if not isinstance(text, str) or not text:
         return

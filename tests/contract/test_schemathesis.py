@@ -51,6 +51,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from starlette.testclient import TestClient
 
 from app.http.validators import BodySchemaValidator
 from app.http.wire import normalise
@@ -58,9 +59,12 @@ from app.k8s import K8s
 from app.main import create_app
 from app.settings import Settings
 from app.translate.job_submissions import is_terminal, job_path
-from tests.conftest import Cluster, wait_for
+from app.types import Json
 from tests.contract.steering import Steering, resource_of
-from tests.integration.support import cluster_body, job_body, ok, service_body, template_body
+from tests.support.api import ok
+from tests.support.bodies import cluster_body, job_body, service_body, template_body
+from tests.support.kube import Cluster
+from tests.support.waiting import wait_for
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi" / "kuberay.yaml"
 PREFIX = "/apis/v1"
@@ -243,7 +247,7 @@ def test_every_operation_met_real_objects(run: Run) -> None:
 # The checks of a single answer, for the fixed examples below.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance]
-VALID_BODY: dict[str, Callable[..., dict[str, Any]]] = {
+VALID_BODY: dict[str, Callable[..., Json]] = {
     "compute_templates": template_body, "clusters": cluster_body, "jobs": job_body, "services": service_body,
     "jobsubmissions": lambda namespace, name: {"entrypoint": "true"},
 }
@@ -255,7 +259,7 @@ def api_schema(app: Any) -> Any:
 
 
 @pytest.mark.parametrize("operation", [op for op in OPERATIONS if "{" in op], ids=str)
-def test_a_line_feed_in_the_path_is_refused(api_schema: Any, app_client: Any, contract_namespace: str,
+def test_a_line_feed_in_the_path_is_refused(api_schema: Any, app_client: TestClient, contract_namespace: str,
                                             operation: str) -> None:
     """Found by an earlier form of the test above: Starlette's mount pattern (`.*`) stops at a line
     feed, so Connexion did not route such a path while Flask did, and the handler failed unrouted

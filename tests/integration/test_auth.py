@@ -21,6 +21,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import grpc
@@ -31,22 +32,16 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from app.k8s import K8s
-from tests.conftest import Cluster, fresh_namespaces, sample, wait_for
-from tests.integration.chart import Helm
-from tests.integration.rpc import grpc_send
-from tests.integration.served import Server, gunicorn
-from tests.integration.support import (
-    account_with_role,
-    cluster_body,
-    job_body,
-    own_app_with_rpc,
-    service_body,
-    template_body,
-)
-from tests.integration.test_rbac import chart_identity
+from app.types import Json
+from tests.support.api import Send, own_app_with_rpc, status_of
+from tests.support.bodies import cluster_body, job_body, service_body, template_body
+from tests.support.chart import Helm, chart_identity
+from tests.support.kube import Cluster, account_token, account_with_role, fresh_namespaces, json_object
+from tests.support.metrics import sample
+from tests.support.rpc import grpc_send
+from tests.support.served import Server, gunicorn
+from tests.support.waiting import wait_for
 
-Json = dict[str, Any]
-Send = Callable[[str, str, Json | None], tuple[int, Any]]
 AUTH = "auth.mode=kubernetes"
 # What a user of the API needs in a namespace: the README's example Role.
 CALLER_RULES = [
@@ -96,8 +91,7 @@ class Plane:
 def make_caller(cluster: Cluster, namespace: str, name: str, rules: list[Json], seconds: int = 3600) -> Caller:
     """A ServiceAccount bound to a Role of `rules` in `namespace`, and a token of it."""
     account_with_role(cluster.api, namespace, name, rules)
-    request = client.CoreV1Api(cluster.api).create_namespaced_service_account_token(name, namespace, {"spec": {"expirationSeconds": seconds}})
-    return Caller(name, namespace, request.status.token)
+    return Caller(name, namespace, account_token(cluster.api, namespace, name, seconds))
 
 
 @pytest.fixture(scope="module")
@@ -180,9 +174,8 @@ def test_each_caller_manages_its_own_namespace_and_is_refused_the_other(
         send = as_(caller)
         for kind, body, resource in KINDS:
             # its own: read and listed (from the watch caches, once they hold the new objects)
-            wait_for(lambda send=send, kind=kind, own=own: send("GET", f"/namespaces/{own}/{kind}/{name[kind]}",
-                                                                None)[0] == 200,
-                     timeout=20, what=f"{caller.name} to read its {kind}")
+            wait_for(partial(send, "GET", f"/namespaces/{own}/{kind}/{name[kind]}", None),
+                     until=lambda answer: answer[0] == 200, timeout=20, what=f"{caller.name} to read its {kind}")
             assert name[kind] in names(send("GET", f"/namespaces/{own}/{kind}", None), LIST_KEYS[kind])
             # the other's: every operation refused, though the object is there
             expect_forbidden(send("GET", f"/namespaces/{other}/{kind}/{name[kind]}", None), caller, resource, other)
@@ -211,25 +204,24 @@ def test_the_v2_api_acts_as_its_caller(plane: Plane) -> None:
                                              api_key_prefix={"BearerToken": "Bearer"})
         with client.ApiClient(configuration) as api:
             ray = client.CustomObjectsApi(api)
-            body = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": f"v2-{caller.name}"},
-                    "spec": {"headGroupSpec": {"rayStartParams": {}, "template": {"spec": {"containers": [
-                        {"name": "ray-head", "image": "rayproject/ray:2.7.0"}]}}}}}
-            created = ray.create_namespaced_custom_object("ray.io", "v1", own, "rayclusters", body)
+            body: Json = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": f"v2-{caller.name}"},
+                          "spec": {"headGroupSpec": {"rayStartParams": {}, "template": {"spec": {"containers": [
+                              {"name": "ray-head", "image": "rayproject/ray:2.7.0"}]}}}}}
+            created = json_object(ray.create_namespaced_custom_object("ray.io", "v1", own, "rayclusters", body))
             assert created["metadata"]["namespace"] == own
             assert ray.get_namespaced_custom_object("ray.io", "v1", own, "rayclusters", body["metadata"]["name"])
-            listed = ray.list_namespaced_custom_object("ray.io", "v1", own, "rayclusters")
+            listed = json_object(ray.list_namespaced_custom_object("ray.io", "v1", own, "rayclusters"))
             assert body["metadata"]["name"] in [item["metadata"]["name"] for item in listed["items"]]
             for attempt in (
-                lambda ray=ray, other=other: ray.list_namespaced_custom_object("ray.io", "v1", other, "rayclusters"),
-                lambda ray=ray, other=other, body=body: ray.create_namespaced_custom_object(
-                    "ray.io", "v1", other, "rayclusters", body),
-                lambda ray=ray: ray.list_cluster_custom_object("ray.io", "v1", "rayclusters"),
+                partial(ray.list_namespaced_custom_object, "ray.io", "v1", other, "rayclusters"),
+                partial(ray.create_namespaced_custom_object, "ray.io", "v1", other, "rayclusters", body),
+                partial(ray.list_cluster_custom_object, "ray.io", "v1", "rayclusters"),
             ):
                 with pytest.raises(ApiException) as refused:
                     attempt()
                 assert refused.value.status == 403
-                status = json.loads(refused.value.body)
-                assert status["kind"] == "Status" and f'User "{caller.username}"' in status["message"], status
+                status = status_of(refused.value)
+                assert f'User "{caller.username}"' in status["message"], status
             ray.delete_namespaced_custom_object("ray.io", "v1", own, "rayclusters", body["metadata"]["name"])
 
 

@@ -4,18 +4,24 @@ objects come and go, the probe that waits for them, and the same answers with th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 from kubernetes import client
+from starlette.testclient import TestClient
 
 from app.k8s import K8s
 from app.main import create_app
 from app.services.paging import cache_token_key
 from app.settings import Settings
-from tests.conftest import Cluster, sample, wait_for
-from tests.integration.served import Server, gunicorn, http_send
-from tests.integration.support import GatewayCalls, Kube, cluster_body, ok, own_app, refused, template_body
+from app.types import Json
+from tests.support.api import GatewayCalls, ok, own_app, ready, refused
+from tests.support.bodies import cluster_body, template_body
+from tests.support.kube import Cluster, Kube
+from tests.support.metrics import sample
+from tests.support.served import Server, gunicorn, http_send
+from tests.support.waiting import wait_for
 
 ROUNDS = 100
 
@@ -25,14 +31,14 @@ def _reads(calls: dict[str, int]) -> dict[str, int]:
     return {call: count for call, count in calls.items() if call not in ("list_page", "watch")}
 
 
-def _names(answer: dict[str, Any], key: str = "clusters") -> list[str]:
+def _names(answer: Json, key: str = "clusters") -> list[str]:
     return [item["name"] for item in answer.get(key, [])]
 
 
 @pytest.fixture
-def cached(app_client: Any) -> Any:
+def cached(app_client: TestClient) -> TestClient:
     """The session's app, once its caches answer (its lifespan started them)."""
-    wait_for(lambda: app_client.get("/readyz").status_code == 200, timeout=60, what="the caches to sync")
+    wait_for(partial(ready, app_client), timeout=60, what="the caches to sync")
     return app_client
 
 
@@ -49,7 +55,7 @@ def test_readyz_waits_for_the_caches_then_reads_make_no_kubernetes_call(cluster:
         refused(api.get(f"/apis/v1/namespaces/{namespace}/clusters/absent"), 404, 5)
     assert "list_page" not in calls.counts and "watch" not in calls.counts and calls.counts["get_object"] == 2
     with api:  # its lifespan starts the caches (and stops them at the end)
-        wait_for(lambda: api.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
+        wait_for(partial(ready, api), timeout=30, what="the caches to sync")
         ok(api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
         before = calls.counts.copy()
         created = ok(api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=cluster_body(namespace, "c1")))
@@ -85,7 +91,7 @@ def test_caches_stopped_with_the_app_start_again_when_it_serves_again(cluster: C
     path = f"/apis/v1/namespaces/{namespace}/compute_templates/default-template"
     for entry in range(2):
         with app.test_client() as api:
-            wait_for(lambda api=api: api.get("/readyz").status_code == 200, timeout=60, what="the caches to sync")
+            wait_for(partial(ready, api), timeout=60, what="the caches to sync")
             if api.get(path).status_code == 404:
                 ok(api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
             before = calls.counts.copy()
@@ -103,7 +109,7 @@ def test_the_cache_follows_what_happens_past_the_server(cached: Any, kube: Kube,
     app_client, namespace = cached, with_template
     path = f"/apis/v1/namespaces/{namespace}/clusters/c1"
     ok(app_client.post(f"/apis/v1/namespaces/{namespace}/clusters", json=cluster_body(namespace, "c1")))
-    answer = wait_for(lambda: (body := ok(app_client.get(path))).get("events") and body.get("clusterState") and body,
+    answer = wait_for(lambda: ok(app_client.get(path)), until=lambda body: body.get("events") and body.get("clusterState"),
                       timeout=60, what="the operator's events and state in the answer")
     assert {event["reason"] for event in answer["events"]} >= {"CreatedService"}
     kube.custom.delete_namespaced_custom_object("ray.io", "v1", namespace, "rayclusters", "c1")
@@ -179,7 +185,7 @@ def pager(request: pytest.FixtureRequest, cached: Any, cluster: Cluster) -> Iter
 
 
 def test_pages_list_each_object_there_throughout_once_while_others_come_and_go(
-        pager: Any, app_client: Any, with_template: str) -> None:
+        pager: Any, app_client: TestClient, with_template: str) -> None:
     namespace = with_template
     base = f"/apis/v1/namespaces/{namespace}/clusters"
     originals = [f"c{index:02d}" for index in range(0, 14, 2)]
@@ -212,7 +218,7 @@ def test_a_page_token_of_the_cache_is_honoured_with_the_cache_off(
     for index in range(5):
         ok(app_client.post(base, json=cluster_body(namespace, f"c{index}")))
 
-    def first_page_from_the_cache() -> dict[str, Any] | None:
+    def first_page_from_the_cache() -> Json | None:
         answer = ok(app_client.get(base, params={"limit": 2}))
         return answer if cache_token_key(answer["continue"]) is not None else None  # (not a relist's moment)
     first = wait_for(first_page_from_the_cache, timeout=30, what="a first page answered from the cache")
@@ -236,10 +242,10 @@ def test_with_the_cache_off_every_read_asks_kubernetes_and_answers_alike(
     with own_app(k8s, cache=False) as uncached:
         direct = ok(uncached.get(path))
         listed = ok(uncached.get(f"/apis/v1/namespaces/{namespace}/clusters"))
-        ready = uncached.get("/readyz")
+        probe = uncached.get("/readyz")
     assert calls.counts["get_object"] == 1 and calls.counts["list_objects"] == 1
     assert "watch" not in calls.counts and "list_page" not in calls.counts  # no cache at all
-    assert ready.status_code == 200
+    assert probe.status_code == 200
     same = ("name", "namespace", "user", "version", "clusterSpec", "annotations", "createdAt")
     assert {key: direct[key] for key in same} == {key: cached[key] for key in same}
     assert _names(listed) == ["c1"]
@@ -252,7 +258,7 @@ def test_a_single_namespace_cache_holds_its_namespace_and_leaves_the_others_to_k
     with own_app(k8s, cache_namespace=namespace) as api:
         for ns in (namespace, other_namespace):
             ok(api.post(f"/apis/v1/namespaces/{ns}/compute_templates", json=template_body(ns)))
-        wait_for(lambda: api.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
+        wait_for(partial(ready, api), timeout=30, what="the caches to sync")
         before = calls.counts.copy()
         ok(api.get(f"/apis/v1/namespaces/{namespace}/compute_templates/default-template"))
         assert _reads(calls.since(before)) == {}
@@ -273,15 +279,15 @@ def test_after_the_api_server_restarts_the_caches_catch_up_on_what_changed_meanw
     calls = GatewayCalls(k8s)
     base = "/apis/v1/namespaces/default/compute_templates"
     with own_app(k8s) as api:
-        wait_for(lambda: api.get("/readyz").status_code == 200, timeout=60, what="the caches to sync")
+        wait_for(partial(ready, api), timeout=60, what="the caches to sync")
         ok(api.post(base, json=template_body("default", "before")))
         before = api.get("/metrics").text
         plane.stop_component("kube-apiserver")
         plane.start_component("kube-apiserver")
         wait_for(lambda: _reachable(core), timeout=60, what="the API server to answer")
-        core.create_namespaced_config_map("default", {"metadata": {
+        core.create_namespaced_config_map("default", client.V1ConfigMap.model_validate({"metadata": {
             "name": "after", "labels": {"ray.io/config-type": "compute-template", "ray.io/compute-template": "after"}},
-            "data": {"name": "after", "namespace": "default", "cpu": "1", "memory": "1"}})
+            "data": {"name": "after", "namespace": "default", "cpu": "1", "memory": "1"}}))
         core.delete_namespaced_config_map("before", "default")
 
         def caught_up() -> bool:

@@ -2,24 +2,29 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from kubernetes import client
+from starlette.testclient import TestClient
 
 from app.k8s import K8s
-from tests.integration.support import PREFIXES, GatewayCalls, Kube, ok, own_app, refused, template_body
+from app.types import Json
+from tests.support.api import PREFIXES, GatewayCalls, ok, own_app, refused
+from tests.support.bodies import template_body
+from tests.support.fixture_pairs import folder, load
+from tests.support.kube import Cluster, Kube, present
 
-PYTHON_CLIENT_TEMPLATE = Path(__file__).parents[1] / "fixtures" / "compute_templates" / "python-client-gpu.request.json"
+PYTHON_CLIENT_TEMPLATE = folder("compute_templates") / "python-client-gpu.request.json"
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_readme_template_lifecycle(app_client, kube: Kube, namespace: str, prefix: str) -> None:
+def test_readme_template_lifecycle(app_client: TestClient, kube: Kube, namespace: str, prefix: str) -> None:
     base = f"{prefix}/namespaces/{namespace}/compute_templates"
     expected = {**template_body(namespace), "memoryUnit": "Gi"}
 
     assert ok(app_client.post(base, json=template_body(namespace))) == expected
 
-    configmap = kube.configmap(namespace, "default-template")
+    configmap = present(kube.configmap(namespace, "default-template"))
     assert configmap["metadata"]["labels"] == {
         "ray.io/config-type": "compute-template",
         "ray.io/compute-template": "default-template",
@@ -41,7 +46,7 @@ def test_readme_template_lifecycle(app_client, kube: Kube, namespace: str, prefi
     assert ok(app_client.get(base)) == {}
 
 
-def test_full_template_is_stored_and_read_back(app_client, kube: Kube, namespace: str) -> None:
+def test_full_template_is_stored_and_read_back(app_client: TestClient, kube: Kube, namespace: str) -> None:
     body = {
         **template_body(namespace, "gpu"), "memory": 512, "memoryUnit": "Mi", "gpu": 1,
         "gpuAccelerator": "amd.com/gpu", "extendedResources": {"vpc.amazonaws.com/efa": 32},
@@ -52,7 +57,7 @@ def test_full_template_is_stored_and_read_back(app_client, kube: Kube, namespace
 
     assert ok(app_client.post(base, json=body)) == body
 
-    data = kube.configmap(namespace, "gpu")["data"]
+    data = present(kube.configmap(namespace, "gpu"))["data"]
     assert data["memory"] == "512" and data["memory_unit"] == "Mi"
     assert data["gpu"] == "1" and data["gpu_accelerator"] == "amd.com/gpu"
     assert data["extended_resources"] == '{"vpc.amazonaws.com/efa":32}'
@@ -61,7 +66,7 @@ def test_full_template_is_stored_and_read_back(app_client, kube: Kube, namespace
     assert ok(app_client.get(f"{base}/gpu")) == body
 
 
-def test_body_without_namespace_takes_the_path_namespace(app_client, kube: Kube, namespace: str) -> None:
+def test_body_without_namespace_takes_the_path_namespace(app_client: TestClient, kube: Kube, namespace: str) -> None:
     body = template_body(namespace)
     del body["namespace"]
 
@@ -71,9 +76,9 @@ def test_body_without_namespace_takes_the_path_namespace(app_client, kube: Kube,
     assert kube.configmap(namespace, "default-template") is not None
 
 
-def test_list_all_spans_namespaces(app_client, kube: Kube, namespace: str) -> None:
+def test_list_all_spans_namespaces(app_client: TestClient, kube: Kube, namespace: str) -> None:
     other = f"{namespace}-b"
-    kube.core.create_namespace({"metadata": {"name": other}})
+    kube.core.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": other}}))
     try:
         for ns in (namespace, other):
             ok(app_client.post(f"/apis/v1/namespaces/{ns}/compute_templates", json=template_body(ns)))
@@ -84,7 +89,7 @@ def test_list_all_spans_namespaces(app_client, kube: Kube, namespace: str) -> No
         kube.core.delete_namespace(other)
 
 
-def test_list_all_is_one_cluster_wide_read(cluster, namespace: str) -> None:
+def test_list_all_is_one_cluster_wide_read(cluster: Cluster, namespace: str) -> None:
     """Upstream lists every namespace, then each one's ConfigMaps; one labelled list does it (with
     the caches off, as before they are synced: with them, none; tests/integration/test_cache.py)."""
     k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
@@ -97,14 +102,14 @@ def test_list_all_is_one_cluster_wide_read(cluster, namespace: str) -> None:
 
 
 def test_upstream_python_clients_template_is_created_and_its_unknown_fields_named(
-        app_client, kube: Kube, namespace: str) -> None:
+        app_client: TestClient, kube: Kube, namespace: str) -> None:
     """The body upstream's Python client sends for a template with a GPU accelerator and extended
     resources: ray-project/kuberay clients/python-apiserver-client/src/python_apiserver_client/
     params/templates.py at 22d546a8, `Template(name="gpu-template", namespace=..., cpu=2, memory=8,
     gpu=1, gpu_accelerator="amd.com/gpu", extended_resources={"vpc.amazonaws.com/efa": 32})
     .to_dict()`, which `create_compute_template` posts as JSON. It spells two keys with a space, so
     upstream drops them and creates a template without them; so do we, naming them (Warn)."""
-    body = {**json.loads(PYTHON_CLIENT_TEMPLATE.read_text()), "namespace": namespace}
+    body = {**load(PYTHON_CLIENT_TEMPLATE), "namespace": namespace}
     base = f"/apis/v1/namespaces/{namespace}/compute_templates"
     warnings = [r'299 - "unknown field \"extended resources\""', r'299 - "unknown field \"gpu accelerator\""']
 
@@ -116,7 +121,7 @@ def test_upstream_python_clients_template_is_created_and_its_unknown_fields_name
     expected = {"name": "gpu-template", "namespace": namespace, "cpu": 2, "memory": 8, "memoryUnit": "Gi", "gpu": 1}
     assert ok(created) == expected
     assert created.headers.get_list("warning") == warnings
-    data = kube.configmap(namespace, "gpu-template")["data"]
+    data = present(kube.configmap(namespace, "gpu-template"))["data"]
     assert (data["gpu"], data["gpu_accelerator"], data["extended_resources"]) == ("1", "", "null")
 
     again = app_client.post(base, json=body)  # the name is taken now: the error answer names them too
@@ -131,7 +136,7 @@ def test_upstream_python_clients_template_is_created_and_its_unknown_fields_name
 
 # -- refusals ----------------------------------------------------------------------------------
 
-def test_duplicate_name_is_409(app_client, namespace: str) -> None:
+def test_duplicate_name_is_409(app_client: TestClient, namespace: str) -> None:
     base = f"/apis/v1/namespaces/{namespace}/compute_templates"
     ok(app_client.post(base, json=template_body(namespace)))
 
@@ -141,20 +146,20 @@ def test_duplicate_name_is_409(app_client, namespace: str) -> None:
 
 
 def test_name_of_a_plain_configmap_is_taken_but_the_configmap_is_not_a_template(
-        app_client, kube: Kube, namespace: str) -> None:
+        app_client: TestClient, kube: Kube, namespace: str) -> None:
     kube.core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": "settings"}, "data": {"cpu": "8"}})
+        namespace, client.V1ConfigMap.model_validate({"metadata": {"name": "settings"}, "data": {"cpu": "8"}}))
     base = f"/apis/v1/namespaces/{namespace}/compute_templates"
 
     refused(app_client.post(base, json=template_body(namespace, "settings")), 409, 6)
     refused(app_client.get(f"{base}/settings"), 404, 5)
     refused(app_client.delete(f"{base}/settings"), 404, 5)
 
-    assert kube.configmap(namespace, "settings")["data"] == {"cpu": "8"}
+    assert present(kube.configmap(namespace, "settings"))["data"] == {"cpu": "8"}
     assert ok(app_client.get(base)) == {}
 
 
-def test_unknown_template_is_404(app_client, namespace: str) -> None:
+def test_unknown_template_is_404(app_client: TestClient, namespace: str) -> None:
     base = f"/apis/v1/namespaces/{namespace}/compute_templates"
     assert "nope" in refused(app_client.get(f"{base}/nope"), 404, 5)
     refused(app_client.delete(f"{base}/nope"), 404, 5)
@@ -167,7 +172,7 @@ def test_unknown_template_is_404(app_client, namespace: str) -> None:
     ({"memoryUnit": "GB"}, "'memoryUnit'"),
 ])
 def test_invalid_template_is_400_and_writes_nothing(
-        app_client, kube: Kube, namespace: str, change: dict, fragment: str) -> None:
+        app_client: TestClient, kube: Kube, namespace: str, change: Json, fragment: str) -> None:
     body = {**template_body(namespace), **change}
 
     message = refused(
@@ -177,7 +182,7 @@ def test_invalid_template_is_400_and_writes_nothing(
     assert kube.configmap(namespace, "default-template") is None
 
 
-def test_namespace_that_does_not_exist_is_404(app_client) -> None:
+def test_namespace_that_does_not_exist_is_404(app_client: TestClient) -> None:
     """Kubernetes' own answer passes through: the spec cannot know which namespaces exist."""
     body = template_body("no-such-namespace")
 

@@ -12,11 +12,13 @@ container in a pod. Through those ports, from this machine:
 from __future__ import annotations
 
 import json
+import operator
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import grpc
@@ -25,39 +27,47 @@ from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.translate.job_submissions import dashboard_route
+from app.types import Json
 from devcluster import deploy, node
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration import seed_sequence
-from tests.integration.chart import allowed, atoms, without
-from tests.integration.real_ray import RayOnNode
-from tests.integration.rpc import grpc_send
-from tests.integration.served import http_send
-from tests.integration.support import pod_exec
+from tests.support import seed_sequence
+from tests.support.chart import allowed, atoms, without
+from tests.support.kube import Cluster, fresh_namespaces, pod_exec
+from tests.support.real_ray import RayOnNode
+from tests.support.rpc import grpc_send
+from tests.support.served import http_send
+from tests.support.waiting import wait_for
 
 HTTP_PORT, GRPC_PORT = 31888, 31887
 # What the server logs at start-up when its job submissions go to head Services by cluster DNS.
 DNS_ROUTE = str(dashboard_route("", in_cluster=True))
 LIVE_RBAC = ("replicaCount=1", "cache=false", "enableAPIServerV2=false")
-Json = dict[str, Any]
 
 
 class Installed:
     """The release, installed into a namespace of the test module's own."""
 
     def __init__(self, cluster: Cluster, namespace: str) -> None:
+        assert cluster.plane is not None  # the session's own: the real node's tests skip without it
         self.cluster = cluster
+        self.state_dir = cluster.plane.state_dir
         self.namespace = namespace
         self.core = client.CoreV1Api(cluster.api)
         self.apps = client.AppsV1Api(cluster.api)
 
     def upgrade(self, *sets: str) -> None:
         """`make deploy` with these values; returns once the Deployment is available."""
-        deploy.deploy(self.cluster.plane.state_dir, namespace=self.namespace, sets=sets)
+        deploy.deploy(self.state_dir, namespace=self.namespace, sets=sets)
 
-    def pods(self) -> list[Any]:
+    def pods(self) -> list[client.V1Pod]:
         return [pod for pod in self.core.list_namespaced_pod(
             self.namespace, label_selector="app.kubernetes.io/name=kuberay-apiserver").items
-            if pod.metadata.deletion_timestamp is None]
+            if pod.metadata is not None and pod.metadata.deletion_timestamp is None]
+
+    def pod_name(self) -> str:
+        """The release's one pod."""
+        [pod] = self.pods()
+        assert pod.metadata is not None and pod.metadata.name is not None
+        return pod.metadata.name
 
     def exec(self, pod: str, command: list[str]) -> str:
         return pod_exec(self.cluster.api, self.namespace, pod, command, container="kuberay-apiserver-container")
@@ -71,7 +81,7 @@ def installed(cluster: Cluster, real_node: node.RealNode) -> Iterator[Installed]
         try:
             yield release
         finally:
-            deploy.undeploy(cluster.plane.state_dir, namespace=namespace)
+            deploy.undeploy(release.state_dir, namespace=namespace)
 
 
 # -- the user guide, as the guide reaches it -------------------------------------------------------
@@ -98,7 +108,7 @@ def test_grpc_answers_on_node_port_31887(installed: Installed, cluster: Cluster,
 
 
 def test_the_charts_own_test_passes(installed: Installed, cluster: Cluster) -> None:
-    deploy.run_helm(cluster.plane.state_dir, ["test", deploy.RELEASE, "--namespace", installed.namespace,
+    deploy.run_helm(installed.state_dir, ["test", deploy.RELEASE, "--namespace", installed.namespace,
                                               "--timeout", "2m", "--logs"])
 
 
@@ -109,8 +119,7 @@ def _get(path: str) -> tuple[int, Any]:
 def test_job_submissions_from_the_pod_reach_a_real_head_by_cluster_dns(
         installed: Installed, ray_on_node: RayOnNode) -> None:
     """In a pod, with no dashboard address set, the server reaches the head Service by its DNS name."""
-    [pod] = installed.pods()
-    log = installed.core.read_namespaced_pod_log(pod.metadata.name, installed.namespace,
+    log = installed.core.read_namespaced_pod_log(installed.pod_name(), installed.namespace,
                                                  container="kuberay-apiserver-container")
     assert DNS_ROUTE in log, log
     send = http_send(HTTP_PORT)
@@ -118,8 +127,9 @@ def test_job_submissions_from_the_pod_reach_a_real_head_by_cluster_dns(
     status, answer = send("POST", root, {"entrypoint": 'python -c "print(42)"'})
     assert status == 200, answer
     sid = answer["submissionId"]
-    info = wait_for(lambda: (got := send("GET", f"{root}/{sid}", None)[1]).get("status") in
-                    {"STOPPED", "SUCCEEDED", "FAILED"} and got, timeout=120, interval=0.5, what="the job to end")
+    info = wait_for(lambda: send("GET", f"{root}/{sid}", None)[1],
+                    until=lambda got: got.get("status") in {"STOPPED", "SUCCEEDED", "FAILED"},
+                    timeout=120, interval=0.5, what="the job to end")
     assert info["status"] == "SUCCEEDED", info
     assert "42" in send("GET", f"{root}/log/{sid}", None)[1]["log"].split()
 
@@ -128,9 +138,9 @@ def test_job_submissions_from_the_pod_reach_a_real_head_by_cluster_dns(
 
 def test_the_pod_runs_unprivileged_read_only_as_its_service_account_with_its_probes_passing(
         installed: Installed) -> None:
-    [pod] = installed.pods()
-    name = pod.metadata.name
-    assert pod.spec.node_name == node.NODE_NAME
+    name = installed.pod_name()
+    pod = installed.core.read_namespaced_pod(name, installed.namespace)
+    assert pod.spec is not None and pod.spec.node_name == node.NODE_NAME
     assert installed.exec(name, ["id", "-u"]).strip() == "10001"
     assert installed.exec(name, ["id", "-g"]).strip() == "10001"
     written = installed.exec(name, ["python", "-c", "open('/srv/kuberay-api/x', 'w')"])
@@ -147,9 +157,11 @@ def test_the_pod_runs_unprivileged_read_only_as_its_service_account_with_its_pro
 
     # The kubelet ran both probes: Ready only after the readiness probe passed, no restarts.
     pod = installed.core.read_namespaced_pod(name, installed.namespace)
-    [status] = pod.status.container_statuses
+    assert pod.status is not None and pod.spec is not None
+    [status] = pod.status.container_statuses or []
     assert status.ready and status.restart_count == 0
     for probe in (pod.spec.containers[0].liveness_probe, pod.spec.containers[0].readiness_probe):
+        assert probe is not None and probe.http_get is not None
         path = probe.http_get.path
         assert installed.exec(name, ["python", "-c", f"import urllib.request as u; print(u.urlopen("
                                      f"'http://127.0.0.1:8888{path}', timeout=5).status)"]).strip() == "200"
@@ -196,11 +208,12 @@ class Client:
 def _rolled_out(installed: Installed, restarted: str) -> bool:
     deployment = installed.apps.read_namespaced_deployment("kuberay-apiserver", installed.namespace)
     status = deployment.status
+    assert status is not None and deployment.metadata is not None
     pods = installed.core.list_namespaced_pod(
         installed.namespace, label_selector="app.kubernetes.io/name=kuberay-apiserver").items
     return (status.observed_generation == deployment.metadata.generation and status.updated_replicas == 2
             and status.ready_replicas == 2 and status.replicas == 2 and len(pods) == 2
-            and all((p.metadata.annotations or {}).get("kubectl.kubernetes.io/restartedAt") == restarted
+            and all(p.metadata is not None and (p.metadata.annotations or {}).get("kubectl.kubernetes.io/restartedAt") == restarted
                     for p in pods))
 
 
@@ -230,7 +243,7 @@ def test_a_rolling_restart_of_two_replicas_fails_no_request_and_loses_no_create(
         assert loop.failures == []
         assert loop.requests - before > 100  # the restart happened under load
         held = {cm.metadata.name for cm in client.CoreV1Api(cluster.api).list_namespaced_config_map(
-            namespace, label_selector="ray.io/config-type=compute-template").items}
+            namespace, label_selector="ray.io/config-type=compute-template").items if cm.metadata}
         assert {name for _, name in loop.created} <= held
 
 
@@ -273,7 +286,7 @@ def test_the_installed_server_needs_each_permission_of_its_role(installed: Insta
             rules = without({"rules": [{"apiGroups": [g], "resources": [r], "verbs": [v]} for g, r, v in granted]},
                             atom)
             rbac.patch_cluster_role("kuberay-apiserver", {"rules": rules})
-            wait_for(lambda atom=atom: not allowed(cluster, user, atom, installed.namespace), timeout=20,
+            wait_for(partial(allowed, cluster, user, atom, installed.namespace), until=operator.not_, timeout=20,
                      what=f"{atom} to be revoked")
             needed[atom] = sequence()
     finally:
@@ -284,12 +297,12 @@ def test_the_installed_server_needs_each_permission_of_its_role(installed: Insta
 
 
 def test_make_deploy_again_upgrades_in_place(installed: Installed) -> None:
-    before = {pod.metadata.uid for pod in installed.pods()}
-    revision = json.loads(deploy.run_helm(installed.cluster.plane.state_dir, [
+    before = {pod.metadata.uid for pod in installed.pods() if pod.metadata}
+    revision = json.loads(deploy.run_helm(installed.state_dir, [
         "history", deploy.RELEASE, "--namespace", installed.namespace, "--output", "json"]))[-1]["revision"]
     installed.upgrade(*LIVE_RBAC)  # the same values: nothing to roll
-    history = json.loads(deploy.run_helm(installed.cluster.plane.state_dir, [
+    history = json.loads(deploy.run_helm(installed.state_dir, [
         "history", deploy.RELEASE, "--namespace", installed.namespace, "--output", "json"]))
     assert history[-1]["revision"] == revision + 1 and history[-1]["status"] == "deployed"
-    assert {pod.metadata.uid for pod in installed.pods()} == before
+    assert {pod.metadata.uid for pod in installed.pods() if pod.metadata} == before
     assert _get(f"/apis/v1/namespaces/{installed.namespace}/compute_templates")[0] == 200

@@ -15,20 +15,22 @@ import urllib.request
 import pytest
 from kubernetes import client
 
+from app.types import Json
 from devcluster import kwok_namespace
-from tests.conftest import Cluster, wait_for
+from tests.support.kube import Cluster, account_token, json_object, raw
+from tests.support.waiting import wait_for
 
 GROUP, VERSION = "ray.io", "v1"
 
 
-def _pod_template(container: str) -> dict:
+def _pod_template(container: str) -> Json:
     return {"spec": {"containers": [{
         "name": container, "image": "rayproject/ray:2.46.0",
         "resources": {"limits": {"cpu": "1", "memory": "1Gi"},
                       "requests": {"cpu": "1", "memory": "1Gi"}}}]}}
 
 
-def _cluster_spec() -> dict:
+def _cluster_spec() -> Json:
     return {
         "rayVersion": "2.46.0",
         "headGroupSpec": {"serviceType": "NodePort", "rayStartParams": {},
@@ -39,16 +41,17 @@ def _cluster_spec() -> dict:
     }
 
 
-def _raycluster(name: str) -> dict:
+def _raycluster(name: str) -> Json:
     return {"apiVersion": "ray.io/v1", "kind": "RayCluster",
             "metadata": {"name": name}, "spec": _cluster_spec()}
 
 
-def _pods(core: client.CoreV1Api, namespace: str, name: str) -> list:
+def _pods(core: client.CoreV1Api, namespace: str, name: str) -> list[client.V1Pod]:
     return core.list_namespaced_pod(namespace, label_selector=f"ray.io/cluster={name}").items
 
 
-def _ready(pod) -> bool:
+def _ready(pod: client.V1Pod) -> bool:
+    assert pod.status is not None
     conditions = pod.status.conditions or []
     return (pod.status.phase == "Running" and bool(pod.status.pod_ip)
             and any(c.type == "Ready" and c.status == "True" for c in conditions))
@@ -61,24 +64,23 @@ def test_raycluster_comes_up_with_pods_service_events_and_ready_state(cluster: C
     crd.create_namespaced_custom_object(GROUP, VERSION, namespace, "rayclusters",
                                         _raycluster("demo"))
 
-    pods = wait_for(lambda: (p := _pods(core, namespace, "demo")) and len(p) == 3
-                    and all(_ready(x) for x in p) and p, what="3 ready pods")
-    kinds = sorted(p.metadata.labels["ray.io/node-type"] for p in pods)
+    pods = wait_for(lambda: _pods(core, namespace, "demo"), until=lambda p: len(p) == 3 and all(map(_ready, p)),
+                    what="3 ready pods")
+    kinds = sorted(p.metadata.labels["ray.io/node-type"] for p in pods if p.metadata and p.metadata.labels)
     assert kinds == ["head", "worker", "worker"]
 
     services = core.list_namespaced_service(namespace, label_selector="ray.io/cluster=demo").items
-    head = [s for s in services if s.spec.type == "NodePort"]
-    assert head and all(p.node_port for p in head[0].spec.ports)
+    head = [s.spec for s in services if s.spec is not None and s.spec.type == "NodePort"]
+    assert head and all(p.node_port for p in head[0].ports or [])
 
-    obj = wait_for(lambda: (o := crd.get_namespaced_custom_object(
-        GROUP, VERSION, namespace, "rayclusters", "demo")).get("status", {}).get("state") == "ready"
-        and o, what="RayCluster state ready")
+    obj = wait_for(lambda: json_object(crd.get_namespaced_custom_object(GROUP, VERSION, namespace, "rayclusters", "demo")),
+                   until=lambda o: o.get("status", {}).get("state") == "ready", what="RayCluster state ready")
     assert obj["status"]["endpoints"]["dashboard"]
 
     # Raw JSON: the client's typed Event model refuses events without eventTime.
-    raw = client.EventsV1Api(cluster.api).list_namespaced_event(
-        namespace, field_selector="regarding.name=demo", _preload_content=False)
-    reasons = [e["reason"] for e in json.loads(raw.data)["items"]]
+    answer = raw(client.EventsV1Api(cluster.api).list_namespaced_event(
+        namespace, field_selector="regarding.name=demo", _preload_content=False))
+    reasons = [e["reason"] for e in json.loads(answer.data)["items"]]
     assert any(r.startswith("Created") for r in reasons), reasons
 
 
@@ -87,7 +89,7 @@ def test_deleting_raycluster_removes_dependents_and_namespace_deletion_completes
     crd = client.CustomObjectsApi(cluster.api)
     core = client.CoreV1Api(cluster.api)
     ns = "it-gc-" + base64.b32encode(__import__("os").urandom(5)).decode().lower()
-    core.create_namespace(kwok_namespace(ns))
+    core.create_namespace(client.V1Namespace.model_validate(kwok_namespace(ns)))
     crd.create_namespaced_custom_object(GROUP, VERSION, ns, "rayclusters", _raycluster("gone"))
     wait_for(lambda: len(_pods(core, ns, "gone")) == 3, what="pods created")
 
@@ -102,7 +104,7 @@ def test_deleting_raycluster_removes_dependents_and_namespace_deletion_completes
         try:
             core.read_namespace(ns)
         except client.ApiException as exc:
-            return exc.status == 404
+            return bool(exc.status == 404)
         return False
 
     wait_for(namespace_gone, timeout=90, what="namespace deletion")
@@ -116,7 +118,7 @@ def _list_rayclusters_with_token(cluster: Cluster, namespace: str, token: str) -
     try:
         with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
             json.loads(resp.read())
-            return resp.status
+            return int(resp.status)
     except urllib.error.HTTPError as exc:
         return exc.code
 
@@ -124,20 +126,20 @@ def _list_rayclusters_with_token(cluster: Cluster, namespace: str, token: str) -
 def test_rbac_is_enforced_for_service_account_tokens(cluster: Cluster, namespace: str) -> None:
     core = client.CoreV1Api(cluster.api)
     rbac = client.RbacAuthorizationV1Api(cluster.api)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": "reader"}})
-    token = core.create_namespaced_service_account_token(
-        "reader", namespace, {"spec": {"expirationSeconds": 600}}).status.token
+    core.create_namespaced_service_account(namespace, client.V1ServiceAccount.model_validate(
+        {"metadata": {"name": "reader"}}))
+    token = account_token(cluster.api, namespace, "reader", 600)
 
     assert _list_rayclusters_with_token(cluster, namespace, token) == 403
 
-    rbac.create_namespaced_role(namespace, {
+    rbac.create_namespaced_role(namespace, client.V1Role.model_validate({
         "metadata": {"name": "raycluster-reader"},
-        "rules": [{"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["list"]}]})
-    rbac.create_namespaced_role_binding(namespace, {
+        "rules": [{"apiGroups": ["ray.io"], "resources": ["rayclusters"], "verbs": ["list"]}]}))
+    rbac.create_namespaced_role_binding(namespace, client.V1RoleBinding.model_validate({
         "metadata": {"name": "reader"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                     "name": "raycluster-reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}]})
+        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": namespace}]}))
     wait_for(lambda: _list_rayclusters_with_token(cluster, namespace, token) == 200,
              timeout=20, what="RBAC to allow the list")
 
@@ -151,12 +153,12 @@ def test_rbac_is_enforced_for_service_account_tokens(cluster: Cluster, namespace
      "ray.io/originated-from-crd=RayService"),
 ])
 def test_operator_creates_a_raycluster_for_jobs_and_services(
-        cluster: Cluster, namespace: str, plural: str, body: dict, owner_label: str) -> None:
+        cluster: Cluster, namespace: str, plural: str, body: Json, owner_label: str) -> None:
     crd = client.CustomObjectsApi(cluster.api)
     obj = {"apiVersion": "ray.io/v1", "metadata": {"name": "owner"}, **body}
     crd.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, obj)
-    created = wait_for(lambda: crd.list_namespaced_custom_object(
-        GROUP, VERSION, namespace, "rayclusters", label_selector=owner_label)["items"],
+    created = wait_for(lambda: json_object(crd.list_namespaced_custom_object(
+        GROUP, VERSION, namespace, "rayclusters", label_selector=owner_label))["items"],
         what=f"a RayCluster for the {body['kind']}")
     owners = created[0]["metadata"].get("ownerReferences", [])
     assert owners and owners[0]["kind"] == body["kind"] and owners[0]["name"] == "owner"

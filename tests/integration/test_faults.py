@@ -32,9 +32,10 @@ import pytest
 from kubernetes import config
 
 from app.k8s import CONNECT_TIMEOUT
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.served import Server, gunicorn
-from tests.integration.support import Kube, cluster_body, template_body
+from tests.support.bodies import cluster_body, template_body
+from tests.support.kube import Cluster, Kube, fresh_namespaces
+from tests.support.served import Server, gunicorn
+from tests.support.waiting import wait_for
 
 THREADS = 4
 WARM_UP = 3.0  # seconds of load before the outage
@@ -202,7 +203,7 @@ def _created_since(load: Load, moment: float) -> float | None:
 UNKNOWN_OUTCOME = 504  # a write sent whose answer never came (code 4): it may have been carried out
 # What an outage may answer: unavailable, for a write also an unknown outcome, and for a read what
 # the caches held (app/cache/: while their watch was open or only just lost).
-_OUTAGE_ANSWERS = {"GET": {(503, 14), (200, None), (404, 5)}, "POST": {(503, 14), (504, 4)},
+_OUTAGE_ANSWERS: dict[str, set[tuple[int, int | None]]] = {"GET": {(503, 14), (200, None), (404, 5)}, "POST": {(503, 14), (504, 4)},
                    "DELETE": {(503, 14), (504, 4)}}
 
 

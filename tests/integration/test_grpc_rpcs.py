@@ -20,8 +20,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import grpc
@@ -29,45 +30,31 @@ import pytest
 import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from kubernetes.client import V1ConfigMap
+from starlette.testclient import TestClient
 
 from app.http.validators import EMPTY_BODY
 from app.k8s import K8s
-from app.rpc.generated import (
-    cluster_pb2,
-    cluster_pb2_grpc,
-    config_pb2,
-    config_pb2_grpc,
-    job_pb2,
-    job_pb2_grpc,
-    job_submission_pb2,
-    job_submission_pb2_grpc,
-    serve_pb2,
-    serve_pb2_grpc,
-)
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.relay import Relay
-from tests.integration.rpc import ROUTES, as_json, call, to_rpc
-from tests.integration.support import (
-    MANAGED,
-    SERVE_CONFIG_V2,
+from app.rpc.generated import cluster_pb2, config_pb2, job_pb2, job_submission_pb2, serve_pb2
+from app.types import Json
+from tests.support.api import ok, own_app_with_rpc, refused, served_eventually
+from tests.support.bodies import SERVE_CONFIG_V2, cluster_body, job_body, raycluster_spec, service_body, template_body
+from tests.support.kube import (
+    PLURALS,
     STAMPS,
+    Cluster,
     Kube,
-    cluster_body,
-    job_body,
-    ok,
-    own_app_with_rpc,
-    raycluster_spec,
-    refused,
-    served_eventually,
-    service_body,
-    template_body,
+    fresh_namespaces,
+    present,
     without_operator_defaults,
 )
+from tests.support.relay import Relay
+from tests.support.rpc import ROUTES, STUBS, as_json, call, to_rpc
+from tests.support.waiting import wait_for
 
-Json = dict[str, Any]
 API = "/apis/v1"
 TIMEOUT = 30.0  # seconds any one RPC may take here
-Code = grpc.StatusCode
+Code: TypeAlias = grpc.StatusCode
 # What the operator may change between two reads of one object: its state, events and progress,
 # and (for a list) the continue token Kubernetes issues with the collection's version.
 VOLATILE = frozenset({
@@ -115,7 +102,7 @@ def assert_between(answer: Json, before: Json, after: Json) -> None:
         assert stable(answer) == stable(before) == stable(after)
 
 
-def pages_alike(app_client: Any, base: str, http_page: Callable[[str], Json], rpc_page: Callable[[str], Message],
+def pages_alike(app_client: TestClient, base: str, http_page: Callable[[str], Json], rpc_page: Callable[[str], Message],
                 items: str, token_key: str) -> list[list[str]]:
     """The names on each page of a namespace's list over gRPC, from the first to the last, each
     page compared with HTTP's same page read just before and just after it. `http_page(token)`:
@@ -146,8 +133,8 @@ def renamed(value: Any, namespace: str) -> Any:
 def held(kube: Kube, plural: str, namespace: str, name: str) -> Json:
     """What Kubernetes holds for an object the server wrote, comparable across namespaces: the
     namespace renamed, time stamps as their presence, the operator's zero values set aside."""
-    obj = kube.configmap(namespace, name) if plural == "configmaps" else kube.get(plural, namespace, name)
-    assert obj is not None, (plural, namespace, name)
+    obj = present(kube.configmap(namespace, name) if plural == "configmaps" else kube.get(plural, namespace, name),
+                  f"{plural} {namespace}/{name}")
     metadata = obj["metadata"]
     view = {
         "labels": metadata.get("labels") or {},
@@ -155,7 +142,8 @@ def held(kube: Kube, plural: str, namespace: str, name: str) -> Json:
                         for key, value in (metadata.get("annotations") or {}).items()},
         "content": obj.get("data") if plural == "configmaps" else without_operator_defaults(obj["spec"]),
     }
-    return renamed(view, namespace)
+    comparable: Json = renamed(view, namespace)
+    return comparable
 
 
 def rpc_error(send: Callable[[], Any]) -> grpc.RpcError:
@@ -166,7 +154,7 @@ def rpc_error(send: Callable[[], Any]) -> grpc.RpcError:
     raise AssertionError(f"answered {answer!r}, expected an error")
 
 
-def assert_refused_alike(app_client: Any, channel: grpc.Channel, method: str, path: str, body: Json | None,
+def assert_refused_alike(app_client: TestClient, channel: grpc.Channel, method: str, path: str, body: Json | None,
                          code: Code, rpc: str | None = None) -> str:
     """The request refused with `code` over both fronts, with the same message (returned)."""
     service, found, request = to_rpc(method, path, body)
@@ -193,9 +181,9 @@ def full_template(ns: str) -> Json:
                              "effect": "NoSchedule"}]}
 
 
-def test_compute_template_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube, namespace: str,
+def test_compute_template_rpcs(rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube, namespace: str,
                                other_namespace: str) -> None:
-    templates = config_pb2_grpc.ComputeTemplateServiceStub(rpc_channel)
+    templates = STUBS["ComputeTemplateService"](rpc_channel)
     ns, other = namespace, other_namespace
     base, url = f"{API}/namespaces/{ns}/compute_templates", f"{API}/namespaces/{ns}/compute_templates/gpu"
 
@@ -225,7 +213,7 @@ def test_compute_template_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube:
                                                   timeout=TIMEOUT)) == {} == ok(app_client.get(base))
 
 
-# -- ClusterService --------------------------------------------------------------------------------
+# -- ClusterService, RayJobService, RayServeService --------------------------------------------------
 
 def rich_cluster(ns: str, name: str = "test-cluster") -> Json:
     """The guide's cluster, with a value in most fields the protos carry (enums by name, maps, an
@@ -246,62 +234,6 @@ def rich_cluster(ns: str, name: str = "test-cluster") -> Json:
     return body
 
 
-def test_cluster_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube, with_template: str,
-                      other_namespace: str) -> None:
-    clusters = cluster_pb2_grpc.ClusterServiceStub(rpc_channel)
-    ns, other = with_template, other_namespace
-    ok(app_client.post(f"{API}/namespaces/{other}/compute_templates", json=template_body(other)))
-    base, url = f"{API}/namespaces/{ns}/clusters", f"{API}/namespaces/{ns}/clusters/test-cluster"
-
-    created = as_json(clusters.CreateCluster(cluster_pb2.CreateClusterRequest(
-        namespace=ns, cluster=parse(rich_cluster(ns), cluster_pb2.Cluster)), timeout=TIMEOUT))
-    ok(app_client.post(f"{API}/namespaces/{other}/clusters", json=rich_cluster(other)))
-
-    assert held(kube, "rayclusters", ns, "test-cluster") == held(kube, "rayclusters", other, "test-cluster")
-    assert created["clusterSpec"]["headGroupSpec"]["securityContext"]["privileged"] is False
-    assert stable(created) == stable(ok(app_client.get(url)))
-    request = cluster_pb2.GetClusterRequest(namespace=ns, name="test-cluster")
-    before = ok(app_client.get(url))
-    got = as_json(clusters.GetCluster(request, timeout=TIMEOUT))
-    assert_between(got, before, ok(app_client.get(url)))
-
-    # pages: two more clusters, written past the server, and pages of two
-    for name in ("a", "b"):
-        kube.create("rayclusters", ns, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": raycluster_spec()})
-    served_eventually(app_client, base, "clusters", ["a", "b", "test-cluster"])
-    pages = pages_alike(app_client, base, lambda token: {"limit": 2, "continue": token}, lambda token: (
-        clusters.ListCluster(cluster_pb2.ListClustersRequest(namespace=ns, limit=2, **{"continue": token}),
-                             timeout=TIMEOUT)), "clusters", "continue")
-    assert pages == [["a", "b"], ["test-cluster"]]
-
-    everywhere = cluster_pb2.ListAllClustersRequest()
-    before = own(ok(app_client.get(f"{API}/clusters")), {ns, other})
-    listed = own(as_json(clusters.ListAllClusters(everywhere, timeout=TIMEOUT)), {ns, other})
-    assert_between(listed, before, own(ok(app_client.get(f"{API}/clusters")), {ns, other}))
-    assert [(c["namespace"], c["name"]) for c in listed["clusters"]] == sorted(
-        [(ns, "a"), (ns, "b"), (ns, "test-cluster"), (other, "test-cluster")])
-    seen, token = [], ""  # and page by page, across namespaces
-    while True:
-        page = as_json(clusters.ListAllClusters(cluster_pb2.ListAllClustersRequest(limit=5, **{"continue": token}),
-                                                timeout=TIMEOUT))
-        assert len(page.get("clusters", [])) <= 5
-        seen += [(c["namespace"], c["name"]) for c in page.get("clusters", []) if c["namespace"] in (ns, other)]
-        token = page.get("continue", "")
-        if not token:
-            break
-    assert seen == [(c["namespace"], c["name"]) for c in listed["clusters"]]
-
-    assert as_json(clusters.DeleteCluster(cluster_pb2.DeleteClusterRequest(namespace=ns, name="test-cluster"),
-                                          timeout=TIMEOUT)) == {}
-    wait_for(lambda: kube.get("rayclusters", ns, "test-cluster") is None, timeout=30,
-             what="the RayCluster to be deleted")
-    gone = rpc_error(lambda: clusters.GetCluster(request, timeout=TIMEOUT))
-    assert (gone.code(), gone.details()) == (Code.NOT_FOUND, refused(app_client.get(url), 404, 5))
-    assert kube.get("rayclusters", ns, "a") is not None  # only the one named
-
-
-# -- RayJobService ---------------------------------------------------------------------------------
-
 def rich_job(ns: str, name: str = "rayjob-test") -> Json:
     body = job_body(ns, name)
     body.update(metadata={"team": "ray"}, runtimeEnv="env_vars:\n  GREETING: hello\n", shutdownAfterJobFinishes=True,
@@ -310,107 +242,157 @@ def rich_job(ns: str, name: str = "rayjob-test") -> Json:
     return body
 
 
-def test_ray_job_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube, with_template: str,
-                      other_namespace: str) -> None:
-    jobs = job_pb2_grpc.RayJobServiceStub(rpc_channel)
-    ns, other = with_template, other_namespace
-    ok(app_client.post(f"{API}/namespaces/{other}/compute_templates", json=template_body(other)))
-    base, url = f"{API}/namespaces/{ns}/jobs", f"{API}/namespaces/{ns}/jobs/rayjob-test"
-
-    created = as_json(jobs.CreateRayJob(job_pb2.CreateRayJobRequest(
-        namespace=ns, job=parse(rich_job(ns), job_pb2.RayJob)), timeout=TIMEOUT))
-    ok(app_client.post(f"{API}/namespaces/{other}/jobs", json=rich_job(other)))
-
-    assert held(kube, "rayjobs", ns, "rayjob-test") == held(kube, "rayjobs", other, "rayjob-test")
-    assert stable(created) == stable(ok(app_client.get(url)))
-    request = job_pb2.GetRayJobRequest(namespace=ns, name="rayjob-test")
-    before = ok(app_client.get(url))
-    assert_between(as_json(jobs.GetRayJob(request, timeout=TIMEOUT)), before, ok(app_client.get(url)))
-
-    for name in ("a", "b"):
-        kube.create("rayjobs", ns, {"metadata": {"name": name, "labels": dict(MANAGED)},
-                                    "spec": {"entrypoint": "python -V", "clusterSelector": {"x": "y"}}})
-    served_eventually(app_client, base, "jobs", ["a", "b", "rayjob-test"])
-    pages = pages_alike(app_client, base, lambda token: {"limit": 2, "continue": token}, lambda token: (
-        jobs.ListRayJobs(job_pb2.ListRayJobsRequest(namespace=ns, limit=2, **{"continue": token}),
-                         timeout=TIMEOUT)), "jobs", "continue")
-    assert pages == [["a", "b"], ["rayjob-test"]]
-
-    before = own(ok(app_client.get(f"{API}/jobs")), {ns, other})
-    listed = own(as_json(jobs.ListAllRayJobs(job_pb2.ListAllRayJobsRequest(), timeout=TIMEOUT)), {ns, other})
-    assert_between(listed, before, own(ok(app_client.get(f"{API}/jobs")), {ns, other}))
-    assert [(j["namespace"], j["name"]) for j in listed["jobs"]] == sorted(
-        [(ns, "a"), (ns, "b"), (ns, "rayjob-test"), (other, "rayjob-test")])
-
-    assert as_json(jobs.DeleteRayJob(job_pb2.DeleteRayJobRequest(namespace=ns, name="rayjob-test"),
-                                     timeout=TIMEOUT)) == {}
-    wait_for(lambda: kube.get("rayjobs", ns, "rayjob-test") is None, timeout=30, what="the RayJob to be deleted")
-    gone = rpc_error(lambda: jobs.GetRayJob(request, timeout=TIMEOUT))
-    assert (gone.code(), gone.details()) == (Code.NOT_FOUND, refused(app_client.get(url), 404, 5))
-    assert kube.get("rayjobs", ns, "a") is not None
-
-
-# -- RayServeService -------------------------------------------------------------------------------
-
 def scaled(body: Json, replicas: int) -> Json:
     worker = body["clusterSpec"]["workerGroupSpec"][0]
     worker.update(replicas=replicas, minReplicas=replicas)
     return body
 
 
-def test_ray_service_rpcs(rpc_channel: grpc.Channel, app_client: Any, kube: Kube, with_template: str,
-                          other_namespace: str) -> None:
-    services = serve_pb2_grpc.RayServeServiceStub(rpc_channel)
-    ns, other = with_template, other_namespace
-    ok(app_client.post(f"{API}/namespaces/{other}/compute_templates", json=template_body(other)))
-    base, url = f"{API}/namespaces/{ns}/services", f"{API}/namespaces/{ns}/services/test-v2"
+@dataclass(frozen=True)
+class Run:
+    """One lifecycle test's run, for what a kind adds to it."""
 
-    created = as_json(services.CreateRayService(serve_pb2.CreateRayServiceRequest(
-        namespace=ns, service=parse(service_body(ns), serve_pb2.RayService)), timeout=TIMEOUT))
-    ok(app_client.post(f"{API}/namespaces/{other}/services", json=service_body(other)))
+    app_client: TestClient
+    kube: Kube
+    stub: Any
+    ns: str
+    other: str  # the namespace where HTTP makes the same requests
+    created: Json  # the create's answer
+    listed: list[tuple[str, str]]  # the list across all namespaces, cut to the two
 
-    assert held(kube, "rayservices", ns, "test-v2") == held(kube, "rayservices", other, "test-v2")
-    assert created["serveConfigV2"] == SERVE_CONFIG_V2
-    assert stable(created) == stable(ok(app_client.get(url)))
-    request = serve_pb2.GetRayServiceRequest(namespace=ns, name="test-v2")
-    before = ok(app_client.get(url))
-    assert_between(as_json(services.GetRayService(request, timeout=TIMEOUT)), before, ok(app_client.get(url)))
 
-    uid = kube.get("rayservices", ns, "test-v2")["metadata"]["uid"]
-    updated = as_json(services.UpdateRayService(serve_pb2.UpdateRayServiceRequest(
+@dataclass(frozen=True)
+class ObjectRpcs:
+    """A gRPC service of KubeRay objects, each RPC a call of its generated stub, as the lifecycle
+    test drives it: create, get, list by pages, list across namespaces, delete."""
+
+    kind: str  # in the V1 paths: clusters, jobs, services
+    name: str  # the object the test creates
+    body: Callable[[str], Json]  # its request body, in a namespace
+    planted: Json  # the spec of the two objects the test writes past the server
+    stub: Callable[[grpc.Channel], Any]
+    create: Callable[[Any, str, Json], Message]  # (stub, namespace, body)
+    get: Callable[[Any, str, str], Message]  # (stub, namespace, name)
+    page: Callable[[Any, str, str], Message]  # (stub, namespace, token): a page of two
+    http_page: Callable[[str], Json]  # token -> HTTP's query parameters for the same page
+    next_page: str  # the answer's field that holds the next page's token
+    list_all: Callable[[Any], Message]
+    delete: Callable[[Any, str, str], Message]  # (stub, namespace, name)
+    more: Callable[[Run], None]  # what the kind adds
+
+
+def _pages_across_namespaces(run: Run) -> None:
+    assert run.created["clusterSpec"]["headGroupSpec"]["securityContext"]["privileged"] is False
+    seen, token = [], ""  # the list across namespaces, page by page
+    while True:
+        page = as_json(run.stub.ListAllClusters(cluster_pb2.ListAllClustersRequest(limit=5, **{"continue": token}),
+                                                timeout=TIMEOUT))
+        assert len(page.get("clusters", [])) <= 5
+        seen += [(c["namespace"], c["name"]) for c in page.get("clusters", []) if c["namespace"] in (run.ns, run.other)]
+        token = page.get("continue", "")
+        if not token:
+            break
+    assert seen == run.listed
+
+
+def _nothing_more(run: Run) -> None:
+    """RayJobs have no update, and their list across namespaces no pages."""
+
+
+def _update(run: Run) -> None:
+    assert run.created["serveConfigV2"] == SERVE_CONFIG_V2
+    ns, other, kube = run.ns, run.other, run.kube
+    uid = present(kube.get("rayservices", ns, "test-v2"))["metadata"]["uid"]
+    updated = as_json(run.stub.UpdateRayService(serve_pb2.UpdateRayServiceRequest(
         namespace=ns, name="test-v2", service=parse(scaled(service_body(ns), 2), serve_pb2.RayService)),
         timeout=TIMEOUT))
-    ok(app_client.put(f"{API}/namespaces/{other}/services/test-v2", json=scaled(service_body(other), 2)))
-    after = kube.get("rayservices", ns, "test-v2")
+    ok(run.app_client.put(f"{API}/namespaces/{other}/services/test-v2", json=scaled(service_body(other), 2)))
+    after = present(kube.get("rayservices", ns, "test-v2"))
     assert after["metadata"]["uid"] == uid
     assert after["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["replicas"] == 2
     assert held(kube, "rayservices", ns, "test-v2") == held(kube, "rayservices", other, "test-v2")
-    assert stable(updated) == stable(ok(app_client.get(url)))
+    assert stable(updated) == stable(ok(run.app_client.get(f"{API}/namespaces/{ns}/services/test-v2")))
     assert updated["clusterSpec"]["workerGroupSpec"][0]["replicas"] == 2
 
-    for name in ("a", "b"):
-        kube.create("rayservices", ns, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": {
-            "serveConfigV2": "applications: []\n", "rayClusterConfig": raycluster_spec()}})
-    served_eventually(app_client, base, "services", ["a", "b", "test-v2"])
-    pages = pages_alike(app_client, base, lambda token: {"pageSize": 2, "pageToken": token}, lambda token: (
-        services.ListRayServices(serve_pb2.ListRayServicesRequest(namespace=ns, page_size=2, page_token=token),
-                                 timeout=TIMEOUT)), "services", "nextPageToken")
-    assert pages == [["a", "b"], ["test-v2"]]
 
-    before = own(ok(app_client.get(f"{API}/services")), {ns, other})
-    listed = own(as_json(services.ListAllRayServices(serve_pb2.ListAllRayServicesRequest(), timeout=TIMEOUT)),
-                 {ns, other})
-    assert_between(listed, before, own(ok(app_client.get(f"{API}/services")), {ns, other}))
-    assert [(s["namespace"], s["name"]) for s in listed["services"]] == sorted(
-        [(ns, "a"), (ns, "b"), (ns, "test-v2"), (other, "test-v2")])
+OBJECT_RPCS = [
+    ObjectRpcs(
+        "clusters", "test-cluster", rich_cluster, raycluster_spec(), STUBS["ClusterService"],
+        lambda stub, ns, body: stub.CreateCluster(cluster_pb2.CreateClusterRequest(
+            namespace=ns, cluster=parse(body, cluster_pb2.Cluster)), timeout=TIMEOUT),
+        lambda stub, ns, name: stub.GetCluster(cluster_pb2.GetClusterRequest(namespace=ns, name=name), timeout=TIMEOUT),
+        lambda stub, ns, token: stub.ListCluster(cluster_pb2.ListClustersRequest(
+            namespace=ns, limit=2, **{"continue": token}), timeout=TIMEOUT),
+        lambda token: {"limit": 2, "continue": token}, "continue",
+        lambda stub: stub.ListAllClusters(cluster_pb2.ListAllClustersRequest(), timeout=TIMEOUT),
+        lambda stub, ns, name: stub.DeleteCluster(cluster_pb2.DeleteClusterRequest(namespace=ns, name=name),
+                                                  timeout=TIMEOUT),
+        _pages_across_namespaces),
+    ObjectRpcs(
+        "jobs", "rayjob-test", rich_job, {"entrypoint": "python -V", "clusterSelector": {"x": "y"}},
+        STUBS["RayJobService"],
+        lambda stub, ns, body: stub.CreateRayJob(job_pb2.CreateRayJobRequest(
+            namespace=ns, job=parse(body, job_pb2.RayJob)), timeout=TIMEOUT),
+        lambda stub, ns, name: stub.GetRayJob(job_pb2.GetRayJobRequest(namespace=ns, name=name), timeout=TIMEOUT),
+        lambda stub, ns, token: stub.ListRayJobs(job_pb2.ListRayJobsRequest(
+            namespace=ns, limit=2, **{"continue": token}), timeout=TIMEOUT),
+        lambda token: {"limit": 2, "continue": token}, "continue",
+        lambda stub: stub.ListAllRayJobs(job_pb2.ListAllRayJobsRequest(), timeout=TIMEOUT),
+        lambda stub, ns, name: stub.DeleteRayJob(job_pb2.DeleteRayJobRequest(namespace=ns, name=name),
+                                                 timeout=TIMEOUT),
+        _nothing_more),
+    ObjectRpcs(
+        "services", "test-v2", service_body, {"serveConfigV2": "applications: []\n", "rayClusterConfig": raycluster_spec()},
+        STUBS["RayServeService"],
+        lambda stub, ns, body: stub.CreateRayService(serve_pb2.CreateRayServiceRequest(
+            namespace=ns, service=parse(body, serve_pb2.RayService)), timeout=TIMEOUT),
+        lambda stub, ns, name: stub.GetRayService(serve_pb2.GetRayServiceRequest(namespace=ns, name=name),
+                                                  timeout=TIMEOUT),
+        lambda stub, ns, token: stub.ListRayServices(serve_pb2.ListRayServicesRequest(
+            namespace=ns, page_size=2, page_token=token), timeout=TIMEOUT),
+        lambda token: {"pageSize": 2, "pageToken": token}, "nextPageToken",
+        lambda stub: stub.ListAllRayServices(serve_pb2.ListAllRayServicesRequest(), timeout=TIMEOUT),
+        lambda stub, ns, name: stub.DeleteRayService(serve_pb2.DeleteRayServiceRequest(namespace=ns, name=name),
+                                                     timeout=TIMEOUT),
+        _update),
+]
 
-    assert as_json(services.DeleteRayService(serve_pb2.DeleteRayServiceRequest(namespace=ns, name="test-v2"),
-                                             timeout=TIMEOUT)) == {}
-    wait_for(lambda: kube.get("rayservices", ns, "test-v2") is None, timeout=30,
-             what="the RayService to be deleted")
-    gone = rpc_error(lambda: services.GetRayService(request, timeout=TIMEOUT))
+
+@pytest.mark.parametrize("rpcs", OBJECT_RPCS, ids=[rpcs.kind for rpcs in OBJECT_RPCS])
+def test_the_rpcs_of_kuberay_objects(rpcs: ObjectRpcs, rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube,
+                                     with_template: str, other_namespace: str) -> None:
+    """Each answer over gRPC is HTTP's answer to the same request, and each write holds the same
+    object in Kubernetes as the same write over HTTP in another namespace."""
+    stub, ns, other, kind, name = rpcs.stub(rpc_channel), with_template, other_namespace, rpcs.kind, rpcs.name
+    ok(app_client.post(f"{API}/namespaces/{other}/compute_templates", json=template_body(other)))
+    base, url = f"{API}/namespaces/{ns}/{kind}", f"{API}/namespaces/{ns}/{kind}/{name}"
+
+    created = as_json(rpcs.create(stub, ns, rpcs.body(ns)))
+    ok(app_client.post(f"{API}/namespaces/{other}/{kind}", json=rpcs.body(other)))
+    assert held(kube, PLURALS[kind], ns, name) == held(kube, PLURALS[kind], other, name)
+    assert stable(created) == stable(ok(app_client.get(url)))
+    before = ok(app_client.get(url))
+    assert_between(as_json(rpcs.get(stub, ns, name)), before, ok(app_client.get(url)))
+
+    # pages: two more objects, written past the server, and pages of two
+    kube.plant(kind, ns, rpcs.planted, ["a", "b"])
+    served_eventually(app_client, base, kind, ["a", "b", name])
+    pages = pages_alike(app_client, base, rpcs.http_page, partial(rpcs.page, stub, ns), kind, rpcs.next_page)
+    assert pages == [["a", "b"], [name]]
+
+    before = own(ok(app_client.get(f"{API}/{kind}")), {ns, other})
+    answer = own(as_json(rpcs.list_all(stub)), {ns, other})
+    assert_between(answer, before, own(ok(app_client.get(f"{API}/{kind}")), {ns, other}))
+    listed = [(item["namespace"], item["name"]) for item in answer[kind]]
+    assert listed == sorted([(ns, "a"), (ns, "b"), (ns, name), (other, name)])
+
+    rpcs.more(Run(app_client, kube, stub, ns, other, created, listed))
+
+    assert as_json(rpcs.delete(stub, ns, name)) == {}
+    wait_for(lambda: kube.get(PLURALS[kind], ns, name) is None, timeout=30, what=f"{PLURALS[kind]}/{name} to be deleted")
+    gone = rpc_error(lambda: rpcs.get(stub, ns, name))
     assert (gone.code(), gone.details()) == (Code.NOT_FOUND, refused(app_client.get(url), 404, 5))
-    assert kube.get("rayservices", ns, "a") is not None
+    assert kube.get(PLURALS[kind], ns, "a") is not None  # only the one named
 
 
 # -- the refusals of the four services of Kubernetes objects -----------------------------------------
@@ -426,7 +408,8 @@ def template(client: Any, kube: Kube, ns: str) -> None:
 def plain_configmap(name: str) -> Setup:
     """A ConfigMap another client made, without the template labels."""
     def setup(client: Any, kube: Kube, ns: str) -> None:
-        kube.core.create_namespaced_config_map(ns, {"metadata": {"name": name}, "data": {"cpu": "2", "memory": "4"}})
+        kube.core.create_namespaced_config_map(ns, V1ConfigMap.model_validate(
+            {"metadata": {"name": name}, "data": {"cpu": "2", "memory": "4"}}))
     return setup
 
 
@@ -617,11 +600,10 @@ ROWS = [
     row("DeleteRayService", "not managed", lambda ns: ("DELETE", at(ns, f"{SV}/theirs"), None), NOT_FOUND,
         unmanaged("rayservices")),
 ]
-PLURAL_OF = {CL: "rayclusters", JB: "rayjobs", SV: "rayservices"}
 
 
 @pytest.mark.parametrize("case", ROWS)
-def test_a_refusal_is_the_same_over_grpc_as_over_http(rpc_channel: grpc.Channel, app_client: Any, kube: Kube,
+def test_a_refusal_is_the_same_over_grpc_as_over_http(rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube,
                                                       namespace: str, case: Row) -> None:
     for setup in case.setup:
         setup(app_client, kube, namespace)
@@ -640,9 +622,9 @@ def _objects(kube: Kube, ns: str) -> Json:
     held_now: Json = {plural: {o["metadata"]["name"]: (o["metadata"].get("labels"), o["metadata"].get("annotations"),
                                                       without_operator_defaults(o["spec"]))
                                for o in kube.items(plural, ns) if not o["metadata"].get("ownerReferences")}
-                      for plural in PLURAL_OF.values()}
+                      for plural in PLURALS.values()}
     held_now["configmaps"] = {c.metadata.name: c.data for c in kube.core.list_namespaced_config_map(ns).items
-                              if c.metadata.name != "kube-root-ca.crt"}  # Kubernetes' own, made in its time
+                              if c.metadata and c.metadata.name != "kube-root-ca.crt"}  # Kubernetes' own, made in its time
     return held_now
 
 
@@ -671,7 +653,7 @@ def test_an_unset_path_field_is_invalid_argument_naming_it(rpc_channel: grpc.Cha
     fields = {"namespace": namespace, "name": "x", "clustername": "x", "submissionid": "x"}
     request = kind(**{name: value for name, value in fields.items()
                       if name in kind.DESCRIPTOR.fields_by_name and name != unset})
-    if rpc == "UpdateRayService":
+    if isinstance(request, serve_pb2.UpdateRayServiceRequest):
         request.service.CopyFrom(parse(service_body(namespace, "x"), serve_pb2.RayService))
     exc = rpc_error(lambda: call(rpc_channel, service, rpc, request))
     assert exc.code() == Code.INVALID_ARGUMENT and f"'{unset}'" in str(exc.details()), (exc.code(), exc.details())
@@ -702,7 +684,7 @@ class Submissions:
 
     @property
     def stub(self) -> Any:
-        return job_submission_pb2_grpc.RayJobSubmissionServiceStub(self.channel)
+        return STUBS["RayJobSubmissionService"](self.channel)
 
     def url(self, rest: str = "") -> str:
         return f"{API}/namespaces/{self.ns}/jobsubmissions/{READY}{rest}"
@@ -729,9 +711,8 @@ def submissions(cluster: Cluster, ray_head: Any) -> Iterator[Submissions]:
 
 def wait_status(sub: Submissions, sid: str, statuses: set[str]) -> Json:
     request = job_submission_pb2.GetJobDetailsRequest(namespace=sub.ns, clustername=READY, submissionid=sid)
-    return wait_for(lambda: (info := as_json(sub.stub.GetJobDetails(request, timeout=TIMEOUT)))
-                    and info.get("status") in statuses and info,
-                    timeout=JOB_TIMEOUT, interval=0.5, what=f"the job to reach {sorted(statuses)}")
+    return wait_for(lambda: as_json(sub.stub.GetJobDetails(request, timeout=TIMEOUT)),
+                    until=lambda info: info.get("status") in statuses, timeout=JOB_TIMEOUT, interval=0.5, what=f"the job to reach {sorted(statuses)}")
 
 
 def test_job_submission_rpcs(submissions: Submissions) -> None:
@@ -870,16 +851,16 @@ IMAGE_TEMPLATE_RPCS = [
 @pytest.mark.parametrize(("rpc", "request_message"), IMAGE_TEMPLATE_RPCS, ids=[rpc for rpc, _ in IMAGE_TEMPLATE_RPCS])
 def test_the_declared_image_template_service_is_unimplemented(rpc_channel: grpc.Channel, rpc: str,
                                                               request_message: Message) -> None:
-    stub = config_pb2_grpc.ImageTemplateServiceStub(rpc_channel)
+    stub = STUBS["ImageTemplateService"](rpc_channel)
     exc = rpc_error(lambda: getattr(stub, rpc)(request_message, timeout=TIMEOUT))
     assert exc.code() == Code.UNIMPLEMENTED, (exc.code(), exc.details())
 
 
 def test_a_deadline_too_short_for_a_write_ends_it_at_once_and_writes_nothing(
-        rpc_channel: grpc.Channel, app_client: Any, kube: Kube, namespace: str) -> None:
+        rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube, namespace: str) -> None:
     """A write needs time to learn its outcome (app/k8s/deadline.py, WRITE_MARGIN): a caller's 1.5 s is too
     little, so the server refuses before writing, with 4, rather than the write's fate being unknown."""
-    templates = config_pb2_grpc.ComputeTemplateServiceStub(rpc_channel)
+    templates = STUBS["ComputeTemplateService"](rpc_channel)
     request = config_pb2.CreateComputeTemplateRequest(
         namespace=namespace, compute_template=parse(template_body(namespace), config_pb2.ComputeTemplate))
 
@@ -909,7 +890,7 @@ def test_a_read_deadline_too_short_ends_in_deadline_exceeded_and_spares_other_ca
         (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
         with own_app_with_rpc(K8s.from_kubeconfig(str(tmp_path / "kubeconfig")), cache=False) as (api, port), \
                 grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            clusters = cluster_pb2_grpc.ClusterServiceStub(channel)
+            clusters = STUBS["ClusterService"](channel)
             ok(api.get(f"{API}/clusters"))  # through the link: slow, but answered
             codes = [rpc_error(lambda: clusters.ListAllClusters(cluster_pb2.ListAllClustersRequest(),
                                                                 timeout=LATENCY / 2)).code() for _ in range(3)]

@@ -1,6 +1,6 @@
 """The user guide's sequence through both fronts: the same objects in Kubernetes, the same answers.
 
-The sequence (seed_sequence.py: the guide's 27 requests and the steps that let each succeed) runs
+The sequence (tests/support/seed_sequence.py: the guide's 27 requests and the steps that let each succeed) runs
 once over HTTP and once over gRPC, each in namespaces of its own, through the session app. The
 gRPC run maps each HTTP request to its RPC with upstream's route table (rpc.ROUTES, not the
 spec's annotations) and calls it through the stubs generated from our protos. Then:
@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cluster
-from tests.integration import seed_sequence
-from tests.integration.rpc import grpc_send
+from app.types import Json
+from tests.support import seed_sequence
+from tests.support.kube import Cluster
+from tests.support.rpc import grpc_send
 
 RUNS: dict[str, seed_sequence.Recorded] = {}
 
@@ -27,7 +28,7 @@ def _run(front: str, cluster: Cluster, app: Any, rpc_channel: Any) -> seed_seque
         return seed_sequence.recorded(cluster, grpc_send(rpc_channel), prefix=f"seed-{front}")
     app_client = app.test_client()
 
-    def send(method: str, path: str, body: seed_sequence.Json | None) -> tuple[int, Any]:
+    def send(method: str, path: str, body: Json | None) -> tuple[int, Any]:
         response = app_client.request(method, path, json=body)
         return response.status_code, response.json()
 

@@ -25,9 +25,9 @@ from grpc_reflection.v1alpha import reflection_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.rpc.generated import config_pb2, config_pb2_grpc
-from tests.conftest import Cluster, wait_for
-from tests.integration.served import gunicorn, http_send, refuses_connections
-from tests.integration.support import Kube
+from tests.support.kube import Cluster, Kube
+from tests.support.served import gunicorn, http_send, refuses_connections
+from tests.support.waiting import wait_for
 
 SERVICES = {"proto.ClusterService", "proto.ComputeTemplateService", "proto.RayJobService",
             "proto.RayServeService", "proto.RayJobSubmissionService", "grpc.health.v1.Health",

@@ -21,10 +21,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.settings import METRICS_DIR
-from tests.conftest import Cluster, wait_for
-from tests.integration import seed_sequence
-from tests.integration.served import gunicorn, http_send, refuses_connections
-from tests.integration.support import Kube, template_body
+from tests.support import seed_sequence
+from tests.support.bodies import template_body
+from tests.support.kube import Cluster, Kube
+from tests.support.served import gunicorn, http_send, refuses_connections
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).parents[2]
 CONFIG = ROOT / "gunicorn.conf.py"

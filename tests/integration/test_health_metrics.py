@@ -11,6 +11,7 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,12 @@ from app.k8s import K8s
 from app.logs import JsonFormatter
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import Cluster, sample, wait_for
-from tests.integration.support import GatewayCalls, own_app, template_body
+from app.types import Json
+from tests.support.api import GatewayCalls, own_app, ready
+from tests.support.bodies import template_body
+from tests.support.kube import Cluster
+from tests.support.metrics import sample
+from tests.support.waiting import wait_for
 
 
 def kubernetes_calls(metrics_text: str, name: str) -> dict[str, float]:
@@ -50,7 +55,7 @@ def error(response: Any, status: int, code: int) -> str:
 
 def _synced(client: Any) -> None:
     """The app started as a server starts (its caches), and ready."""
-    wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200")
+    wait_for(partial(ready, client), timeout=60, what="/readyz to be 200")
 
 
 def test_readyz_is_503_while_the_kubernetes_api_is_down_and_200_once_it_is_back(plane: Any) -> None:
@@ -68,7 +73,7 @@ def test_readyz_is_503_while_the_kubernetes_api_is_down_and_200_once_it_is_back(
 
         assert error(down, 503, 14) == "Not ready: Kubernetes API server unavailable: cannot connect."
         assert healthy_while_down == 200
-        wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200 again")
+        wait_for(partial(ready, client), timeout=60, what="/readyz to be 200 again")
         assert client.get("/healthz").status_code == 200
     ready_503 = {"operation": "/readyz", "method": "GET", "status": "503"}
     assert sample(during, "kuberay_api_requests_total", **ready_503) == \
@@ -93,8 +98,9 @@ def test_readyz_names_the_kuberay_crd_that_is_missing(plane: Any) -> None:
         finally:
             wait_for(lambda: not _exists(crds, "rayservices.ray.io"), timeout=60, what="the CRD to be gone")
             body = {key: saved[key] for key in ("apiVersion", "kind", "spec")}
-            crds.create_custom_resource_definition({**body, "metadata": {"name": "rayservices.ray.io"}})
-            wait_for(lambda: client.get("/readyz").status_code == 200, timeout=60, what="/readyz to be 200 again")
+            crds.create_custom_resource_definition(kube.V1CustomResourceDefinition.model_validate(
+                {**body, "metadata": {"name": "rayservices.ray.io"}}))
+            wait_for(partial(ready, client), timeout=60, what="/readyz to be 200 again")
             api.close()
 
 
@@ -168,7 +174,7 @@ def json_log() -> Iterator[io.StringIO]:
         root.setLevel(level)
 
 
-def _lines(stream: io.StringIO, request_id: str) -> list[dict[str, Any]]:
+def _lines(stream: io.StringIO, request_id: str) -> list[Json]:
     lines = [json.loads(text) for text in stream.getvalue().splitlines()]  # every line is JSON
     return [line for line in lines if line.get("request_id") == request_id]
 

@@ -20,9 +20,11 @@ from kubernetes import client
 from app.k8s import K8s
 from app.settings import Settings
 from app.translate.job_submissions import IN_CLUSTER_URL, dashboard_route
-from tests.conftest import Cluster, wait_for
-from tests.integration.chart import CHART, Helm, Json, create, of_kind, unique_name
-from tests.integration.served import gunicorn
+from app.types import Json
+from tests.support.chart import CHART, Helm, create, of_kind, unique_name
+from tests.support.kube import Cluster
+from tests.support.served import gunicorn
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).parents[2]
 VARIANTS = {
@@ -39,15 +41,21 @@ VARIANTS = {
 # `kubernetes` auth mode adds a third pair, cluster-wide whatever the install; the `token` mode a
 # Secret, unless the token is in a Secret of one's own.
 SERVER = {"ServiceAccount": 1, "Service": 1, "Deployment": 1, "Pod": 1}  # (the Pod: the chart test)
+
+
+def with_server(**kinds: int) -> Counter[str]:
+    return Counter({**SERVER, **kinds})
+
+
 KINDS = {
-    "default": Counter(SERVER, ClusterRole=2, ClusterRoleBinding=2),
-    "single-namespace": Counter(SERVER, Role=2, RoleBinding=2),
-    "cluster-ip": Counter(SERVER, ClusterRole=2, ClusterRoleBinding=2),
-    "v2-off": Counter(SERVER, ClusterRole=1, ClusterRoleBinding=1),
-    "auth-kubernetes": Counter(SERVER, ClusterRole=3, ClusterRoleBinding=3),
-    "auth-kubernetes-single-namespace": Counter(SERVER, Role=2, RoleBinding=2, ClusterRole=1, ClusterRoleBinding=1),
-    "auth-token": Counter(SERVER, Secret=1, ClusterRole=2, ClusterRoleBinding=2),
-    "auth-token-existing-secret": Counter(SERVER, ClusterRole=2, ClusterRoleBinding=2),
+    "default": with_server(ClusterRole=2, ClusterRoleBinding=2),
+    "single-namespace": with_server(Role=2, RoleBinding=2),
+    "cluster-ip": with_server(ClusterRole=2, ClusterRoleBinding=2),
+    "v2-off": with_server(ClusterRole=1, ClusterRoleBinding=1),
+    "auth-kubernetes": with_server(ClusterRole=3, ClusterRoleBinding=3),
+    "auth-kubernetes-single-namespace": with_server(Role=2, RoleBinding=2, ClusterRole=1, ClusterRoleBinding=1),
+    "auth-token": with_server(Secret=1, ClusterRole=2, ClusterRoleBinding=2),
+    "auth-token-existing-secret": with_server(ClusterRole=2, ClusterRoleBinding=2),
 }
 # Secrets of one's own the variants name (auth.existingSecret), as the server would read them.
 OWN_SECRETS = {"my-token": {"token": "t0ken-of-my-own"}}
@@ -465,7 +473,10 @@ def values_keys(text: str) -> list[tuple[str, bool, bool]]:
 def test_every_value_is_documented() -> None:
     keys = values_keys((CHART / "values.yaml").read_text())
     documented = {path for path, doc, _ in keys if doc}
-    covered = lambda path: any(path == d or path.startswith(d + ".") for d in documented)  # noqa: E731
+
+    def covered(path: str) -> bool:
+        return any(path == d or path.startswith(d + ".") for d in documented)
+
     assert {"name", "image.repository", "service.ports", "singleNamespaceInstall"} <= documented
     assert [path for path, _, leaf in keys if leaf and not covered(path)] == []
     deploy = (ROOT / "README.md").read_text().partition("## Deploy")[2]

@@ -1,13 +1,13 @@
 """Job submissions against real Ray and the real control plane.
 
-The module's cluster is the session's (tests/integration/real_ray.py): the user guide's cluster,
+The module's cluster is the session's (tests/support/real_ray.py): the user guide's cluster,
 made through the API, running Ray on the real node. The app here runs outside the cluster with no
 dashboard address set, as `make run` serves it, so it reaches the head through the Kubernetes API
 server's service proxy. Nothing here fakes the dashboard: every answer below is the real Ray's,
 or Kubernetes' own where the head Service has no endpoints.
 
 The tests of the server's own bounds (a head stopped or frozen, a log over the limit) and of a
-custom resource with a short start timeout use the loopback Ray head (tests/integration/ray_head.py),
+custom resource with a short start timeout use the loopback Ray head (tests/support/ray_head.py),
 which they can stop, freeze and start with settings of their own, through `KUBERAY_API_DASHBOARD_URL`.
 """
 from __future__ import annotations
@@ -24,11 +24,16 @@ import pytest
 from kubernetes import client as kubernetes
 
 from app.k8s import K8s
-from tests.conftest import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT, Cluster, sample, wait_for
-from tests.integration.real_ray import NAME, RayOnNode
-from tests.integration.served import gunicorn
-from tests.integration.support import PREFIXES, cluster_body, ok, own_app, refused, template_body
-from tests.integration.upstream_client import UpstreamClient
+from app.types import Json
+from tests.support.api import PREFIXES, ok, own_app, refused
+from tests.support.bodies import cluster_body, template_body
+from tests.support.kube import Cluster, Kube, present
+from tests.support.metrics import sample
+from tests.support.ray_head import RAY_HEAD_RESOURCES, RAY_JOB_START_TIMEOUT
+from tests.support.real_ray import NAME, RayOnNode
+from tests.support.served import gunicorn
+from tests.support.upstream_client import UpstreamClient
+from tests.support.waiting import wait_for
 
 PRINT_42 = 'python -c "print(42)"'
 SLEEP = 'python -c "import time; time.sleep(600)"'
@@ -113,7 +118,7 @@ def test_the_upstream_python_clients_job_calls_work_against_the_served_app(
         assert int(info["endTime"]) >= int(info["startTime"]) > 0
         succeeded = time.perf_counter() - started
         status, error, log = client.get_job_log(ns, NAME, sid)
-        assert (status, error) == (200, None) and "42" in log.split()
+        assert (status, error) == (200, None) and log is not None and "42" in log.split()
         status, error, infos = client.list_job_info(ns, NAME)
         assert status == 200 and sid in [i.get("submissionId") for i in infos or []]
 
@@ -211,8 +216,8 @@ def test_every_call_about_an_absent_cluster_is_404(api: Any, ns: str, method: st
     assert message == f"Cluster no-such-cluster not found in namespace {ns}"
 
 
-def test_a_cluster_the_server_does_not_manage_is_404(api: Any, ns: str, kube: Any, cluster: Cluster) -> None:
-    mine = kube.get("rayclusters", ns, NAME)
+def test_a_cluster_the_server_does_not_manage_is_404(api: Any, ns: str, kube: Kube, cluster: Cluster) -> None:
+    mine = present(kube.get("rayclusters", ns, NAME))
     kube.create("rayclusters", ns, {"metadata": {"name": "unmanaged"}, "spec": mine["spec"]})
     try:
         assert refused(api.get(base(ns, "unmanaged")), 404, 5) == f"Cluster unmanaged not found in namespace {ns}"
@@ -259,7 +264,7 @@ REFUSED_BODIES = [
 
 
 @pytest.mark.parametrize(("body", "message"), REFUSED_BODIES, ids=[m for _, m in REFUSED_BODIES])
-def test_a_bad_submission_is_refused_before_anything_is_sent(api: Any, ns: str, body: dict[str, Any],
+def test_a_bad_submission_is_refused_before_anything_is_sent(api: Any, ns: str, body: Json,
                                                              message: str) -> None:
     known = {info.get("submissionId") for info in ok(api.get(base(ns))).get("submissions", [])}
     assert message in refused(api.post(base(ns), json=body), 400, 3)
@@ -307,17 +312,17 @@ def test_a_dashboard_that_does_not_answer_is_503_within_the_timeout(k8s: K8s, ra
 
 
 def test_through_the_service_proxy_a_head_service_without_endpoints_is_503_naming_the_proxy(
-        app: Any, cluster: Cluster, ns: str, kube: Any) -> None:
+        app: Any, cluster: Cluster, ns: str, kube: Kube) -> None:
     """The session's app sets no template and runs outside the cluster: it reaches the dashboards
     through the Kubernetes API server's service proxy. With the ready cluster's head Service
     selecting no pod (the operator leaves an existing head Service as it is), Kubernetes answers
     itself, 503 `no endpoints available`: never read as the dashboard's answer."""
     client = app.test_client()
-    service = kube.get("rayclusters", ns, NAME)["status"]["head"]["serviceName"]
+    service = present(kube.get("rayclusters", ns, NAME))["status"]["head"]["serviceName"]
     core, discovery = kubernetes.CoreV1Api(cluster.api), kubernetes.DiscoveryV1Api(cluster.api)
     spec = core.read_namespaced_service(service, ns).spec
-    assert spec.type == "NodePort"  # the operator records the node port in the cluster's status: not this one
-    [port] = [port.port for port in spec.ports if port.name == "dashboard"]
+    assert spec is not None and spec.type == "NodePort"  # the operator records the node port in the cluster's status: not this one
+    [port] = [port.port for port in spec.ports or [] if port.name == "dashboard"]
     core.patch_namespaced_service(service, ns, {"spec": {"selector": {"kuberay-api.test/selects": "nothing"}}})
     try:
         wait_for(lambda: not any(slice_.endpoints for slice_ in discovery.list_namespaced_endpoint_slice(

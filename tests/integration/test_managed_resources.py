@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
-from tests.integration.support import Kube, cluster_body, job_body, ok, raycluster_spec, refused, service_body
+from app.types import Json
+from tests.support.api import ok, refused
+from tests.support.bodies import cluster_body, job_body, raycluster_spec, service_body
+from tests.support.kube import Kube
 
 
 @dataclass(frozen=True)
 class Kind:
     resource: str  # the API's path segment
     plural: str  # the custom resource's
-    body: Callable[[str], dict[str, Any]]  # the README's request, in a namespace
-    unmanaged_spec: Callable[[], dict[str, Any]]  # the spec of an object another client made
+    body: Callable[[str], Json]  # the README's request, in a namespace
+    unmanaged_spec: Callable[[], Json]  # the spec of an object another client made
 
 
 KINDS = [
@@ -30,7 +33,7 @@ each_kind = pytest.mark.parametrize("kind", KINDS, ids=[kind.resource for kind i
 
 
 @each_kind
-def test_duplicate_name_is_409(app_client, with_template: str, kind: Kind) -> None:
+def test_duplicate_name_is_409(app_client: TestClient, with_template: str, kind: Kind) -> None:
     base = f"/apis/v1/namespaces/{with_template}/{kind.resource}"
     body = kind.body(with_template)
     ok(app_client.post(base, json=body))
@@ -39,7 +42,7 @@ def test_duplicate_name_is_409(app_client, with_template: str, kind: Kind) -> No
 
 
 @each_kind
-def test_missing_template_is_400_naming_it_and_writes_nothing(app_client, kube: Kube, namespace: str,
+def test_missing_template_is_400_naming_it_and_writes_nothing(app_client: TestClient, kube: Kube, namespace: str,
                                                               kind: Kind) -> None:
     message = refused(app_client.post(f"/apis/v1/namespaces/{namespace}/{kind.resource}",
                                       json=kind.body(namespace)), 400, 3)
@@ -49,7 +52,7 @@ def test_missing_template_is_400_naming_it_and_writes_nothing(app_client, kube: 
 
 
 @each_kind
-def test_unknown_and_unmanaged_objects_are_404_and_survive_delete(app_client, kube: Kube, namespace: str,
+def test_unknown_and_unmanaged_objects_are_404_and_survive_delete(app_client: TestClient, kube: Kube, namespace: str,
                                                                   kind: Kind) -> None:
     kube.create(kind.plural, namespace, {"metadata": {"name": "theirs"}, "spec": kind.unmanaged_spec()})
     base = f"/apis/v1/namespaces/{namespace}/{kind.resource}"

@@ -1,6 +1,6 @@
 """Requests that race each other, and the operator, on one object.
 
-Gunicorn serves the requests (tests/integration/served.py: two worker processes, as in
+Gunicorn serves the requests (tests/support/served.py: two worker processes, as in
 production), so that races between processes are real; the conflict-retry tests use the app
 in-process with a gateway that lets a real concurrent write land between our read and our write.
 """
@@ -17,11 +17,12 @@ import pytest
 
 from app.k8s import K8s
 from app.services.rayservices import UPDATE_ATTEMPTS
-from tests.conftest import Cluster
-from tests.integration.served import gunicorn, http_send
-from tests.integration.support import Kube, cluster_body, ok, own_app, refused, service_body, template_body
+from app.types import Json
+from tests.support.api import ok, own_app, refused
+from tests.support.bodies import cluster_body, service_body, template_body
+from tests.support.kube import Cluster, Kube, present
+from tests.support.served import gunicorn, http_send
 
-Json = dict[str, Any]
 THREADS = 8
 
 
@@ -71,8 +72,8 @@ def test_a_delete_racing_gets_gives_only_200_or_404(server: Any, kube: Kube, nam
 
     assert statuses[0] == 200
     assert set(statuses) <= {200, 404}, Counter(statuses)
-    assert kube.get("rayclusters", namespace, "gone") is None or \
-        kube.get("rayclusters", namespace, "gone")["metadata"].get("deletionTimestamp")
+    gone = kube.get("rayclusters", namespace, "gone")
+    assert gone is None or gone["metadata"].get("deletionTimestamp")
 
 
 def _variant(namespace: str, index: int) -> Json:
@@ -93,7 +94,7 @@ def test_concurrent_puts_all_succeed_and_one_body_wins_whole(server: Any, kube: 
     answers = together(THREADS, lambda i: send("PUT", f"{base}/services/test-v2", _variant(namespace, i)))
 
     assert [status for status, _ in answers] == [200] * THREADS, answers
-    spec = kube.get("rayservices", namespace, "test-v2")["spec"]
+    spec = present(kube.get("rayservices", namespace, "test-v2"))["spec"]
     winner = spec["serviceUnhealthySecondThreshold"] - 900
     assert 0 <= winner < THREADS
     assert spec["deploymentUnhealthySecondThreshold"] == 300 + winner
@@ -118,7 +119,7 @@ class Interference:
                     "metadata": {"annotations": {"example.com/touched": str(self.reads)}}})
             return obj
 
-        k8s.get_object = get_object  # type: ignore[method-assign]
+        k8s.get_object = get_object  # type: ignore[method-assign]  # the test's wrapper of the real call
 
 
 @contextmanager
@@ -137,7 +138,7 @@ def test_put_retries_a_conflict_it_did_not_cause(cluster: Cluster, kube: Kube, w
 
     assert interference.reads == 3  # two conflicts, then a write based on a current read
     assert updated["serviceUnhealthySecondThreshold"] == 903
-    after = kube.get("rayservices", namespace, "test-v2")
+    after = present(kube.get("rayservices", namespace, "test-v2"))
     assert after["spec"]["serviceUnhealthySecondThreshold"] == 903
     assert "example.com/touched" not in after["metadata"]["annotations"]  # a full replacement
 
@@ -150,6 +151,6 @@ def test_put_gives_409_when_the_retries_are_spent(cluster: Cluster, kube: Kube, 
 
     assert interference.reads == UPDATE_ATTEMPTS
     assert f"({UPDATE_ATTEMPTS} attempts)" in message
-    after = kube.get("rayservices", namespace, "test-v2")
+    after = present(kube.get("rayservices", namespace, "test-v2"))
     assert after["spec"]["serviceUnhealthySecondThreshold"] == 900  # ours never landed
     assert after["metadata"]["annotations"]["example.com/touched"] == str(UPDATE_ATTEMPTS)

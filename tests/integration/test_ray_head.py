@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import urllib3
 
-from tests.integration.ray_head import MARK_VAR, REQUIREMENTS, RayHead, pids_alive
+from tests.support.procfs import pids_alive
+from tests.support.ray_head import MARK_VAR, RayHead
+from tests.support.ray_venv import REQUIREMENTS
 
 http = urllib3.PoolManager(retries=False)
 

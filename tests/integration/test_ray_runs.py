@@ -21,10 +21,14 @@ import pytest
 import urllib3
 import yaml
 from kubernetes import client
+from starlette.testclient import TestClient
 
+from app.types import Json
 from devcluster import node
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.real_ray import (
+from tests.support.api import ok
+from tests.support.bodies import job_body, service_body, template_body
+from tests.support.kube import Cluster, fresh_namespaces, raw
+from tests.support.real_ray import (
     WORKER_GROUP,
     RayOnNode,
     head_pod,
@@ -32,9 +36,9 @@ from tests.integration.real_ray import (
     pods_memory,
     running_containers,
 )
-from tests.integration.rpc import grpc_send
-from tests.integration.served import Server, gunicorn, kubernetes_client
-from tests.integration.support import job_body, ok, service_body, template_body
+from tests.support.rpc import grpc_send
+from tests.support.served import Server, gunicorn, kubernetes_client
+from tests.support.waiting import wait_for
 
 PRINT_42 = 'python -c "print(42)"'
 # A task that needs one CPU: the head offers none, so the autoscaler must add a worker for it.
@@ -46,7 +50,6 @@ RAYJOB_TIMEOUT = 420.0
 RAYSERVICE_TIMEOUT = 600.0
 SCALE_TIMEOUT = 300.0
 http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
-Json = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +92,8 @@ def test_a_cluster_made_through_the_api_runs_ray_in_real_containers(
     assert answer["serviceEndpoint"]["dashboard"] and answer["serviceEndpoint"] == over_grpc["serviceEndpoint"]
 
     # Ray's own processes answer in the head container.
-    ray_status = client.CoreV1Api(cluster.api).connect_get_namespaced_service_proxy_with_path(
-        f"{ray_on_node.head_service}:dashboard", ns, "api/version", _preload_content=False)
+    ray_status = raw(client.CoreV1Api(cluster.api).connect_get_namespaced_service_proxy_with_path(
+        f"{ray_on_node.head_service}:dashboard", ns, "api/version", _preload_content=False))
     assert json.loads(ray_status.data)["ray_version"] == "2.60.0"
     memory = pods_memory(cluster.api, ns)
     assert 0 < memory[pod.metadata.name] < 4 * 2**30  # counted in its cgroup, within its limit
@@ -106,10 +109,10 @@ def test_the_kuberay_dashboards_link_through_the_services_proxy_opens_rays_dashb
     with kubernetes_client(server, safe_chars_for_path_param="/") as api:
         core = client.CoreV1Api(api)
         service = f"{ray_on_node.head_service}:dashboard"
-        page = core.connect_get_namespaced_service_proxy_with_path(service, ray_on_node.namespace, "",
-                                                                   _preload_content=False)
-        version = core.connect_get_namespaced_service_proxy_with_path(service, ray_on_node.namespace,
-                                                                      "api/version", _preload_content=False)
+        page = raw(core.connect_get_namespaced_service_proxy_with_path(service, ray_on_node.namespace, "",
+                                                                       _preload_content=False))
+        version = raw(core.connect_get_namespaced_service_proxy_with_path(service, ray_on_node.namespace,
+                                                                          "api/version", _preload_content=False))
     assert page.status == 200 and b"<title>Ray Dashboard</title>" in page.data, page.data[:300]
     assert json.loads(version.data)["ray_version"] == "2.60.0"
 
@@ -153,14 +156,20 @@ def test_the_autoscaler_adds_a_worker_when_a_job_asks_for_a_cpu(
     print(f"\nthe autoscaler's worker ran the task {time.monotonic() - started:.0f} s after the job was submitted")
 
 
+def _created(api: TestClient, kind: str, body: Json) -> tuple[str, float]:
+    """A create of the guide's `body`: the object's path under the API's prefix, and when the create was sent."""
+    path = f"/namespaces/{body['namespace']}/{kind}/{body['name']}"
+    started = time.monotonic()
+    ok(api.post(f"/apis/v1/namespaces/{body['namespace']}/{kind}", json=body))
+    return path, started
+
+
 # -- the guide's RayJob ------------------------------------------------------------------------
 
 def test_the_guides_rayjob_runs_to_succeeded_as_v1_and_grpc_answer(
         cluster: Cluster, guide_ns: str, app: Any, rpc_channel: Any) -> None:
     api, over_grpc = app.test_client(), grpc_send(rpc_channel)
-    path = f"/namespaces/{guide_ns}/jobs/rayjob-test"
-    started = time.monotonic()
-    ok(api.post(f"/apis/v1/namespaces/{guide_ns}/jobs", json=job_body(guide_ns)))
+    path, started = _created(api, "jobs", job_body(guide_ns))
     seen: list[tuple[str, str]] = []
 
     def succeeded() -> bool:
@@ -187,7 +196,8 @@ def test_the_guides_rayjob_runs_to_succeeded_as_v1_and_grpc_answer(
     # Its log: the submitter's, where `python -V` printed the image's Python.
     core = client.CoreV1Api(cluster.api)
     submitters = core.list_namespaced_pod(guide_ns, label_selector="job-name=rayjob-test").items
-    logs = "".join(core.read_namespaced_pod_log(pod.metadata.name, guide_ns) for pod in submitters)
+    logs = "".join(core.read_namespaced_pod_log(pod.metadata.name, guide_ns)
+                   for pod in submitters if pod.metadata and pod.metadata.name)
     assert "Python 3.11" in logs and "succeeded" in logs, logs
     ok(api.delete(f"/apis/v1{path}"))  # its cluster goes too: the node's CPUs are few
     print(f"\nthe guide's RayJob: SUCCEEDED {took:.0f} s after its create; states seen {seen}")
@@ -204,7 +214,9 @@ def _healthy(service: Json) -> bool:
 
 def _serve_answer(cluster: Cluster, ns: str, service: str, route: str, order: list[Any]) -> Any:
     """A request to the app through the serve Service's ClusterIP, from this machine."""
-    ip = client.CoreV1Api(cluster.api).read_namespaced_service(service, ns).spec.cluster_ip
+    spec = client.CoreV1Api(cluster.api).read_namespaced_service(service, ns).spec
+    assert spec is not None
+    ip = spec.cluster_ip
     answer = http.request("POST", f"http://{ip}:8000{route}", body=json.dumps(order).encode(),
                           headers={"Content-Type": "application/json"})
     return json.loads(answer.data) if answer.status == 200 else (answer.status, answer.data)
@@ -213,9 +225,7 @@ def _serve_answer(cluster: Cluster, ns: str, service: str, route: str, order: li
 def test_the_guides_rayservice_becomes_healthy_serves_and_applies_a_new_serve_config(
         cluster: Cluster, guide_ns: str, app: Any, rpc_channel: Any) -> None:
     api, over_grpc = app.test_client(), grpc_send(rpc_channel)
-    path = f"/namespaces/{guide_ns}/services/test-v2"
-    started = time.monotonic()
-    ok(api.post(f"/apis/v1/namespaces/{guide_ns}/services", json=service_body(guide_ns)))
+    path, started = _created(api, "services", service_body(guide_ns))
 
     def healthy() -> bool:
         status, answer = over_grpc("GET", path, None)
@@ -240,8 +250,7 @@ def test_the_guides_rayservice_becomes_healthy_serves_and_applies_a_new_serve_co
     wait_for(lambda: _serve_answer(cluster, guide_ns, "test-v2-serve-svc", "/fruit", ["MANGO", 2]) == 8,
              timeout=180, interval=2.0, what="Ray to apply the new serve config")
     # The operator reports the new config's deployments as they settle: HEALTHY again, same cluster.
-    after = wait_for(lambda: (got := ok(api.get(f"/apis/v1{path}"))) and _healthy(got) and got,
-                     timeout=60, interval=1.0, what="the service's answer to be HEALTHY again")
+    after = wait_for(lambda: ok(api.get(f"/apis/v1{path}")), until=_healthy, timeout=60, interval=1.0, what="the service's answer to be HEALTHY again")
     assert after["rayServiceStatus"]["rayClusterName"] == cluster_before
     memory = pods_memory(cluster.api, guide_ns)
     print(f"\nthe guide's RayService: HEALTHY {took:.0f} s and serving {serving:.0f} s after its create; memory "

@@ -4,27 +4,18 @@ from __future__ import annotations
 import copy
 
 import pytest
+from starlette.testclient import TestClient
 
-from tests.conftest import wait_for
-from tests.integration.support import (
-    GO_TIME,
-    MANAGED,
-    PREFIXES,
-    SERVE_CONFIG_V2,
-    Kube,
-    container,
-    graph_service_body,
-    ok,
-    raycluster_spec,
-    refused,
-    served_eventually,
-    service_body,
-)
+from app.types import Json
+from tests.support.api import GO_TIME, PREFIXES, created_and_held, ok, refused
+from tests.support.bodies import SERVE_CONFIG_V2, container, graph_service_body, raycluster_spec, service_body
+from tests.support.kube import MANAGED, Kube, present
+from tests.support.waiting import wait_for
 
 NOT_DELETED = "1969-12-31T23:59:59Z"
 
 
-def _expected_cluster_spec(replicas: int = 1) -> dict:
+def _expected_cluster_spec(replicas: int = 1) -> Json:
     return {
         "headGroupSpec": {
             "computeTemplate": "default-template", "image": "rayproject/ray:2.7.0-py310",
@@ -40,7 +31,7 @@ def _expected_cluster_spec(replicas: int = 1) -> dict:
     }
 
 
-def _assert_seed_response(body: dict, namespace: str, replicas: int = 1) -> None:
+def _assert_seed_response(body: Json, namespace: str, replicas: int = 1) -> None:
     assert {k: body[k] for k in ("name", "namespace", "user", "serveConfigV2")} == {
         "name": "test-v2", "namespace": namespace, "user": "user", "serveConfigV2": SERVE_CONFIG_V2}
     assert (body["serviceUnhealthySecondThreshold"], body["deploymentUnhealthySecondThreshold"]) == (900, 300)
@@ -50,14 +41,10 @@ def _assert_seed_response(body: dict, namespace: str, replicas: int = 1) -> None
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_readme_service_lifecycle(app_client, kube: Kube, with_template: str, prefix: str) -> None:
-    namespace = with_template
-    base = f"{prefix}/namespaces/{namespace}/services"
-
-    created = ok(app_client.post(base, json=service_body(namespace)))
+def test_readme_service_lifecycle(app_client: TestClient, kube: Kube, with_template: str, prefix: str) -> None:
+    namespace, base = with_template, f"{prefix}/namespaces/{with_template}/services"
+    created, obj = created_and_held(app_client, kube, base, service_body(namespace))
     _assert_seed_response(created, namespace)
-
-    obj = kube.get("rayservices", namespace, "test-v2")
     assert obj["metadata"]["labels"] == {**MANAGED, "ray.io/user": "user"}
     assert list(obj["metadata"]["annotations"]) == ["ray.io/creation-timestamp"]
     assert GO_TIME.match(obj["metadata"]["annotations"]["ray.io/creation-timestamp"])
@@ -75,8 +62,9 @@ def test_readme_service_lifecycle(app_client, kube: Kube, with_template: str, pr
     # The operator builds the service's cluster and reports on it: events reach our answer.
     wait_for(lambda: kube.items("rayclusters", namespace, "ray.io/originated-from-crd=RayService"),
              timeout=90, what="the service's RayCluster")
-    got = wait_for(lambda: (s := ok(app_client.get(f"{base}/test-v2")))["rayServiceStatus"].get(
-        "rayServiceEvents") and s, timeout=90, what="events of the service")
+    got = wait_for(lambda: ok(app_client.get(f"{base}/test-v2")),
+                   until=lambda s: s["rayServiceStatus"].get("rayServiceEvents"),
+                   timeout=90, what="events of the service")
     assert all(e["name"] == f"test-v2-{e['id']}" for e in got["rayServiceStatus"]["rayServiceEvents"])
 
     assert ok(app_client.delete(f"{base}/test-v2")) == {}
@@ -86,7 +74,7 @@ def test_readme_service_lifecycle(app_client, kube: Kube, with_template: str, pr
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-def test_readme_deployment_graph_service(app_client, kube: Kube, with_template: str, prefix: str) -> None:
+def test_readme_deployment_graph_service(app_client: TestClient, kube: Kube, with_template: str, prefix: str) -> None:
     """v1.0.0's serve config: stored as the equivalent serveConfigV2, answered as it was sent."""
     namespace = with_template
     base = f"{prefix}/namespaces/{namespace}/services"
@@ -96,7 +84,7 @@ def test_readme_deployment_graph_service(app_client, kube: Kube, with_template: 
 
     assert created["serveDeploymentGraphSpec"] == body["serveDeploymentGraphSpec"]
     assert "serveConfigV2" not in created
-    spec = kube.get("rayservices", namespace, "test-v1")["spec"]
+    spec = present(kube.get("rayservices", namespace, "test-v1"))["spec"]
     assert "import_path: fruit.deployment_graph" in spec["serveConfigV2"]
     got = ok(app_client.get(f"{base}/test-v1"))
     assert got["serveDeploymentGraphSpec"] == body["serveDeploymentGraphSpec"]
@@ -105,18 +93,18 @@ def test_readme_deployment_graph_service(app_client, kube: Kube, with_template: 
     updated = ok(app_client.put(f"{base}/test-v1", json=body))
 
     assert updated["serveDeploymentGraphSpec"]["serveConfigs"][0]["replicas"] == 2
-    after = kube.get("rayservices", namespace, "test-v1")
+    after = present(kube.get("rayservices", namespace, "test-v1"))
     assert "ray.io/update-timestamp" in after["metadata"]["annotations"]
     assert "ray.io/creation-timestamp" not in after["metadata"]["annotations"]
     assert after["spec"]["serveConfigV2"] != spec["serveConfigV2"]
     assert ok(app_client.delete(f"{base}/test-v1")) == {}
 
 
-def test_put_replaces_the_service(app_client, kube: Kube, with_template: str) -> None:
+def test_put_replaces_the_service(app_client: TestClient, kube: Kube, with_template: str) -> None:
     namespace = with_template
     url = f"/apis/v1/namespaces/{namespace}/services/test-v2"
     ok(app_client.post(f"/apis/v1/namespaces/{namespace}/services", json=service_body(namespace)))
-    before = kube.get("rayservices", namespace, "test-v2")
+    before = present(kube.get("rayservices", namespace, "test-v2"))
     kube.custom.patch_namespaced_custom_object("ray.io", "v1", namespace, "rayservices", "test-v2", {
         "metadata": {"annotations": {"example.com/foreign": "x"}}})
     body = service_body(namespace)
@@ -126,7 +114,7 @@ def test_put_replaces_the_service(app_client, kube: Kube, with_template: str) ->
     updated = ok(app_client.put(url, json=body))
 
     _assert_seed_response(updated, namespace, replicas=2)
-    after = kube.get("rayservices", namespace, "test-v2")
+    after = present(kube.get("rayservices", namespace, "test-v2"))
     assert list(after["metadata"]["annotations"]) == ["ray.io/update-timestamp"]
     assert GO_TIME.match(after["metadata"]["annotations"]["ray.io/update-timestamp"])
     assert after["metadata"]["labels"] == before["metadata"]["labels"]
@@ -134,7 +122,7 @@ def test_put_replaces_the_service(app_client, kube: Kube, with_template: str) ->
     assert after["spec"]["rayClusterConfig"]["workerGroupSpecs"][0]["replicas"] == 2
 
 
-def test_put_of_an_unknown_or_unmanaged_service_is_404(app_client, kube: Kube, with_template: str) -> None:
+def test_put_of_an_unknown_or_unmanaged_service_is_404(app_client: TestClient, kube: Kube, with_template: str) -> None:
     namespace = with_template
     kube.create("rayservices", namespace, {"metadata": {"name": "theirs"}, "spec": {
         "serveConfigV2": "applications: []\n", "rayClusterConfig": raycluster_spec()}})
@@ -145,10 +133,10 @@ def test_put_of_an_unknown_or_unmanaged_service_is_404(app_client, kube: Kube, w
 
     assert kube.get("rayservices", namespace, "test-v2") is None
     assert "ray.io/update-timestamp" not in (
-        kube.get("rayservices", namespace, "theirs")["metadata"].get("annotations") or {})
+        present(kube.get("rayservices", namespace, "theirs"))["metadata"].get("annotations") or {})
 
 
-def test_put_naming_another_service_is_400(app_client, kube: Kube, with_template: str) -> None:
+def test_put_naming_another_service_is_400(app_client: TestClient, kube: Kube, with_template: str) -> None:
     namespace = with_template
     base = f"/apis/v1/namespaces/{namespace}/services"
     for name in ("first", "second"):
@@ -159,54 +147,22 @@ def test_put_naming_another_service_is_400(app_client, kube: Kube, with_template
     assert "name" in refused(app_client.put(f"{base}/first", json=body), 400, 3)
 
     for name in ("first", "second"):
-        annotations = kube.get("rayservices", namespace, name)["metadata"]["annotations"]
+        annotations = present(kube.get("rayservices", namespace, name))["metadata"]["annotations"]
         assert "ray.io/update-timestamp" not in annotations
-
-
-# -- lists -------------------------------------------------------------------------------------
-
-def test_pages_through_services_with_page_size_and_token(app_client, kube: Kube, namespace: str) -> None:
-    for name in ("a", "b", "c"):
-        kube.create("rayservices", namespace, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": {
-            "serveConfigV2": "applications: []\n", "rayClusterConfig": raycluster_spec()}})
-    base = f"/apis/v1/namespaces/{namespace}/services"
-    served_eventually(app_client, base, "services", ["a", "b", "c"])  # (written past the server)
-
-    first = ok(app_client.get(base, params={"pageSize": 2}))
-    second = ok(app_client.get(base, params={"pageSize": 2, "pageToken": first["nextPageToken"]}))
-
-    assert [s["name"] for s in first["services"]] == ["a", "b"]
-    assert [s["name"] for s in second["services"]] == ["c"] and "nextPageToken" not in second
-    refused(app_client.get(base, params={"pageToken": "garbage"}), 400, 3)
 
 
 # -- refusals ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("change,fragment", [
-    ({"namespace": "elsewhere"}, "namespace"),
-    ({"user": ""}, "'user'"),
-    ({"serveConfigV2": ""}, "serve configuration"),
-])
-def test_invalid_service_is_400_and_writes_nothing(
-        app_client, kube: Kube, with_template: str, change: dict, fragment: str) -> None:
-    body = {**service_body(with_template), **change}
-
-    message = refused(app_client.post(f"/apis/v1/namespaces/{with_template}/services", json=body), 400, 3)
-
-    assert fragment in message
-    assert kube.items("rayservices", with_template) == []
-
-
-def test_invalid_update_is_400_and_changes_nothing(app_client, kube: Kube, with_template: str) -> None:
+def test_invalid_update_is_400_and_changes_nothing(app_client: TestClient, kube: Kube, with_template: str) -> None:
     namespace = with_template
     ok(app_client.post(f"/apis/v1/namespaces/{namespace}/services", json=service_body(namespace)))
-    before = kube.get("rayservices", namespace, "test-v2")
+    before = present(kube.get("rayservices", namespace, "test-v2"))
     body = copy.deepcopy(service_body(namespace))
     body["clusterSpec"]["workerGroupSpec"][0]["computeTemplate"] = "missing"
 
     assert "missing" in refused(app_client.put(
         f"/apis/v1/namespaces/{namespace}/services/test-v2", json=body), 400, 3)
 
-    after = kube.get("rayservices", namespace, "test-v2")
+    after = present(kube.get("rayservices", namespace, "test-v2"))
     assert after["spec"] == before["spec"]
     assert after["metadata"]["annotations"] == before["metadata"]["annotations"]

@@ -11,7 +11,7 @@ holds only that token:
 * single-namespace mode: the release namespace works, everything else answers 403.
 
 These prove the first role, installed without V2. The V2 role (`<name>-v2`) is proven the same
-way, alone (the first role grants some of the same), with the V2 sequence (v2_sequence.py: one
+way, alone (the first role grants some of the same), with the V2 sequence (tests/support/v2_sequence.py: one
 request per permission of the role), sent to the V2 API of the server running as that account:
 it suffices, each of its permissions is needed, `*` covers every ray.io kind and subresource the
 CRDs serve, and with both roles the account is still refused Secrets, Pods, Services, ...
@@ -23,96 +23,46 @@ permissions is needed.
 """
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
+from starlette.testclient import TestClient
 
 from app import auth
 from app.errors import Forbidden
 from app.k8s import K8s
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration import seed_sequence, v2_sequence
-from tests.integration.chart import Helm, allowed, atoms, create, delete_cluster_scoped, of_kind, unique_name, without
-from tests.integration.served import gunicorn, kubernetes_client
-from tests.integration.support import (
-    GatewayCalls,
-    Kube,
-    account_with_role,
-    gateway_methods,
-    ok,
-    own_app,
-    refused,
-    template_body,
+from app.types import Json
+from tests.support import seed_sequence, v2_sequence
+from tests.support.api import GatewayCalls, Send, gateway_methods, ok, own_app, ready, refused
+from tests.support.bodies import template_body
+from tests.support.chart import (
+    Helm,
+    Identity,
+    allowed,
+    atoms,
+    chart_identity,
+    without,
 )
+from tests.support.kube import Cluster, Kube, account_token, account_with_role, fresh_namespaces
+from tests.support.served import gunicorn, kubernetes_client
+from tests.support.waiting import wait_for
 
-Json = dict[str, Any]
 ROOT = Path(__file__).parents[2]
-RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
-ROLE_KINDS = ("ClusterRole", "Role")
+T = TypeVar("T")
 V1_ONLY = "enableAPIServerV2=false"  # the first role alone: what the V1 API's calls need
-V2_CALLS = {"get_service", "forward"}  # the V2 API's gateway calls: the V2 role's (v2_sequence.py)
+V2_CALLS = {"get_service", "forward"}  # the V2 API's gateway calls: the V2 role's (tests/support/v2_sequence.py)
 AUTH_CALLS = {"review_token", "review_access"}  # made in the `kubernetes` auth mode only: the auth role's
 # Job submissions through the API server's service proxy: made only by a server outside the cluster
 # (the chart's runs in a pod and reaches the heads by cluster DNS), and not by the seed sequence.
 PROXY_CALLS = {"send"}
-
-
-@dataclass
-class Identity:
-    """The chart's ServiceAccount, as the server would run in the cluster."""
-
-    kubeconfig: Path
-    username: str
-    name: str  # the chart's `name`
-    roles: dict[str, Json]  # the ClusterRoles or Roles as installed, by name
-
-    @property
-    def role(self) -> Json:
-        """The first role, `<name>`: the calls app/k8s makes."""
-        return self.roles[self.name]
-
-    @property
-    def v2_role(self) -> Json:
-        """The V2 API's role, `<name>-v2`."""
-        return self.roles[f"{self.name}-v2"]
-
-    def api(self) -> client.ApiClient:
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
-
-
-@contextmanager
-def chart_identity(cluster: Cluster, helm: Helm, namespace: str, workdir: Path,
-                   *sets: str, only_v2: bool = False) -> Iterator[Identity]:
-    """The chart's account and roles, installed; `only_v2`: the V2 role and binding alone."""
-    chart_name = unique_name()
-    objects = [o for o in helm.template(namespace, f"name={chart_name}", *sets)
-               if o["kind"] in RBAC_KINDS and not (
-                   only_v2 and o["kind"] != "ServiceAccount" and o["metadata"]["name"] != f"{chart_name}-v2")]
-    create(cluster.api, objects)
-    try:
-        [account] = of_kind(objects, "ServiceAccount")
-        name = account["metadata"]["name"]
-        request = client.CoreV1Api(cluster.api).create_namespaced_service_account_token(
-            name, namespace, {"spec": {"expirationSeconds": 3600}})
-        kubeconfig = workdir / f"{name}.kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": name,
-            "clusters": [{"name": "devcluster", "cluster": {
-                "server": cluster.server, "certificate-authority": str(cluster.ca_file)}}],
-            "users": [{"name": name, "user": {"token": request.status.token}}],
-            "contexts": [{"name": name, "context": {"cluster": "devcluster", "user": name}}],
-        }))
-        roles = {o["metadata"]["name"]: o for o in objects if o["kind"] in ROLE_KINDS}
-        yield Identity(kubeconfig, f"system:serviceaccount:{namespace}:{name}", chart_name, roles)
-    finally:
-        delete_cluster_scoped(cluster.api, objects)
 
 
 # -- the server, with every refusal it meets recorded ----------------------------------------
@@ -121,7 +71,7 @@ class Refused(AssertionError):
     """The server met a refusal from Kubernetes during a step."""
 
 
-def sender(app_client: Any, refusals: list[str]) -> seed_sequence.Send:
+def sender(app_client: TestClient, refusals: list[str]) -> Send:
     def send(method: str, path: str, body: Json | None) -> tuple[int, Any]:
         response = app_client.request(method, path, json=body)
         if refusals:
@@ -132,8 +82,9 @@ def sender(app_client: Any, refusals: list[str]) -> seed_sequence.Send:
 
 def whoami(identity: Identity) -> str:
     review = client.AuthenticationV1Api(identity.api()).create_self_subject_review(
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
-    return review.status.user_info.username
+        client.V1SelfSubjectReview.model_validate({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}))
+    assert review.status is not None and review.status.user_info is not None
+    return review.status.user_info.username or ""
 
 
 # -- enough --------------------------------------------------------------------------------------
@@ -152,11 +103,11 @@ def test_chart_rbac_is_enough_for_the_seed_sequence(
                 refusals = calls.refusals
                 with own_app(k8s, cache=cache) as app_client:
                     if cache:  # (the readiness probe needs no rule either)
-                        wait_for(lambda app_client=app_client: app_client.get("/readyz").status_code == 200,
+                        wait_for(partial(ready, app_client),
                                  timeout=30, what="the caches to sync")
                     seed_sequence.run(sender(app_client, refusals), seed_sequence.steps(first, second))
-                    ready = app_client.get("/readyz")
-                assert ready.status_code == 200, ready.text
+                    probe = app_client.get("/readyz")
+                assert probe.status_code == 200, probe.text
                 assert refusals == []
                 made |= set(calls.counts)
         # every kind of V1 call was made, and allowed
@@ -181,7 +132,7 @@ def test_every_granted_permission_is_needed(
         unneeded = []
         for atom in granted:
             rbac.patch_cluster_role(name, {"rules": without(identity.role, atom)})
-            wait_for(lambda atom=atom: not allowed(cluster, identity.username, atom, namespace),
+            wait_for(partial(allowed, cluster, identity.username, atom, namespace), until=operator.not_,
                      timeout=20, what=f"{atom} to be revoked")
             k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
             refusals = GatewayCalls(k8s).refusals
@@ -207,24 +158,25 @@ REFUSED: dict[str, Callable[[client.ApiClient, str], Any]] = {
     "patch a ConfigMap": lambda api, ns: client.CoreV1Api(api).patch_namespaced_config_map(
         "default-template", ns, {"metadata": {"labels": {"x": "y"}}}),
     "update a ConfigMap": lambda api, ns: client.CoreV1Api(api).replace_namespaced_config_map(
-        "default-template", ns, {"metadata": {"name": "default-template"}}),
+        "default-template", ns, client.V1ConfigMap.model_validate({"metadata": {"name": "default-template"}})),
     "update a RayCluster": lambda api, ns: client.CustomObjectsApi(api).replace_namespaced_custom_object(
         "ray.io", "v1", ns, "rayclusters", "c", {"metadata": {"name": "c"}}),
     "patch a RayService": lambda api, ns: client.CustomObjectsApi(api).patch_namespaced_custom_object(
         "ray.io", "v1", ns, "rayservices", "s", {"metadata": {"labels": {"x": "y"}}}),
     "get one Event": lambda api, ns: client.EventsV1Api(api).read_namespaced_event("e", ns),
-    "create a Deployment": lambda api, ns: client.AppsV1Api(api).create_namespaced_deployment(ns, {
-        "metadata": {"name": "d"},
-        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
-            "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}}),
+    "create a Deployment": lambda api, ns: client.AppsV1Api(api).create_namespaced_deployment(
+        ns, client.V1Deployment.model_validate({
+            "metadata": {"name": "d"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
+                "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}})),
     "list core v1 Events": lambda api, ns: client.CoreV1Api(api).list_namespaced_event(ns),
 }
 
 
 def answers_to(calls: dict[str, Callable[[client.ApiClient, str], Any]], api: client.ApiClient,
-               namespace: str) -> dict[str, Any]:
+               namespace: str) -> Json:
     """Each call's refusal status, or "allowed"."""
-    answers: dict[str, Any] = {}
+    answers: Json = {}
     for what, call in calls.items():
         try:
             call(api, namespace)
@@ -297,7 +249,7 @@ def test_every_v2_permission_is_needed(cluster: Cluster, helm: Helm, namespace: 
         with served_as(cluster, identity, tmp_path) as api:
             for atom in granted:
                 rbac.patch_cluster_role(role["metadata"]["name"], {"rules": without(role, atom)})
-                wait_for(lambda atom=atom: not allowed(cluster, identity.username, atom, namespace),
+                wait_for(partial(allowed, cluster, identity.username, atom, namespace), until=operator.not_,
                          timeout=20, what=f"{atom} to be revoked")
                 with fresh_namespaces(cluster, 1) as [fresh]:
                     try:
@@ -318,7 +270,7 @@ REFUSED_WITH_V2: dict[str, Callable[[client.ApiClient, str], Any]] = {
     "watch Services": lambda api, ns: client.CoreV1Api(api).list_namespaced_service(
         ns, watch=True, timeout_seconds=1, _preload_content=False),
     "create a Service": lambda api, ns: client.CoreV1Api(api).create_namespaced_service(
-        ns, {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}),
+        ns, client.V1Service.model_validate({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})),
     "delete a Service": lambda api, ns: client.CoreV1Api(api).delete_namespaced_service("v2-head-svc", ns),
     "read Endpoints": lambda api, ns: client.CoreV1Api(api).read_namespaced_endpoints("v2-head-svc", ns),
     "proxy to a Pod": lambda api, ns: client.CoreV1Api(api).connect_get_namespaced_pod_proxy_with_path(
@@ -351,7 +303,7 @@ def test_single_namespace_install_serves_its_namespace_only(
         local = [step for step in seed_sequence.steps(namespace, other_namespace)
                  if f"/namespaces/{namespace}/" in step.path]
         with own_app(k8s, cache_namespace=namespace) as app_client:  # (as the chart sets it)
-            wait_for(lambda: app_client.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
+            wait_for(partial(ready, app_client), timeout=30, what="the caches to sync")
             seed_sequence.run(sender(app_client, refusals), local)
             assert refusals == []
 
@@ -389,20 +341,19 @@ def caller_token(cluster: Cluster, namespace: str, name: str, rules: list[Json] 
     bound to a Pod (scheduled on a kwok node), which carries every extra key such a token can."""
     account_with_role(cluster.api, namespace, name, rules)
     core = client.CoreV1Api(cluster.api)
-    pod_body = {"metadata": {"name": name}, "spec": {
+    pod_body = client.V1Pod.model_validate({"metadata": {"name": name}, "spec": {
         "serviceAccountName": name, "automountServiceAccountToken": False,
-        "containers": [{"name": "c", "image": "caller"}]}}
+        "containers": [{"name": "c", "image": "caller"}]}})
     pod = wait_for(lambda: _created(lambda: core.create_namespaced_pod(namespace, pod_body)), timeout=20,
                    what="the caller's pod")
-    wait_for(lambda: core.read_namespaced_pod(name, namespace).spec.node_name, timeout=30,
+    wait_for(lambda: core.read_namespaced_pod(name, namespace).spec, until=lambda spec: spec.node_name, timeout=30,
              what="the caller's pod to be scheduled")
-    request = core.create_namespaced_service_account_token(name, namespace, {"spec": {
-        "expirationSeconds": 3600,
-        "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": pod.metadata.uid}}})
-    return request.status.token
+    assert pod.metadata is not None
+    return account_token(cluster.api, namespace, name,
+                         bound_to={"apiVersion": "v1", "kind": "Pod", "name": name, "uid": pod.metadata.uid})
 
 
-def _created(create: Callable[[], Any]) -> Any:
+def _created(create: Callable[[], T]) -> T | None:
     """What `create` made, or None while the ServiceAccount admission does not see the account yet."""
     try:
         return create()
@@ -412,7 +363,7 @@ def _created(create: Callable[[], Any]) -> Any:
         raise
 
 
-def auth_sequence(app_client: Any, k8s: K8s, token: str, namespace: str) -> None:
+def auth_sequence(app_client: TestClient, k8s: K8s, token: str, namespace: str) -> None:
     """What callers do through the server in the `kubernetes` mode: a ServiceAccount's requests,
     answered by Kubernetes and from the caches, then one Kubernetes call for a caller who is not a
     ServiceAccount (this cluster's bearer tokens are ServiceAccounts' only). Raises Refused at the
@@ -439,10 +390,11 @@ def auth_setup(cluster: Cluster, helm: Helm, namespace: str, workdir: Path) -> I
     """The chart's account and roles with auth.mode=kubernetes, and a caller's token."""
     with chart_identity(cluster, helm, namespace, workdir, AUTH, V1_ONLY) as identity:
         token = caller_token(cluster, namespace, "caller")
-        client.RbacAuthorizationV1Api(cluster.api).create_namespaced_role_binding(namespace, {
-            "metadata": {"name": "user"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "caller"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}]})
+        client.RbacAuthorizationV1Api(cluster.api).create_namespaced_role_binding(
+            namespace, client.V1RoleBinding.model_validate({
+                "metadata": {"name": "user"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "caller"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}]}))
         yield identity, token
 
 
@@ -461,9 +413,9 @@ def auth_app(identity: Identity) -> Iterator[tuple[Any, K8s, GatewayCalls]]:
             calls.refusals.append(f"review_access: {spec['user']} not allowed {spec['resourceAttributes']}")
         return status
 
-    k8s.review_access = noted  # type: ignore[method-assign]
+    k8s.review_access = noted  # type: ignore[method-assign]  # the test's wrapper of the real call
     with own_app(k8s, auth_mode="kubernetes") as app_client:
-        wait_for(lambda: app_client.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
+        wait_for(partial(ready, app_client), timeout=30, what="the caches to sync")
         yield app_client, k8s, calls
 
 
@@ -472,8 +424,10 @@ def test_auth_role_is_enough_for_callers(cluster: Cluster, helm: Helm, namespace
         role = identity.roles[f"{identity.name}-auth"]
         assert role["kind"] == "ClusterRole"
         # The chart's default extra keys are exactly those of a token bound to a pod.
-        review = client.AuthenticationV1Api(cluster.api).create_token_review({"spec": {"token": token}})
-        extras = sorted(f"userextras/{key}" for key in review.status.user.extra)
+        review = client.AuthenticationV1Api(cluster.api).create_token_review(
+            client.V1TokenReview.model_validate({"spec": {"token": token}}))
+        assert review.status is not None and review.status.user is not None
+        extras = sorted(f"userextras/{key}" for key in review.status.user.extra or {})
         assert extras == sorted(resource for _, resource, _ in atoms(role) if resource.startswith("userextras/"))
         assert len(extras) == 5
 
@@ -503,7 +457,7 @@ def test_every_auth_permission_is_needed(cluster: Cluster, helm: Helm, namespace
         unneeded = []
         for atom in granted:
             rbac.patch_cluster_role(role["metadata"]["name"], {"rules": without(role, atom)})
-            wait_for(lambda atom=atom: not allowed(cluster, identity.username, atom, namespace),
+            wait_for(partial(allowed, cluster, identity.username, atom, namespace), until=operator.not_,
                      timeout=20, what=f"{atom} to be revoked")
             with auth_app(identity) as (app_client, k8s, calls):
                 try:
@@ -558,7 +512,7 @@ def test_single_namespace_install_in_kubernetes_mode_leaves_namespaces_to_caller
         k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
         calls = GatewayCalls(k8s)
         with own_app(k8s, auth_mode="kubernetes", cache_namespace=namespace) as app_client:
-            wait_for(lambda: app_client.get("/readyz").status_code == 200, timeout=30, what="the caches to sync")
+            wait_for(partial(ready, app_client), timeout=30, what="the caches to sync")
             headers = {"Authorization": f"Bearer {token}"}
             elsewhere = f"/apis/v1/namespaces/{other_namespace}/compute_templates"
             ok(app_client.post(elsewhere, json=template_body(other_namespace, "t"), headers=headers))

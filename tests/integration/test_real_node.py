@@ -15,18 +15,21 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
+from starlette.testclient import TestClient
 
 from devcluster import footprint, images, node, versions
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.support import cluster_body, job_body, ok, pod_exec, service_body, template_body
+from tests.support.api import ok
+from tests.support.bodies import cluster_body, job_body, service_body, template_body
+from tests.support.kube import Cluster, api_client, fresh_namespaces, pod_exec
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).parents[2]
-Json = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -43,16 +46,17 @@ def real_namespace(cluster: Cluster, real_node: node.RealNode) -> Iterator[str]:
         yield name
 
 
-def _pod(name: str, image: str, command: list[str], cpu: str = "100m", memory: str = "128Mi") -> Json:
-    return {"metadata": {"name": name, "labels": {"app": name}}, "spec": {
+def _pod(name: str, image: str, command: list[str], cpu: str = "100m", memory: str = "128Mi") -> client.V1Pod:
+    return client.V1Pod.model_validate({"metadata": {"name": name, "labels": {"app": name}}, "spec": {
         "terminationGracePeriodSeconds": 0,
         "containers": [{"name": "main", "image": image, "command": command, "imagePullPolicy": "Never",
                         "resources": {"requests": {"cpu": cpu, "memory": memory},
-                                      "limits": {"cpu": cpu, "memory": memory}}}]}}
+                                      "limits": {"cpu": cpu, "memory": memory}}}]}})
 
 
-def _running(core: client.CoreV1Api, namespace: str, name: str) -> Any:
+def _running(core: client.CoreV1Api, namespace: str, name: str) -> client.V1Pod | None:
     pod = core.read_namespaced_pod(name, namespace)
+    assert pod.status is not None
     ready = any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
     return pod if pod.status.phase == "Running" and ready else None
 
@@ -74,18 +78,20 @@ def test_a_pod_of_the_guides_size_runs_a_real_container_here(
         cluster: Cluster, real_namespace: str, project_image: str) -> None:
     core = client.CoreV1Api(cluster.api)
     cpus, gib = node.capacity()
-    capacity = core.read_node(node.NODE_NAME).status.capacity
-    assert (capacity["cpu"], capacity["memory"]) == (str(cpus), f"{gib}Gi")
-    assert cpus > os.cpu_count()  # more than the machine has: the user guide's requests fit
+    status = core.read_node(node.NODE_NAME).status
+    assert status is not None and status.capacity is not None
+    assert (status.capacity["cpu"], status.capacity["memory"]) == (str(cpus), f"{gib}Gi")
+    assert cpus > (os.cpu_count() or 0)  # more than the machine has: the user guide's requests fit
 
     # The user guide's compute template asks for 2 CPUs and 4 GiB.
     core.create_namespaced_pod(real_namespace, _pod("web", project_image, ["python", "-m", "http.server", "8000"],
                                                      cpu="2", memory="4Gi"))
     pod = wait_for(lambda: _running(core, real_namespace, "web"), timeout=60, what="the pod to run")
+    assert pod.spec is not None and pod.status is not None and pod.metadata is not None
     assert pod.spec.node_name == node.NODE_NAME
-    assert pod.status.pod_ip.startswith(node.SUBNET.rsplit(".", 1)[0] + ".")
+    assert pod.status.pod_ip is not None and pod.status.pod_ip.startswith(node.SUBNET.rsplit(".", 1)[0] + ".")
 
-    processes = _processes_in_pod(pod.metadata.uid)
+    processes = _processes_in_pod(pod.metadata.uid or "")
     assert any("http.server" in cmdline for _, cmdline in processes), processes  # it runs on this machine
     [pid] = [p for p, cmdline in processes if "http.server" in cmdline]
     memory = next(line.split(":")[2] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()
@@ -94,23 +100,25 @@ def test_a_pod_of_the_guides_size_runs_a_real_container_here(
     if limit.exists():  # cgroup v1: the container's limit is the kernel's
         assert int(limit.read_text()) == 4 * 1024 ** 3
     # The machine reaches the pod's address (once the program in it listens).
-    wait_for(lambda: _answers(f"http://{pod.status.pod_ip}:8000/"), timeout=30, what="the pod's server")
+    served = f"http://{pod.status.pod_ip}:8000/"
+    wait_for(lambda: _answers(served), timeout=30, what="the pod's server")
 
 
 def test_services_cluster_dns_and_node_ports(cluster: Cluster, real_namespace: str, project_image: str) -> None:
     core = client.CoreV1Api(cluster.api)
     core.create_namespaced_pod(real_namespace, _pod("web", project_image, ["python", "-m", "http.server", "8000"]))
     core.create_namespaced_pod(real_namespace, _pod("caller", project_image, ["sleep", "3600"]))
-    service = core.create_namespaced_service(real_namespace, {
+    service = core.create_namespaced_service(real_namespace, client.V1Service.model_validate({
         "metadata": {"name": "web"},
-        "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8000}]}})
+        "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8000}]}}))
     for name in ("web", "caller"):
-        wait_for(lambda name=name: _running(core, real_namespace, name), timeout=60, what=f"{name} to run")
+        wait_for(partial(_running, core, real_namespace, name), timeout=60, what=f"{name} to run")
 
-    node_port = service.spec.ports[0].node_port
-    url = f"http://127.0.0.1:{node_port}/"
+    assert service.spec is not None and service.spec.ports
+    url = f"http://127.0.0.1:{service.spec.ports[0].node_port}/"
     wait_for(lambda: _answers(url), timeout=30, what="the NodePort on localhost")
-    wait_for(lambda: _answers(f"http://{service.spec.cluster_ip}/"), timeout=30, what="the ClusterIP from the machine")
+    cluster_ip = f"http://{service.spec.cluster_ip}/"
+    wait_for(lambda: _answers(cluster_ip), timeout=30, what="the ClusterIP from the machine")
 
     # From another pod: the Service by its cluster DNS name, and the API server by the `kubernetes` Service.
     script = ("import json, ssl, urllib.request as u\n"
@@ -126,13 +134,13 @@ def test_services_cluster_dns_and_node_ports(cluster: Cluster, real_namespace: s
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as answer:
-            return answer.status == 200
+            return bool(answer.status == 200)
     except OSError:
         return False
 
 
 def test_the_tests_namespaces_keep_their_pods_on_kwok_and_the_guides_objects_fit_the_node(
-        cluster: Cluster, app_client: Any, namespace: str, real_namespace: str) -> None:
+        cluster: Cluster, app_client: TestClient, namespace: str, real_namespace: str) -> None:
     """The user guide's cluster, job and service (a head and a worker of 2 CPUs and 4 GiB each),
     created through the server: in a test's namespace their pods go to the kwok nodes; elsewhere
     all of them, at once, are admitted onto the real node."""
@@ -145,8 +153,9 @@ def test_the_tests_namespaces_keep_their_pods_on_kwok_and_the_guides_objects_fit
 
     def placed(ns: str) -> set[str] | None:
         pods = core.list_namespaced_pod(ns, label_selector="ray.io/cluster").items
-        nodes = {pod.spec.node_name for pod in pods}
-        return nodes if len(pods) == 6 and None not in nodes else None  # 3 Ray clusters of 2
+        nodes = {pod.spec.node_name if pod.spec else None for pod in pods}
+        placed = {name for name in nodes if name is not None}
+        return placed if len(pods) == 6 and placed == nodes else None  # 3 Ray clusters of 2
 
     assert all(n.startswith("kwok-node-") for n in wait_for(lambda: placed(namespace), what="kwok pods"))
     assert wait_for(lambda: placed(real_namespace), what="pods on the real node") == {node.NODE_NAME}
@@ -167,13 +176,12 @@ def _devcluster(state: Path, command: str) -> subprocess.CompletedProcess[str]:
 
 
 def _pause_pod_runs(kubeconfig: Path) -> None:
-    from kubernetes import config
-
-    with config.new_client_from_config(config_file=str(kubeconfig)) as api:
+    with api_client(kubeconfig) as api:
         core = client.CoreV1Api(api)
         core.create_namespaced_pod("default", _pod("pause", versions.PAUSE_IMAGE, ["/pause"]))
         pod = wait_for(lambda: _running(core, "default", "pause"), timeout=60, what="a pod on the node")
-        assert pod.spec.node_name == node.NODE_NAME and _processes_in_pod(pod.metadata.uid)
+        assert pod.spec is not None and pod.metadata is not None
+        assert pod.spec.node_name == node.NODE_NAME and _processes_in_pod(pod.metadata.uid or "")
 
 
 def _crash(state: Path) -> None:
@@ -202,10 +210,8 @@ def test_a_second_instance_runs_on_kwok_alone_and_says_why(
         assert up.returncode == 0, up.stderr
         reason = f"the real node belongs to the instance in {cluster.plane.state_dir}"
         assert f"devcluster: no real node: {reason} (stop it first); pods run on the kwok nodes only" in up.stderr
-        from kubernetes import config
-
-        with config.new_client_from_config(config_file=str(state / "kubeconfig")) as api:
-            nodes = [n.metadata.name for n in client.CoreV1Api(api).list_node().items]
+        with api_client(state / "kubeconfig") as api:
+            nodes = [n.metadata.name or "" if n.metadata else "" for n in client.CoreV1Api(api).list_node().items]
         assert sorted(nodes) == ["kwok-node-0", "kwok-node-1"]
     finally:
         down = _devcluster(state, "down")
@@ -213,8 +219,9 @@ def test_a_second_instance_runs_on_kwok_alone_and_says_why(
     # Its stop left the session's node alone.
     claim = footprint.read_claim()
     assert claim is not None and Path(claim.state_dir) == cluster.plane.state_dir
-    ready = client.CoreV1Api(cluster.api).read_node(node.NODE_NAME).status.conditions
-    assert any(c.type == "Ready" and c.status == "True" for c in ready)
+    status = client.CoreV1Api(cluster.api).read_node(node.NODE_NAME).status
+    assert status is not None
+    assert any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])
 
 
 def test_stopping_the_node_leaves_the_machine_as_before_after_a_crash_too(

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from app.k8s import K8s
-from tests.integration.support import Kube, cluster_body, job_body, ok, own_app, refused, service_body
+from app.types import Json
+from tests.support.api import ok, own_app, refused
+from tests.support.bodies import cluster_body, job_body, service_body
+from tests.support.kube import PLURALS, Cluster, Kube, present
 
-Json = dict[str, Any]
 BODIES: dict[str, Callable[[str], Json]] = {"clusters": cluster_body, "jobs": job_body, "services": service_body}
-PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
 
 
 def with_worker(body: Json, **counts: int) -> Json:
@@ -31,7 +32,7 @@ def with_worker(body: Json, **counts: int) -> Json:
     ({"replicas": 1, "minReplicas": 3, "maxReplicas": 5}, "is 1, less than minReplicas 3"),
     ({"replicas": 1_000_000_000, "minReplicas": 1, "maxReplicas": 2_000_000_000}, "limit of 1000 per cluster"),
 ], ids=["negative", "above max", "below min", "a billion"])
-def test_refused_before_anything_is_written(app_client, kube: Kube, with_template: str, resource: str,
+def test_refused_before_anything_is_written(app_client: TestClient, kube: Kube, with_template: str, resource: str,
                                             counts: dict[str, int], fragment: str) -> None:
     body = with_worker(BODIES[resource](with_template), **counts)
 
@@ -42,24 +43,24 @@ def test_refused_before_anything_is_written(app_client, kube: Kube, with_templat
 
 
 def test_a_service_update_is_checked_and_leaves_the_service_as_it_was(
-        app_client, kube: Kube, with_template: str) -> None:
+        app_client: TestClient, kube: Kube, with_template: str) -> None:
     base = f"/apis/v1/namespaces/{with_template}/services"
     body = service_body(with_template)
     ok(app_client.post(base, json=body))
-    before = kube.get("rayservices", with_template, body["name"])
+    before = present(kube.get("rayservices", with_template, body["name"]))
 
     message = refused(app_client.put(f"{base}/{body['name']}",
                                      json=with_worker(body, replicas=10, minReplicas=1, maxReplicas=5)), 400, 3)
 
     assert "is 10, more than maxReplicas 5" in message  # the server's rule: no schema can state it
     # The operator writes the status meanwhile (a new resourceVersion); what a PUT writes is unchanged.
-    after = kube.get("rayservices", with_template, body["name"])
+    after = present(kube.get("rayservices", with_template, body["name"]))
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
     assert after["spec"] == before["spec"]
     assert after["metadata"]["annotations"] == before["metadata"]["annotations"]
 
 
-def test_the_ceiling_is_the_servers_setting(cluster, kube: Kube, with_template: str) -> None:
+def test_the_ceiling_is_the_servers_setting(cluster: Cluster, kube: Kube, with_template: str) -> None:
     """A server set to 6 workers refuses 7 and creates 6; one set to 0 has no ceiling."""
     base = f"/apis/v1/namespaces/{with_template}/clusters"
     k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))

@@ -3,23 +3,29 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from starlette.testclient import TestClient
 
 from app.k8s import K8s
-from tests.integration.support import cluster_body, own_app, refused, template_body
+from app.types import Json
+from tests.support.api import own_app, refused
+from tests.support.bodies import cluster_body, template_body
+from tests.support.kube import Cluster
 
 
 def _dead_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # closed again on exit: nothing listens there
+        port: int = sock.getsockname()[1]
+        return port  # closed again on exit: nothing listens there
 
 
 @pytest.fixture
-def dead_client(cluster, tmp_path: Path):
+def dead_client(cluster: Cluster, tmp_path: Path) -> Iterator[TestClient]:
     """The app with a kubeconfig whose server is a closed loopback port."""
     kubeconfig = yaml.safe_load(Path(cluster.kubeconfig).read_text())
     for entry in kubeconfig["clusters"]:
@@ -42,7 +48,7 @@ def dead_client(cluster, tmp_path: Path):
     ("GET", "/apis/v1/services", None),
     ("GET", "/apis/v1alpha2/namespaces/ns/services/s", None),
 ])
-def test_unreachable_api_server_is_503(dead_client, method: str, path: str, body: dict | None) -> None:
+def test_unreachable_api_server_is_503(dead_client: TestClient, method: str, path: str, body: Json | None) -> None:
     started = time.monotonic()
 
     response = dead_client.request(method, path, json=body)

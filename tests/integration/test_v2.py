@@ -17,11 +17,13 @@ from typing import Any
 import pytest
 from kubernetes import client, watch
 
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.served import Server, gunicorn, http_send, kubernetes_client
-from tests.integration.support import Kube, cluster_body, job_body, kubernetes_status, template_body
+from app.types import Json
+from tests.support.api import kubernetes_status, status_of
+from tests.support.bodies import cluster_body, job_body, template_body
+from tests.support.kube import Cluster, Kube, fresh_namespaces, json_object, present, raw
+from tests.support.served import Server, gunicorn, http_send, kubernetes_client
+from tests.support.waiting import wait_for
 
-Json = dict[str, Any]
 RAY = ("ray.io", "v1")
 
 
@@ -86,17 +88,16 @@ def test_the_kubernetes_client_manages_ray_objects_through_v2_and_v1_sees_them(
     made_by_v1 = v1_sent(server, "POST", f"/apis/v1/namespaces/{first}/{kind}", body)
 
     # list and get: V1's object, as Kubernetes holds it
-    held = kube.get(plural, first, "made-by-v1")
-    assert held is not None
-    listed = custom.list_namespaced_custom_object(*RAY, first, plural)
+    held = present(kube.get(plural, first, "made-by-v1"))
+    listed = json_object(custom.list_namespaced_custom_object(*RAY, first, plural))
     assert [item["metadata"]["uid"] for item in listed["items"]] == [held["metadata"]["uid"]]
     # (the operator may write it between two reads: both reads agree once it is done)
     wait_for(lambda: custom.get_namespaced_custom_object(*RAY, first, plural, "made-by-v1")
              == kube.get(plural, first, "made-by-v1"), timeout=30, what="V2's GET to be Kubernetes' object")
 
     # create: Kubernetes holds it, and V1 answers it as it answers its own
-    created = custom.create_namespaced_custom_object(*RAY, second, plural, copied(held, "made-by-v2"))
-    assert kube.get(plural, second, "made-by-v2")["metadata"]["uid"] == created["metadata"]["uid"]  # type: ignore[index]
+    created = json_object(custom.create_namespaced_custom_object(*RAY, second, plural, copied(held, "made-by-v2")))
+    assert present(kube.get(plural, second, "made-by-v2"))["metadata"]["uid"] == created["metadata"]["uid"]
     path = f"/apis/v1/namespaces/{second}/{kind}/made-by-v2"
     wait_for(lambda: http_send(server.port)("GET", path, None)[0] == 200, timeout=30, what="V1 to see it")
     seen_by_v1 = v1_sent(server, "GET", path)
@@ -104,11 +105,11 @@ def test_the_kubernetes_client_manages_ray_objects_through_v2_and_v1_sees_them(
     assert (seen_by_v1["name"], seen_by_v1["namespace"]) == ("made-by-v2", second)
 
     # patch (a JSON merge patch) and all namespaces' list
-    patched = custom.patch_namespaced_custom_object(*RAY, second, plural, "made-by-v2",
-                                                    {"metadata": {"labels": {"team": "blue"}}})
+    patched = json_object(custom.patch_namespaced_custom_object(*RAY, second, plural, "made-by-v2",
+                                                                {"metadata": {"labels": {"team": "blue"}}}))
     assert patched["metadata"]["labels"]["team"] == "blue"
-    assert kube.get(plural, second, "made-by-v2")["metadata"]["labels"]["team"] == "blue"  # type: ignore[index]
-    everywhere = custom.list_cluster_custom_object(*RAY, plural, label_selector="team=blue")
+    assert present(kube.get(plural, second, "made-by-v2"))["metadata"]["labels"]["team"] == "blue"
+    everywhere = json_object(custom.list_cluster_custom_object(*RAY, plural, label_selector="team=blue"))
     assert [(i["metadata"]["namespace"], i["metadata"]["name"]) for i in everywhere["items"]] == \
         [(second, "made-by-v2")]
 
@@ -119,7 +120,7 @@ def test_the_kubernetes_client_manages_ray_objects_through_v2_and_v1_sees_them(
     with pytest.raises(client.ApiException) as gone:
         custom.get_namespaced_custom_object(*RAY, second, plural, "made-by-v2")
     assert gone.value.status == 404
-    assert json.loads(gone.value.body)["reason"] == "NotFound"  # Kubernetes' own Status, unchanged
+    assert status_of(gone.value)["reason"] == "NotFound"  # Kubernetes' own Status, unchanged
 
 
 def test_kubernetes_refusals_pass_back_unchanged(v2: client.ApiClient, namespace: str) -> None:
@@ -128,7 +129,7 @@ def test_kubernetes_refusals_pass_back_unchanged(v2: client.ApiClient, namespace
         custom.create_namespaced_custom_object(*RAY, namespace, "rayclusters", {
             "apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "Not_A_Name"}, "spec": {}})
     assert invalid.value.status == 422
-    status = json.loads(invalid.value.body)
+    status = status_of(invalid.value)
     assert status["reason"] == "Invalid" and "Not_A_Name" in status["message"]
     assert status["details"]["kind"] == "RayCluster"  # details only Kubernetes writes
 
@@ -151,10 +152,10 @@ def test_events_are_those_of_ray_objects(server: Server, v2: client.ApiClient, c
     core = client.CoreV1Api(cluster.api)
 
     def event(name: str, api_version: str, kind: str) -> None:  # (as the operator records them)
-        core.create_namespaced_event(namespace, {
+        core.create_namespaced_event(namespace, client.CoreV1Event.model_validate({
             "metadata": {"name": name}, "reason": "Tested", "message": name, "type": "Normal",
             "source": {"component": "tests"},
-            "involvedObject": {"apiVersion": api_version, "kind": kind, "name": "c", "namespace": namespace}})
+            "involvedObject": {"apiVersion": api_version, "kind": kind, "name": "c", "namespace": namespace}}))
 
     event("about-a-raycluster", "ray.io/v1", "RayCluster")
     event("about-a-rayjob", "ray.io/v1", "RayJob")
@@ -162,7 +163,7 @@ def test_events_are_those_of_ray_objects(server: Server, v2: client.ApiClient, c
 
     def names(**query: Any) -> list[str]:
         # (The client's Event model cannot read events without an eventTime, so the answer is read raw.)
-        answer = client.EventsV1Api(v2).list_namespaced_event(namespace, _preload_content=False, **query)
+        answer = raw(client.EventsV1Api(v2).list_namespaced_event(namespace, _preload_content=False, **query))
         return sorted(item["metadata"]["name"] for item in json.loads(answer.data)["items"])
 
     assert names() == ["about-a-raycluster", "about-a-rayjob"]
@@ -249,8 +250,7 @@ def test_the_compute_template_step_on_create_and_update(server: Server, v2: clie
             "spec": {"headGroupSpec": head, "workerGroupSpecs": [worker]}}
     custom.create_namespaced_custom_object(*RAY, namespace, "rayclusters", body)
 
-    held = kube.get("rayclusters", namespace, "templated")
-    assert held is not None
+    held = present(kube.get("rayclusters", namespace, "templated"))
     head_pod = held["spec"]["headGroupSpec"]["template"]
     assert head_pod["metadata"]["annotations"]["ray.io/compute-template"] == "small"
     assert head_pod["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "2", "memory": "4Gi"},
@@ -262,8 +262,7 @@ def test_the_compute_template_step_on_create_and_update(server: Server, v2: clie
 
     # an update (PUT) is completed the same way (read again on a conflict: the operator writes too)
     def update() -> bool:
-        current = kube.get("rayclusters", namespace, "templated")
-        assert current is not None
+        current = present(kube.get("rayclusters", namespace, "templated"))
         current["spec"]["headGroupSpec"]["computeTemplate"] = "gpu"
         del current["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]
         try:
@@ -274,8 +273,7 @@ def test_the_compute_template_step_on_create_and_update(server: Server, v2: clie
         return True
 
     wait_for(update, timeout=30, what="the update")
-    updated = kube.get("rayclusters", namespace, "templated")
-    assert updated is not None
+    updated = present(kube.get("rayclusters", namespace, "templated"))
     assert updated["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == \
         {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1}
 
@@ -321,8 +319,8 @@ def test_a_create_naming_a_template_must_be_json_or_yaml(server: Server, kube: K
 ])
 def test_paths_the_v2_api_does_not_serve_are_refused(server: Server, cluster: Cluster, namespace: str,
                                                      method: str, path: str, code: int) -> None:
-    client.CoreV1Api(cluster.api).create_namespaced_secret(namespace, {"metadata": {"name": "s"},
-                                                                      "stringData": {"k": "secret-value"}})
+    client.CoreV1Api(cluster.api).create_namespaced_secret(namespace, client.V1Secret.model_validate(
+        {"metadata": {"name": "s"}, "stringData": {"k": "secret-value"}}))
     status, headers, answer = request(server, method, path.format(ns=namespace))
     assert status == code
     kubernetes_status(answer, code)

@@ -30,11 +30,12 @@ import urllib3
 from kubernetes import client
 
 from devcluster.procs import free_port
-from tests.conftest import Cluster, wait_for
-from tests.integration.ray_head import RayHead
-from tests.integration.relay import Relay, host_address
-from tests.integration.served import Server, gunicorn, kubernetes_client
-from tests.integration.support import kubernetes_status
+from tests.support.api import status_of
+from tests.support.kube import Cluster, raw
+from tests.support.ray_head import RayHead
+from tests.support.relay import Relay, host_address
+from tests.support.served import Server, gunicorn, kubernetes_client
+from tests.support.waiting import wait_for
 
 KUBERAY = {"app.kubernetes.io/name": "kuberay"}
 PORT_NAME = "dashboard"
@@ -71,22 +72,22 @@ def plant_service(cluster: Cluster, namespace: str, name: str, relay: Relay, lab
     core = client.CoreV1Api(cluster.api)
     pod = f"{name}-pod"
     unused = free_port()  # nothing listens there: the probe port, which never reaches the relay
-    core.create_namespaced_pod(namespace, {
+    core.create_namespaced_pod(namespace, client.V1Pod.model_validate({
         "metadata": {"name": pod},
         "spec": {"schedulingGates": [{"name": NEVER_SCHEDULED}],
-                 "containers": [{"name": "ray-head", "image": "rayproject/ray:2.7.0"}]}})
+                 "containers": [{"name": "ray-head", "image": "rayproject/ray:2.7.0"}]}}))
     core.patch_namespaced_pod_status(pod, namespace, {"status": {"podIP": relay.host, "podIPs": [{"ip": relay.host}]}})
-    core.create_namespaced_service(namespace, {
+    core.create_namespaced_service(namespace, client.V1Service.model_validate({
         "metadata": {"name": name, "labels": labels},
         "spec": {"ports": [{"name": PORT_NAME, "port": 8265, "targetPort": relay.port},
-                           {"name": PROBE_PORT, "port": 8266, "targetPort": unused}]}})
-    client.DiscoveryV1Api(cluster.api).create_namespaced_endpoint_slice(namespace, {
+                           {"name": PROBE_PORT, "port": 8266, "targetPort": unused}]}}))
+    client.DiscoveryV1Api(cluster.api).create_namespaced_endpoint_slice(namespace, client.V1EndpointSlice.model_validate({
         "metadata": {"name": f"{name}-relay", "labels": {"kubernetes.io/service-name": name}},
         "addressType": "IPv4",
         "endpoints": [{"addresses": [relay.host], "conditions": {"ready": True},
                        "targetRef": {"kind": "Pod", "namespace": namespace, "name": pod}}],
         "ports": [{"name": PORT_NAME, "port": relay.port, "protocol": "TCP"},
-                  {"name": PROBE_PORT, "port": unused, "protocol": "TCP"}]})
+                  {"name": PROBE_PORT, "port": unused, "protocol": "TCP"}]}))
     # The kube-apiserver proxies to the endpoints its informer holds, a moment after they are
     # written: once the probe port is no longer "no endpoints", the slice (both ports) is known.
     wait_for(lambda: _known_to_the_apiserver(cluster, namespace, name), what="the kube-apiserver to see the endpoint")
@@ -107,11 +108,6 @@ def installed_ray_version(head: RayHead) -> str:
     return next(iter(importlib.metadata.distributions(name="ray", path=sites))).version
 
 
-def status_of(exc: client.ApiException) -> dict[str, Any]:
-    """The Kubernetes `Status` an error answer carries (its body must be one)."""
-    return kubernetes_status(json.loads(exc.body or ""), exc.status)
-
-
 def refusal(call: Any) -> client.ApiException:
     with pytest.raises(client.ApiException) as caught:
         call()
@@ -122,8 +118,8 @@ def test_the_proxy_reaches_the_ray_dashboard_of_a_kuberay_service(
         core: client.CoreV1Api, cluster: Cluster, namespace: str, relay: Relay, ray_head: RayHead) -> None:
     plant_service(cluster, namespace, "raycluster-head-svc", relay, KUBERAY)
 
-    answer = core.connect_get_namespaced_service_proxy_with_path(
-        f"raycluster-head-svc:{PORT_NAME}", namespace, "api/version", _preload_content=False)
+    answer = raw(core.connect_get_namespaced_service_proxy_with_path(
+        f"raycluster-head-svc:{PORT_NAME}", namespace, "api/version", _preload_content=False))
     version = json.loads(answer.data)
     direct = json.loads(http.request("GET", f"{ray_head.url}/api/version").data)
 
@@ -138,8 +134,8 @@ def test_the_proxy_takes_the_service_as_scheme_name_port(
         core: client.CoreV1Api, cluster: Cluster, namespace: str, relay: Relay, ray_head: RayHead) -> None:
     plant_service(cluster, namespace, "raycluster-head-svc", relay, KUBERAY)
 
-    answer = core.connect_get_namespaced_service_proxy_with_path(
-        f"http:raycluster-head-svc:{PORT_NAME}", namespace, "api/version", _preload_content=False)
+    answer = raw(core.connect_get_namespaced_service_proxy_with_path(
+        f"http:raycluster-head-svc:{PORT_NAME}", namespace, "api/version", _preload_content=False))
 
     assert answer.status == 200, answer.data
     assert json.loads(answer.data)["ray_version"] == installed_ray_version(ray_head)
@@ -154,8 +150,8 @@ def test_a_service_without_the_kuberay_label_is_not_found(
 
     exc = refusal(lambda: core.connect_get_namespaced_service_proxy_with_path(segment, namespace, "api/version"))
     relayed_for_us = list(relay.accepted)
-    direct = client.CoreV1Api(cluster.api).connect_get_namespaced_service_proxy_with_path(
-        segment, namespace, "api/version", _preload_content=False)
+    direct = raw(client.CoreV1Api(cluster.api).connect_get_namespaced_service_proxy_with_path(
+        segment, namespace, "api/version", _preload_content=False))
 
     assert exc.status == 404
     status = status_of(exc)
@@ -192,12 +188,12 @@ def test_the_proxied_path_may_encode_its_slashes(
     """The client's own encoding (`proxy/api%2Fversion`) reaches the same page as with slashes, as
     it does through the kube-apiserver itself."""
     plant_service(cluster, namespace, "raycluster-head-svc", relay, KUBERAY)
-    direct = client.CoreV1Api(cluster.api).connect_get_namespaced_service_proxy_with_path(
-        f"raycluster-head-svc:{PORT_NAME}", namespace, "api/version", _preload_content=False)
+    direct = raw(client.CoreV1Api(cluster.api).connect_get_namespaced_service_proxy_with_path(
+        f"raycluster-head-svc:{PORT_NAME}", namespace, "api/version", _preload_content=False))
     assert direct.status == 200, direct.data
     with kubernetes_client(server) as api:
-        answer = client.CoreV1Api(api).connect_get_namespaced_service_proxy_with_path(
-            f"raycluster-head-svc:{PORT_NAME}", namespace, "api/version", _preload_content=False)
+        answer = raw(client.CoreV1Api(api).connect_get_namespaced_service_proxy_with_path(
+            f"raycluster-head-svc:{PORT_NAME}", namespace, "api/version", _preload_content=False))
 
     assert answer.status == 200, answer.data
     assert json.loads(answer.data)["ray_version"] == installed_ray_version(ray_head)

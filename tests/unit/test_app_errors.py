@@ -7,7 +7,6 @@ everything that fails a check must fail before that.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import re
@@ -24,11 +23,13 @@ from connexion.spec import Specification
 from app.errors import Unavailable
 from app.main import create_app
 from app.settings import Settings
+from app.types import Json
+from tests.support.fixture_pairs import seed
 
 ROOT = Path(__file__).parents[2]
 ERROR_SCHEMA = Specification.load(ROOT / "openapi" / "kuberay.yaml")["components"]["schemas"]["Error"]
 NO_CLIENT = "no Kubernetes client (ConfigException); see the server log"
-SEED_CLUSTER = json.loads((ROOT / "tests/fixtures/seed/09-post-create-cluster-in-a-given-namespace.json").read_text())
+SEED_CLUSTER = seed(9)
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +99,13 @@ SERVICE = {"name": "s", "user": "u", "serveConfigV2": "applications: []",
            "clusterSpec": CLUSTER["clusterSpec"]}
 
 
-def changed(body: dict[str, Any], field: str, value: Any = None, *, drop: bool = False) -> dict[str, Any]:
+def changed(body: Json, field: str, value: Any = None, *, drop: bool = False) -> Json:
     """A copy of `body` with one field (`a.b[0].c`) set to `value`, or dropped."""
     body = copy.deepcopy(body)
     *parents, last = [int(part) if part.isdigit() else part for part in re.findall(r"[^.\[\]]+", field)]
-    holder = functools.reduce(lambda node, key: node[key], parents, body)
+    holder: Any = body
+    for key in parents:
+        holder = holder[key]
     if drop:
         del holder[last]
     else:
@@ -253,7 +256,7 @@ def test_valid_request_reaches_kubernetes(client: Any, caplog: pytest.LogCapture
     assert "warning" not in response.headers  # no unknown field
 
 
-VALID_CLUSTER = {"name": "c", "user": "u",
+VALID_CLUSTER: Json = {"name": "c", "user": "u",
                  "clusterSpec": {"headGroupSpec": {"computeTemplate": "t", "rayStartParams": {"any key": "b"}}}}
 WARNED = [
     # (id, path, body, status of the answer, the unknown fields it names)

@@ -15,8 +15,7 @@ from app.errors import Forbidden
 from app.k8s import Collection, K8s
 from app.services.paging import cache_token, cache_token_key, page_of
 from app.translate.events import kept_event, to_api_events
-
-Json = dict[str, Any]
+from app.types import Json
 
 
 def obj(namespace: str, name: str, rv: int, uid: str = "", **extra: Any) -> Json:

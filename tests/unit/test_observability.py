@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from app.logs import JsonFormatter, configure_logging
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import sample
+from tests.support.metrics import sample
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
 

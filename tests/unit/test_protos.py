@@ -1,6 +1,7 @@
-"""proto/ against the v1.7.0 tables of BEHAVIOR.md section 8: bytes built by hand, names, services, enums.
+"""proto/ against upstream's protos (`proto/{cluster,config,job,serve,job_submission,error}.proto@v1.7.0`):
+bytes built by hand, names, services, enums.
 
-The tables below are transcribed from the reference, not read from it at test time. A renumbered field,
+The tables below are transcribed from those files, not read from them at test time. A renumbered field,
 a changed type or label, a field or message added or missing, or stale generated modules each fail here.
 """
 
@@ -10,7 +11,6 @@ import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,32 +18,12 @@ from google.protobuf import any_pb2, descriptor_pb2, json_format, timestamp_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from app.rpc.generated import (
-    cluster_pb2,
-    cluster_pb2_grpc,
-    config_pb2,
-    config_pb2_grpc,
-    error_pb2,
-    error_pb2_grpc,
-    job_pb2,
-    job_pb2_grpc,
-    job_submission_pb2,
-    job_submission_pb2_grpc,
-    serve_pb2,
-    serve_pb2_grpc,
-)
+from app.rpc.generated import cluster_pb2, job_submission_pb2, serve_pb2
 from scripts.gen_protos import generate
+from tests.support.rpc import MODULES
 
 GENERATED = Path(__file__).resolve().parents[2] / "app" / "rpc" / "generated"
 
-MODULES: dict[str, tuple[ModuleType, ModuleType]] = {  # proto file -> (messages, gRPC stubs)
-    "cluster.proto": (cluster_pb2, cluster_pb2_grpc),
-    "config.proto": (config_pb2, config_pb2_grpc),
-    "error.proto": (error_pb2, error_pb2_grpc),
-    "job.proto": (job_pb2, job_pb2_grpc),
-    "job_submission.proto": (job_submission_pb2, job_submission_pb2_grpc),
-    "serve.proto": (serve_pb2, serve_pb2_grpc),
-}
 
 Row = tuple[str, int, str, str, str]  # field name, number, type, label, JSON name
 
@@ -441,7 +421,7 @@ MESSAGES: dict[str, dict[str, list[Row]]] = {
             ("deployment_unhealthy_second_threshold", 11, "int32", "singular", "deploymentUnhealthySecondThreshold"),
             ("version", 12, "string", "singular", "version"),
         ],
-        # v1.0.0's Serve config (BEHAVIOR.md §8.9), which the server still takes, as its HTTP API does
+        # v1.0.0's Serve config (proto/serve.proto@v1.0.0), which the server still takes, as its HTTP API does
         "ServeDeploymentGraphSpec": [
             ("import_path", 1, "string", "singular", "importPath"),
             ("runtime_env", 2, "string", "singular", "runtimeEnv"),
@@ -743,19 +723,23 @@ def test_field_bytes(message: str, row: Row) -> None:
 def _type_name(field: FieldDescriptor) -> str:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         entry = field.message_type
+        assert entry is not None
         if entry.GetOptions().map_entry:
             key, value = entry.fields_by_name["key"], entry.fields_by_name["value"]
             return f"map<{_type_name(key)}, {_type_name(value)}>"
         return entry.full_name
     if field.type == FieldDescriptor.TYPE_ENUM:
+        assert field.enum_type is not None
         return field.enum_type.full_name
     names = {getattr(FieldDescriptor, f"TYPE_{name.upper()}"): name for name in SCALARS}
     return names.get(field.type, f"type {field.type}")
 
 
 def _label(field: FieldDescriptor) -> str:
-    if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
-        return "map"
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        assert field.message_type is not None
+        if field.message_type.GetOptions().map_entry:
+            return "map"
     if field.is_repeated:
         return "repeated"
     return "optional" if field.containing_oneof is not None else "singular"  # no oneofs but proto3 optional's

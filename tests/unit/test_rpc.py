@@ -3,7 +3,7 @@
 As in test_app_errors.py, the server's Kubernetes client points at a kubeconfig that does not
 exist: a request that passes every check reaches its handler and fails at the first Kubernetes
 call (UNAVAILABLE, code 14), so everything a check refuses must be refused before that. Each
-refusal is compared with the HTTP front's answer to the same request (tests/integration/rpc.py
+refusal is compared with the HTTP front's answer to the same request (tests/support/rpc.py
 maps one to the other by upstream's route table), so both fronts must refuse alike.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from app.rpc.server import CODE_NAMES, RpcServer
 from app.services import Services
 from app.settings import Settings
 from app.validation import Limits
-from tests.integration.rpc import ROUTES, call, to_rpc
+from tests.support.rpc import ROUTES, call, to_rpc
 
 NO_CLIENT = "no Kubernetes client (ConfigException); see the server log"
 SERVICES = ("ComputeTemplateService", "ClusterService", "RayJobService", "RayServeService", "RayJobSubmissionService")

@@ -7,7 +7,6 @@ schema).
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,14 @@ from app.http.validators import BodySchemaValidator
 from app.http.wire import normalise
 from app.k8s import K8s
 from app.services import Services
+from app.types import Json
 from app.validation import Limits
+from tests.support.fixture_pairs import load, seeds
 
 ROOT = Path(__file__).parents[2]
 SPEC = Specification.load(ROOT / "openapi" / "kuberay.yaml")
 RAW = Specification._load_spec_from_file(None, ROOT / "openapi" / "kuberay.yaml")  # refs unresolved
-SEED = sorted((ROOT / "tests" / "fixtures" / "seed").glob("*.json"))
+SEED = seeds()
 PREFIXES = ("/apis/v1alpha2", "/apis/v1")
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 
@@ -64,12 +65,12 @@ ROUTES = {
 }
 
 
-def operations() -> dict[tuple[str, str], dict[str, Any]]:
+def operations() -> dict[tuple[str, str], Json]:
     return {(method, path): item[method] for path, item in SPEC["paths"].items()
             for method in item if method in HTTP_METHODS}
 
 
-def operation_for(method: str, url: str) -> dict[str, Any]:
+def operation_for(method: str, url: str) -> Json:
     path = next(url.removeprefix(prefix) for prefix in PREFIXES if url.startswith(prefix + "/"))
     for (op_method, template), op in operations().items():
         if op_method == method.lower() and re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), path):
@@ -77,16 +78,17 @@ def operation_for(method: str, url: str) -> dict[str, Any]:
     raise AssertionError(f"no operation for {method} {url}")
 
 
-def json_schema(op: dict[str, Any], status: str) -> dict[str, Any]:
-    return op["responses"][status]["content"]["application/json"]["schema"]
+def json_schema(op: Json, status: str) -> Json:
+    schema: Json = op["responses"][status]["content"]["application/json"]["schema"]
+    return schema
 
 
-def request_errors(schema: dict[str, Any], body: Any) -> list[str]:
+def request_errors(schema: Json, body: Any) -> list[str]:
     validator = BodySchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
     return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
 
 
-def response_errors(schema: dict[str, Any], body: Any) -> list[str]:
+def response_errors(schema: Json, body: Any) -> list[str]:
     validator = Draft4ResponseValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
     return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
 
@@ -219,11 +221,6 @@ NAMES = [
 ]
 
 
-@pytest.mark.parametrize("schema, value, accepted", NAMES)
-def test_name_rules(schema: str, value: str, accepted: bool) -> None:
-    assert (request_errors(SPEC["components"]["schemas"][schema], value) == []) is accepted
-
-
 VALUES = [
     # (schema, value, accepted)
     ("ContinueToken", "", True),
@@ -262,8 +259,8 @@ VALUES = [
 ]
 
 
-@pytest.mark.parametrize("schema, value, accepted", VALUES)
-def test_value_rules(schema: str, value: str, accepted: bool) -> None:
+@pytest.mark.parametrize("schema, value, accepted", NAMES + VALUES)
+def test_schema_rules(schema: str, value: str, accepted: bool) -> None:
     assert (request_errors(SPEC["components"]["schemas"][schema], value) == []) is accepted
 
 
@@ -284,11 +281,11 @@ SERVICE = {"name": "s", "user": "u", "clusterSpec": CLUSTER["clusterSpec"], "ser
 GRAPH = {"importPath": "fruit.deployment_graph", "serveConfigs": [{"deploymentName": "d"}]}
 
 
-def without(body: dict[str, Any], key: str) -> dict[str, Any]:
+def without(body: Json, key: str) -> Json:
     return {k: v for k, v in body.items() if k != key}
 
 
-def spec_with(**head_or_worker: Any) -> dict[str, Any]:
+def spec_with(**head_or_worker: Any) -> Json:
     return {"headGroupSpec": {**HEAD, **head_or_worker.get("head", {})},
             "workerGroupSpec": [{**WORKER, **head_or_worker.get("worker", {})}]}
 
@@ -336,7 +333,7 @@ REQUESTS = [
 
 
 @pytest.mark.parametrize("schema, body, accepted", REQUESTS)
-def test_request_rules(schema: str, body: dict[str, Any], accepted: bool) -> None:
+def test_request_rules(schema: str, body: Json, accepted: bool) -> None:
     assert (request_errors(SPEC["components"]["schemas"][schema], body) == []) is accepted
 
 
@@ -355,10 +352,6 @@ def test_rules_that_no_schema_states_are_documented_in_the_400_answer() -> None:
         paged = any(parameter["name"] in ("continue", "pageToken") for parameter in op.get("parameters", []))
         if "requestBody" in op or paged:
             assert op["responses"]["400"]["description"] != generic, (method, path)
-
-
-def load(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
 
 
 @pytest.mark.parametrize("example", [p for p in SEED if "request" in load(p)], ids=lambda p: p.stem)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.errors import InvalidInput
+from app.types import Json
 from app.validation import (
     Limits,
     check_cluster,
@@ -23,7 +24,7 @@ from app.validation import (
 
 NS = "ray-system"
 
-SPEC: dict[str, Any] = {
+SPEC: Json = {
     "headGroupSpec": {"computeTemplate": "head-t", "rayStartParams": {"dashboard-host": "0.0.0.0"}},
     "workerGroupSpec": [
         {"groupName": "small", "computeTemplate": "worker-t", "replicas": 1, "minReplicas": 0, "maxReplicas": 5},
@@ -44,14 +45,14 @@ AUTOSCALING = ("clusterSpec", "enableInTreeAutoscaling")
 AUTOSCALER = ("clusterSpec", "autoscalerOptions")
 
 
-def edit(base: dict[str, Any], change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+def edit(base: Json, change: Callable[[Json], Any]) -> Json:
     body = copy.deepcopy(base)
     change(body)
     return body
 
 
-def drop(*path: str | int) -> Callable[[dict[str, Any]], None]:
-    def change(body: dict[str, Any]) -> None:
+def drop(*path: str | int) -> Callable[[Json], None]:
+    def change(body: Json) -> None:
         target: Any = body
         for step in path[:-1]:
             target = target[step]
@@ -59,8 +60,8 @@ def drop(*path: str | int) -> Callable[[dict[str, Any]], None]:
     return change
 
 
-def put(value: Any, *path: str | int) -> Callable[[dict[str, Any]], None]:
-    def change(body: dict[str, Any]) -> None:
+def put(value: Any, *path: str | int) -> Callable[[Json], None]:
+    def change(body: Json) -> None:
         target: Any = body
         for step in path[:-1]:
             target = target[step]
@@ -68,24 +69,24 @@ def put(value: Any, *path: str | int) -> Callable[[dict[str, Any]], None]:
     return change
 
 
-def volumes(*fields: dict[str, Any]) -> list[dict[str, Any]]:
+def volumes(*fields: Json) -> list[Json]:
     return [{"name": "v", "mountPath": "/v", **volume} for volume in fields]
 
 
-def graph(**fields: Any) -> Callable[[dict[str, Any]], None]:
+def graph(**fields: Any) -> Callable[[Json], None]:
     """The service's serve configuration becomes a deployment graph with these fields."""
     return both(drop("serveConfigV2"), put({**GRAPH, **fields}, "serveDeploymentGraphSpec"))
 
 
-def both(*changes: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-    def change(body: dict[str, Any]) -> None:
+def both(*changes: Callable[[Json], None]) -> Callable[[Json], None]:
+    def change(body: Json) -> None:
         for one in changes:
             one(body)
     return change
 
 
 # (id, check, body, path namespace, expected message)
-REJECTED: list[tuple[str, Callable[..., None], dict[str, Any], str, str]] = [
+REJECTED: list[tuple[str, Callable[..., None], Json, str, str]] = [
     # compute templates
     ("template path namespace empty", check_compute_template, TEMPLATE, "", NS_EMPTY),
     ("template namespace differs", check_compute_template, edit(TEMPLATE, put("other", "namespace")), NS,
@@ -345,7 +346,7 @@ REJECTED: list[tuple[str, Callable[..., None], dict[str, Any], str, str]] = [
 
 @pytest.mark.parametrize(("check", "body", "namespace", "message"),
                          [row[1:] for row in REJECTED], ids=[row[0] for row in REJECTED])
-def test_rejected(check: Callable[..., None], body: dict[str, Any], namespace: str, message: str) -> None:
+def test_rejected(check: Callable[..., None], body: Json, namespace: str, message: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         check(body, namespace)
     assert str(caught.value) == message
@@ -370,7 +371,7 @@ def test_the_worker_ceiling_is_the_servers_setting() -> None:
 
 
 # (id, check, body): valid bodies, including the edge of every rule
-ACCEPTED: list[tuple[str, Callable[..., None], dict[str, Any]]] = [
+ACCEPTED: list[tuple[str, Callable[..., None], Json]] = [
     ("template", check_compute_template, TEMPLATE),
     ("template with a memory unit", check_compute_template, {**TEMPLATE, "memoryUnit": "Mi"}),
     ("template with a decimal SI unit", check_compute_template, {**TEMPLATE, "memoryUnit": "G"}),
@@ -420,8 +421,8 @@ ACCEPTED: list[tuple[str, Callable[..., None], dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("check", "body"), [row[1:] for row in ACCEPTED], ids=[row[0] for row in ACCEPTED])
-def test_accepted(check: Callable[..., None], body: dict[str, Any]) -> None:
-    assert check(body, NS) is None
+def test_accepted(check: Callable[..., None], body: Json) -> None:
+    check(body, NS)  # raises nothing
 
 
 def test_check_cluster_spec_alone() -> None:
@@ -440,7 +441,7 @@ BAD_UNIT = {"name": "bad-unit", "cpu": 1, "memory": 4, "memoryUnit": "GB"}
     ({"no-memory": {"name": "no-memory", "cpu": 1, "memoryUnit": "lots"}},
      "compute template no-memory: memory '0lots' is not a valid quantity"),
 ], ids=["hand-edited unit", "first one refused, in the order given", "unit without memory"])
-def test_templates_read_back_that_build_no_pod_are_refused(templates: dict[str, Any], message: str) -> None:
+def test_templates_read_back_that_build_no_pod_are_refused(templates: Json, message: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         check_templates(templates)
     assert str(caught.value) == message
@@ -453,5 +454,5 @@ def test_templates_read_back_that_build_no_pod_are_refused(templates: dict[str, 
     {"legacy": {"name": "legacy", "cpu": 1, "memory": 2}},  # stored without a unit: Gi
     {"decimal": {**TEMPLATE, "memoryUnit": "M"}, "mebi": {**TEMPLATE, "memoryUnit": "Mi"}},
 ], ids=["none", "one", "no unit", "several"])
-def test_templates_read_back_accepted(templates: dict[str, Any]) -> None:
-    assert check_templates(templates) is None
+def test_templates_read_back_accepted(templates: Json) -> None:
+    check_templates(templates)  # raises nothing

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,21 @@ from app.http.wire import (
     unknown_field_warnings,
     warning_headers,
 )
+from app.types import Json
+from tests.support.fixture_pairs import folder, load
 
 SPEC = Specification.load(Path(__file__).parents[2] / "openapi" / "kuberay.yaml")
 
 
-def body_schema(path: str, method: str = "post") -> dict[str, Any]:
-    return SPEC["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+def body_schema(path: str, method: str = "post") -> Json:
+    schema: Json = SPEC["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    return schema
 
 
 TEMPLATE = body_schema("/namespaces/{namespace}/compute_templates")
 CLUSTER = body_schema("/namespaces/{namespace}/clusters")
 JOB = body_schema("/namespaces/{namespace}/jobs")
 SERVICE = body_schema("/namespaces/{namespace}/services/{name}", "put")
-FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 CASES = [
     # (id, schema, request body, what the handlers must see)
@@ -104,7 +105,7 @@ CASES = [
 
 @pytest.mark.parametrize("schema, body, expected", [case[1:] for case in CASES],
                          ids=[case[0] for case in CASES])
-def test_normalise(schema: dict[str, Any], body: Any, expected: Any) -> None:
+def test_normalise(schema: Json, body: Any, expected: Any) -> None:
     original = copy.deepcopy(body)
     assert normalise(body, schema) == expected
     assert body == original  # pure: the input is not modified
@@ -142,7 +143,7 @@ UNKNOWN = [
     ("output-only-fields-are-known", SERVICE, {"rayServiceStatus": {"rayClusterName": "c", "nodes": 2}},
      {"rayServiceStatus": {"rayClusterName": "c"}}, [("rayServiceStatus", "nodes")]),
     ("python-client-template", TEMPLATE,
-     json.loads((FIXTURES / "compute_templates" / "python-client-gpu.request.json").read_text()),
+     load(folder("compute_templates") / "python-client-gpu.request.json"),
      {"name": "gpu-template", "namespace": "default", "cpu": 2, "memory": 8, "gpu": 1},
      [("gpu accelerator",), ("extended resources",)]),
 ]
@@ -150,7 +151,7 @@ UNKNOWN = [
 
 @pytest.mark.parametrize("schema, body, expected, paths", [case[1:] for case in UNKNOWN],
                          ids=[case[0] for case in UNKNOWN])
-def test_unknown_fields_are_dropped_and_their_paths_reported(schema: dict[str, Any], body: Any, expected: Any,
+def test_unknown_fields_are_dropped_and_their_paths_reported(schema: Json, body: Any, expected: Any,
                                                              paths: list[tuple[Any, ...]]) -> None:
     original = copy.deepcopy(body)
     unknown: list[tuple[Any, ...]] = []
@@ -228,7 +229,7 @@ DUPLICATES = [
 
 
 @pytest.mark.parametrize("schema, body, message", DUPLICATES)
-def test_a_field_given_under_both_names_is_refused(schema: dict[str, Any], body: Any, message: str) -> None:
+def test_a_field_given_under_both_names_is_refused(schema: Json, body: Any, message: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         normalise(body, schema)
     assert caught.value.message == message

@@ -17,9 +17,10 @@ import yaml
 
 from devcluster.images.dockerfile import context_digest, normalize_ref
 from devcluster.images.ray import RAY_RECIPE, RAY_REFS, ray_key
+from tests.support.fixture_pairs import FIXTURES, load, seeds
 
 ROOT = Path(__file__).parents[3]
-GUIDE_REQUESTS = [json.loads(p.read_text()).get("request") for p in sorted((ROOT / "tests/fixtures/seed").glob("*.json"))]
+GUIDE_REQUESTS = [load(p).get("request") for p in seeds()]
 
 
 def _recipe_module(name: str) -> ModuleType:
@@ -85,7 +86,7 @@ def test_the_image_is_upstream_default_first_then_every_other_tag_once() -> None
 
 
 def test_every_ray_image_the_fixtures_name_is_a_tag_of_it() -> None:
-    named = {normalize_ref(name) for p in (ROOT / "tests/fixtures").rglob("*.json")
+    named = {normalize_ref(name) for p in FIXTURES.rglob("*.json")
              for name in re.findall(r"rayproject/ray:[\w.-]+", p.read_text())}
     assert named and named <= set(RAY_REFS)
 

@@ -10,7 +10,6 @@ when present; the expected response is `<case>.response.json`. Compute templates
 from __future__ import annotations
 
 import copy
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,31 +23,19 @@ from app.translate.cluster import (
     to_raycluster,
     to_raycluster_spec,
 )
+from app.types import Json
+from tests.support.fixture_pairs import case_id, cases, expected_response, folder, load, optional, sibling
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "clusters"
-REQUESTS = sorted(FIXTURES.glob("*.api.json"))
-OBJECTS = sorted(FIXTURES.glob("*.crd.json"))
+FIXTURES = folder("clusters")
+REQUESTS = cases("clusters", "api")
+OBJECTS = cases("clusters", "crd")
 NOW = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 SERVER_METADATA = {"creationTimestamp": "2025-01-02T03:04:06Z", "generation": 1, "resourceVersion": "811",
                    "uid": "6f1b6f0c-6b1e-4a8e-9d7c-2b1f0f3e4a5b"}
+TEMPLATES: dict[str, Json] = load(FIXTURES / "templates.json")
 
 
-def load(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def sibling(path: Path, kind: str) -> Path:
-    return path.with_name(f"{case_id(path)}.{kind}.json")
-
-
-def case_id(path: Path) -> str:
-    return path.name.split(".")[0]
-
-
-TEMPLATES: dict[str, dict[str, Any]] = load(FIXTURES / "templates.json")
-
-
-def stored(raycluster: dict[str, Any], case_file: Path) -> dict[str, Any]:
+def stored(raycluster: Json, case_file: Path) -> Json:
     """The object as the API server returns it once the operator has seen it."""
     stored_object = {**raycluster, "metadata": {**SERVER_METADATA, **raycluster["metadata"]}}
     status = sibling(case_file, "status")
@@ -57,14 +44,9 @@ def stored(raycluster: dict[str, Any], case_file: Path) -> dict[str, Any]:
     return stored_object
 
 
-def events(case_file: Path) -> list[dict[str, Any]]:
-    path = sibling(case_file, "events")
-    return load(path) if path.exists() else []
-
-
-def expected_response(case_file: Path) -> Any:
-    response = sibling(case_file, "response")
-    return load(response if response.exists() else sibling(case_file, "api"))
+def events(case_file: Path) -> list[Json]:
+    found: list[Json] = optional(case_file, "events", [])
+    return found
 
 
 # -- both directions, every case ------------------------------------------------------------
@@ -154,7 +136,7 @@ def test_inputs_and_outputs_share_nothing(api_file: Path) -> None:
     (None, []),
     ({}, []),
 ], ids=["head then workers", "distinct in first-seen order", "head only", "empty names skipped", "no spec", "empty spec"])
-def test_referenced_templates(spec: dict[str, Any] | None, names: list[str]) -> None:
+def test_referenced_templates(spec: Json | None, names: list[str]) -> None:
     assert referenced_templates(spec) == names
 
 

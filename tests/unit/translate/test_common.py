@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from app.translate.common import ZERO_TIME, go_json, go_time_string, omit_zero, positive, to_rfc3339
+from app.types import Json
 
 
 @pytest.mark.parametrize(("fields", "expected"), [
@@ -14,7 +15,7 @@ from app.translate.common import ZERO_TIME, go_json, go_time_string, omit_zero, 
     ({"s": "x", "i": -1, "f": 0.5, "b": True, "l": [0], "d": {"k": ""}},
      {"s": "x", "i": -1, "f": 0.5, "b": True, "l": [0], "d": {"k": ""}}),  # map entries keep zeros
 ])
-def test_omit_zero_drops_only_zero_fields(fields: dict[str, Any], expected: dict[str, Any]) -> None:
+def test_omit_zero_drops_only_zero_fields(fields: Json, expected: Json) -> None:
     assert omit_zero(fields) == expected
 
 

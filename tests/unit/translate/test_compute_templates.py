@@ -7,43 +7,25 @@ without a request is a ConfigMap found in a cluster (older servers, hand edits).
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from app.translate.compute_templates import to_api_compute_template, to_configmap
+from app.types import Json
+from tests.support.fixture_pairs import case_id, cases, expected_response, load, sibling
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "compute_templates"
-REQUESTS = sorted(FIXTURES.glob("*.api.json"))
-CONFIGMAPS = sorted(FIXTURES.glob("*.crd.json"))
+REQUESTS = cases("compute_templates", "api")
+CONFIGMAPS = cases("compute_templates", "crd")
 # What the API server adds to a ConfigMap it stores.
 SERVER_METADATA = {"creationTimestamp": "2025-01-02T03:04:06Z", "resourceVersion": "811",
                    "uid": "6f1b6f0c-6b1e-4a8e-9d7c-2b1f0f3e4a5b"}
 
 
-def load(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def sibling(path: Path, kind: str) -> Path:
-    return path.with_name(f"{path.name.split('.')[0]}.{kind}.json")
-
-
-def case_id(path: Path) -> str:
-    return path.name.split(".")[0]
-
-
-def stored(configmap_file: Path) -> dict[str, Any]:
-    configmap = load(configmap_file)
+def stored(configmap_file: Path) -> Json:
+    configmap: Json = load(configmap_file)
     configmap["metadata"] = {**SERVER_METADATA, **configmap["metadata"]}
     return configmap
-
-
-def expected_response(configmap_file: Path) -> Any:
-    response = sibling(configmap_file, "response")
-    return load(response if response.exists() else sibling(configmap_file, "api"))
 
 
 @pytest.mark.parametrize("api_file", REQUESTS, ids=case_id)

@@ -1,11 +1,10 @@
 """events.k8s.io/v1 Events become ClusterEvents: which fields win, and how times are written."""
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from app.translate.events import to_api_events
+from app.types import Json
 
 ZERO = "0001-01-01T00:00:00Z"
 META = {"name": "c.17a", "creationTimestamp": "2025-01-02T03:04:00Z"}
@@ -58,7 +57,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("event", "expected"), CASES)
-def test_event_becomes_cluster_event(event: dict[str, Any], expected: dict[str, Any]) -> None:
+def test_event_becomes_cluster_event(event: Json, expected: Json) -> None:
     assert to_api_events([event], "c") == [expected]
 
 

@@ -27,14 +27,15 @@ from app.translate.job_submissions import (
     submission_list,
     to_dashboard,
 )
+from app.types import Json
 from app.validation.job_submissions import check_submission
 
 TEMPLATE = "http://{service}.{namespace}.svc.cluster.local:{port}"
 
 
-def raycluster(status: dict[str, Any] | None = None, ports: list[dict[str, Any]] | None = None,
-               params: dict[str, str] | None = None) -> dict[str, Any]:
-    head: dict[str, Any] = {"rayStartParams": params or {},
+def raycluster(status: Json | None = None, ports: list[Json] | None = None,
+               params: dict[str, str] | None = None) -> Json:
+    head: Json = {"rayStartParams": params or {},
                             "template": {"spec": {"containers": [{"name": "ray-head", "ports": ports or []}]}}}
     return {"metadata": {"name": "rc", "namespace": "ns"}, "spec": {"headGroupSpec": head}, "status": status or {}}
 
@@ -66,7 +67,7 @@ def test_the_operators_records_name_the_service_and_the_port() -> None:
     (raycluster(params={"dashboard-port": "0"}), 8265),
     ({"metadata": {"name": "rc"}}, 8265),
 ])
-def test_the_port_comes_from_the_first_record_that_holds_a_valid_one(cluster: dict[str, Any], port: int) -> None:
+def test_the_port_comes_from_the_first_record_that_holds_a_valid_one(cluster: Json, port: int) -> None:
     assert dashboard_port(cluster) == port
 
 
@@ -108,9 +109,12 @@ def test_without_one_the_dashboard_is_the_head_services_port_through_the_api_ser
     cluster = raycluster({"head": {"serviceName": "rc-head-abc"}, "endpoints": {"dashboard": "9000"}})
     where = dashboard_at(cluster, DashboardRoute())
     assert where == ProxiedDashboard("ns", "rc", "rc-head-abc", 9000)
+    assert isinstance(where, ProxiedDashboard)
     assert where.path == "/api/v1/namespaces/ns/services/rc-head-abc:9000/proxy"
     assert where.name == "Ray dashboard of cluster rc (service rc-head-abc:9000 through the Kubernetes API server)"
-    assert dashboard_at(raycluster(), DashboardRoute()).path == "/api/v1/namespaces/ns/services/rc-head-svc:8265/proxy"
+    default = dashboard_at(raycluster(), DashboardRoute())
+    assert isinstance(default, ProxiedDashboard)
+    assert default.path == "/api/v1/namespaces/ns/services/rc-head-svc:8265/proxy"
 
 
 def test_the_proxys_path_quotes_every_name_as_one_segment() -> None:
@@ -157,7 +161,7 @@ def test_the_submit_body_in_rays_names_with_the_runtime_env_parsed() -> None:
     json.dumps(body, allow_nan=False)  # what the gateway sends
 
 
-ACCEPTED: list[dict[str, Any]] = [
+ACCEPTED: list[Json] = [
     {"entrypoint": "echo hi"},
     {"entrypoint": "echo hi", "runtimeEnv": "", "entrypointResources": {}},
     {"entrypoint": "echo hi", "runtimeEnv": "# only a comment"},
@@ -168,7 +172,7 @@ ACCEPTED: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("submission", ACCEPTED)
-def test_accepted(submission: dict[str, Any]) -> None:
+def test_accepted(submission: Json) -> None:
     check_submission(submission)
 
 
@@ -196,7 +200,7 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("submission", "message"), REFUSED)
-def test_refused_naming_the_field(submission: dict[str, Any], message: str) -> None:
+def test_refused_naming_the_field(submission: Json, message: str) -> None:
     with pytest.raises(InvalidInput) as refusal:
         check_submission(submission)
     assert message in refusal.value.message

@@ -7,37 +7,19 @@ A `.crd.json` without `.api.json` is a stored object only read back (status, del
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.translate.jobs import to_api_job, to_rayjob
+from app.types import Json
+from tests.support.fixture_pairs import as_created, case_id, cases, folder, load, sibling
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "jobs"
-TEMPLATES = json.loads((FIXTURES / "templates.json").read_text())
-BUILT = sorted(FIXTURES.glob("*.api.json"))
-STORED = sorted(FIXTURES.glob("*.crd.json"))
-SERVER_METADATA = ("creationTimestamp", "deletionTimestamp", "resourceVersion", "generation", "uid", "finalizers")
-
-
-def load(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def sibling(path: Path, kind: str) -> Path:
-    return path.with_name(path.name.rsplit(".", 2)[0] + f".{kind}.json")
-
-
-def as_created(stored: dict[str, Any]) -> dict[str, Any]:
-    """What we sent: the stored object without what the API server and the operator added."""
-    metadata = {k: v for k, v in stored["metadata"].items() if k not in SERVER_METADATA}
-    return {**{k: v for k, v in stored.items() if k != "status"}, "metadata": metadata}
-
-
-def case_id(path: Path) -> str:
-    return path.name.rsplit(".", 2)[0]
+FIXTURES = folder("jobs")
+TEMPLATES = load(FIXTURES / "templates.json")
+BUILT = cases("jobs", "api")
+STORED = cases("jobs", "crd")
 
 
 @pytest.mark.parametrize("api_file", BUILT, ids=case_id)
@@ -75,12 +57,12 @@ def test_metadata_map_is_not_shared() -> None:
     assert "added" not in job["metadata"]
 
 
-def _with_submitter(pod_template: dict[str, Any]) -> dict[str, Any]:
+def _with_submitter(pod_template: Json) -> Json:
     stored = load(FIXTURES / "selector-submitter.crd.json")
     return {**stored, "spec": {**stored["spec"], "submitterPodTemplate": pod_template}}
 
 
-def _container(**fields: Any) -> dict[str, Any]:
+def _container(**fields: Any) -> Json:
     return {"spec": {"containers": [{"name": "ray-job-submitter", **fields}]}}
 
 
@@ -100,7 +82,7 @@ def _container(**fields: Any) -> dict[str, Any]:
     ({}, {}),
 ], ids=["defaults hidden", "canonical", "canonical defaults hidden", "limits not requests", "requests ignored",
         "unreadable kept", "no resources", "first container only", "no containers", "empty template"])
-def test_job_submitter_read_back(pod_template: dict[str, Any], submitter: dict[str, str]) -> None:
+def test_job_submitter_read_back(pod_template: Json, submitter: dict[str, str]) -> None:
     assert to_api_job(_with_submitter(pod_template))["jobSubmitter"] == submitter
 
 

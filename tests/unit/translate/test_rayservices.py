@@ -22,52 +22,36 @@ from app.constants import (
     UPDATE_TIMESTAMP,
 )
 from app.translate.rayservices import to_api_service, to_rayservice, to_rayservice_update
+from app.types import Json
+from tests.support.fixture_pairs import as_created, case_id, cases, folder, load, optional, sibling
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "services"
-TEMPLATES = json.loads((FIXTURES / "templates.json").read_text())
-BUILT = sorted(FIXTURES.glob("*.api.json"))
-STORED = sorted(FIXTURES.glob("*.crd.json"))
-SERVER_METADATA = ("creationTimestamp", "deletionTimestamp", "resourceVersion", "generation", "uid", "finalizers")
+FIXTURES = folder("services")
+TEMPLATES = load(FIXTURES / "templates.json")
+BUILT = cases("services", "api")
+STORED = cases("services", "crd")
 NOW = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 LATER = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
 
 
-def load(path: Path) -> Any:
-    return json.loads(path.read_text())
+def events_of(path: Path) -> list[Json]:
+    found: list[Json] = optional(path, "events", [])
+    return found
 
 
-def sibling(path: Path, kind: str) -> Path:
-    return path.with_name(path.name.rsplit(".", 2)[0] + f".{kind}.json")
-
-
-def events_of(path: Path) -> list[dict[str, Any]]:
-    events = sibling(path, "events")
-    return load(events) if events.exists() else []
-
-
-def as_created(stored: dict[str, Any]) -> dict[str, Any]:
-    """What we sent: the stored object without what the API server and the operator added."""
-    metadata = {k: v for k, v in stored["metadata"].items() if k not in SERVER_METADATA}
-    return {**{k: v for k, v in stored.items() if k != "status"}, "metadata": metadata}
-
-
-def case_id(path: Path) -> str:
-    return path.name.rsplit(".", 2)[0]
-
-
-def graph_service(**changes: Any) -> dict[str, Any]:
+def graph_service(**changes: Any) -> Json:
     return {**load(FIXTURES / "readme-v1-graph.api.json"), **changes}
 
 
-def with_graph(**graph: Any) -> dict[str, Any]:
+def with_graph(**graph: Any) -> Json:
     return graph_service(serveDeploymentGraphSpec={"importPath": "app:graph", **graph})
 
 
-def deployed(service: dict[str, Any]) -> dict[str, Any]:
+def deployed(service: Json) -> Json:
     """The Serve application the generated serveConfigV2 describes."""
     config = yaml.safe_load(to_rayservice(service, TEMPLATES, NOW)["spec"]["serveConfigV2"])
     assert len(config["applications"]) == 1
-    return config["applications"][0]
+    application: Json = config["applications"][0]
+    return application
 
 
 # -- fixture pairs ------------------------------------------------------------------------
@@ -167,7 +151,7 @@ def test_max_concurrent_queries_uses_the_name_of_the_clusters_ray(version: str, 
      {"name": "A", "ray_actor_options": {"resources": {"custom_res": 1}, "accelerator_type": "T4"}}),
 ], ids=["replicas", "no replicas", "negative replicas", "autoscaled: no num_replicas", "empty autoscaling YAML",
         "user config as JSON", "gpus and memory", "non-positive options", "resources and accelerator"])
-def test_serve_config_fields(config: dict[str, Any], deployment: dict[str, Any]) -> None:
+def test_serve_config_fields(config: Json, deployment: Json) -> None:
     assert deployed(with_graph(serveConfigs=[config]))["deployments"] == [deployment]
 
 
@@ -177,11 +161,11 @@ def test_serve_config_fields(config: dict[str, Any], deployment: dict[str, Any])
     ({"serveConfigs": [{"deploymentName": "A", "routePrefix": "/x"}, {"deploymentName": "B", "routePrefix": "/x"}]},
      {"name": "default", "import_path": "app:graph", "route_prefix": "/x", "deployments": [{"name": "A"}, {"name": "B"}]}),
 ], ids=["import path only", "empty fields", "one prefix on two deployments"])
-def test_application_fields(graph: dict[str, Any], application: dict[str, Any]) -> None:
+def test_application_fields(graph: Json, application: Json) -> None:
     assert deployed(with_graph(**graph)) == application
 
 
-def _stored_graph_service(**annotations: str | None) -> dict[str, Any]:
+def _stored_graph_service(**annotations: str | None) -> Json:
     stored = load(FIXTURES / "readme-v1-graph.crd.json")
     kept = {**stored["metadata"]["annotations"], **annotations}
     return {**stored, "metadata": {**stored["metadata"],
@@ -205,7 +189,7 @@ def test_untrustworthy_graph_annotation_falls_back_to_serve_config(annotations: 
 # -- PUT: the replacement object ----------------------------------------------------------
 
 
-def _existing(name: str) -> dict[str, Any]:
+def _existing(name: str) -> Json:
     """The stored object, plus what others added since: foreign labels and annotations, a new version."""
     stored = load(FIXTURES / f"{name}.crd.json")
     metadata = stored["metadata"]

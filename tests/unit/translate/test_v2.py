@@ -3,6 +3,7 @@ watch's time limit, on plain data."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,22 +15,23 @@ from app.translate.v2 import (
     template_names,
     with_compute_templates,
 )
+from app.types import ComputeTemplate, Json
 
-SMALL = {"name": "small", "namespace": "ns", "cpu": 2, "memory": 4, "memoryUnit": "Gi"}
-BIG = {"name": "big", "namespace": "ns", "cpu": 8, "memory": 512, "memoryUnit": "Mi", "gpu": 2,
+SMALL: ComputeTemplate = {"name": "small", "namespace": "ns", "cpu": 2, "memory": 4, "memoryUnit": "Gi"}
+BIG: ComputeTemplate = {"name": "big", "namespace": "ns", "cpu": 8, "memory": 512, "memoryUnit": "Mi", "gpu": 2,
        "gpuAccelerator": "amd.com/gpu", "extendedResources": {"vpc.amazonaws.com/efa": 1},
        "tolerations": [{"key": "ray", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"},
                        {"key": "spot", "operator": "Exists"}]}
-TEMPLATES = {"small": SMALL, "big": BIG}
+TEMPLATES: dict[str, ComputeTemplate] = {"small": SMALL, "big": BIG}
 
 
-def pod(*containers: str, **spec: Any) -> dict[str, Any]:
+def pod(*containers: str, **spec: Any) -> Json:
     return {"spec": {"containers": [{"name": name, "image": "rayproject/ray:2.9.0"} for name in containers], **spec}}
 
 
-def cluster_spec(head: str | None = "small", worker: str | None = "big") -> dict[str, Any]:
-    head_group: dict[str, Any] = {"rayStartParams": {}, "template": pod("ray-head", "sidecar")}
-    worker_group: dict[str, Any] = {"groupName": "w", "rayStartParams": {}, "template": pod("ray-worker")}
+def cluster_spec(head: str | None = "small", worker: str | None = "big") -> Json:
+    head_group: Json = {"rayStartParams": {}, "template": pod("ray-head", "sidecar")}
+    worker_group: Json = {"groupName": "w", "rayStartParams": {}, "template": pod("ray-worker")}
     if head is not None:
         head_group["computeTemplate"] = head
     if worker is not None:
@@ -37,16 +39,22 @@ def cluster_spec(head: str | None = "small", worker: str | None = "big") -> dict
     return {"headGroupSpec": head_group, "workerGroupSpecs": [worker_group]}
 
 
-OBJECTS = {
+OBJECTS: dict[str, Callable[[Json], Json]] = {
     "rayclusters": lambda spec: {"kind": "RayCluster", "spec": spec},
     "rayjobs": lambda spec: {"kind": "RayJob", "spec": {"entrypoint": "python x.py", "rayClusterSpec": spec}},
     "rayservices": lambda spec: {"kind": "RayService", "spec": {"serveConfigV2": "", "rayClusterConfig": spec}},
 }
 
 
-def groups_of(obj: dict[str, Any], plural: str) -> dict[str, Any]:
-    spec = {"rayclusters": lambda o: o["spec"], "rayjobs": lambda o: o["spec"]["rayClusterSpec"],
-            "rayservices": lambda o: o["spec"]["rayClusterConfig"]}[plural](obj)
+SPEC_OF: dict[str, Callable[[Json], Json]] = {
+    "rayclusters": lambda o: o["spec"],
+    "rayjobs": lambda o: o["spec"]["rayClusterSpec"],
+    "rayservices": lambda o: o["spec"]["rayClusterConfig"],
+}
+
+
+def groups_of(obj: Json, plural: str) -> Json:
+    spec = SPEC_OF[plural](obj)
     return {"head": spec["headGroupSpec"], "worker": spec["workerGroupSpecs"][0]}
 
 
@@ -82,7 +90,7 @@ def test_gpus_and_extended_resources_go_on_the_ray_container_only() -> None:
 
 
 def test_the_default_accelerator_and_unit() -> None:
-    template = {"name": "t", "cpu": 1, "memory": 3, "gpu": 1}  # stored without a unit: Gi
+    template: ComputeTemplate = {"name": "t", "cpu": 1, "memory": 3, "gpu": 1}  # stored without a unit: Gi
     obj = OBJECTS["rayclusters"](cluster_spec(head="t", worker=None))
     result = with_compute_templates(obj, "rayclusters", {"t": template})
     limits = result["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]["limits"]

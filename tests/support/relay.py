@@ -25,7 +25,7 @@ def host_address() -> str:
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.connect((TEST_NET, 9))  # UDP: no packet is sent
-            address = probe.getsockname()[0]
+            address = str(probe.getsockname()[0])
         if not ipaddress.ip_address(address).is_loopback:
             return address
     except OSError:

@@ -6,6 +6,8 @@ from typing import Any
 
 import requests
 
+from app.types import Json
+
 
 class UpstreamClient:
     """The requests the KubeRay Python client (python_apiserver_client.KubeRayAPIs) makes for job
@@ -27,9 +29,9 @@ class UpstreamClient:
     @staticmethod
     def request_dict(entrypoint: str, submission_id: str | None = None, runtime_env: str | None = None,
                      metadata: dict[str, str] | None = None, num_cpu: float = -1.0, num_gpu: float = -1.0,
-                     resources: dict[str, str] | None = None) -> dict[str, Any]:
+                     resources: dict[str, str] | None = None) -> Json:
         """The body the client's RayJobRequest.to_dict() builds (its own key names)."""
-        body: dict[str, Any] = {"entrypoint": entrypoint}
+        body: Json = {"entrypoint": entrypoint}
         for key, value in (("submissionId", submission_id), ("runtimeEnv", runtime_env), ("metadata", metadata),
                            ("resources", resources)):
             if value is not None:
@@ -40,19 +42,19 @@ class UpstreamClient:
             body["numGpus"] = num_gpu
         return body
 
-    def submit_job(self, ns: str, name: str, request: dict[str, Any]) -> tuple[int, str | None, str | None]:
+    def submit_job(self, ns: str, name: str, request: Json) -> tuple[int, str | None, str | None]:
         response = self._send("submit_job", "POST", f"namespaces/{ns}/jobsubmissions/{name}", json=request)
         if response.status_code // 100 != 2:
             return response.status_code, response.json()["message"], None
         return response.status_code, None, response.json()["submissionId"]
 
-    def get_job_info(self, ns: str, name: str, sid: str) -> tuple[int, str | None, dict[str, Any] | None]:
+    def get_job_info(self, ns: str, name: str, sid: str) -> tuple[int, str | None, Json | None]:
         response = self._send("get_job_info", "GET", f"namespaces/{ns}/jobsubmissions/{name}/{sid}")
         if response.status_code // 100 != 2:
             return response.status_code, response.json()["message"], None
         return response.status_code, None, response.json()
 
-    def list_job_info(self, ns: str, name: str) -> tuple[int, str | None, list[dict[str, Any]] | None]:
+    def list_job_info(self, ns: str, name: str) -> tuple[int, str | None, list[Json] | None]:
         response = self._send("list_job_info", "GET", f"namespaces/{ns}/jobsubmissions/{name}")
         if response.status_code // 100 != 2:
             return response.status_code, response.json()["message"], None

@@ -6,21 +6,31 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from kubernetes import client, dynamic
 
+from app.types import Json
+from tests.support.kube import Cluster, account_token, api_client
+
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "helm" / "kuberay-apiserver"
-Json = dict[str, Any]
 
 
 class Helm:
     """The helm binary with its own empty home: no user's repositories, plugins or contexts."""
+
+    @classmethod
+    def built(cls, home: Path) -> Helm:
+        """devcluster's helm, built from its Go module on first use (cached after)."""
+        from devcluster import build
+
+        return cls(build.build_all(build.cache_root() / "logs", ["helm"])["helm"], home)
 
     def __init__(self, binary: Path, home: Path) -> None:
         self.binary = binary
@@ -48,14 +58,6 @@ class Helm:
         result = self.run(*args)
         assert result.returncode == 0, result.stderr
         return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-
-
-@pytest.fixture(scope="session")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    from devcluster import build
-
-    binary = build.build_all(build.cache_root() / "logs", ["helm"])["helm"]  # cached; built on first use
-    return Helm(binary, tmp_path_factory.mktemp("helm-home"))
 
 
 def unique_name() -> str:
@@ -95,6 +97,61 @@ def delete_cluster_scoped(api: client.ApiClient, objects: Iterable[Json]) -> Non
                     raise
 
 
+# -- the chart's identity, installed ----------------------------------------------------------
+
+RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+ROLE_KINDS = ("ClusterRole", "Role")
+
+
+@dataclass
+class Identity:
+    """The chart's ServiceAccount, as the server would run in the cluster."""
+
+    kubeconfig: Path
+    username: str
+    name: str  # the chart's `name`
+    roles: dict[str, Json]  # the ClusterRoles or Roles as installed, by name
+
+    @property
+    def role(self) -> Json:
+        """The first role, `<name>`: the calls app/k8s makes."""
+        return self.roles[self.name]
+
+    @property
+    def v2_role(self) -> Json:
+        """The V2 API's role, `<name>-v2`."""
+        return self.roles[f"{self.name}-v2"]
+
+    def api(self) -> client.ApiClient:
+        return api_client(self.kubeconfig)
+
+
+@contextmanager
+def chart_identity(cluster: Cluster, helm: Helm, namespace: str, workdir: Path,
+                   *sets: str, only_v2: bool = False) -> Iterator[Identity]:
+    """The chart's account and roles, installed; `only_v2`: the V2 role and binding alone."""
+    chart_name = unique_name()
+    objects = [o for o in helm.template(namespace, f"name={chart_name}", *sets)
+               if o["kind"] in RBAC_KINDS and not (
+                   only_v2 and o["kind"] != "ServiceAccount" and o["metadata"]["name"] != f"{chart_name}-v2")]
+    create(cluster.api, objects)
+    try:
+        [account] = of_kind(objects, "ServiceAccount")
+        name = account["metadata"]["name"]
+        kubeconfig = workdir / f"{name}.kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": name,
+            "clusters": [{"name": "devcluster", "cluster": {
+                "server": cluster.server, "certificate-authority": str(cluster.ca_file)}}],
+            "users": [{"name": name, "user": {"token": account_token(cluster.api, namespace, name)}}],
+            "contexts": [{"name": name, "context": {"cluster": "devcluster", "user": name}}],
+        }))
+        roles = {o["metadata"]["name"]: o for o in objects if o["kind"] in ROLE_KINDS}
+        yield Identity(kubeconfig, f"system:serviceaccount:{namespace}:{name}", chart_name, roles)
+    finally:
+        delete_cluster_scoped(cluster.api, objects)
+
+
 # -- a role's permissions, one at a time ----------------------------------------------------------
 
 def atoms(role: Json) -> list[tuple[str, str, str]]:
@@ -108,13 +165,15 @@ def without(role: Json, atom: tuple[str, str, str]) -> list[Json]:
             for group, resource, verb in atoms(role) if (group, resource, verb) != atom]
 
 
-def allowed(cluster: Any, user: str, atom: tuple[str, str, str], namespace: str) -> bool:
+def allowed(cluster: Cluster, user: str, atom: tuple[str, str, str], namespace: str) -> bool:
     """Whether Kubernetes lets `user` (a ServiceAccount) do `atom` in `namespace` now."""
     group, resource, verb = atom
     resource, _, subresource = resource.partition("/")
-    review = client.AuthorizationV1Api(cluster.api).create_subject_access_review({
-        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
-        "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
-                 "resourceAttributes": {"group": group, "resource": resource, "subresource": subresource,
-                                        "verb": verb, "namespace": namespace}}})
-    return bool(review.status.allowed)
+    review = client.AuthorizationV1Api(cluster.api).create_subject_access_review(
+        client.V1SubjectAccessReview.model_validate({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": user, "groups": ["system:serviceaccounts", "system:authenticated"],
+                     "resourceAttributes": {"group": group, "resource": resource, "subresource": subresource,
+                                            "verb": verb, "namespace": namespace}}}))
+    assert review.status is not None
+    return review.status.allowed

@@ -16,22 +16,17 @@ object written, what any two runs must have in common; `assert_same` compares tw
 from __future__ import annotations
 
 import copy
-import json
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
-from tests.conftest import Cluster, fresh_namespaces
-from tests.integration.support import STAMPS, without_operator_defaults
+from app.types import Json
+from tests.support.api import Send
+from tests.support.fixture_pairs import seed
+from tests.support.kube import PLURALS, STAMPS, Cluster, fresh_namespaces, json_object, without_operator_defaults
 
-Json = dict[str, Any]
-Send = Callable[[str, str, "Json | None"], "tuple[int, Any]"]
-SEED = Path(__file__).parents[1] / "fixtures" / "seed"
 GUIDE_NAMESPACES = ("ray-system", "default")
 
 
@@ -45,11 +40,6 @@ class Step:
     until_gone: bool = False  # poll this GET until 404: a deletion the operator finishes later
 
 
-def _fixture(number: int) -> Json:
-    [path] = SEED.glob(f"{number:02d}-*.json")
-    return json.loads(path.read_text())
-
-
 def _in(namespaces: dict[str, str], text: str) -> str:
     for guide, ours in namespaces.items():
         text = text.replace(f"/namespaces/{guide}/", f"/namespaces/{ours}/")
@@ -59,22 +49,25 @@ def _in(namespaces: dict[str, str], text: str) -> str:
 
 
 def _from_guide(number: int, namespaces: dict[str, str], method: str = "", path: str = "") -> Step:
-    seed = _fixture(number)
-    body = copy.deepcopy(seed.get("request"))
+    guide = seed(number)
+    body = copy.deepcopy(guide.get("request"))
     if body and body.get("namespace") in namespaces:
         body["namespace"] = namespaces[body["namespace"]]
-    path = _in(namespaces, path or seed["path"])
-    method = method or seed["method"]
+    path = _in(namespaces, path or guide["path"])
+    method = method or guide["method"]
     name = body.get("name") if body else None
     if method == "GET" and not name and path.count("/") == 6:  # /apis/v/namespaces/ns/kind/name
         name = path.rsplit("/", 1)[1]
-    return Step(f"{number:02d} {seed['section']}", method, path, body, name)
+    return Step(f"{number:02d} {guide['section']}", method, path, body, name)
 
 
 def steps(primary: str, secondary: str) -> list[Step]:
     """The guide's 27 requests and the 7 steps that let each of them succeed."""
     ns = dict(zip(GUIDE_NAMESPACES, (primary, secondary), strict=True))
-    g = lambda number: _from_guide(number, ns)  # noqa: E731
+
+    def g(number: int) -> Step:
+        return _from_guide(number, ns)
+
     templates = f"/apis/v1alpha2/namespaces/{primary}/compute_templates"
     jobs_b = f"/apis/v1alpha2/namespaces/{secondary}/jobs"
     v2 = g(23)
@@ -122,13 +115,6 @@ def run(send: Send, sequence: list[Step], gone_timeout: float = 60.0) -> list[tu
     return answers
 
 
-@pytest.fixture
-def other_namespace(cluster: Any) -> Iterator[str]:
-    """The guide's second namespace (`default`); the `namespace` fixture plays `ray-system`."""
-    with fresh_namespaces(cluster, 1) as [name]:
-        yield name
-
-
 # -- two runs compared ---------------------------------------------------------------------------
 
 # What two runs of the same requests legitimately differ in: times, and what the operator has done
@@ -167,19 +153,17 @@ def _in_guide_order(answer: Json) -> Json:
             for key, value in answer.items()}
 
 
-PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
-
-
 def _written(cluster: Cluster, path: str, answer: Json) -> Json:
     """What Kubernetes holds for the object a create or update just wrote, without the fields the
     API server and the operator fill in."""
     _, _, _, _, namespace, kind, *_ = path.split("/")
     name = answer["name"]
     if kind == "compute_templates":
-        held = client.CoreV1Api(cluster.api).read_namespaced_config_map(name, namespace).to_dict()
-        return {"data": held["data"], "labels": held["metadata"]["labels"]}
-    held = client.CustomObjectsApi(cluster.api).get_namespaced_custom_object(
-        "ray.io", "v1", namespace, PLURALS[kind], name)
+        configmap = client.CoreV1Api(cluster.api).read_namespaced_config_map(name, namespace)
+        assert configmap.metadata is not None
+        return {"data": configmap.data, "labels": configmap.metadata.labels}
+    held = json_object(client.CustomObjectsApi(cluster.api).get_namespaced_custom_object(
+        "ray.io", "v1", namespace, PLURALS[kind], name))
     metadata = held["metadata"]
     return {"labels": metadata.get("labels", {}), "annotations": metadata.get("annotations", {}),
             "spec": without_operator_defaults(held["spec"])}

@@ -20,7 +20,9 @@ from typing import Any
 
 from kubernetes import client
 
-Json = dict[str, Any]
+from app.types import Json
+from tests.support.kube import json_object
+
 Atom = tuple[str, str, str]  # (API group, resource, verb): one permission of a role
 RAY = ("ray.io", "v1")
 CLUSTERS = "rayclusters"
@@ -45,9 +47,9 @@ class Step:
 def plant_head_service(admin: client.ApiClient, namespace: str, name: str = "v2-head-svc") -> str:
     """A Service labelled as KubeRay's head Services are, with no endpoints: Kubernetes' proxy
     answers 503 (no endpoints available) once a caller may use it, 403 when not."""
-    client.CoreV1Api(admin).create_namespaced_service(namespace, {
+    client.CoreV1Api(admin).create_namespaced_service(namespace, client.V1Service.model_validate({
         "metadata": {"name": name, "labels": dict(HEAD_LABELS)},
-        "spec": {"ports": [{"name": "dashboard", "port": 8265}]}})
+        "spec": {"ports": [{"name": "dashboard", "port": 8265}]}}))
     return name
 
 
@@ -70,10 +72,10 @@ def _update(api: client.ApiClient, ns: str, name: str) -> Json:
     what was read before that is a conflict (409): read it again and retry."""
     custom = client.CustomObjectsApi(api)
     for _ in range(5):
-        current = custom.get_namespaced_custom_object(*RAY, ns, CLUSTERS, name)
+        current = json_object(custom.get_namespaced_custom_object(*RAY, ns, CLUSTERS, name))
         current["metadata"]["labels"]["v2"] = "updated"
         try:
-            return dict(custom.replace_namespaced_custom_object(*RAY, ns, CLUSTERS, name, current))
+            return json_object(custom.replace_namespaced_custom_object(*RAY, ns, CLUSTERS, name, current))
         except client.ApiException as exc:
             if exc.status != 409:
                 raise
@@ -177,6 +179,6 @@ def run(api: client.ApiClient, namespace: str, service: str, through_server: boo
 def message(exc: client.ApiException) -> str:
     """The message of a Kubernetes Status answer (the V2 routes forward it unchanged)."""
     try:
-        return str(json.loads(exc.body)["message"])
+        return str(json.loads(exc.body or "")["message"])
     except (TypeError, ValueError, KeyError):
         return str(exc.body)

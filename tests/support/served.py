@@ -19,8 +19,9 @@ from typing import Any
 from kubernetes import client
 
 from devcluster.procs import free_port
-from tests.conftest import Cluster, wait_for
-from tests.integration import seed_sequence
+from tests.support.api import Send
+from tests.support.kube import Cluster
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).parents[2]
 CONFIG = ROOT / "gunicorn.conf.py"
@@ -96,7 +97,7 @@ def gunicorn(cluster: Cluster, workdir: Path, **env: str) -> Iterator[Server]:
                 process.wait(timeout=10)
 
 
-def http_send(port: int, sent: list[str] | None = None) -> seed_sequence.Send:
+def http_send(port: int, sent: list[str] | None = None) -> Send:
     """Each request on a new connection; `sent` collects "METHOD path" of each."""
     def send(method: str, path: str, body: Any) -> tuple[int, Any]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

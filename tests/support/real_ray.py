@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
+from app.types import Json
 from devcluster import footprint, images, node
-from tests.conftest import Cluster, fresh_namespaces, wait_for
-from tests.integration.support import cluster_body, ok, template_body
+from tests.support.api import ok
+from tests.support.bodies import cluster_body, template_body
+from tests.support.kube import Cluster, fresh_namespaces
+from tests.support.waiting import wait_for
 
 NAME = "test-cluster"
 WORKER_GROUP = "small-wg"
 HEAD_READY_TIMEOUT = 300.0  # a first head on a 2-CPU machine: its image's first start, Ray's start
-Json = dict[str, Any]
 
 
 @dataclass
@@ -79,6 +81,7 @@ def pods_memory(api: client.ApiClient, ns: str) -> dict[str, int]:
     cgroup under the real node's (usage less inactive file cache: the kubelet's "working set")."""
     used = {}
     for pod in client.CoreV1Api(api).list_namespaced_pod(ns).items:
+        assert pod.metadata is not None and pod.metadata.name is not None
         for top in footprint.cgroup_dirs(node.CGROUP):
             for folder in top.rglob(f"pod{pod.metadata.uid}"):
                 if (bytes_used := _working_set(folder)) is not None:
@@ -98,8 +101,8 @@ def _working_set(folder: Path) -> int | None:
     return int(usage.read_text()) - int(fields.get(inactive, 0))
 
 
-@pytest.fixture(scope="session")
-def ray_on_node(cluster: Cluster, real_node: node.RealNode, app: Any) -> Iterator[RayOnNode]:
+@contextmanager
+def guide_cluster_running(cluster: Cluster, real_node: node.RealNode, app: Any) -> Iterator[RayOnNode]:
     """The guide's templates and autoscaled cluster, made through the API in a namespace whose pods
     run on the real node; yields once the cluster is ready (the head's Ray is up)."""
     load_ray_image(real_node)

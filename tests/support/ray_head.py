@@ -1,8 +1,6 @@
 """A real Ray head on loopback, for the tests of the job submissions (no fakes).
 
-Ray lives in a venv of its own, never in the project's (its pinned grpcio, protobuf and pydantic
-would clash with the project's): `ray_venv()` builds it on first use from
-tests/ray-requirements.txt into the user's cache and reuses it after. `RayHead` starts one head
+Ray runs from a venv of its own (tests/support/ray_venv.py). `RayHead` starts one head
 (`ray start --head --block`) in a session of its own, with every port it lets us choose taken
 from `devcluster.cluster.free_port()`, so it never meets another Ray or control plane of the
 machine; it is stopped by signalling its own processes only, never with `ray stop` (which stops
@@ -10,14 +8,11 @@ every Ray of the machine).
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -26,11 +21,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from devcluster import build
 from devcluster.procs import free_port
+from tests.support.procfs import all_stats, cmdline, environ_has, rss_kib, stat
+from tests.support.ray_venv import ray_venv
 
-REQUIREMENTS = Path(__file__).resolve().parents[1] / "ray-requirements.txt"
-READY_MARKER = ".complete"
 START_TIMEOUT = 120.0
 # stop(): how long `ray start` may take to stop the head on SIGTERM (1.5-4.5 s seen; a SIGTERM
 # that lands while it forks is lost and it hangs), how long what it left may take to exit on
@@ -77,129 +71,14 @@ RAY_ENV = {
 MARK_VAR = "KUBERAY_API_RAY_HEAD"
 
 
+# The session's head (the `ray_head` fixture): a custom resource jobs can ask for, and how long a
+# job may wait for resources before Ray fails it (Ray's default: 900 s).
+RAY_HEAD_RESOURCES = {"kuberay_api_test": 2.0}
+RAY_JOB_START_TIMEOUT = 20
+
+
 class RayHeadError(RuntimeError):
-    """The head could not be built, started or stopped; the message says why, with its logs."""
-
-
-# -- the venv ----------------------------------------------------------------------------------
-
-def cache_root() -> Path:
-    """~/.cache/kuberay-api/ray (XDG_CACHE_HOME and KUBERAY_API_CACHE honoured, as devcluster)."""
-    return build.cache_root().parent / "ray"
-
-
-def venv_key(requirements: Path = REQUIREMENTS) -> str:
-    """Short hash of the requirements' content and of the interpreter the venv is made from
-    (a venv's python is a link to it, so another interpreter needs another venv)."""
-    digest = hashlib.sha256(requirements.read_bytes())
-    digest.update(f"\0{sys.version_info.major}.{sys.version_info.minor}\0{_base_python()}".encode())
-    return digest.hexdigest()[:12]
-
-
-def _base_python() -> str:
-    return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
-
-
-def ray_venv(requirements: Path = REQUIREMENTS) -> Path:
-    """The venv holding the requirements' packages, built on first use (about 20 s from PyPI).
-
-    The venv is built in a fresh folder beside its place, its ready marker written last, then
-    published at once by renaming a link to it over `<cache>/ray/<key>` (a venv can't be moved:
-    its scripts name their own path). A lock file keeps two test processes from building it
-    twice; a folder left by a crashed build is never published and is swept by the next one.
-    """
-    root = cache_root()
-    key = venv_key(requirements)
-    dest = root / key
-    if (dest / READY_MARKER).is_file():
-        return dest
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f"{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (dest / READY_MARKER).is_file():  # built by another process while we waited
-            return dest
-        published = dest.resolve() if dest.is_symlink() else None
-        for stale in root.glob(f"{key}.venv-*"):
-            if stale != published:
-                shutil.rmtree(stale, ignore_errors=True)
-        build_dir = Path(tempfile.mkdtemp(prefix=f"{key}.venv-", dir=root))
-        build_dir.chmod(0o755)
-        print(f"ray_head: installing {requirements.name} into {build_dir} (first use)",
-              file=sys.stderr, flush=True)
-        started = time.monotonic()
-        try:
-            _run([_base_python(), "-m", "venv", str(build_dir)], "python -m venv")
-            _run([str(build_dir / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check",
-                  "--quiet", "-r", str(requirements)], "pip install")
-            (build_dir / READY_MARKER).write_text(f"{time.monotonic() - started:.0f}s\n")
-            link = root / f"{key}.link-{os.getpid()}"
-            link.unlink(missing_ok=True)
-            link.symlink_to(build_dir.name)
-            if dest.is_dir() and not dest.is_symlink():  # an unready folder of another layout
-                shutil.rmtree(dest)
-            link.rename(dest)  # atomic: readers see the old link or the ready venv
-            if published is not None:
-                shutil.rmtree(published, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(build_dir, ignore_errors=True)
-            raise
-    print(f"ray_head: installed in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
-    return dest
-
-
-def _run(argv: list[str], what: str) -> None:
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        tail = proc.stdout.decode(errors="replace").strip()[-2000:]
-        raise RayHeadError(f"{what} failed with code {proc.returncode}:\n{tail}")
-
-
-# -- processes ---------------------------------------------------------------------------------
-
-def _stat(pid: int) -> tuple[int, int, int, int] | None:
-    """(ppid, process group, session, start time) of a live process, None for a gone one."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    fields = raw[raw.rindex(")") + 2:].split()
-    if fields[0] == "Z":  # a zombie has no process left to signal
-        return None
-    return int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19])
-
-
-def _all_stats() -> dict[int, tuple[int, int, int, int]]:
-    stats = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _stat(int(entry))
-            if stat is not None:
-                stats[int(entry)] = stat
-    return stats
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
-def _environ_has(pid: int, entry: bytes) -> bool:
-    try:
-        return entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    """The head could not be started or stopped; the message says why, with its logs."""
 
 
 # -- the head ----------------------------------------------------------------------------------
@@ -398,10 +277,10 @@ class RayHead:
         if self._proc is None:
             return {}
         leader = self._proc.pid
-        stats = _all_stats()
+        stats = all_stats()
         mark = f"{MARK_VAR}={self.temp_dir}".encode()
         mine = {pid for pid, (_, pgid, sid, _) in stats.items()
-                if sid == leader or pgid == leader or _environ_has(pid, mark)}
+                if sid == leader or pgid == leader or environ_has(pid, mark)}
         mine |= {pid for pid, start in self._seen.items() if stats.get(pid, (0, 0, 0, -1))[3] == start}
         children: dict[int, list[int]] = {}
         for pid, (ppid, *_rest) in stats.items():
@@ -414,11 +293,11 @@ class RayHead:
         mine.discard(os.getpid())
         for pid in mine:
             self._seen[pid] = stats[pid][3]
-        return {pid: _cmdline(pid) for pid in sorted(mine)}
+        return {pid: cmdline(pid) for pid in sorted(mine)}
 
     def rss_mib(self) -> float:
         """The resident memory of all the head's processes together (shared pages counted in each)."""
-        return sum(_rss_kib(pid) for pid in self.processes()) / 1024
+        return sum(rss_kib(pid) for pid in self.processes()) / 1024
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of `ray start`'s output and of Ray's main logs, for error messages."""
@@ -438,7 +317,7 @@ class RayHead:
     def _answers(self, path: str, timeout: float = 2.0) -> bool:
         try:
             with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
-                return resp.status == 200
+                return bool(resp.status == 200)
         except (OSError, urllib.error.URLError):
             return False
 
@@ -455,8 +334,8 @@ class RayHead:
         return info is not None
 
     def _signal(self, pid: int, sig: int) -> None:
-        stat = _stat(pid)
-        if stat is None or self._seen.get(pid, stat[3]) != stat[3]:  # gone, or another process now
+        now = stat(pid)
+        if now is None or self._seen.get(pid, now[3]) != now[3]:  # gone, or another process now
             return
         try:
             os.kill(pid, sig)
@@ -473,8 +352,3 @@ def _distinct_free_ports(names: Iterable[str]) -> dict[str, int]:
             port = free_port()
         ports[name] = port
     return ports
-
-
-def pids_alive(pids: Iterable[int]) -> list[int]:
-    """Which of these pids are live (non-zombie) processes."""
-    return [pid for pid in pids if _stat(pid) is not None]

@@ -1,7 +1,7 @@
 """A gRPC client of the server, generated from our protos, and upstream's HTTP routes as RPCs.
 
-`ROUTES` is upstream's own table of which RPC each V1 route calls (its grpc-gateway rules,
-BEHAVIOR.md §1.3), written out here rather than read from the spec's `x-grpc`, so that a wrong
+`ROUTES` is upstream's own table of which RPC each V1 route calls (the `google.api.http` rules of
+`proto/*.proto@v1.7.0`), written out here rather than read from the spec's `x-grpc`, so that a wrong
 annotation in the spec fails the tests that use it. `grpc_send` turns a `(method, path, body)` of
 the user guide into that RPC over a channel and answers `(HTTP status, JSON)` as the HTTP front
 would: the response message in protojson (JSON names, enum numbers, no zero values), or the
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,6 +24,8 @@ from app.rpc.generated import (
     cluster_pb2_grpc,
     config_pb2,
     config_pb2_grpc,
+    error_pb2,
+    error_pb2_grpc,
     job_pb2,
     job_pb2_grpc,
     job_submission_pb2,
@@ -30,11 +33,20 @@ from app.rpc.generated import (
     serve_pb2,
     serve_pb2_grpc,
 )
+from app.types import Json
+from tests.support.api import Send
 
-Json = dict[str, Any]
-
-STUBS: dict[str, Callable[[grpc.Channel], Any]] = {
+MODULES: dict[str, tuple[ModuleType, ModuleType]] = {  # proto file -> (messages, gRPC stubs)
+    "cluster.proto": (cluster_pb2, cluster_pb2_grpc),
+    "config.proto": (config_pb2, config_pb2_grpc),
+    "error.proto": (error_pb2, error_pb2_grpc),
+    "job.proto": (job_pb2, job_pb2_grpc),
+    "job_submission.proto": (job_submission_pb2, job_submission_pb2_grpc),
+    "serve.proto": (serve_pb2, serve_pb2_grpc),
+}
+STUBS: dict[str, Callable[[grpc.Channel], Any]] = {  # service -> its generated client
     "ComputeTemplateService": config_pb2_grpc.ComputeTemplateServiceStub,
+    "ImageTemplateService": config_pb2_grpc.ImageTemplateServiceStub,  # declared, never served
     "ClusterService": cluster_pb2_grpc.ClusterServiceStub,
     "RayJobService": job_pb2_grpc.RayJobServiceStub,
     "RayServeService": serve_pb2_grpc.RayServeServiceStub,
@@ -93,7 +105,8 @@ ROUTES: list[tuple[str, str, str, str, type[Message], str | None]] = [
      "DeleteRayJob", job_submission_pb2.DeleteRayJobSubmissionRequest, None),
 ]
 
-# grpc-gateway's HTTP status for each gRPC code (BEHAVIOR.md §2.3)
+# grpc-gateway's HTTP status for each gRPC code: the gateway of `apiserver/cmd/main.go@v1.7.0` answers errors
+# with grpc-gateway v2's runtime.DefaultHTTPErrorHandler (`apiserver/go.mod@v1.7.0`)
 HTTP_STATUS = {0: 200, 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409,
                11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
 PREFIX = re.compile(r"^/apis/(v1|v1alpha2)(?=/)")
@@ -127,7 +140,8 @@ def to_rpc(method: str, path: str, body: Json | None) -> tuple[str, str, Message
 def call(channel: grpc.Channel, service: str, rpc: str, request: Message,
          metadata: tuple[tuple[str, str], ...] = ()) -> Message:
     """One RPC through the generated stub; a failure raises grpc.RpcError."""
-    return getattr(STUBS[service](channel), rpc)(request, timeout=30, metadata=metadata)
+    answer: Message = getattr(STUBS[service](channel), rpc)(request, timeout=30, metadata=metadata)
+    return answer
 
 
 def as_json(message: Message) -> Json:
@@ -136,8 +150,8 @@ def as_json(message: Message) -> Json:
 
 
 def grpc_send(channel: grpc.Channel, sent: list[str] | None = None,
-              metadata: tuple[tuple[str, str], ...] = ()) -> Callable[[str, str, Json | None], tuple[int, Any]]:
-    """A `seed_sequence.Send` over gRPC; `sent` collects the RPCs made; `metadata` goes with each."""
+              metadata: tuple[tuple[str, str], ...] = ()) -> Send:
+    """A `Send` over gRPC; `sent` collects the RPCs made; `metadata` goes with each."""
 
     def send(method: str, path: str, body: Json | None) -> tuple[int, Any]:
         service, rpc, request = to_rpc(method, path, body)
