@@ -46,7 +46,8 @@ def reader_token(kubeconfig: str, namespace: str) -> str:
         subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace=namespace)]))
     request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
     status = core.create_namespaced_service_account_token("reader", namespace, request).status
-    assert status is not None
+    if status is None or not status.token:
+        raise RuntimeError(f"the token request for {namespace}/reader was answered without a token")
     return str(status.token)
 
 
