@@ -259,7 +259,7 @@ def test_a_page_of_another_origin_cannot_write_without_asking(browser: Chrome, s
     assert kube.get("rayclusters", namespace, "sneaky-cluster") is None
 
 
-@pytest.mark.parametrize("origin, status", [
+@pytest.mark.parametrize(("origin", "status"), [
     ("{own}", 200),  # the server's own pages (the Swagger UI)
     ("{allowed}", 200),
     ("{other}", 403),

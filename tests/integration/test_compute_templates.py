@@ -165,7 +165,7 @@ def test_unknown_template_is_404(app_client: TestClient, namespace: str) -> None
     refused(app_client.delete(f"{base}/nope"), 404, 5)
 
 
-@pytest.mark.parametrize("change,fragment", [
+@pytest.mark.parametrize(("change", "fragment"), [
     ({"namespace": "elsewhere"}, "namespace"),
     ({"cpu": 0}, "'cpu'"),
     ({"memory": 0}, "'memory'"),

@@ -144,7 +144,7 @@ def test_rbac_is_enforced_for_service_account_tokens(cluster: Cluster, namespace
              timeout=20, what="RBAC to allow the list")
 
 
-@pytest.mark.parametrize("plural,body,owner_label", [
+@pytest.mark.parametrize(("plural", "body", "owner_label"), [
     ("rayjobs", {"kind": "RayJob", "spec": {"entrypoint": "python -c 'print(1)'",
                                             "rayClusterSpec": _cluster_spec()}},
      "ray.io/originated-from-crd=RayJob"),

@@ -26,7 +26,7 @@ def with_worker(body: Json, **counts: int) -> Json:
 
 
 @pytest.mark.parametrize("resource", list(BODIES))
-@pytest.mark.parametrize("counts,fragment", [
+@pytest.mark.parametrize(("counts", "fragment"), [
     ({"replicas": -3}, "'clusterSpec.workerGroupSpec[0].replicas' must be at least 0, not -3"),  # the spec's rule
     ({"replicas": 10, "minReplicas": 1, "maxReplicas": 5}, "is 10, more than maxReplicas 5"),
     ({"replicas": 1, "minReplicas": 3, "maxReplicas": 5}, "is 1, less than minReplicas 3"),

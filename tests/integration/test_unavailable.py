@@ -36,7 +36,7 @@ def dead_client(cluster: Cluster, tmp_path: Path) -> Iterator[TestClient]:
         yield client
 
 
-@pytest.mark.parametrize("method,path,body", [
+@pytest.mark.parametrize(("method", "path", "body"), [
     ("GET", "/apis/v1/namespaces/ns/clusters/c", None),
     ("GET", "/apis/v1/namespaces/ns/clusters", None),
     ("GET", "/apis/v1/clusters", None),

@@ -77,7 +77,7 @@ def copied(obj: Json, name: str) -> Json:
 SAME = {"clusters": ("user", "version", "environment", "clusterSpec"), "jobs": ("user", "entrypoint", "clusterSpec")}
 
 
-@pytest.mark.parametrize("kind, plural", [("clusters", "rayclusters"), ("jobs", "rayjobs")])
+@pytest.mark.parametrize(("kind", "plural"), [("clusters", "rayclusters"), ("jobs", "rayjobs")])
 def test_the_kubernetes_client_manages_ray_objects_through_v2_and_v1_sees_them(
         server: Server, v2: client.ApiClient, kube: Kube, namespaces: list[str], kind: str, plural: str) -> None:
     first, second = namespaces
@@ -278,7 +278,7 @@ def test_the_compute_template_step_on_create_and_update(server: Server, v2: clie
         {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1}
 
 
-@pytest.mark.parametrize("plural, kind, spec_of", [
+@pytest.mark.parametrize(("plural", "kind", "spec_of"), [
     ("rayclusters", "RayCluster", lambda groups: groups),
     ("rayjobs", "RayJob", lambda groups: {"entrypoint": "python -V", "rayClusterSpec": groups}),
     ("rayservices", "RayService", lambda groups: {"serveConfigV2": "applications: []\n",
@@ -307,7 +307,7 @@ def test_a_create_naming_a_template_must_be_json_or_yaml(server: Server, kube: K
     assert kube.items("rayclusters", namespace) == []
 
 
-@pytest.mark.parametrize("method, path, code", [
+@pytest.mark.parametrize(("method", "path", "code"), [
     ("GET", "/api/v1/namespaces/{ns}/secrets", 404),
     ("GET", "/api/v1/namespaces/{ns}/configmaps", 404),
     ("GET", "/api/v1/namespaces/{ns}/pods/p/proxy/", 404),

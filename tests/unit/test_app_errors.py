@@ -63,7 +63,7 @@ UNKNOWN_ROUTES = [
 ]
 
 
-@pytest.mark.parametrize("method, path", UNKNOWN_ROUTES)
+@pytest.mark.parametrize(("method", "path"), UNKNOWN_ROUTES)
 def test_unknown_route_is_404_code_5(client: Any, method: str, path: str) -> None:
     message = assert_error(client.request(method, path), 404, 5)
     assert message == f"Not Found: no API route matches {method} {path}."
@@ -78,7 +78,7 @@ WRONG_METHODS = [
 ]
 
 
-@pytest.mark.parametrize("method, path, allowed", WRONG_METHODS)
+@pytest.mark.parametrize(("method", "path", "allowed"), WRONG_METHODS)
 def test_wrong_method_is_405_code_12_with_every_allowed_method(client: Any, method: str, path: str,
                                                                  allowed: str | None) -> None:
     response = client.request(method, path)
@@ -206,7 +206,7 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("method, path, body, message", [case[1:] for case in INVALID], ids=[c[0] for c in INVALID])
+@pytest.mark.parametrize(("method", "path", "body", "message"), [case[1:] for case in INVALID], ids=[c[0] for c in INVALID])
 def test_invalid_request_is_400_code_3_naming_the_field(client: Any, method: str, path: str, body: Any,
                                                         message: str | None) -> None:
     if isinstance(body, bytes):
@@ -239,7 +239,7 @@ REACH_THE_HANDLER = [
 ]
 
 
-@pytest.mark.parametrize("method, path, body, content_type", [c[1:] for c in REACH_THE_HANDLER],
+@pytest.mark.parametrize(("method", "path", "body", "content_type"), [c[1:] for c in REACH_THE_HANDLER],
                          ids=[c[0] for c in REACH_THE_HANDLER])
 def test_valid_request_reaches_kubernetes(client: Any, caplog: pytest.LogCaptureFixture, method: str,
                                           path: str, body: Any, content_type: str | None) -> None:
@@ -270,7 +270,7 @@ WARNED = [
 ]
 
 
-@pytest.mark.parametrize("path, body, status, fields", [c[1:] for c in WARNED], ids=[c[0] for c in WARNED])
+@pytest.mark.parametrize(("path", "body", "status", "fields"), [c[1:] for c in WARNED], ids=[c[0] for c in WARNED])
 def test_unknown_fields_are_dropped_and_named_in_warnings_whatever_the_answer(
         client: Any, path: str, body: Any, status: int, fields: list[str]) -> None:
     """`fieldValidation=Warn`, the default: one Warning header per field, as Kubernetes writes it,

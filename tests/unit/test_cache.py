@@ -117,7 +117,7 @@ def test_write_marks_are_shared_between_processes(tmp_path: Path) -> None:
 KEYS = [("a", "x"), ("a", "y"), ("a-b", "z"), ("b", "w"), ("b", "x")]
 
 
-@pytest.mark.parametrize("after, limit, page, next_key", [
+@pytest.mark.parametrize(("after", "limit", "page", "next_key"), [
     (None, 0, KEYS, None),
     (None, 2, KEYS[:2], ("a", "y")),
     (("a", "y"), 2, KEYS[2:4], ("b", "w")),

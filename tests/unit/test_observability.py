@@ -79,7 +79,7 @@ NAMED = [
 ]
 
 
-@pytest.mark.parametrize("method, path, operation, template, status", NAMED,
+@pytest.mark.parametrize(("method", "path", "operation", "template", "status"), NAMED,
                          ids=[f"{m} {p}" for m, p, *_ in NAMED])
 def test_a_request_is_counted_and_logged_under_its_route(
         client: Any, access_lines: io.StringIO, method: str, path: str, operation: str,
@@ -125,7 +125,7 @@ def test_probes_and_scrapes_log_at_debug_and_api_calls_at_info(
 
 # -- request ids ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sent, kept", [
+@pytest.mark.parametrize(("sent", "kept"), [
     ("abc-123", True),
     ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", True),  # a W3C traceparent
     ("", False),
@@ -201,7 +201,7 @@ FORMATTED = [
 ]
 
 
-@pytest.mark.parametrize("record, expected, absent", FORMATTED)
+@pytest.mark.parametrize(("record", "expected", "absent"), FORMATTED)
 def test_json_lines_hold_the_record_its_extras_and_its_request_id(
         record: logging.LogRecord, expected: dict[str, Any], absent: set[str]) -> None:
     line = JsonFormatter().format(record)
@@ -229,7 +229,7 @@ def bare_root() -> Iterator[logging.Logger]:
         root.setLevel(level)
 
 
-@pytest.mark.parametrize("log_format, formatter", [("json", JsonFormatter), ("text", logging.Formatter)])
+@pytest.mark.parametrize(("log_format", "formatter"), [("json", JsonFormatter), ("text", logging.Formatter)])
 def test_logging_goes_to_stdout_in_the_chosen_format_at_the_chosen_level(
         log_format: str, formatter: type) -> None:
     with bare_root() as root:
@@ -262,7 +262,7 @@ def test_every_record_gets_the_request_id_of_its_request(client: Any, caplog: py
 
 # -- settings --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("env, attribute, value", [
+@pytest.mark.parametrize(("env", "attribute", "value"), [
     ({}, "log_format", "text"),
     ({"KUBERAY_API_LOG_FORMAT": "JSON"}, "log_format", "json"),
     ({"KUBERAY_API_LOG_FORMAT": ""}, "log_format", "text"),
@@ -275,7 +275,7 @@ def test_observability_settings_are_read(env: dict[str, str], attribute: str, va
     assert getattr(Settings.from_env(env), attribute) == value
 
 
-@pytest.mark.parametrize("name, value", [
+@pytest.mark.parametrize(("name", "value"), [
     ("KUBERAY_API_LOG_FORMAT", "xml"),
     ("KUBERAY_API_REQUEST_ID_HEADER", "X Request"),
     ("KUBERAY_API_REQUEST_ID_HEADER", "X-Id:"),

@@ -69,7 +69,7 @@ READ = [
 ]
 
 
-@pytest.mark.parametrize("env, attribute, value", READ)
+@pytest.mark.parametrize(("env", "attribute", "value"), READ)
 def test_reads(env: dict[str, str], attribute: str, value: object) -> None:
     assert getattr(Settings.from_env(env), attribute) == value
 
@@ -118,7 +118,7 @@ def test_the_token_mode_needs_a_clean_token(env: dict[str, str]) -> None:
         Settings.from_env(env)
 
 
-@pytest.mark.parametrize("name, value", REFUSED)
+@pytest.mark.parametrize(("name", "value"), REFUSED)
 def test_a_bad_value_fails_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: value})

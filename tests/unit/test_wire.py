@@ -103,7 +103,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("schema, body, expected", [case[1:] for case in CASES],
+@pytest.mark.parametrize(("schema", "body", "expected"), [case[1:] for case in CASES],
                          ids=[case[0] for case in CASES])
 def test_normalise(schema: Json, body: Any, expected: Any) -> None:
     original = copy.deepcopy(body)
@@ -149,7 +149,7 @@ UNKNOWN = [
 ]
 
 
-@pytest.mark.parametrize("schema, body, expected, paths", [case[1:] for case in UNKNOWN],
+@pytest.mark.parametrize(("schema", "body", "expected", "paths"), [case[1:] for case in UNKNOWN],
                          ids=[case[0] for case in UNKNOWN])
 def test_unknown_fields_are_dropped_and_their_paths_reported(schema: Json, body: Any, expected: Any,
                                                              paths: list[tuple[Any, ...]]) -> None:
@@ -178,7 +178,7 @@ MODES = [
 ]
 
 
-@pytest.mark.parametrize("query, mode", MODES)
+@pytest.mark.parametrize(("query", "mode"), MODES)
 def test_field_validation(query: bytes, mode: str | None) -> None:
     assert field_validation(query) == mode
 
@@ -208,7 +208,7 @@ WARNINGS = [
 ]
 
 
-@pytest.mark.parametrize("paths, headers", WARNINGS)
+@pytest.mark.parametrize(("paths", "headers"), WARNINGS)
 def test_unknown_field_warnings(paths: list[tuple[Any, ...]], headers: list[str]) -> None:
     assert unknown_field_warnings(paths) == headers
 
@@ -228,7 +228,7 @@ DUPLICATES = [
 ]
 
 
-@pytest.mark.parametrize("schema, body, message", DUPLICATES)
+@pytest.mark.parametrize(("schema", "body", "message"), DUPLICATES)
 def test_a_field_given_under_both_names_is_refused(schema: Json, body: Any, message: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         normalise(body, schema)
@@ -252,6 +252,6 @@ QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("query, expected", QUERIES)
+@pytest.mark.parametrize(("query", "expected"), QUERIES)
 def test_rename_query(query: bytes, expected: bytes) -> None:
     assert rename_query(query, ALIASES) == expected

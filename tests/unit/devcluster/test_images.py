@@ -20,7 +20,7 @@ from devcluster.images.pause import pause_version_define
 ROOT = Path(__file__).parents[3]
 
 
-@pytest.mark.parametrize("name,full", [
+@pytest.mark.parametrize(("name", "full"), [
     ("python:3.11.14-slim-bookworm", "docker.io/library/python:3.11.14-slim-bookworm"),
     ("kuberay-api:dev-0123", "docker.io/library/kuberay-api:dev-0123"),
     ("pause", "docker.io/library/pause:latest"),
@@ -46,7 +46,7 @@ def test_stages_scratch_flags_and_continuations_are_not_images() -> None:
     assert from_images(text) == ["docker.io/library/python:3.11-slim-bookworm"]
 
 
-@pytest.mark.parametrize("ref,problem", [
+@pytest.mark.parametrize(("ref", "problem"), [
     ("docker.io/library/python:3.12.1-slim-bookworm", "Python 3.12"),
     ("docker.io/library/python:3.11-slim-trixie", "trixie"),
     ("docker.io/library/debian:bookworm", "not a python"),

@@ -113,7 +113,7 @@ def test_the_same_apps_make_the_same_bytes(tmp_path: Path) -> None:
     assert all((tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes() for n in first.values())
 
 
-@pytest.mark.parametrize("url,top", [
+@pytest.mark.parametrize(("url", "top"), [
     ("https://github.com/ray-project/test_dag/archive/41d09119cbdf8450599f993f51318e9e27c59098.zip",
      "test_dag-41d09119cbdf8450599f993f51318e9e27c59098"),
     ("https://github.com/o/repo/archive/v1.0.zip", "repo-v1.0"),
