@@ -49,7 +49,8 @@ def error(response: Any, status: int, code: int) -> str:
     assert response.status_code == status, (response.status_code, response.text)
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"code", "message"} and body["code"] == code, body
+    assert set(body) == {"code", "message"}, body
+    assert body["code"] == code, body
     return str(body["message"])
 
 
@@ -185,9 +186,11 @@ def test_a_request_logs_one_json_line_with_its_fields_and_id(
         response = client.get(f"/apis/v1alpha2/namespaces/{namespace}/compute_templates",
                               headers={"X-Request-ID": "it-ok-1"})
 
-    assert response.status_code == 200 and response.headers["X-Request-ID"] == "it-ok-1"
+    assert response.status_code == 200
+    assert response.headers["X-Request-ID"] == "it-ok-1"
     [line] = _lines(json_log, "it-ok-1")
-    assert line["logger"] == "app.access" and line["level"] == "INFO"
+    assert line["logger"] == "app.access"
+    assert line["level"] == "INFO"
     assert {key: line[key] for key in ("method", "path", "operation", "status")} == {
         "method": "GET", "path": "/apis/v1alpha2/namespaces/{namespace}/compute_templates",
         "operation": "list_compute_templates", "status": 200}
@@ -216,6 +219,7 @@ def test_a_failed_request_logs_its_errors_under_the_same_request_id(
     assert response.status_code == 503
     lines = _lines(json_log, request_id)
     access = [line for line in lines if line["logger"] == "app.access"]
-    assert len(access) == 1 and access[0]["status"] == 503
+    assert len(access) == 1
+    assert access[0]["status"] == 503
     assert any(line["logger"] == "app.http.problems" and line["level"] == "ERROR" for line in lines)
     assert any(line["logger"] == "app.k8s" and line["level"] == "WARNING" for line in lines)  # in the handler's thread

@@ -83,7 +83,8 @@ def sender(app_client: TestClient, refusals: list[str]) -> Send:
 def whoami(identity: Identity) -> str:
     review = client.AuthenticationV1Api(identity.api()).create_self_subject_review(
         client.V1SelfSubjectReview.model_validate({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}))
-    assert review.status is not None and review.status.user_info is not None
+    assert review.status is not None
+    assert review.status.user_info is not None
     return review.status.user_info.username or ""
 
 
@@ -426,7 +427,8 @@ def test_auth_role_is_enough_for_callers(cluster: Cluster, helm: Helm, namespace
         # The chart's default extra keys are exactly those of a token bound to a pod.
         review = client.AuthenticationV1Api(cluster.api).create_token_review(
             client.V1TokenReview.model_validate({"spec": {"token": token}}))
-        assert review.status is not None and review.status.user is not None
+        assert review.status is not None
+        assert review.status.user is not None
         extras = sorted(f"userextras/{key}" for key in review.status.user.extra or {})
         assert extras == sorted(resource for _, resource, _ in atoms(role) if resource.startswith("userextras/"))
         assert len(extras) == 5
@@ -519,4 +521,5 @@ def test_single_namespace_install_in_kubernetes_mode_leaves_namespaces_to_caller
             assert [t["name"] for t in ok(app_client.get(elsewhere, headers=headers))["computeTemplates"]] == ["t"]
             # and in the release namespace, where the server may, the caller may not
             refused(app_client.get(f"/apis/v1/namespaces/{namespace}/compute_templates", headers=headers), 403, 7)
-        assert "create_configmap" in calls.counts and not [r for r in calls.refusals if other_namespace in r]
+        assert "create_configmap" in calls.counts
+        assert not [r for r in calls.refusals if other_namespace in r]

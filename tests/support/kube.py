@@ -99,7 +99,8 @@ def account_token(api: client.ApiClient, namespace: str, account: str, seconds: 
     spec: Json = {"expirationSeconds": seconds, **({"boundObjectRef": bound_to} if bound_to else {})}
     request = client.CoreV1Api(api).create_namespaced_service_account_token(
         account, namespace, client.AuthenticationV1TokenRequest.model_validate({"spec": spec}))
-    assert request.status is not None and request.status.token is not None
+    assert request.status is not None
+    assert request.status.token is not None
     return request.status.token
 
 

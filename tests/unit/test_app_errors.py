@@ -48,7 +48,8 @@ def assert_error(response: httpx.Response, status: int, code: int) -> str:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"code", "message"} and body["code"] == code
+    assert set(body) == {"code", "message"}
+    assert body["code"] == code
     assert list(Draft4ResponseValidator(ERROR_SCHEMA).iter_errors(body)) == []
     assert response.text.strip() == json.dumps(body, separators=(",", ":"))
     return str(body["message"])
@@ -289,8 +290,10 @@ def test_unknown_fields_are_dropped_and_named_in_warnings_whatever_the_answer(
 def test_swagger_ui_of_each_prefix_works_offline(client: Any) -> None:
     for prefix in ("/apis/v1", "/apis/v1alpha2"):
         page = client.get(f"{prefix}/swagger-ui/")
-        assert page.status_code == 200 and f"{prefix}/openapi.json" in page.text
-        assert "https://" not in page.text and "http://" not in page.text  # every asset is local
+        assert page.status_code == 200
+        assert f"{prefix}/openapi.json" in page.text
+        assert "https://" not in page.text
+        assert "http://" not in page.text  # every asset is local
         assert client.get(f"{prefix}/swagger-ui/swagger-ui-bundle.js").status_code == 200
 
 
@@ -300,13 +303,15 @@ def test_upstreams_swagger_ui_address_leads_to_the_v1_ui(client: Any, path: str)
     if path.endswith("index.html"):
         assert_error(response, 404, 5)  # only the directory is upstream's address
         return
-    assert response.status_code == 302 and response.headers["location"] == "/apis/v1/swagger-ui/"
+    assert response.status_code == 302
+    assert response.headers["location"] == "/apis/v1/swagger-ui/"
 
 
 @pytest.mark.parametrize("prefix", ["/apis/v1", "/apis/v1alpha2"])
 def test_each_prefix_serves_the_spec_with_its_own_server_url(client: Any, prefix: str) -> None:
     spec = client.get(f"{prefix}/openapi.json")
-    assert spec.status_code == 200 and spec.headers["content-type"] == "application/json"
+    assert spec.status_code == 200
+    assert spec.headers["content-type"] == "application/json"
     body = spec.json()
     assert body["servers"] == [{"url": prefix}]
     operation_ids = {op["operationId"] for item in body["paths"].values() for op in item.values()

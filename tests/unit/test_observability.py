@@ -94,10 +94,14 @@ def test_a_request_is_counted_and_logged_under_its_route(
     assert value("kuberay_api_requests_total", **labels) == counted + 1
     assert value("kuberay_api_request_duration_seconds_count", **labels) == timed + 1
     [line] = [json.loads(text) for text in access_lines.getvalue().splitlines()]
-    assert line["method"] == method and line["path"] == template and line["status"] == status
-    assert line["operation"] == operation and line["logger"] == "app.access"
+    assert line["method"] == method
+    assert line["path"] == template
+    assert line["status"] == status
+    assert line["operation"] == operation
+    assert line["logger"] == "app.access"
     assert line["request_id"] == response.headers["X-Request-ID"]
-    assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
+    assert isinstance(line["duration_ms"], float)
+    assert line["duration_ms"] >= 0
 
 
 def test_a_method_outside_http_is_counted_as_other(client: Any) -> None:
@@ -143,13 +147,15 @@ def test_the_request_id_is_the_callers_if_sane_else_a_new_one(
 
 def test_errors_carry_the_request_id_too(client: Any) -> None:
     response = client.get("/no/such/path", headers={"X-Request-ID": "trace-7"})
-    assert response.status_code == 404 and response.headers["X-Request-ID"] == "trace-7"
+    assert response.status_code == 404
+    assert response.headers["X-Request-ID"] == "trace-7"
 
 
 def test_the_request_id_header_is_a_setting(tmp_path: Any) -> None:
     app = create_app(Settings(kubeconfig=str(tmp_path / "none"), request_id_header="X-Trace-Id"))
     response = app.test_client().get("/healthz", headers={"X-Trace-Id": "t-1"})
-    assert response.headers["X-Trace-Id"] == "t-1" and "X-Request-ID" not in response.headers
+    assert response.headers["X-Trace-Id"] == "t-1"
+    assert "X-Request-ID" not in response.headers
 
 
 # -- probes and metrics --------------------------------------------------------------------
@@ -165,7 +171,8 @@ def test_readyz_without_a_usable_kubernetes_configuration_is_503(client: Any) ->
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"code", "message"} and body["code"] == 14
+    assert set(body) == {"code", "message"}
+    assert body["code"] == 14
     assert body["message"].startswith("Not ready: no Kubernetes client")
 
 
@@ -236,7 +243,8 @@ def test_logging_goes_to_stdout_in_the_chosen_format_at_the_chosen_level(
         configure_logging("WARNING", log_format)
         [handler] = root.handlers
         level = root.level
-    assert isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout
+    assert isinstance(handler, logging.StreamHandler)
+    assert handler.stream is sys.stdout
     assert type(handler.formatter) is formatter
     assert level == logging.WARNING
     if log_format == "text":
@@ -257,7 +265,8 @@ def test_every_record_gets_the_request_id_of_its_request(client: Any, caplog: py
         client.get("/healthz", headers={"X-Request-ID": "r-42"})
         logging.getLogger("elsewhere").warning("outside any request")
     ids = {record.name: getattr(record, "request_id", None) for record in caplog.records}
-    assert ids["app.access"] == "r-42" and ids["elsewhere"] == "-"
+    assert ids["app.access"] == "r-42"
+    assert ids["elsewhere"] == "-"
 
 
 # -- settings --------------------------------------------------------------------------------

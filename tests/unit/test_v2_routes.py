@@ -49,7 +49,8 @@ def test_events_of_one_namespace_are_read_only() -> None:
     assert (served.name, served.namespace) == ("v2.events", "team")
     with pytest.raises(MethodNotAllowed) as refused:
         route("POST", "/apis/events.k8s.io/v1/namespaces/team/events")
-    assert refused.value.status == 405 and "allowed: GET" in refused.value.message
+    assert refused.value.status == 405
+    assert "allowed: GET" in refused.value.message
 
 
 @pytest.mark.parametrize(("path", "service"), [

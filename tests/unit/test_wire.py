@@ -162,8 +162,10 @@ def test_unknown_fields_are_dropped_and_their_paths_reported(schema: Json, body:
 
 def test_shape_knows_which_objects_forbid_other_fields() -> None:
     shape = Shape.of(CLUSTER)  # allOf: the closed Cluster and the request's name rule
-    assert shape.closed and shape.fields["clusterSpec"].closed
-    assert not shape.fields["annotations"].closed and shape.fields["annotations"].values is not None
+    assert shape.closed
+    assert shape.fields["clusterSpec"].closed
+    assert not shape.fields["annotations"].closed
+    assert shape.fields["annotations"].values is not None
 
 
 MODES = [
@@ -186,7 +188,8 @@ def test_field_validation(query: bytes, mode: str | None) -> None:
 def test_strict_names_every_unknown_field_sorted_as_kubernetes_does() -> None:
     refusal = refuse_unknown_fields([("z",), ("clusterSpec", "workerGroupSpec", 10, "x"),
                                      ("clusterSpec", "workerGroupSpec", 2, "x")])
-    assert refusal.status == 400 and refusal.message == (
+    assert refusal.status == 400
+    assert refusal.message == (
         "Unknown fields 'clusterSpec.workerGroupSpec[10].x', 'clusterSpec.workerGroupSpec[2].x', 'z': "
         "the API has no such field.")
 
@@ -237,7 +240,8 @@ def test_a_field_given_under_both_names_is_refused(schema: Json, body: Any, mess
 
 def test_shape_merges_allof_so_the_request_name_rule_and_the_aliases_both_apply() -> None:
     shape = Shape.of(CLUSTER)
-    assert "name" in shape.fields and shape.aliases["cluster_spec"] == "clusterSpec"
+    assert "name" in shape.fields
+    assert shape.aliases["cluster_spec"] == "clusterSpec"
     assert shape.fields["environment"].enum == {"DEV": 0, "TESTING": 1, "STAGING": 2, "PRODUCTION": 3}
     assert shape.fields["clusterSpec"].fields["workerGroupSpec"].items is not None
 

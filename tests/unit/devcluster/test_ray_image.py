@@ -26,7 +26,8 @@ GUIDE_REQUESTS = [load(p).get("request") for p in seeds()]
 def _recipe_module(name: str) -> ModuleType:
     """A module of the recipe folder (not a package: the image build runs its files)."""
     spec = importlib.util.spec_from_file_location(name, RAY_RECIPE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -88,7 +89,8 @@ def test_the_image_is_upstream_default_first_then_every_other_tag_once() -> None
 def test_every_ray_image_the_fixtures_name_is_a_tag_of_it() -> None:
     named = {normalize_ref(name) for p in FIXTURES.rglob("*.json")
              for name in re.findall(r"rayproject/ray:[\w.-]+", p.read_text())}
-    assert named and named <= set(RAY_REFS)
+    assert named
+    assert named <= set(RAY_REFS)
 
 
 # -- the guide's working_dir archives -----------------------------------------------------------------
