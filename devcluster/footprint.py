@@ -8,6 +8,7 @@ sweep removes only what the node made.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -74,10 +75,8 @@ def read_claim() -> Claim | None:
 
 def release() -> None:
     CLAIM_FILE.unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):
         CLAIM_FILE.parent.rmdir()
-    except OSError:
-        pass
 
 
 # -- reading the machine ----------------------------------------------------------------------
@@ -90,10 +89,8 @@ def read_sysctl(name: str) -> str | None:
 
 
 def write_sysctl(name: str, value: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/sys", name).write_text(value + "\n")
-    except OSError:
-        pass
 
 
 def iptables_rules(family: str, table: str) -> list[str]:
@@ -192,10 +189,8 @@ def _kill_node_processes(claim: Claim) -> None:
         if not pids:
             return
         for pid in pids:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         time.sleep(0.1)
 
 
@@ -297,10 +292,8 @@ def _remove_cgroups(name: str) -> None:
         for _ in range(20):
             for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
                                  reverse=True):
-                try:
+                with contextlib.suppress(OSError):
                     folder.rmdir()
-                except OSError:
-                    pass
             try:
                 top.rmdir()
                 break

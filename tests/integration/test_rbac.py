@@ -26,7 +26,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -137,11 +137,8 @@ def test_every_granted_permission_is_needed(
                      timeout=20, what=f"{atom} to be revoked")
             k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
             refusals = GatewayCalls(k8s).refusals
-            with fresh_namespaces(cluster, 2) as [first, second], own_app(k8s) as app_client:
-                try:
-                    seed_sequence.run(sender(app_client, refusals), seed_sequence.steps(first, second))
-                except Refused:
-                    pass
+            with fresh_namespaces(cluster, 2) as [first, second], own_app(k8s) as app_client, suppress(Refused):
+                seed_sequence.run(sender(app_client, refusals), seed_sequence.steps(first, second))
             group, resource, verb = atom
             if not any(f'cannot {verb} resource "{resource}" in API group "{group}"' in r
                        for r in refusals):
@@ -436,7 +433,7 @@ def test_auth_role_is_enough_for_callers(cluster: Cluster, helm: Helm, namespace
         with auth_app(identity) as (app_client, k8s, calls):
             auth_sequence(app_client, k8s, token, namespace)
             assert calls.refusals == []
-            assert AUTH_CALLS <= set(calls.counts)
+            assert set(calls.counts) >= AUTH_CALLS
             # the caller's own rights, not the server's: it may not list across namespaces, nor RayClusters
             caller = f"system:serviceaccount:{namespace}:caller"
             headers = {"Authorization": f"Bearer {token}"}
@@ -461,11 +458,8 @@ def test_every_auth_permission_is_needed(cluster: Cluster, helm: Helm, namespace
             rbac.patch_cluster_role(role["metadata"]["name"], {"rules": without(role, atom)})
             wait_for(partial(allowed, cluster, identity.username, atom, namespace), until=operator.not_,
                      timeout=20, what=f"{atom} to be revoked")
-            with auth_app(identity) as (app_client, k8s, calls):
-                try:
-                    auth_sequence(app_client, k8s, token, namespace)
-                except Refused:
-                    pass
+            with auth_app(identity) as (app_client, k8s, calls), suppress(Refused):
+                auth_sequence(app_client, k8s, token, namespace)
             if not any(names(refusal, atom) for refusal in calls.refusals):
                 unneeded.append((atom, calls.refusals))
         assert unneeded == []

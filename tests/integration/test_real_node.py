@@ -6,6 +6,7 @@ These need root on Linux (the `real_node` fixture skips them, saying why, elsewh
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -196,10 +197,8 @@ def _crash(state: Path) -> None:
     the containers keep running, and all the node made stays."""
     for pids in (state / "pids.json", state / "node" / "pids.json"):
         for pid in json.loads(pids.read_text()).values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ def test_every_outcome_and_every_step_has_a_row() -> None:
 
 
 def test_an_informer_starts_by_listing() -> None:
-    assert START == Step(LIST, State(listed=False, failures=0))
+    assert Step(LIST, State(listed=False, failures=0)) == START
 
 
 @pytest.mark.parametrize("failures", [1, 2, 3, 7, 8, 12, 1100])
