@@ -10,7 +10,6 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> connexion.FlaskApp:
 
 
 @pytest.fixture(scope="module")
-def client(app: connexion.FlaskApp) -> Iterator[Any]:
-    yield app.test_client(follow_redirects=False)
+def client(app: connexion.FlaskApp) -> Any:
+    return app.test_client(follow_redirects=False)
 
 
 def assert_error(response: httpx.Response, status: int, code: int) -> str:

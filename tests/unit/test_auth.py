@@ -60,7 +60,7 @@ def test_the_shared_token_bare_or_as_a_bearer_token() -> None:
     for header in (None, "", "S3cret", "s3cret2", "Bearer s3cre", "Basic s3cret", "Bearer Bearer s3cret"):
         with pytest.raises(Unauthenticated):
             shared.authenticate(header)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the token mode needs a token"):
         SharedToken("")
 
 
