@@ -129,7 +129,8 @@ class Informer:
         step = START
         while not stopping.is_set():
             outcome = self._attempt(step.action, stopping)
-            step = decide(step.state, Event(outcome, stopping.is_set(), self._relist.is_set(), random.random()))
+            jitter = random.random()  # noqa: S311  (spreads the informers' retries: no secret)
+            step = decide(step.state, Event(outcome, stopping.is_set(), self._relist.is_set(), jitter))
             if step.action is Action.STOP:
                 break
             if step.action is Action.LIST:
@@ -187,7 +188,8 @@ class Informer:
 
     def _watch_once(self, stopping: threading.Event) -> bool:
         """One watch, until the server ends it or it fails; False when it asks for a new list."""
-        watch = self._k8s.watch(self._collection, str(self.rv), random.randint(*WATCH_SECONDS), SILENCE)
+        seconds = random.randint(*WATCH_SECONDS)  # noqa: S311  (spreads the watches' ends: no secret)
+        watch = self._k8s.watch(self._collection, str(self.rv), seconds, SILENCE)
         self._watch = watch
         self.watching = True
         self.error = ""

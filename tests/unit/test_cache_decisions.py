@@ -85,8 +85,8 @@ def test_an_informer_starts_by_listing() -> None:
 def test_the_wait_is_random_uniform_over_the_doubling_backoff(failures: int) -> None:
     """What `random.uniform(0, min(BACKOFF[1], BACKOFF[0] * 2 ** failures))` draws, to the bit, with the
     same draw handed in; the exponent may grow past what a float takes."""
-    drawn = random.Random(failures).random()
+    drawn = random.Random(failures).random()  # noqa: S311  (a seeded draw for the jitter: no secret)
     ceiling = min(BACKOFF[1], BACKOFF[0] * 2 ** min(failures, 64))
-    assert backoff(failures, drawn) == random.Random(failures).uniform(0, ceiling)
+    assert backoff(failures, drawn) == random.Random(failures).uniform(0, ceiling)  # noqa: S311  (the same draw)
     assert 0 <= backoff(failures, drawn) < BACKOFF[1]
     assert backoff(failures, 0.0) == 0.0

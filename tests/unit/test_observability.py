@@ -278,7 +278,7 @@ def test_every_record_gets_the_request_id_of_its_request(client: Any, caplog: py
     ({}, "request_id_header", "X-Request-ID"),
     ({"KUBERAY_API_REQUEST_ID_HEADER": "X-Correlation-Id"}, "request_id_header", "X-Correlation-Id"),
     ({}, "metrics_dir", ""),
-    ({"PROMETHEUS_MULTIPROC_DIR": "/dev/shm/metrics"}, "metrics_dir", "/dev/shm/metrics"),
+    ({"PROMETHEUS_MULTIPROC_DIR": "/dev/shm/metrics"}, "metrics_dir", "/dev/shm/metrics"),  # noqa: S108  (read, never written)
 ])
 def test_observability_settings_are_read(env: dict[str, str], attribute: str, value: str) -> None:
     assert getattr(Settings.from_env(env), attribute) == value

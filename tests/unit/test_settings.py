@@ -44,7 +44,7 @@ READ = [
     ({}, "cache", True),
     ({"KUBERAY_API_CACHE": "off"}, "cache", False),
     ({}, "write_marks", ""),
-    ({"KUBERAY_API_WRITE_MARKS": "/dev/shm/marks"}, "write_marks", "/dev/shm/marks"),
+    ({"KUBERAY_API_WRITE_MARKS": "/dev/shm/marks"}, "write_marks", "/dev/shm/marks"),  # noqa: S108  (read, never written)
     ({"KUBECONFIG": "/elsewhere", "PORT": "1"}, "port", 8888),  # only our own names are read
     ({}, "grpc_bind", "0.0.0.0:8887"),
     ({"KUBERAY_API_GRPC_BIND": "127.0.0.1:0"}, "grpc_bind", "127.0.0.1:0"),

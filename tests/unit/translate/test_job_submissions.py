@@ -214,14 +214,14 @@ def test_a_job_record_as_upstream_writes_it() -> None:
         "status": "SUCCEEDED", "entrypoint": "python -c 'print(42)'", "message": "Job finished successfully.",
         "error_type": None, "start_time": 1764417600123, "end_time": 1764417603456,
         "metadata": {"team": "a"}, "runtime_env": {"env_vars": {"B": "2", "A": 1}, "pip": ["requests==2.26.0", "x"],
-                                                  "working_dir": "/tmp/x", "flag": True, "n": 1000000},
+                                                  "working_dir": "/tmp/x", "flag": True, "n": 1000000},  # noqa: S108  (a runtime env's value: nothing is written there)
         "entrypoint_num_cpus": 0.0,
     }
     assert submission_info(record) == {
         "entrypoint": "python -c 'print(42)'", "jobId": "02000000", "submissionId": "raysubmit_1",
         "status": "SUCCEEDED", "message": "Job finished successfully.",
         "startTime": "1764417600123", "endTime": "1764417603456", "metadata": {"team": "a"},
-        "runtimeEnv": {"env_vars": "map[A:1 B:2]", "pip": "[requests==2.26.0 x]", "working_dir": "/tmp/x",
+        "runtimeEnv": {"env_vars": "map[A:1 B:2]", "pip": "[requests==2.26.0 x]", "working_dir": "/tmp/x",  # noqa: S108  (a runtime env's value: nothing is written there)
                        "flag": "true", "n": "1e+06"},
     }
 
