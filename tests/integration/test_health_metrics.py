@@ -22,10 +22,10 @@ from kubernetes import config
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.k8s import K8s
-from app.logs import JsonFormatter
 from app.main import create_app
 from app.settings import Settings
 from app.types import Json
+from tests.support import logs
 from tests.support.api import GatewayCalls, own_app, ready
 from tests.support.bodies import template_body
 from tests.support.kube import Cluster
@@ -161,18 +161,8 @@ def test_metrics_count_the_requests_made_and_the_kubernetes_calls_behind_them(
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     """Everything logged, as the server writes it with KUBERAY_API_LOG_FORMAT=json, at INFO."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
+    with logs.json_log(logging.INFO) as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def _lines(stream: io.StringIO, request_id: str) -> list[Json]:

@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from app.logs import JsonFormatter, configure_logging
 from app.main import create_app
 from app.settings import Settings
+from tests.support.logs import json_log
 from tests.support.metrics import sample
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -40,18 +41,8 @@ def client(app: connexion.FlaskApp) -> Any:
 @pytest.fixture
 def access_lines() -> Iterator[io.StringIO]:
     """The access log as the server writes it in JSON, at DEBUG so that probes show too."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("app.access")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    try:
+    with json_log(logging.DEBUG, "app.access") as stream:
         yield stream
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def value(name: str, **labels: str) -> float:
