@@ -9,14 +9,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client as kube
 from kubernetes import config
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,7 +26,7 @@ from app.types import Json
 from tests.support import logs
 from tests.support.api import GatewayCalls, own_app, ready
 from tests.support.bodies import template_body
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, unreachable_kubeconfig
 from tests.support.metrics import sample
 from tests.support.waiting import wait_for
 
@@ -187,22 +185,10 @@ def test_a_request_logs_one_json_line_with_its_fields_and_id(
     assert line["duration_ms"] > 0
 
 
-def _dead_kubeconfig(cluster: Cluster, tmp_path: Path) -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again on exit: nothing listens there
-    kubeconfig = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    for entry in kubeconfig["clusters"]:
-        entry["cluster"]["server"] = f"https://127.0.0.1:{port}"
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    return str(path)
-
-
 def test_a_failed_request_logs_its_errors_under_the_same_request_id(
         cluster: Cluster, tmp_path: Path, json_log: io.StringIO) -> None:
     # (no caches: their calls, failing too, would open the circuit before the request's own call)
-    with own_app(K8s.from_kubeconfig(_dead_kubeconfig(cluster, tmp_path)), cache=False) as client:
+    with own_app(K8s.from_kubeconfig(str(unreachable_kubeconfig(cluster, tmp_path))), cache=False) as client:
         response = client.get("/apis/v1/namespaces/ns/compute_templates/t")
 
     request_id = response.headers["X-Request-ID"]

@@ -29,7 +29,7 @@ from app.k8s import Collection, K8s, Outcome
 from app.k8s.connection import pool
 from app.k8s.exchange import CALLS, FORWARDS, SENDS, WATCHES, Policy, classify, exchange
 from app.transport import NO_ANSWER
-from tests.unit.test_k8s_bounds import closed_port
+from tests.support.net import closed_port
 
 # -- the outcome of one exchange, from what the transport did -------------------------------------
 
