@@ -208,3 +208,24 @@ def test_a_stopped_informer_starts_again_with_a_fresh_list(restarts: list[str]) 
         assert [entry.key for entry in store.entries(None)] == [("ns", "b")]
     finally:
         informer.stop()
+
+
+def test_caches_started_twice_keep_watching_until_the_last_stop(restarts: list[str]) -> None:
+    """Two lifespans of one app (a second server of it, a test client) share its caches: the first
+    to end leaves them running for the other, since no read would start them again."""
+    gateway = ScriptedK8s([page(3, obj("a", 2)), FakeWatch(Held())])
+    informer = Informer("configmaps", cast(K8s, gateway), COLLECTION, ObjectStore())
+    caches = Caches([informer])
+    caches.start()
+    try:
+        caches.start()
+        assert gateway.ready.wait(timeout=10)
+        caches.stop()
+        assert informer.synced
+        assert informer.watching
+        assert caches.not_synced() == []
+    finally:
+        caches.stop()
+    assert not informer.synced
+    assert not informer.watching
+    assert gateway.calls == ["list", "watch 3"]
