@@ -130,6 +130,9 @@ def netns() -> list[str]:
         return []
 
 
+NODE_CGROUP = "kuberay-api-node"  # the kubelet's cgroup root, under every hierarchy
+
+
 def cgroup_dirs(name: str) -> list[Path]:
     """The node's cgroup folder in every mounted hierarchy (v1), or in the unified one (v2)."""
     root = Path("/sys/fs/cgroup")
@@ -343,10 +346,23 @@ def listing() -> dict[str, list[str]]:
         "iptables": sorted(f"{family} {table} {COUNTERS.sub('', line)}" for family in IPTABLES
                            for table in TABLES for line in iptables_rules(family, table)),
         "nft": nft_tables(),
-        "cgroups": sorted(str(p) for p in Path("/sys/fs/cgroup").rglob("*") if p.is_dir()),
+        "cgroups": sorted(_cgroups()),
         "sysctls": sorted(_sysctl_values()),
         "paths": sorted(path for path in HOST_PATHS if os.path.lexists(path)),
     }
+
+
+def _cgroups() -> Iterator[str]:
+    """Each hierarchy's top-level folders (where a cgroup manager puts its own) and every folder
+    under the node's: the cgroups nested in other programs' come and go as those programs run, and
+    are none of the node's doing."""
+    root = Path("/sys/fs/cgroup")
+    unified = (root / "cgroup.controllers").exists()
+    hierarchies = [root] if unified else [h for h in sorted(root.iterdir()) if h.is_dir() and not h.is_symlink()]
+    for hierarchy in hierarchies:
+        yield from (str(top) for top in hierarchy.iterdir() if top.is_dir())
+    for top in cgroup_dirs(NODE_CGROUP):
+        yield from (str(folder) for folder in top.rglob("*") if folder.is_dir())
 
 
 def _node_processes() -> Iterator[str]:

@@ -192,7 +192,8 @@ def test_the_guides_rayjob_runs_to_succeeded_as_v1_and_grpc_answer(
     wait_for(succeeded, timeout=RAYJOB_TIMEOUT, interval=1.0, what="the guide's RayJob to succeed")
     took = time.monotonic() - started
     statuses = [status for status, _ in seen]
-    assert "RUNNING" in statuses or "PENDING" in statuses, seen
+    # (Ray's own PENDING and RUNNING of the guide's `python -V` last less than a poll: the deployment's Running,
+    # which lasts while the job runs, is what shows it ran before it succeeded.)
     assert statuses.index("SUCCEEDED") > max(i for i, s in enumerate(statuses) if s != "SUCCEEDED"), seen
     assert any(deployment == "Running" for _, deployment in seen), seen
     answer = ok(api.get(f"/apis/v1{path}"))
