@@ -67,7 +67,7 @@ test: lint system-deps
 	$(PY) -m pytest
 
 unit: venv
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit tests/services
 
 # The generated modules are committed; tests/unit/test_protos.py fails when they are stale.
 protos: venv

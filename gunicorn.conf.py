@@ -53,9 +53,12 @@ if _OWN_METRICS_DIR:
 # Each worker keeps watch caches of its own: a write one answers must show in the next read any
 # serves, so the workers tell each other the revision of each write they answered (app/cache/).
 _OWN_WRITE_MARKS = not os.environ.get(WRITE_MARKS)
+# tmpfs, where the machine has one. The server makes its files there with mkstemp alone (the write marks
+# here, gunicorn its heartbeat files): each name is new and each file its owner's, so no other user can
+# have made or swapped it beforehand.
+_TMPFS = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108  (files made by mkstemp alone)
 if _OWN_WRITE_MARKS:
-    _handle, _path = tempfile.mkstemp(prefix="kuberay-api-writes-",
-                                      dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    _handle, _path = tempfile.mkstemp(prefix="kuberay-api-writes-", dir=_TMPFS)
     os.close(_handle)
     os.environ[WRITE_MARKS] = _path
 _settings = Settings.from_env(os.environ)  # fails here, naming the variable, if one is wrong
@@ -119,7 +122,7 @@ timeout = _int("KUBERAY_API_TIMEOUT", 30)
 graceful_timeout = _int("KUBERAY_API_GRACEFUL_TIMEOUT", 30)
 keepalive = _int("KUBERAY_API_KEEPALIVE", 5)
 # Heartbeat files on tmpfs: the root filesystem may be read-only, and a disk can stall them.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+worker_tmp_dir = _TMPFS
 # Gunicorn >= 25 would open a control socket under $HOME: nothing uses it, and HOME may be read-only.
 control_socket_disable = True
 errorlog = "-"

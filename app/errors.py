@@ -29,66 +29,38 @@ from typing import Any, ClassVar
 
 
 class ApiError(Exception):
-    """Base of every error a client can see; a bare one is upstream's code 2 (Unknown), HTTP 500."""
+    """Base of every error a client can see; a bare one is upstream's code 2 (Unknown), HTTP 500.
+    A subclass names its HTTP status and gRPC code as class keywords; one it leaves out is its base's."""
 
     status: ClassVar[int] = 500
     code: ClassVar[int] = 2
+
+    def __init_subclass__(cls, status: int | None = None, code: int | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
 
-class InvalidInput(ApiError):
-    status, code = 400, 3
-
-
-class Unprocessable(InvalidInput):
-    status = 422
-
-
-class TooLarge(InvalidInput):
-    status = 413
-
-
-class NotFound(ApiError):
-    status, code = 404, 5
-
-
-class AlreadyExists(ApiError):
-    status, code = 409, 6
-
-
-class Conflict(ApiError):
-    status, code = 409, 10
-
-
-class FailedPrecondition(ApiError):
-    status, code = 409, 9
-
-
-class Unauthenticated(ApiError):
-    status, code = 401, 16
-
-
-class Forbidden(ApiError):
-    status, code = 403, 7
-
-
-class MethodNotAllowed(ApiError):
-    status, code = 405, 12
-
-
-class Internal(ApiError):
-    status, code = 500, 13
-
-
-class Unavailable(ApiError):
-    status, code = 503, 14
-
-
-class DeadlineExceeded(ApiError):
-    status, code = 504, 4
+# The tree of the module's docstring, one error a line.
+class InvalidInput(ApiError, status=400, code=3): ...
+class Unprocessable(InvalidInput, status=422): ...
+class TooLarge(InvalidInput, status=413): ...
+class NotFound(ApiError, status=404, code=5): ...
+class AlreadyExists(ApiError, status=409, code=6): ...
+class Conflict(ApiError, status=409, code=10): ...
+class FailedPrecondition(ApiError, status=409, code=9): ...
+class Unauthenticated(ApiError, status=401, code=16): ...
+class Forbidden(ApiError, status=403, code=7): ...
+class MethodNotAllowed(ApiError, status=405, code=12): ...
+class Internal(ApiError, status=500, code=13): ...
+class Unavailable(ApiError, status=503, code=14): ...
+class DeadlineExceeded(ApiError, status=504, code=4): ...
 
 
 # gRPC code for an HTTP status that did not come from an ApiError (Connexion, Starlette, Flask):

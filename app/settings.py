@@ -35,7 +35,7 @@ DEFAULT_GRPC_BIND = "0.0.0.0:8887"  # upstream's gRPC port
 V2 = "KUBERAY_API_V2"
 CORS_ALLOW_ORIGIN = "KUBERAY_API_CORS_ALLOW_ORIGIN"
 AUTH_MODE = "KUBERAY_API_AUTH_MODE"
-AUTH_TOKEN = "KUBERAY_API_AUTH_TOKEN"
+AUTH_TOKEN = "KUBERAY_API_AUTH_TOKEN"  # noqa: S105  (the variable's name, not its value)
 AUTH_METRICS = "KUBERAY_API_AUTH_METRICS"
 AUTH_MODES = ("none", "token", "kubernetes")  # app/auth.py
 # A dashboard URL template's placeholders, with example values: a template set is checked with them.

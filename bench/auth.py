@@ -28,7 +28,7 @@ from kubernetes import client, config  # noqa: E402
 from bench.reads import Plane, has_wrk, print_table, wrk, wrk_arguments  # noqa: E402
 from bench.soak import Server  # noqa: E402
 
-TOKEN = "bench-shared-token"
+TOKEN = "bench-shared-token"  # noqa: S105  (given to the server the benchmark starts itself)
 READER = [("ray.io", "rayclusters", ["get", "list"]), ("events.k8s.io", "events", ["list"])]  # (group, resource, verbs)
 
 
@@ -46,7 +46,8 @@ def reader_token(kubeconfig: str, namespace: str) -> str:
         subjects=[client.RbacV1Subject(kind="ServiceAccount", name="reader", namespace=namespace)]))
     request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600))
     status = core.create_namespaced_service_account_token("reader", namespace, request).status
-    assert status is not None
+    if status is None or not status.token:
+        raise RuntimeError(f"the token request for {namespace}/reader was answered without a token")
     return str(status.token)
 
 

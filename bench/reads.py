@@ -62,7 +62,8 @@ def _template(namespace: str) -> Json:
 
 
 def _cluster(namespace: str, name: str) -> Json:
-    group = {"computeTemplate": "bench", "rayStartParams": {"dashboard-host": "0.0.0.0"}}
+    # stored data: the start parameter of Ray's dashboard, nothing binds here
+    group = {"computeTemplate": "bench", "rayStartParams": {"dashboard-host": "0.0.0.0"}}  # noqa: S104
     return {
         "name": name, "namespace": namespace, "user": "bench", "version": "2.46.0",
         "clusterSpec": {

@@ -6,6 +6,7 @@ changed and a warm start builds nothing.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -40,13 +41,10 @@ def go_env() -> dict[str, str]:
 def _go(args: list[str], cwd: Path, log: Path | None = None) -> str:
     if shutil.which("go") is None:
         raise ComponentError("go", "the Go toolchain is not installed (need Go 1.26 on PATH)", None)
-    out = open(log, "ab") if log else subprocess.PIPE
-    try:
+    with contextlib.ExitStack() as opened:
+        out = opened.enter_context(open(log, "ab")) if log else subprocess.PIPE
         proc = subprocess.run(["go", *args], cwd=cwd, env=go_env(), stdout=out,
                               stderr=subprocess.STDOUT if log else subprocess.PIPE)
-    finally:
-        if log:
-            out.close()  # type: ignore[union-attr]
     if proc.returncode != 0:
         detail = proc.stderr.decode(errors="replace").strip() if proc.stderr else ""
         raise ComponentError(f"go {args[0]}", f"failed in {cwd.name}: {detail[-400:]}", log)

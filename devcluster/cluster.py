@@ -143,7 +143,8 @@ class ControlPlane:
 
     def start_node(self) -> None:
         """Start the real node again after `stop_node`."""
-        assert self.node is not None, "the instance was started without a real node"
+        if self.node is None:
+            raise ValueError("the instance was started without a real node")
         shutil.rmtree(self.node.dir, ignore_errors=True)
         for path in ("/api/v1/namespaces/kube-system/services/kube-dns",
                      "/apis/discovery.k8s.io/v1/namespaces/kube-system/endpointslices/kube-dns-node"):

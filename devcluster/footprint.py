@@ -8,6 +8,7 @@ sweep removes only what the node made.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -74,10 +75,8 @@ def read_claim() -> Claim | None:
 
 def release() -> None:
     CLAIM_FILE.unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):
         CLAIM_FILE.parent.rmdir()
-    except OSError:
-        pass
 
 
 # -- reading the machine ----------------------------------------------------------------------
@@ -90,10 +89,8 @@ def read_sysctl(name: str) -> str | None:
 
 
 def write_sysctl(name: str, value: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         Path("/proc/sys", name).write_text(value + "\n")
-    except OSError:
-        pass
 
 
 def iptables_rules(family: str, table: str) -> list[str]:
@@ -131,6 +128,9 @@ def netns() -> list[str]:
         return sorted(os.listdir("/run/netns"))
     except OSError:
         return []
+
+
+NODE_CGROUP = "kuberay-api-node"  # the kubelet's cgroup root, under every hierarchy
 
 
 def cgroup_dirs(name: str) -> list[Path]:
@@ -192,10 +192,8 @@ def _kill_node_processes(claim: Claim) -> None:
         if not pids:
             return
         for pid in pids:
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
         time.sleep(0.1)
 
 
@@ -297,10 +295,8 @@ def _remove_cgroups(name: str) -> None:
         for _ in range(20):
             for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
                                  reverse=True):
-                try:
+                with contextlib.suppress(OSError):
                     folder.rmdir()
-                except OSError:
-                    pass
             try:
                 top.rmdir()
                 break
@@ -350,10 +346,23 @@ def listing() -> dict[str, list[str]]:
         "iptables": sorted(f"{family} {table} {COUNTERS.sub('', line)}" for family in IPTABLES
                            for table in TABLES for line in iptables_rules(family, table)),
         "nft": nft_tables(),
-        "cgroups": sorted(str(p) for p in Path("/sys/fs/cgroup").rglob("*") if p.is_dir()),
+        "cgroups": sorted(_cgroups()),
         "sysctls": sorted(_sysctl_values()),
         "paths": sorted(path for path in HOST_PATHS if os.path.lexists(path)),
     }
+
+
+def _cgroups() -> Iterator[str]:
+    """Each hierarchy's top-level folders (where a cgroup manager puts its own) and every folder
+    under the node's: the cgroups nested in other programs' come and go as those programs run, and
+    are none of the node's doing."""
+    root = Path("/sys/fs/cgroup")
+    unified = (root / "cgroup.controllers").exists()
+    hierarchies = [root] if unified else [h for h in sorted(root.iterdir()) if h.is_dir() and not h.is_symlink()]
+    for hierarchy in hierarchies:
+        yield from (str(top) for top in hierarchy.iterdir() if top.is_dir())
+    for top in cgroup_dirs(NODE_CGROUP):
+        yield from (str(folder) for folder in top.rglob("*") if folder.is_dir())
 
 
 def _node_processes() -> Iterator[str]:

@@ -129,7 +129,8 @@ class Informer:
         step = START
         while not stopping.is_set():
             outcome = self._attempt(step.action, stopping)
-            step = decide(step.state, Event(outcome, stopping.is_set(), self._relist.is_set(), random.random()))
+            jitter = random.random()  # noqa: S311  (spreads the informers' retries: no secret)
+            step = decide(step.state, Event(outcome, stopping.is_set(), self._relist.is_set(), jitter))
             if step.action is Action.STOP:
                 break
             if step.action is Action.LIST:
@@ -187,7 +188,8 @@ class Informer:
 
     def _watch_once(self, stopping: threading.Event) -> bool:
         """One watch, until the server ends it or it fails; False when it asks for a new list."""
-        watch = self._k8s.watch(self._collection, str(self.rv), random.randint(*WATCH_SECONDS), SILENCE)
+        seconds = random.randint(*WATCH_SECONDS)  # noqa: S311  (spreads the watches' ends: no secret)
+        watch = self._k8s.watch(self._collection, str(self.rv), seconds, SILENCE)
         self._watch = watch
         self.watching = True
         self.error = ""
@@ -219,17 +221,30 @@ class Caches:
 
     def __init__(self, informers: Iterable[Informer]) -> None:
         self.informers = list(informers)
+        self._users = 0
+        self._lock = threading.Lock()
 
     def start(self) -> None:
-        for informer in self.informers:
-            informer.start()
+        """Starts and stops pair up, as the gRPC server's do: a lifespan entered again while one
+        runs (an app served by a second server, test clients) shares the running caches, which
+        stop at the last `stop`; nothing else starts them, so an early stop would leave the
+        first lifespan's reads asking Kubernetes for good."""
+        with self._lock:
+            self._users += 1
+            for informer in self.informers:
+                informer.start()
 
     def stop(self) -> None:
-        """Every watch closed at once, then each thread joined (they end within moments)."""
-        for informer in self.informers:
-            informer.stop(wait=False)
-        for informer in self.informers:
-            informer.stop()
+        """At the last user's stop: every watch closed at once, then each thread joined (they end
+        within moments)."""
+        with self._lock:
+            self._users = max(0, self._users - 1)
+            if self._users:
+                return
+            for informer in self.informers:
+                informer.stop(wait=False)
+            for informer in self.informers:
+                informer.stop()
 
     def not_synced(self) -> list[str]:
         """The caches still listing, each with the reason of its last failure if it has one."""

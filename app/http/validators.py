@@ -27,6 +27,15 @@ EMPTY_BODY = "The request body is empty: a JSON object is required."
 _ARTICLE_TYPES = {"integer": "an integer", "object": "a JSON object", "array": "an array",
                   "string": "a string", "number": "a number", "boolean": "true or false",
                   "null": "null"}
+# The message of a failed bound, by its keyword: `what` the instance, `limit` the schema's bound, `value` the
+# instance's JSON.
+_BOUND_MESSAGES = {
+    "maxLength": "{what} is longer than {limit} characters.",
+    "minLength": "{what} must have at least {limit} character(s).",
+    "pattern": "{what} has an invalid value {value}: it must match {limit}.",
+    "minimum": "{what} must be at least {limit}, not {value}.",
+    "maximum": "{what} must be at most {limit}, not {value}.",
+}
 
 
 def _json_type(value: Any) -> str:
@@ -89,16 +98,8 @@ def describe(error: ValidationError, subject: str = "The request body") -> str:
         return f"{what} must be {expected}, not {_json_type(error.instance)}."
     if kind in ("pattern", "maxLength", "minLength") and "x-rule" in schema:
         return f"{what} has an invalid value {value}: it must be {schema['x-rule']}."
-    if kind == "maxLength":
-        return f"{what} is longer than {error.validator_value} characters."
-    if kind == "minLength":
-        return f"{what} must have at least {error.validator_value} character(s)."
-    if kind == "pattern":
-        return f"{what} has an invalid value {value}: it must match {error.validator_value}."
-    if kind == "minimum":
-        return f"{what} must be at least {error.validator_value}, not {value}."
-    if kind == "maximum":
-        return f"{what} must be at most {error.validator_value}, not {value}."
+    if kind in _BOUND_MESSAGES:
+        return _BOUND_MESSAGES[kind].format(what=what, limit=error.validator_value, value=value)
     if kind == "enum":
         allowed = ", ".join(json.dumps(item) for item in error.validator_value)
         return f"{what} has an unknown value {value}: use one of {allowed}."

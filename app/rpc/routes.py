@@ -52,14 +52,25 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Body:
+    """The request field that holds the operation's body, with the body's schema and shape."""
+
+    field: str  # the field's JSON name
+    schema: Mapping[str, Any]  # the resolved request body schema, for validation
+    shape: Shape  # what of a message's body the spec takes
+
+    @classmethod
+    def of(cls, field: str, schema: Mapping[str, Any]) -> Body:
+        return cls(field=field, schema=schema, shape=Shape.of(schema))
+
+
+@dataclass(frozen=True)
 class RpcRoute:
     service: str  # full name: proto.ClusterService
     method: str  # CreateCluster
     operation_id: str
     params: tuple[Param, ...]
-    body: str | None  # JSON name of the request field holding the body
-    body_schema: Mapping[str, Any] | None
-    body_shape: Shape | None
+    body: Body | None  # None: the operation takes no body
     request: type[Message]
     response: type[Message]
 
@@ -88,12 +99,11 @@ class RpcRoute:
                 raise InvalidInput(problem)
             kwargs[param.argument] = value
         if self.body is not None:
-            assert self.body_schema is not None and self.body_shape is not None
-            body = fields.get(self.body)
+            body = fields.get(self.body.field)
             if body is None:
-                raise InvalidInput(f"Missing required field '{self.body}'.")
-            body = self.body_shape.apply(body)  # fields the spec does not take (outputs) are dropped
-            problem = body_problem(dict(self.body_schema), body)
+                raise InvalidInput(f"Missing required field '{self.body.field}'.")
+            body = self.body.shape.apply(body)  # fields the spec does not take (outputs) are dropped
+            problem = body_problem(dict(self.body.schema), body)
             if problem is not None:
                 raise InvalidInput(problem)
             kwargs["body"] = body
@@ -130,17 +140,15 @@ def rpc_routes(spec: Mapping[str, Any]) -> list[RpcRoute]:
             if ignored:
                 raise LookupError(f"{method.full_name}: the request fields {ignored} are no parameter "
                                   f"or body of {operation['operationId']}")
-            body_schema = None
+            body = None
             if "body" in rpc:
-                body_schema = operation["requestBody"]["content"]["application/json"]["schema"]
+                body = Body.of(rpc["body"], operation["requestBody"]["content"]["application/json"]["schema"])
             routes.append(RpcRoute(
                 service=service.full_name,
                 method=method.name,
                 operation_id=operation["operationId"],
                 params=params,
-                body=rpc.get("body"),
-                body_schema=body_schema,
-                body_shape=Shape.of(body_schema) if body_schema is not None else None,
+                body=body,
                 request=message_factory.GetMessageClass(method.input_type),
                 response=message_factory.GetMessageClass(method.output_type),
             ))

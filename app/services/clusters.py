@@ -8,7 +8,8 @@ from app.types import Cluster
 from app.validation import check_cluster
 
 CLUSTERS: ResourceKind[Cluster] = ResourceKind(
-    resource=RAYCLUSTER, noun="Cluster", items_key="clusters", token_key="continue",
+    resource=RAYCLUSTER, noun="Cluster", items_key="clusters",
+    token_key="continue",  # noqa: S106  (the answer's field for the next page token: a name, no secret)
     check=check_cluster, to_kubernetes=to_raycluster, to_api=to_api_cluster,
     events=(EventSource.own(RAYCLUSTER.kind),),
 )

@@ -24,6 +24,7 @@ def _to_api(rayjob: Json, _events: list[Json]) -> Json:
 
 
 JOBS: ResourceKind[RayJob] = ResourceKind(
-    resource=RAYJOB, noun="Job", items_key="jobs", token_key="continue",
+    resource=RAYJOB, noun="Job", items_key="jobs",
+    token_key="continue",  # noqa: S106  (the answer's field for the next page token: a name, no secret)
     check=check_job, to_kubernetes=_to_rayjob, to_api=_to_api,
 )

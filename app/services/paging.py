@@ -19,7 +19,8 @@ from app.types import Json
 Key = tuple[str, str]  # (namespace, name)
 T = TypeVar("T")
 
-CACHE_TOKEN = "kuberay-api/v1"  # the mark of a page token of a list answered in name order (`cache_token`)
+# The mark of a page token of a list answered in name order (`cache_token`): public, no secret.
+CACHE_TOKEN = "kuberay-api/v1"  # noqa: S105
 
 
 def page_of(items: list[T], key: Callable[[T], Key], after: Key | None, limit: int) -> tuple[list[T], Key | None]:

@@ -23,7 +23,8 @@ def active_cluster(rayservice: Json) -> str:
 
 
 RAYSERVICES: ResourceKind[RayService] = ResourceKind(
-    resource=RAYSERVICE, noun="Service", items_key="services", token_key="nextPageToken",
+    resource=RAYSERVICE, noun="Service", items_key="services",
+    token_key="nextPageToken",  # noqa: S106  (the answer's field for the next page token: a name, no secret)
     check=check_service, to_kubernetes=to_rayservice, to_api=to_api_service,
     events=(EventSource.own(RAYSERVICE.kind), EventSource(RAYCLUSTER.kind, active_cluster)),
 )

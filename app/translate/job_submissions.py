@@ -278,11 +278,11 @@ def go_float(number: float) -> str:
         return "+Inf" if number > 0 else "-Inf"
     if number == 0:
         return "-0" if math.copysign(1.0, number) < 0 else "0"
-    sign, digits, exponent = Decimal(repr(number)).normalize().as_tuple()
-    assert isinstance(exponent, int)
+    decimal = Decimal(repr(number)).normalize()
+    sign, digits, _ = decimal.as_tuple()
     text = "".join(map(str, digits))
-    point = len(text) + exponent  # where the decimal point falls in `text`
-    shown = point - 1  # the exponent in scientific notation
+    shown = decimal.adjusted()  # the exponent in scientific notation
+    point = shown + 1  # where the decimal point falls in `text`
     minus = "-" if sign else ""
     if shown < -4 or shown >= 6:
         mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")

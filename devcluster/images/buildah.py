@@ -7,6 +7,7 @@ runs in a mount namespace of its own (what it mounts dies with it; what it would
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -225,7 +226,5 @@ def prune(bh: Buildah, component: str, log: Path, keep: Path, count: int, name: 
     for old in built[count:]:
         ref = name(old)
         shutil.rmtree(old)
-        try:
+        with contextlib.suppress(ComponentError):  # already gone from the storage: the archive was all that mattered
             bh.run("buildah rmi", ["rmi", ref], component, log)
-        except ComponentError:
-            pass  # already gone from the storage: the archive was all that mattered

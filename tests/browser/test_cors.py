@@ -236,7 +236,8 @@ def test_a_page_of_another_origin_gets_no_answer(browser: Chrome, server: Server
                        f"{base}/ray.io/v1/namespaces/{namespace}/rayclusters"], console
     assert kube.configmap(namespace, "page-template") is None
     assert kube.get("rayclusters", namespace, "page-cluster") is None
-    assert listed.status == 200 and cors_headers(listed) == {}, (listed.status, listed.headers)
+    assert listed.status == 200, (listed.status, listed.headers)
+    assert cors_headers(listed) == {}, (listed.status, listed.headers)
 
 
 def test_a_page_of_another_origin_cannot_write_without_asking(browser: Chrome, server: Server,
@@ -259,7 +260,7 @@ def test_a_page_of_another_origin_cannot_write_without_asking(browser: Chrome, s
     assert kube.get("rayclusters", namespace, "sneaky-cluster") is None
 
 
-@pytest.mark.parametrize("origin, status", [
+@pytest.mark.parametrize(("origin", "status"), [
     ("{own}", 200),  # the server's own pages (the Swagger UI)
     ("{allowed}", 200),
     ("{other}", 403),
@@ -294,7 +295,8 @@ def test_the_probes_and_metrics_carry_no_cors_headers(server: Server, pages: tup
     assert read.status == 200, read.data
     assert cors_headers(read) == {}
     assert cors_headers(asked) == {}
-    assert api.status == 200 and cors_headers(api)["access-control-allow-origin"] == origin  # the same Origin, on the API
+    assert api.status == 200
+    assert cors_headers(api)["access-control-allow-origin"] == origin  # the same Origin, on the API
 
 
 @pytest.mark.parametrize("api", ["v1", "v2"])
@@ -313,4 +315,5 @@ def test_a_preflight_may_ask_for_authorization(server: Server, pages: tuple[Page
     assert {"authorization", "content-type"} <= {name.strip().lower()
                                                  for name in headers["access-control-allow-headers"].split(",")}
     assert "POST" in {name.strip() for name in headers["access-control-allow-methods"].split(",")}
-    assert refused.status == 400 and "access-control-allow-origin" not in cors_headers(refused), refused.headers
+    assert refused.status == 400, refused.headers
+    assert "access-control-allow-origin" not in cors_headers(refused), refused.headers

@@ -270,9 +270,8 @@ class Steering:
         kind, storage = volume.get("volumeType", 0), volume.get("storage", "")
         if not isinstance(storage, str):
             return
-        if kind in EPHEMERAL and not (storage and self.fits("Quantity", storage)):
-            volume["storage"] = "1Gi"
-        elif kind in EMPTY_DIR and not self.fits("Quantity", storage):
+        if ((kind in EPHEMERAL and not (storage and self.fits("Quantity", storage)))
+                or (kind in EMPTY_DIR and not self.fits("Quantity", storage))):
             volume["storage"] = "1Gi"
 
     @staticmethod

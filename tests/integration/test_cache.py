@@ -53,7 +53,9 @@ def test_readyz_waits_for_the_caches_then_reads_make_no_kubernetes_call(cluster:
         assert first.status_code == 503, first.text
         assert first.json()["message"].startswith("Not ready: the watch caches are not synced yet (")
         refused(api.get(f"/apis/v1/namespaces/{namespace}/clusters/absent"), 404, 5)
-    assert "list_page" not in calls.counts and "watch" not in calls.counts and calls.counts["get_object"] == 2
+    assert "list_page" not in calls.counts
+    assert "watch" not in calls.counts
+    assert calls.counts["get_object"] == 2
     with api:  # its lifespan starts the caches (and stops them at the end)
         wait_for(partial(ready, api), timeout=30, what="the caches to sync")
         ok(api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
@@ -222,7 +224,8 @@ def test_a_page_token_of_the_cache_is_honoured_with_the_cache_off(
         answer = ok(app_client.get(base, params={"limit": 2}))
         return answer if cache_token_key(answer["continue"]) is not None else None  # (not a relist's moment)
     first = wait_for(first_page_from_the_cache, timeout=30, what="a first page answered from the cache")
-    assert _names(first) == ["c0", "c1"] and cache_token_key(first["continue"]) == (namespace, "c1")
+    assert _names(first) == ["c0", "c1"]
+    assert cache_token_key(first["continue"]) == (namespace, "c1")
     with own_app(K8s.from_kubeconfig(str(cluster.kubeconfig)), cache=False) as uncached:
         second = ok(uncached.get(base, params={"limit": 2, "continue": first["continue"]}))
         third = ok(uncached.get(base, params={"limit": 2, "continue": second["continue"]}))
@@ -243,8 +246,10 @@ def test_with_the_cache_off_every_read_asks_kubernetes_and_answers_alike(
         direct = ok(uncached.get(path))
         listed = ok(uncached.get(f"/apis/v1/namespaces/{namespace}/clusters"))
         probe = uncached.get("/readyz")
-    assert calls.counts["get_object"] == 1 and calls.counts["list_objects"] == 1
-    assert "watch" not in calls.counts and "list_page" not in calls.counts  # no cache at all
+    assert calls.counts["get_object"] == 1
+    assert calls.counts["list_objects"] == 1
+    assert "watch" not in calls.counts
+    assert "list_page" not in calls.counts  # no cache at all
     assert probe.status_code == 200
     same = ("name", "namespace", "user", "version", "clusterSpec", "annotations", "createdAt")
     assert {key: direct[key] for key in same} == {key: cached[key] for key in same}

@@ -68,7 +68,8 @@ def test_readme_cluster_lifecycle(app_client: TestClient, kube: Kube, with_templ
     spec = obj["spec"]
     assert spec["rayVersion"] == "2.7.0"
     head = spec["headGroupSpec"]
-    assert head["serviceType"] == "NodePort" and head["rayStartParams"] == START_PARAMS
+    assert head["serviceType"] == "NodePort"
+    assert head["rayStartParams"] == START_PARAMS
     assert head["template"]["metadata"]["annotations"] == {
         "ray.io/compute-template": "default-template", "ray.io/compute-image": "rayproject/ray:2.7.0"}
     head_container = container(head["template"])
@@ -93,8 +94,10 @@ def test_readme_cluster_lifecycle(app_client: TestClient, kube: Kube, with_templ
     assert all(e["firstTimestamp"].endswith("Z") and e["count"] >= 1 for e in got["events"])
 
     listed = ok(app_client.get(base))
-    assert list(listed) == ["clusters"] and [c["name"] for c in listed["clusters"]] == ["test-cluster"]
-    assert listed["clusters"][0]["clusterState"] == "ready" and listed["clusters"][0]["events"]
+    assert list(listed) == ["clusters"]
+    assert [c["name"] for c in listed["clusters"]] == ["test-cluster"]
+    assert listed["clusters"][0]["clusterState"] == "ready"
+    assert listed["clusters"][0]["events"]
     listed_all = ok(app_client.get(f"{prefix}/clusters"))["clusters"]
     assert [(c["namespace"], c["name"]) for c in listed_all if c["namespace"] == namespace] == [
         (namespace, "test-cluster")]
@@ -118,7 +121,8 @@ def test_readme_cluster_with_configmap_volumes(app_client: TestClient, kube: Kub
     volume = {"name": "code-sample", "mountPath": "/home/ray/samples", "volumeType": 3,
               "source": "ray-job-code-sample", "items": {"sample_code.py": "sample_code.py"}}
     head, worker = created["clusterSpec"]["headGroupSpec"], created["clusterSpec"]["workerGroupSpec"][0]
-    assert head["volumes"] == [volume] and worker["volumes"] == [volume]
+    assert head["volumes"] == [volume]
+    assert worker["volumes"] == [volume]
     assert (worker["replicas"], worker["minReplicas"], worker["maxReplicas"]) == (1, 1, 5)
 
     spec = present(kube.get("rayclusters", namespace, "job-test"))["spec"]

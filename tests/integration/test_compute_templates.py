@@ -58,8 +58,10 @@ def test_full_template_is_stored_and_read_back(app_client: TestClient, kube: Kub
     assert ok(app_client.post(base, json=body)) == body
 
     data = present(kube.configmap(namespace, "gpu"))["data"]
-    assert data["memory"] == "512" and data["memory_unit"] == "Mi"
-    assert data["gpu"] == "1" and data["gpu_accelerator"] == "amd.com/gpu"
+    assert data["memory"] == "512"
+    assert data["memory_unit"] == "Mi"
+    assert data["gpu"] == "1"
+    assert data["gpu_accelerator"] == "amd.com/gpu"
     assert data["extended_resources"] == '{"vpc.amazonaws.com/efa":32}'
     assert data["tolerations"] == (
         '[{"key":"ray.io/node-type","operator":"Equal","value":"worker","effect":"NoSchedule"}]')
@@ -142,7 +144,8 @@ def test_duplicate_name_is_409(app_client: TestClient, namespace: str) -> None:
 
     message = refused(app_client.post(base, json=template_body(namespace)), 409, 6)
 
-    assert "default-template" in message and namespace in message
+    assert "default-template" in message
+    assert namespace in message
 
 
 def test_name_of_a_plain_configmap_is_taken_but_the_configmap_is_not_a_template(
@@ -165,7 +168,7 @@ def test_unknown_template_is_404(app_client: TestClient, namespace: str) -> None
     refused(app_client.delete(f"{base}/nope"), 404, 5)
 
 
-@pytest.mark.parametrize("change,fragment", [
+@pytest.mark.parametrize(("change", "fragment"), [
     ({"namespace": "elsewhere"}, "namespace"),
     ({"cpu": 0}, "'cpu'"),
     ({"memory": 0}, "'memory'"),

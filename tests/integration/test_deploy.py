@@ -11,6 +11,7 @@ container in a pod. Through those ports, from this machine:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import operator
 import threading
@@ -66,7 +67,8 @@ class Installed:
     def pod_name(self) -> str:
         """The release's one pod."""
         [pod] = self.pods()
-        assert pod.metadata is not None and pod.metadata.name is not None
+        assert pod.metadata is not None
+        assert pod.metadata.name is not None
         return pod.metadata.name
 
     def exec(self, pod: str, command: list[str]) -> str:
@@ -140,13 +142,15 @@ def test_the_pod_runs_unprivileged_read_only_as_its_service_account_with_its_pro
         installed: Installed) -> None:
     name = installed.pod_name()
     pod = installed.core.read_namespaced_pod(name, installed.namespace)
-    assert pod.spec is not None and pod.spec.node_name == node.NODE_NAME
+    assert pod.spec is not None
+    assert pod.spec.node_name == node.NODE_NAME
     assert installed.exec(name, ["id", "-u"]).strip() == "10001"
     assert installed.exec(name, ["id", "-g"]).strip() == "10001"
     written = installed.exec(name, ["python", "-c", "open('/srv/kuberay-api/x', 'w')"])
     assert "Read-only file system" in written
     env = installed.exec(name, ["env"])
-    assert "KUBECONFIG" not in env and "KUBERAY_API_KUBECONFIG" not in env
+    assert "KUBECONFIG" not in env
+    assert "KUBERAY_API_KUBECONFIG" not in env
 
     # In-cluster configuration: its Kubernetes client, as the server builds it, is the chart's account.
     whoami = installed.exec(name, ["python", "-c",
@@ -157,11 +161,14 @@ def test_the_pod_runs_unprivileged_read_only_as_its_service_account_with_its_pro
 
     # The kubelet ran both probes: Ready only after the readiness probe passed, no restarts.
     pod = installed.core.read_namespaced_pod(name, installed.namespace)
-    assert pod.status is not None and pod.spec is not None
+    assert pod.status is not None
+    assert pod.spec is not None
     [status] = pod.status.container_statuses or []
-    assert status.ready and status.restart_count == 0
+    assert status.ready
+    assert status.restart_count == 0
     for probe in (pod.spec.containers[0].liveness_probe, pod.spec.containers[0].readiness_probe):
-        assert probe is not None and probe.http_get is not None
+        assert probe is not None
+        assert probe.http_get is not None
         path = probe.http_get.path
         assert installed.exec(name, ["python", "-c", f"import urllib.request as u; print(u.urlopen("
                                      f"'http://127.0.0.1:8888{path}', timeout=5).status)"]).strip() == "200"
@@ -208,7 +215,8 @@ class Client:
 def _rolled_out(installed: Installed, restarted: str) -> bool:
     deployment = installed.apps.read_namespaced_deployment("kuberay-apiserver", installed.namespace)
     status = deployment.status
-    assert status is not None and deployment.metadata is not None
+    assert status is not None
+    assert deployment.metadata is not None
     pods = installed.core.list_namespaced_pod(
         installed.namespace, label_selector="app.kubernetes.io/name=kuberay-apiserver").items
     return (status.observed_generation == deployment.metadata.generation and status.updated_replicas == 2
@@ -272,11 +280,9 @@ def test_the_installed_server_needs_each_permission_of_its_role(installed: Insta
 
     def sequence() -> float:
         before = _refusals()
-        with fresh_namespaces(cluster, 2, prefix="live-rbac") as namespaces:
-            try:
-                seed_sequence.run(http_send(HTTP_PORT), seed_sequence.steps(*namespaces))
-            except AssertionError:
-                pass  # a step refused: counted below
+        # a refused step fails its assertion; the refusals are counted below
+        with fresh_namespaces(cluster, 2, prefix="live-rbac") as namespaces, contextlib.suppress(AssertionError):
+            seed_sequence.run(http_send(HTTP_PORT), seed_sequence.steps(*namespaces))
         return _refusals() - before
 
     assert sequence() == 0  # the whole role: nothing refused
@@ -303,6 +309,7 @@ def test_make_deploy_again_upgrades_in_place(installed: Installed) -> None:
     installed.upgrade(*LIVE_RBAC)  # the same values: nothing to roll
     history = json.loads(deploy.run_helm(installed.state_dir, [
         "history", deploy.RELEASE, "--namespace", installed.namespace, "--output", "json"]))
-    assert history[-1]["revision"] == revision + 1 and history[-1]["status"] == "deployed"
+    assert history[-1]["revision"] == revision + 1
+    assert history[-1]["status"] == "deployed"
     assert {pod.metadata.uid for pod in installed.pods() if pod.metadata} == before
     assert _get(f"/apis/v1/namespaces/{installed.namespace}/compute_templates")[0] == 200

@@ -71,7 +71,8 @@ def test_raycluster_comes_up_with_pods_service_events_and_ready_state(cluster: C
 
     services = core.list_namespaced_service(namespace, label_selector="ray.io/cluster=demo").items
     head = [s.spec for s in services if s.spec is not None and s.spec.type == "NodePort"]
-    assert head and all(p.node_port for p in head[0].ports or [])
+    assert head
+    assert all(p.node_port for p in head[0].ports or [])
 
     obj = wait_for(lambda: json_object(crd.get_namespaced_custom_object(GROUP, VERSION, namespace, "rayclusters", "demo")),
                    until=lambda o: o.get("status", {}).get("state") == "ready", what="RayCluster state ready")
@@ -144,7 +145,7 @@ def test_rbac_is_enforced_for_service_account_tokens(cluster: Cluster, namespace
              timeout=20, what="RBAC to allow the list")
 
 
-@pytest.mark.parametrize("plural,body,owner_label", [
+@pytest.mark.parametrize(("plural", "body", "owner_label"), [
     ("rayjobs", {"kind": "RayJob", "spec": {"entrypoint": "python -c 'print(1)'",
                                             "rayClusterSpec": _cluster_spec()}},
      "ray.io/originated-from-crd=RayJob"),
@@ -161,4 +162,6 @@ def test_operator_creates_a_raycluster_for_jobs_and_services(
         GROUP, VERSION, namespace, "rayclusters", label_selector=owner_label))["items"],
         what=f"a RayCluster for the {body['kind']}")
     owners = created[0]["metadata"].get("ownerReferences", [])
-    assert owners and owners[0]["kind"] == body["kind"] and owners[0]["name"] == "owner"
+    assert owners
+    assert owners[0]["kind"] == body["kind"]
+    assert owners[0]["name"] == "owner"

@@ -21,7 +21,8 @@ def test_missing_go_toolchain_is_named(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Go toolchain is not installed" in lines[0], proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert "Go toolchain is not installed" in lines[0], proc.stderr
 
 
 def test_port_in_use_names_the_component_and_its_log(tmp_path: Path) -> None:
@@ -33,7 +34,8 @@ def test_port_in_use_names_the_component_and_its_log(tmp_path: Path) -> None:
         with pytest.raises(ComponentError) as failure:
             plane.start()
     assert failure.value.component == "kube-apiserver"
-    assert failure.value.log is not None and failure.value.log.name == "kube-apiserver.log"
+    assert failure.value.log is not None
+    assert failure.value.log.name == "kube-apiserver.log"
     assert "address already in use" in str(failure.value)
     assert failure.value.log.exists(), "the log the error points at is kept"
     assert not (tmp_path / "plane" / "pids.json").exists(), "nothing is left running"

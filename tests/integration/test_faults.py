@@ -219,7 +219,8 @@ def _check(load: Load, kube: Kube, namespace: str, failed_at: float, restoring_a
     assert all((a.status, a.code) in _OUTAGE_ANSWERS[a.method] for a in during), Counter((a.status, a.code) for a in during)
     assert (503, 14) in {(a.status, a.code) for a in during}, Counter((a.status, a.code) for a in during)
     recovered = _created_since(load, restoring_at)
-    assert recovered is not None and recovered - restoring_at <= RECOVERED_WITHIN, "not serving again in time"
+    assert recovered is not None, "not serving again in time"
+    assert recovered - restoring_at <= RECOVERED_WITHIN, "not serving again in time"
     checked = _check_objects(load, kube, namespace)
     return {"requests": len(answers), "during outage": len(during), "slowest": round(slowest, 2),
             "recovered after": round(recovered - restoring_at, 2), "statuses": dict(statuses), "objects": checked}

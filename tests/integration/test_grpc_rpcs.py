@@ -197,7 +197,8 @@ def test_compute_template_rpcs(rpc_channel: grpc.Channel, app_client: TestClient
     assert as_json(templates.GetComputeTemplate(request, timeout=TIMEOUT)) == ok(app_client.get(url))
     listed = as_json(templates.ListComputeTemplates(config_pb2.ListComputeTemplatesRequest(namespace=ns),
                                                     timeout=TIMEOUT))
-    assert listed == ok(app_client.get(base)) and [t["name"] for t in listed["computeTemplates"]] == ["gpu"]
+    assert listed == ok(app_client.get(base))
+    assert [t["name"] for t in listed["computeTemplates"]] == ["gpu"]
     everywhere = own(as_json(templates.ListAllComputeTemplates(config_pb2.ListAllComputeTemplatesRequest(),
                                                                timeout=TIMEOUT)), {ns, other})
     assert everywhere == own(ok(app_client.get(f"{API}/compute_templates")), {ns, other})
@@ -656,7 +657,8 @@ def test_an_unset_path_field_is_invalid_argument_naming_it(rpc_channel: grpc.Cha
     if isinstance(request, serve_pb2.UpdateRayServiceRequest):
         request.service.CopyFrom(parse(service_body(namespace, "x"), serve_pb2.RayService))
     exc = rpc_error(lambda: call(rpc_channel, service, rpc, request))
-    assert exc.code() == Code.INVALID_ARGUMENT and f"'{unset}'" in str(exc.details()), (exc.code(), exc.details())
+    assert exc.code() == Code.INVALID_ARGUMENT, (exc.code(), exc.details())
+    assert f"'{unset}'" in str(exc.details()), (exc.code(), exc.details())
 
 
 def test_every_rpc_with_a_failing_request_has_rows() -> None:
@@ -733,14 +735,16 @@ def test_job_submission_rpcs(submissions: Submissions) -> None:
     wait_status(sub, f"{sid}-http", TERMINAL)  # both finished: the lists below compare them whole
     http_info = ok(sub.api.get(sub.url(f"/{sid}")))
     assert info == http_info  # a finished job no longer changes
-    assert info["metadata"] == {"team": "a"} and info["entrypoint"] == body["entrypoint"]
+    assert info["metadata"] == {"team": "a"}
+    assert info["entrypoint"] == body["entrypoint"]
     http_twin = {**ok(sub.api.get(sub.url(f"/{http_sid}"))), "submissionId": sid}  # submitted alike over HTTP
     assert {key: http_twin.get(key) for key in ("entrypoint", "metadata", "runtimeEnv")} == {
         key: info.get(key) for key in ("entrypoint", "metadata", "runtimeEnv")}
 
     log = as_json(stub.GetJobLog(job_submission_pb2.GetJobLogRequest(
         namespace=ns, clustername=READY, submissionid=sid), timeout=TIMEOUT))
-    assert log == ok(sub.api.get(sub.url(f"/log/{sid}"))) and "hello" in log["log"].splitlines()
+    assert log == ok(sub.api.get(sub.url(f"/log/{sid}")))
+    assert "hello" in log["log"].splitlines()
 
     def ours(listing: Json) -> list[Json]:
         return sorted((i for i in listing.get("submissions", []) if i.get("submissionId", "").startswith(sid)),

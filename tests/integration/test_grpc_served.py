@@ -68,7 +68,8 @@ def test_every_worker_serves_grpc_beside_http(cluster: Cluster, namespace: str, 
                     namespace=namespace, compute_template=config_pb2.ComputeTemplate(name="t", cpu=1, memory=2)),
                 metadata=[("x-request-id", "grpc-test-42")], timeout=30)
             assert ("x-request-id", "grpc-test-42") in tuple(call.initial_metadata())
-        assert created.name == "t" and Kube(cluster.api).configmap(namespace, "t") is not None
+        assert created.name == "t"
+        assert Kube(cluster.api).configmap(namespace, "t") is not None
 
         # A new connection per call: the kernel hands connections to both workers, once both listen
         # (the server is ready when one of them is).
@@ -91,7 +92,8 @@ def test_every_worker_serves_grpc_beside_http(cluster: Cluster, namespace: str, 
     assert {"request_id": "grpc-test-42", "code": "OK", "service": "proto.ComputeTemplateService",
             "rpc": "/proto.ComputeTemplateService/CreateComputeTemplate"}.items() <= created_line.items()
     gets = [line for line in rpcs if line["method"] == "GetComputeTemplate"]
-    assert len(gets) == 40 and len({line["pid"] for line in gets}) == 2, "one worker answered every RPC"
+    assert len(gets) == 40, "one worker answered every RPC"
+    assert len({line["pid"] for line in gets}) == 2, "one worker answered every RPC"
     assert any("gRPC server listening on 127.0.0.1:" in line["message"] for line in lines)
 
 
@@ -122,7 +124,8 @@ def test_sigterm_lets_an_rpc_in_flight_finish(cluster: Cluster, namespace: str, 
             created = answer.result(timeout=30)
         assert created.name == "in-flight"
         assert server.process.wait(timeout=30) == 0, server.logs()
-        assert refuses_connections(server.grpc_port) and refuses_connections(server.port)
+        assert refuses_connections(server.grpc_port)
+        assert refuses_connections(server.port)
     assert Kube(cluster.api).configmap(namespace, "in-flight") is not None
 
 

@@ -119,7 +119,8 @@ def test_config_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert conf["wsgi_app"] == "wsgi:app"
     assert conf["bind"] == ["0.0.0.0:8888"]
     assert (conf["workers"], conf["timeout"], conf["graceful_timeout"], conf["keepalive"]) == (2, 30, 30, 5)
-    assert conf["loglevel"] == "info" and conf["control_socket_disable"] is True
+    assert conf["loglevel"] == "info"
+    assert conf["control_socket_disable"] is True
     assert conf["logconfig_dict"]["handlers"]["stdout"]["formatter"] == "text"
 
 
@@ -131,7 +132,8 @@ def test_config_chooses_a_metrics_folder_when_none_is_set(monkeypatch: pytest.Mo
         chosen = Path(os.environ[METRICS_DIR])
     finally:
         os.environ.pop(METRICS_DIR, None)
-    assert chosen.parent == tmp_path and chosen.is_dir()
+    assert chosen.parent == tmp_path
+    assert chosen.is_dir()
 
 
 CONFIG_TABLE = [

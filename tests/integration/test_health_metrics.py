@@ -9,26 +9,24 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client as kube
 from kubernetes import config
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.k8s import K8s
-from app.logs import JsonFormatter
 from app.main import create_app
 from app.settings import Settings
 from app.types import Json
+from tests.support import logs
 from tests.support.api import GatewayCalls, own_app, ready
 from tests.support.bodies import template_body
-from tests.support.kube import Cluster
+from tests.support.kube import Cluster, unreachable_kubeconfig
 from tests.support.metrics import sample
 from tests.support.waiting import wait_for
 
@@ -49,7 +47,8 @@ def error(response: Any, status: int, code: int) -> str:
     assert response.status_code == status, (response.status_code, response.text)
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"code", "message"} and body["code"] == code, body
+    assert set(body) == {"code", "message"}, body
+    assert body["code"] == code, body
     return str(body["message"])
 
 
@@ -160,18 +159,8 @@ def test_metrics_count_the_requests_made_and_the_kubernetes_calls_behind_them(
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     """Everything logged, as the server writes it with KUBERAY_API_LOG_FORMAT=json, at INFO."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
+    with logs.json_log(logging.INFO) as stream:
         yield stream
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def _lines(stream: io.StringIO, request_id: str) -> list[Json]:
@@ -185,37 +174,28 @@ def test_a_request_logs_one_json_line_with_its_fields_and_id(
         response = client.get(f"/apis/v1alpha2/namespaces/{namespace}/compute_templates",
                               headers={"X-Request-ID": "it-ok-1"})
 
-    assert response.status_code == 200 and response.headers["X-Request-ID"] == "it-ok-1"
+    assert response.status_code == 200
+    assert response.headers["X-Request-ID"] == "it-ok-1"
     [line] = _lines(json_log, "it-ok-1")
-    assert line["logger"] == "app.access" and line["level"] == "INFO"
+    assert line["logger"] == "app.access"
+    assert line["level"] == "INFO"
     assert {key: line[key] for key in ("method", "path", "operation", "status")} == {
         "method": "GET", "path": "/apis/v1alpha2/namespaces/{namespace}/compute_templates",
         "operation": "list_compute_templates", "status": 200}
     assert line["duration_ms"] > 0
 
 
-def _dead_kubeconfig(cluster: Cluster, tmp_path: Path) -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again on exit: nothing listens there
-    kubeconfig = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    for entry in kubeconfig["clusters"]:
-        entry["cluster"]["server"] = f"https://127.0.0.1:{port}"
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    return str(path)
-
-
 def test_a_failed_request_logs_its_errors_under_the_same_request_id(
         cluster: Cluster, tmp_path: Path, json_log: io.StringIO) -> None:
     # (no caches: their calls, failing too, would open the circuit before the request's own call)
-    with own_app(K8s.from_kubeconfig(_dead_kubeconfig(cluster, tmp_path)), cache=False) as client:
+    with own_app(K8s.from_kubeconfig(str(unreachable_kubeconfig(cluster, tmp_path))), cache=False) as client:
         response = client.get("/apis/v1/namespaces/ns/compute_templates/t")
 
     request_id = response.headers["X-Request-ID"]
     assert response.status_code == 503
     lines = _lines(json_log, request_id)
     access = [line for line in lines if line["logger"] == "app.access"]
-    assert len(access) == 1 and access[0]["status"] == 503
+    assert len(access) == 1
+    assert access[0]["status"] == 503
     assert any(line["logger"] == "app.http.problems" and line["level"] == "ERROR" for line in lines)
     assert any(line["logger"] == "app.k8s" and line["level"] == "WARNING" for line in lines)  # in the handler's thread

@@ -148,7 +148,8 @@ def test_single_namespace_mode_grants_nothing_cluster_wide(helm: Helm) -> None:
     assert {r["metadata"]["namespace"] for r in roles + of_kind(objects, "RoleBinding")} == {"team-a"}
     assert {name: role for name, (role, _) in bindings(objects, "Role").items()} == \
         {"kuberay-apiserver": "kuberay-apiserver", "kuberay-apiserver-v2": "kuberay-apiserver-v2"}
-    assert not of_kind(objects, "ClusterRole") and not of_kind(objects, "ClusterRoleBinding")
+    assert not of_kind(objects, "ClusterRole")
+    assert not of_kind(objects, "ClusterRoleBinding")
     assert not of_kind(helm.template("team-a", "rbacEnable=false"), "Role")
     assert not of_kind(helm.template("ray-system", "rbacEnable=false"), "ClusterRole")
 
@@ -161,7 +162,8 @@ def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     pod = deployment["spec"]["template"]["spec"]
     [container] = pod["containers"]
     assert pod["serviceAccountName"] == of_kind(objects, "ServiceAccount")[0]["metadata"]["name"]
-    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] > 0
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] > 0
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
@@ -173,8 +175,10 @@ def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:
     assert container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
     assert pod["terminationGracePeriodSeconds"] > 5 + 30
     env = {e["name"]: e["value"] for e in container["env"]}
-    assert env["KUBERAY_API_LOG_LEVEL"] == "DEBUG" and env["KUBERAY_API_WORKERS"] == "3"
-    assert env["KUBERAY_API_PORT"] == "8888" and env["KUBERAY_API_K8S_TIMEOUT"] == "20"
+    assert env["KUBERAY_API_LOG_LEVEL"] == "DEBUG"
+    assert env["KUBERAY_API_WORKERS"] == "3"
+    assert env["KUBERAY_API_PORT"] == "8888"
+    assert env["KUBERAY_API_K8S_TIMEOUT"] == "20"
     assert env["KUBERAY_API_DASHBOARD_TIMEOUT"] == "3"
     assert env["KUBERAY_API_DASHBOARD_URL"] == ""  # the head Services by cluster DNS: see below
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": 8888, "rpc": 8887}
@@ -206,7 +210,8 @@ def server_env(objects: list[Json], own_secrets: Mapping[str, Mapping[str, str]]
         if "value" in variable:
             env[variable["name"]] = variable["value"]
         else:
-            assert set(variable) == {"name", "valueFrom"} and set(variable["valueFrom"]) == {"secretKeyRef"}
+            assert set(variable) == {"name", "valueFrom"}
+            assert set(variable["valueFrom"]) == {"secretKeyRef"}
             ref = variable["valueFrom"]["secretKeyRef"]
             env[variable["name"]] = secrets[ref["name"]][ref["key"]]
     return env
@@ -279,7 +284,8 @@ def test_auth_follows_its_values(helm: Helm) -> None:
     objects = helm.template("ray-system", "auth.mode=token", "auth.token=s3cret")
     [secret] = of_kind(objects, "Secret")
     assert (secret["metadata"]["name"], secret["metadata"]["namespace"]) == ("kuberay-apiserver-auth", "ray-system")
-    assert secret["type"] == "Opaque" and secret["data"] == {"token": base64.b64encode(b"s3cret").decode()}
+    assert secret["type"] == "Opaque"
+    assert secret["data"] == {"token": base64.b64encode(b"s3cret").decode()}
     [deployment] = of_kind(objects, "Deployment")
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     [variable] = [v for v in container["env"] if v["name"] == "KUBERAY_API_AUTH_TOKEN"]
@@ -310,7 +316,8 @@ def test_rendering_fails_on_auth_values_the_server_could_not_use(
     """(`helm lint` cannot show it: it only logs a template's `fail`, at INFO.)"""
     result = helm.run("template", "kr", str(CHART), *[a for v in values for a in ("--set", v)],
                       *[a for v in strings for a in ("--set-string", v)])
-    assert result.returncode != 0 and message in result.stderr, result.stderr
+    assert result.returncode != 0, result.stderr
+    assert message in result.stderr, result.stderr
 
 
 def test_kubernetes_mode_has_its_own_cluster_role(helm: Helm) -> None:
@@ -351,8 +358,10 @@ def test_chart_test_sends_the_credentials_of_the_mode(helm: Helm) -> None:
 
     for values in ([], ["auth.mode=token", "auth.token=s3cret"], ["auth.mode=token", "auth.existingSecret=mine"]):
         spec, container = chart_test(*values)
-        assert spec["automountServiceAccountToken"] is False and "serviceAccountName" not in spec  # no token
-        assert "volumes" not in spec and "volumeMounts" not in container
+        assert spec["automountServiceAccountToken"] is False
+        assert "serviceAccountName" not in spec  # no token
+        assert "volumes" not in spec
+        assert "volumeMounts" not in container
     assert "env" not in chart_test()[1]
     for values, secret in ((["auth.token=s3cret"], "kuberay-apiserver-auth"), (["auth.existingSecret=mine"], "mine")):
         _, container = chart_test("auth.mode=token", *values)
@@ -360,7 +369,8 @@ def test_chart_test_sends_the_credentials_of_the_mode(helm: Helm) -> None:
 
     # kubernetes: a token of the server's own account, projected for the test alone
     spec, container = chart_test("auth.mode=kubernetes")
-    assert spec["serviceAccountName"] == "kuberay-apiserver" and spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == "kuberay-apiserver"
+    assert spec["automountServiceAccountToken"] is False
     assert spec["volumes"] == [{"name": "token", "projected": {"sources": [
         {"serviceAccountToken": {"path": "token", "expirationSeconds": 600}}]}}]
     [mount] = container["volumeMounts"]
@@ -377,7 +387,8 @@ def test_chart_test_passes_against_the_server_of_its_mode(
         [pod] = of_kind(objects, "Pod")
         [container] = pod["spec"]["containers"]
         python, flag, script, url = container["command"]
-        assert (python, flag) == ("python", "-c") and url.endswith(f"/apis/v1/namespaces/{namespace}/compute_templates")
+        assert (python, flag) == ("python", "-c")
+        assert url.endswith(f"/apis/v1/namespaces/{namespace}/compute_templates")
         env = server_env(objects)
         auth = {name: value for name, value in env.items() if name.startswith("KUBERAY_API_AUTH_")}
         (tmp_path / mode).mkdir()
@@ -386,7 +397,8 @@ def test_chart_test_passes_against_the_server_of_its_mode(
             if mode == "token":
                 passed = run_script(script, local, TOKEN=env["KUBERAY_API_AUTH_TOKEN"])
                 refused = run_script(script, local)
-                assert refused.returncode != 0 and "HTTP Error 401" in refused.stderr, refused.stdout + refused.stderr
+                assert refused.returncode != 0, refused.stdout + refused.stderr
+                assert "HTTP Error 401" in refused.stderr, refused.stdout + refused.stderr
             else:
                 passed = run_script(script, local)
             assert passed.returncode == 0, passed.stdout + passed.stderr
@@ -408,20 +420,24 @@ def test_notes_say_how_to_call_in_each_mode(helm: Helm) -> None:
 
     header = '-H "Authorization: Bearer $TOKEN"'
     default = notes()
-    assert "curl http://<node-ip>:31888/" in default and "Authorization" not in default
+    assert "curl http://<node-ip>:31888/" in default
+    assert "Authorization" not in default
     assert "whoever reaches the HTTP port can read and write every" in default
     token = notes("auth.mode=token", "auth.token=s3cret")
-    assert f"curl {header} http://<node-ip>:31888/" in token and "s3cret" not in token
+    assert f"curl {header} http://<node-ip>:31888/" in token
+    assert "s3cret" not in token
     assert "kubectl -n ray-system get secret kuberay-apiserver-auth -o jsonpath='{.data.token}'" in token
     assert "whoever holds the token can read and write every" in token
     kubernetes = notes("auth.mode=kubernetes", "service.type=ClusterIP")
-    assert f"curl {header} http://localhost:8888/" in kubernetes and "create token" in kubernetes
+    assert f"curl {header} http://localhost:8888/" in kubernetes
+    assert "create token" in kubernetes
     assert "The ClusterRole kuberay-apiserver-auth lets the server impersonate any user" in kubernetes
     assert "whoever" not in kubernetes.partition("The V2 API")[2]  # each caller with their own rights there
     assert "grant the server's account" in notes("auth.mode=kubernetes", "rbacEnable=false")
     assert "Only namespace ray-system is accessible" in notes("singleNamespaceInstall=true")
     single = notes("auth.mode=kubernetes", "singleNamespaceInstall=true")
-    assert "Only namespace" not in single and "only keeps the caches to ray-system" in single
+    assert "Only namespace" not in single
+    assert "only keeps the caches to ray-system" in single
 
 
 def names_the_server_reads() -> set[str]:

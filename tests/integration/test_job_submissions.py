@@ -74,7 +74,8 @@ def base(ns: str, cluster: str = NAME, prefix: str = "/apis/v1") -> str:
 
 def submit(api: Any, ns: str, **fields: Any) -> str:
     answer = ok(api.post(base(ns), json={"entrypoint": PRINT_42, **fields}))
-    assert list(answer) == ["submissionId"] and answer["submissionId"], answer
+    assert list(answer) == ["submissionId"], answer
+    assert answer["submissionId"], answer
     return str(answer["submissionId"])
 
 
@@ -113,14 +114,20 @@ def test_the_upstream_python_clients_job_calls_work_against_the_served_app(
         assert (status, error, submitted) == (200, None, sid)
 
         info = wait_status(lambda: client.get_job_info(ns, NAME, sid)[2], TERMINAL)
-        assert info["status"] == "SUCCEEDED" and info["entrypoint"] == PRINT_42 and info["submissionId"] == sid
-        assert info["metadata"] == {"via": "client"} and info["runtimeEnv"] == {"env_vars": "map[GREETING:hello]"}
+        assert info["status"] == "SUCCEEDED"
+        assert info["entrypoint"] == PRINT_42
+        assert info["submissionId"] == sid
+        assert info["metadata"] == {"via": "client"}
+        assert info["runtimeEnv"] == {"env_vars": "map[GREETING:hello]"}
         assert int(info["endTime"]) >= int(info["startTime"]) > 0
         succeeded = time.perf_counter() - started
         status, error, log = client.get_job_log(ns, NAME, sid)
-        assert (status, error) == (200, None) and log is not None and "42" in log.split()
+        assert (status, error) == (200, None)
+        assert log is not None
+        assert "42" in log.split()
         status, error, infos = client.list_job_info(ns, NAME)
-        assert status == 200 and sid in [i.get("submissionId") for i in infos or []]
+        assert status == 200
+        assert sid in [i.get("submissionId") for i in infos or []]
 
         long_sid = unique("client-sleep")
         assert client.submit_job(ns, NAME, client.request_dict(SLEEP, submission_id=long_sid, num_cpu=1)) == (
@@ -132,7 +139,8 @@ def test_the_upstream_python_clients_job_calls_work_against_the_served_app(
         for gone in (sid, long_sid):
             assert client.delete_ray_job(ns, NAME, gone) == (200, None)
             status, error, _ = client.get_job_info(ns, NAME, gone)
-            assert status == 404 and error == f"Job submission {gone} not found in cluster {NAME} of namespace {ns}"
+            assert status == 404
+            assert error == f"Job submission {gone} not found in cluster {NAME} of namespace {ns}"
         assert not {sid, long_sid} & {i.get("submissionId") for i in client.list_job_info(ns, NAME)[2] or []}
 
     print(f"\nthe client's sequence: print(42) SUCCEEDED {succeeded:.2f} s after it was submitted")
@@ -155,8 +163,10 @@ def test_a_job_runs_with_its_runtime_env_and_is_answered_in_upstreams_shape(api:
     assert info["status"] == "SUCCEEDED", info
     assert set(info) <= {"entrypoint", "jobId", "submissionId", "status", "message", "errorType", "startTime",
                          "endTime", "metadata", "runtimeEnv"}
-    assert info["runtimeEnv"] == {"env_vars": "map[GREETING:hello]"} and info["metadata"] == {"team": "a"}
-    assert re.fullmatch(r"[0-9]+", info["startTime"]) and re.fullmatch(r"[0-9]+", info["endTime"])
+    assert info["runtimeEnv"] == {"env_vars": "map[GREETING:hello]"}
+    assert info["metadata"] == {"team": "a"}
+    assert re.fullmatch(r"[0-9]+", info["startTime"])
+    assert re.fullmatch(r"[0-9]+", info["endTime"])
     assert "hello" in ok(api.get(f"{root}/log/{sid}"))["log"].splitlines()  # after Ray's own lines
     assert sid in [i["submissionId"] for i in ok(api.get(root))["submissions"]]
     assert ok(api.delete(f"{root}/{sid}")) == {}
@@ -174,7 +184,8 @@ def test_entrypoint_resources_reach_ray(loopback: Any, ns: str) -> None:
     info = ok(api.get(f"{base(ns)}/{waits}"))
     assert info["status"] == "PENDING", info
     failed = wait_status(lambda: ok(api.get(f"{base(ns)}/{waits}")), TERMINAL, timeout=RAY_JOB_START_TIMEOUT + 30)
-    assert failed["status"] == "FAILED" and failed["errorType"] == "JOB_SUPERVISOR_ACTOR_START_TIMEOUT", failed
+    assert failed["status"] == "FAILED", failed
+    assert failed["errorType"] == "JOB_SUPERVISOR_ACTOR_START_TIMEOUT", failed
     for sid in (fits, waits):
         assert ok(api.delete(f"{base(ns)}/{sid}")) == {}
 
@@ -196,9 +207,11 @@ def test_a_log_longer_than_the_limit_is_answered_with_its_end(k8s: K8s, ray_head
         wait_status(lambda: ok(api.get(f"{base(ns)}/{sid}")), TERMINAL)
         log = ok(api.get(f"{base(ns)}/log/{sid}"))["log"]
     note, _, rest = log.partition("\n")
-    assert "the beginning of this log is not shown" in note and "4096 bytes, KUBERAY_API_JOB_LOG_LIMIT" in note
+    assert "the beginning of this log is not shown" in note
+    assert "4096 bytes, KUBERAY_API_JOB_LOG_LIMIT" in note
     lines = rest.splitlines()
-    assert lines[-1] == "line 4999" and len(rest) < 4096
+    assert lines[-1] == "line 4999"
+    assert len(rest) < 4096
     first = int(lines[0].removeprefix("line "))
     assert lines == [f"line {i}" for i in range(first, 5000)]  # whole lines, none missing after the cut
 
@@ -321,7 +334,8 @@ def test_through_the_service_proxy_a_head_service_without_endpoints_is_503_namin
     service = present(kube.get("rayclusters", ns, NAME))["status"]["head"]["serviceName"]
     core, discovery = kubernetes.CoreV1Api(cluster.api), kubernetes.DiscoveryV1Api(cluster.api)
     spec = core.read_namespaced_service(service, ns).spec
-    assert spec is not None and spec.type == "NodePort"  # the operator records the node port in the cluster's status: not this one
+    assert spec is not None
+    assert spec.type == "NodePort"  # the operator records the node port in the cluster's status: not this one
     [port] = [port.port for port in spec.ports or [] if port.name == "dashboard"]
     core.patch_namespaced_service(service, ns, {"spec": {"selector": {"kuberay-api.test/selects": "nothing"}}})
     try:

@@ -37,7 +37,8 @@ def _assert_seed_response(body: Json, namespace: str, replicas: int = 1) -> None
     assert (body["serviceUnhealthySecondThreshold"], body["deploymentUnhealthySecondThreshold"]) == (900, 300)
     assert body["clusterSpec"] == _expected_cluster_spec(replicas)
     assert "rayServiceStatus" in body
-    assert body["createdAt"].endswith("Z") and body["deleteAt"] == NOT_DELETED
+    assert body["createdAt"].endswith("Z")
+    assert body["deleteAt"] == NOT_DELETED
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,7 +83,8 @@ def sender(app_client: TestClient, refusals: list[str]) -> Send:
 def whoami(identity: Identity) -> str:
     review = client.AuthenticationV1Api(identity.api()).create_self_subject_review(
         client.V1SelfSubjectReview.model_validate({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}))
-    assert review.status is not None and review.status.user_info is not None
+    assert review.status is not None
+    assert review.status.user_info is not None
     return review.status.user_info.username or ""
 
 
@@ -136,11 +137,8 @@ def test_every_granted_permission_is_needed(
                      timeout=20, what=f"{atom} to be revoked")
             k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
             refusals = GatewayCalls(k8s).refusals
-            with fresh_namespaces(cluster, 2) as [first, second], own_app(k8s) as app_client:
-                try:
-                    seed_sequence.run(sender(app_client, refusals), seed_sequence.steps(first, second))
-                except Refused:
-                    pass
+            with fresh_namespaces(cluster, 2) as [first, second], own_app(k8s) as app_client, suppress(Refused):
+                seed_sequence.run(sender(app_client, refusals), seed_sequence.steps(first, second))
             group, resource, verb = atom
             if not any(f'cannot {verb} resource "{resource}" in API group "{group}"' in r
                        for r in refusals):
@@ -426,7 +424,8 @@ def test_auth_role_is_enough_for_callers(cluster: Cluster, helm: Helm, namespace
         # The chart's default extra keys are exactly those of a token bound to a pod.
         review = client.AuthenticationV1Api(cluster.api).create_token_review(
             client.V1TokenReview.model_validate({"spec": {"token": token}}))
-        assert review.status is not None and review.status.user is not None
+        assert review.status is not None
+        assert review.status.user is not None
         extras = sorted(f"userextras/{key}" for key in review.status.user.extra or {})
         assert extras == sorted(resource for _, resource, _ in atoms(role) if resource.startswith("userextras/"))
         assert len(extras) == 5
@@ -434,7 +433,7 @@ def test_auth_role_is_enough_for_callers(cluster: Cluster, helm: Helm, namespace
         with auth_app(identity) as (app_client, k8s, calls):
             auth_sequence(app_client, k8s, token, namespace)
             assert calls.refusals == []
-            assert AUTH_CALLS <= set(calls.counts)
+            assert set(calls.counts) >= AUTH_CALLS
             # the caller's own rights, not the server's: it may not list across namespaces, nor RayClusters
             caller = f"system:serviceaccount:{namespace}:caller"
             headers = {"Authorization": f"Bearer {token}"}
@@ -459,11 +458,8 @@ def test_every_auth_permission_is_needed(cluster: Cluster, helm: Helm, namespace
             rbac.patch_cluster_role(role["metadata"]["name"], {"rules": without(role, atom)})
             wait_for(partial(allowed, cluster, identity.username, atom, namespace), until=operator.not_,
                      timeout=20, what=f"{atom} to be revoked")
-            with auth_app(identity) as (app_client, k8s, calls):
-                try:
-                    auth_sequence(app_client, k8s, token, namespace)
-                except Refused:
-                    pass
+            with auth_app(identity) as (app_client, k8s, calls), suppress(Refused):
+                auth_sequence(app_client, k8s, token, namespace)
             if not any(names(refusal, atom) for refusal in calls.refusals):
                 unneeded.append((atom, calls.refusals))
         assert unneeded == []
@@ -519,4 +515,5 @@ def test_single_namespace_install_in_kubernetes_mode_leaves_namespaces_to_caller
             assert [t["name"] for t in ok(app_client.get(elsewhere, headers=headers))["computeTemplates"]] == ["t"]
             # and in the release namespace, where the server may, the caller may not
             refused(app_client.get(f"/apis/v1/namespaces/{namespace}/compute_templates", headers=headers), 403, 7)
-        assert "create_configmap" in calls.counts and not [r for r in calls.refusals if other_namespace in r]
+        assert "create_configmap" in calls.counts
+        assert not [r for r in calls.refusals if other_namespace in r]

@@ -6,6 +6,7 @@ These need root on Linux (the `real_node` fixture skips them, saying why, elsewh
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -79,7 +80,8 @@ def test_a_pod_of_the_guides_size_runs_a_real_container_here(
     core = client.CoreV1Api(cluster.api)
     cpus, gib = node.capacity()
     status = core.read_node(node.NODE_NAME).status
-    assert status is not None and status.capacity is not None
+    assert status is not None
+    assert status.capacity is not None
     assert (status.capacity["cpu"], status.capacity["memory"]) == (str(cpus), f"{gib}Gi")
     assert cpus > (os.cpu_count() or 0)  # more than the machine has: the user guide's requests fit
 
@@ -87,9 +89,12 @@ def test_a_pod_of_the_guides_size_runs_a_real_container_here(
     core.create_namespaced_pod(real_namespace, _pod("web", project_image, ["python", "-m", "http.server", "8000"],
                                                      cpu="2", memory="4Gi"))
     pod = wait_for(lambda: _running(core, real_namespace, "web"), timeout=60, what="the pod to run")
-    assert pod.spec is not None and pod.status is not None and pod.metadata is not None
+    assert pod.spec is not None
+    assert pod.status is not None
+    assert pod.metadata is not None
     assert pod.spec.node_name == node.NODE_NAME
-    assert pod.status.pod_ip is not None and pod.status.pod_ip.startswith(node.SUBNET.rsplit(".", 1)[0] + ".")
+    assert pod.status.pod_ip is not None
+    assert pod.status.pod_ip.startswith(node.SUBNET.rsplit(".", 1)[0] + ".")
 
     processes = _processes_in_pod(pod.metadata.uid or "")
     assert any("http.server" in cmdline for _, cmdline in processes), processes  # it runs on this machine
@@ -114,7 +119,8 @@ def test_services_cluster_dns_and_node_ports(cluster: Cluster, real_namespace: s
     for name in ("web", "caller"):
         wait_for(partial(_running, core, real_namespace, name), timeout=60, what=f"{name} to run")
 
-    assert service.spec is not None and service.spec.ports
+    assert service.spec is not None
+    assert service.spec.ports
     url = f"http://127.0.0.1:{service.spec.ports[0].node_port}/"
     wait_for(lambda: _answers(url), timeout=30, what="the NodePort on localhost")
     cluster_ip = f"http://{service.spec.cluster_ip}/"
@@ -180,8 +186,10 @@ def _pause_pod_runs(kubeconfig: Path) -> None:
         core = client.CoreV1Api(api)
         core.create_namespaced_pod("default", _pod("pause", versions.PAUSE_IMAGE, ["/pause"]))
         pod = wait_for(lambda: _running(core, "default", "pause"), timeout=60, what="a pod on the node")
-        assert pod.spec is not None and pod.metadata is not None
-        assert pod.spec.node_name == node.NODE_NAME and _processes_in_pod(pod.metadata.uid or "")
+        assert pod.spec is not None
+        assert pod.metadata is not None
+        assert pod.spec.node_name == node.NODE_NAME
+        assert _processes_in_pod(pod.metadata.uid or "")
 
 
 def _crash(state: Path) -> None:
@@ -189,10 +197,8 @@ def _crash(state: Path) -> None:
     the containers keep running, and all the node made stays."""
     for pids in (state / "pids.json", state / "node" / "pids.json"):
         for pid in json.loads(pids.read_text()).values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture
@@ -218,7 +224,8 @@ def test_a_second_instance_runs_on_kwok_alone_and_says_why(
     assert down.returncode == 0, down.stderr
     # Its stop left the session's node alone.
     claim = footprint.read_claim()
-    assert claim is not None and Path(claim.state_dir) == cluster.plane.state_dir
+    assert claim is not None
+    assert Path(claim.state_dir) == cluster.plane.state_dir
     status = client.CoreV1Api(cluster.api).read_node(node.NODE_NAME).status
     assert status is not None
     assert any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])
@@ -227,7 +234,8 @@ def test_a_second_instance_runs_on_kwok_alone_and_says_why(
 def test_stopping_the_node_leaves_the_machine_as_before_after_a_crash_too(
         cluster: Cluster, real_node: node.RealNode, state: Path) -> None:
     before = cluster.machine_before
-    assert before is not None and cluster.plane is not None
+    assert before is not None
+    assert cluster.plane is not None
     try:
         cluster.plane.stop_node()  # the session's node, for this test's instance to take
         assert _differences(before, footprint.listing()) == {}

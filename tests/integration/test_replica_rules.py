@@ -26,7 +26,7 @@ def with_worker(body: Json, **counts: int) -> Json:
 
 
 @pytest.mark.parametrize("resource", list(BODIES))
-@pytest.mark.parametrize("counts,fragment", [
+@pytest.mark.parametrize(("counts", "fragment"), [
     ({"replicas": -3}, "'clusterSpec.workerGroupSpec[0].replicas' must be at least 0, not -3"),  # the spec's rule
     ({"replicas": 10, "minReplicas": 1, "maxReplicas": 5}, "is 10, more than maxReplicas 5"),
     ({"replicas": 1, "minReplicas": 3, "maxReplicas": 5}, "is 1, less than minReplicas 3"),
@@ -66,7 +66,8 @@ def test_the_ceiling_is_the_servers_setting(cluster: Cluster, kube: Kube, with_t
     k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
     with own_app(k8s, max_workers_per_cluster=6) as client:
         message = refused(client.post(base, json=with_worker(cluster_body(with_template), maxReplicas=7)), 400, 3)
-        assert "allow 7 workers" in message and "limit of 6" in message
+        assert "allow 7 workers" in message
+        assert "limit of 6" in message
         assert "KUBERAY_API_MAX_WORKERS_PER_CLUSTER" in message
         ok(client.post(base, json=with_worker(cluster_body(with_template, "six"), maxReplicas=6)))
     with own_app(k8s, max_workers_per_cluster=0) as client:

@@ -1,42 +1,28 @@
 """An API server that cannot be reached gives 503 (code 14) at once, never a hang or a 500."""
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from starlette.testclient import TestClient
 
 from app.k8s import K8s
 from app.types import Json
 from tests.support.api import own_app, refused
 from tests.support.bodies import cluster_body, template_body
-from tests.support.kube import Cluster
-
-
-def _dead_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port  # closed again on exit: nothing listens there
+from tests.support.kube import Cluster, unreachable_kubeconfig
 
 
 @pytest.fixture
 def dead_client(cluster: Cluster, tmp_path: Path) -> Iterator[TestClient]:
     """The app with a kubeconfig whose server is a closed loopback port."""
-    kubeconfig = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    for entry in kubeconfig["clusters"]:
-        entry["cluster"]["server"] = f"https://127.0.0.1:{_dead_port()}"
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    with own_app(K8s.from_kubeconfig(str(path))) as client:
+    with own_app(K8s.from_kubeconfig(str(unreachable_kubeconfig(cluster, tmp_path)))) as client:
         yield client
 
 
-@pytest.mark.parametrize("method,path,body", [
+@pytest.mark.parametrize(("method", "path", "body"), [
     ("GET", "/apis/v1/namespaces/ns/clusters/c", None),
     ("GET", "/apis/v1/namespaces/ns/clusters", None),
     ("GET", "/apis/v1/clusters", None),

@@ -126,7 +126,8 @@ def test_the_proxy_reaches_the_ray_dashboard_of_a_kuberay_service(
     assert answer.status == 200, answer.data
     assert version == direct  # Ray's own answer, whole
     assert version["ray_version"] == installed_ray_version(ray_head)
-    assert relay.accepted and set(relay.accepted) == {relay.host}, relay.accepted  # through the relay
+    assert relay.accepted, relay.accepted
+    assert set(relay.accepted) == {relay.host}, relay.accepted  # through the relay
     assert relay.refused == []
 
 

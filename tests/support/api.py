@@ -42,7 +42,8 @@ def refused(response: httpx.Response, status: int, code: int) -> str:
     """The message of an error answer, after checking its status and its {code, message} body."""
     assert response.status_code == status, (response.status_code, response.text)
     body = response.json()
-    assert set(body) == {"code", "message"} and body["code"] == code, body
+    assert set(body) == {"code", "message"}, body
+    assert body["code"] == code, body
     return str(body["message"])
 
 
@@ -53,7 +54,8 @@ def ready(app_client: TestClient) -> bool:
 
 def kubernetes_status(answer: Any, code: int) -> Json:
     """A refusal worded as the Kubernetes API words one (the V2 API's), checked: the `Status`."""
-    assert isinstance(answer, dict) and answer.get("kind") == "Status", answer
+    assert isinstance(answer, dict), answer
+    assert answer.get("kind") == "Status", answer
     assert (answer["apiVersion"], answer["status"], answer["code"]) == ("v1", "Failure", code), answer
     return answer
 

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
+import yaml
 from kubernetes import client, config
 
 from app.types import Json
 from devcluster import ControlPlane, kwok_namespace
+from tests.support.net import closed_port
 
 T = TypeVar("T")
 
@@ -35,6 +37,16 @@ class Cluster:
     api: client.ApiClient
     plane: ControlPlane | None = None  # the session's (None with TEST_KUBECONFIG)
     machine_before: dict[str, list[str]] | None = None  # what the machine held before the real node
+
+
+def unreachable_kubeconfig(cluster: Cluster, folder: Path) -> Path:
+    """A copy of the cluster's kubeconfig, in `folder`, whose server is a closed loopback port."""
+    kubeconfig = yaml.safe_load(cluster.kubeconfig.read_text())
+    for entry in kubeconfig["clusters"]:
+        entry["cluster"]["server"] = f"https://127.0.0.1:{closed_port()}"
+    path = folder / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return path
 
 
 @contextmanager
@@ -99,7 +111,8 @@ def account_token(api: client.ApiClient, namespace: str, account: str, seconds: 
     spec: Json = {"expirationSeconds": seconds, **({"boundObjectRef": bound_to} if bound_to else {})}
     request = client.CoreV1Api(api).create_namespaced_service_account_token(
         account, namespace, client.AuthenticationV1TokenRequest.model_validate({"spec": spec}))
-    assert request.status is not None and request.status.token is not None
+    assert request.status is not None
+    assert request.status.token is not None
     return request.status.token
 
 

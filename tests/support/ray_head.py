@@ -8,6 +8,7 @@ every Ray of the machine).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -337,10 +338,8 @@ class RayHead:
         now = stat(pid)
         if now is None or self._seen.get(pid, now[3]) != now[3]:  # gone, or another process now
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _distinct_free_ports(names: Iterable[str]) -> dict[str, int]:

@@ -81,7 +81,8 @@ def pods_memory(api: client.ApiClient, ns: str) -> dict[str, int]:
     cgroup under the real node's (usage less inactive file cache: the kubelet's "working set")."""
     used = {}
     for pod in client.CoreV1Api(api).list_namespaced_pod(ns).items:
-        assert pod.metadata is not None and pod.metadata.name is not None
+        assert pod.metadata is not None
+        assert pod.metadata.name is not None
         for top in footprint.cgroup_dirs(node.CGROUP):
             for folder in top.rglob(f"pod{pod.metadata.uid}"):
                 if (bytes_used := _working_set(folder)) is not None:

@@ -6,6 +6,7 @@ is told to, and stops on its own: when its `with` block ends, or after `lifetime
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import queue
 import socket
@@ -81,10 +82,8 @@ class Relay:
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked on it; close() alone may not
-            except OSError:
-                pass
             sock.close()
 
     def _accept(self) -> None:

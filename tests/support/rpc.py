@@ -171,6 +171,8 @@ def refused(channel: grpc.Channel, service: str, rpc: str, request: Message, cod
     try:
         answer = call(channel, service, rpc, request)
     except grpc.RpcError as exc:
-        assert exc.code() == code, (rpc, exc.code(), exc.details())
-        return str(exc.details())
-    raise AssertionError(f"{rpc} answered {answer!r}, expected {code}")
+        refusal = exc
+    else:
+        raise AssertionError(f"{rpc} answered {answer!r}, expected {code}")
+    assert refusal.code() == code, (rpc, refusal.code(), refusal.details())
+    return str(refusal.details())

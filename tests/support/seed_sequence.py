@@ -103,7 +103,8 @@ def run(send: Send, sequence: list[Step], gone_timeout: float = 60.0) -> list[tu
         if step.until_gone:
             deadline = time.monotonic() + gone_timeout
             while (status := send(step.method, step.path, None)[0]) != 404:
-                assert status == 200 and time.monotonic() < deadline, (step.label, status)
+                assert status == 200, (step.label, status)
+                assert time.monotonic() < deadline, (step.label, status)
                 time.sleep(0.3)
             continue
         status, body = send(step.method, step.path, step.body)

@@ -10,7 +10,6 @@ import copy
 import json
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +38,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> connexion.FlaskApp:
 
 
 @pytest.fixture(scope="module")
-def client(app: connexion.FlaskApp) -> Iterator[Any]:
-    yield app.test_client(follow_redirects=False)
+def client(app: connexion.FlaskApp) -> Any:
+    return app.test_client(follow_redirects=False)
 
 
 def assert_error(response: httpx.Response, status: int, code: int) -> str:
@@ -48,7 +47,8 @@ def assert_error(response: httpx.Response, status: int, code: int) -> str:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"code", "message"} and body["code"] == code
+    assert set(body) == {"code", "message"}
+    assert body["code"] == code
     assert list(Draft4ResponseValidator(ERROR_SCHEMA).iter_errors(body)) == []
     assert response.text.strip() == json.dumps(body, separators=(",", ":"))
     return str(body["message"])
@@ -63,7 +63,7 @@ UNKNOWN_ROUTES = [
 ]
 
 
-@pytest.mark.parametrize("method, path", UNKNOWN_ROUTES)
+@pytest.mark.parametrize(("method", "path"), UNKNOWN_ROUTES)
 def test_unknown_route_is_404_code_5(client: Any, method: str, path: str) -> None:
     message = assert_error(client.request(method, path), 404, 5)
     assert message == f"Not Found: no API route matches {method} {path}."
@@ -78,7 +78,7 @@ WRONG_METHODS = [
 ]
 
 
-@pytest.mark.parametrize("method, path, allowed", WRONG_METHODS)
+@pytest.mark.parametrize(("method", "path", "allowed"), WRONG_METHODS)
 def test_wrong_method_is_405_code_12_with_every_allowed_method(client: Any, method: str, path: str,
                                                                  allowed: str | None) -> None:
     response = client.request(method, path)
@@ -206,7 +206,7 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize("method, path, body, message", [case[1:] for case in INVALID], ids=[c[0] for c in INVALID])
+@pytest.mark.parametrize(("method", "path", "body", "message"), [case[1:] for case in INVALID], ids=[c[0] for c in INVALID])
 def test_invalid_request_is_400_code_3_naming_the_field(client: Any, method: str, path: str, body: Any,
                                                         message: str | None) -> None:
     if isinstance(body, bytes):
@@ -239,7 +239,7 @@ REACH_THE_HANDLER = [
 ]
 
 
-@pytest.mark.parametrize("method, path, body, content_type", [c[1:] for c in REACH_THE_HANDLER],
+@pytest.mark.parametrize(("method", "path", "body", "content_type"), [c[1:] for c in REACH_THE_HANDLER],
                          ids=[c[0] for c in REACH_THE_HANDLER])
 def test_valid_request_reaches_kubernetes(client: Any, caplog: pytest.LogCaptureFixture, method: str,
                                           path: str, body: Any, content_type: str | None) -> None:
@@ -270,7 +270,7 @@ WARNED = [
 ]
 
 
-@pytest.mark.parametrize("path, body, status, fields", [c[1:] for c in WARNED], ids=[c[0] for c in WARNED])
+@pytest.mark.parametrize(("path", "body", "status", "fields"), [c[1:] for c in WARNED], ids=[c[0] for c in WARNED])
 def test_unknown_fields_are_dropped_and_named_in_warnings_whatever_the_answer(
         client: Any, path: str, body: Any, status: int, fields: list[str]) -> None:
     """`fieldValidation=Warn`, the default: one Warning header per field, as Kubernetes writes it,
@@ -289,8 +289,10 @@ def test_unknown_fields_are_dropped_and_named_in_warnings_whatever_the_answer(
 def test_swagger_ui_of_each_prefix_works_offline(client: Any) -> None:
     for prefix in ("/apis/v1", "/apis/v1alpha2"):
         page = client.get(f"{prefix}/swagger-ui/")
-        assert page.status_code == 200 and f"{prefix}/openapi.json" in page.text
-        assert "https://" not in page.text and "http://" not in page.text  # every asset is local
+        assert page.status_code == 200
+        assert f"{prefix}/openapi.json" in page.text
+        assert "https://" not in page.text
+        assert "http://" not in page.text  # every asset is local
         assert client.get(f"{prefix}/swagger-ui/swagger-ui-bundle.js").status_code == 200
 
 
@@ -300,13 +302,15 @@ def test_upstreams_swagger_ui_address_leads_to_the_v1_ui(client: Any, path: str)
     if path.endswith("index.html"):
         assert_error(response, 404, 5)  # only the directory is upstream's address
         return
-    assert response.status_code == 302 and response.headers["location"] == "/apis/v1/swagger-ui/"
+    assert response.status_code == 302
+    assert response.headers["location"] == "/apis/v1/swagger-ui/"
 
 
 @pytest.mark.parametrize("prefix", ["/apis/v1", "/apis/v1alpha2"])
 def test_each_prefix_serves_the_spec_with_its_own_server_url(client: Any, prefix: str) -> None:
     spec = client.get(f"{prefix}/openapi.json")
-    assert spec.status_code == 200 and spec.headers["content-type"] == "application/json"
+    assert spec.status_code == 200
+    assert spec.headers["content-type"] == "application/json"
     body = spec.json()
     assert body["servers"] == [{"url": prefix}]
     operation_ids = {op["operationId"] for item in body["paths"].values() for op in item.values()

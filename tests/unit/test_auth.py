@@ -39,7 +39,7 @@ def test_the_caller_a_token_review_names() -> None:
     assert auth.caller_of({"user": {"username": "bob"}}) == Caller("bob", impersonated=True)
 
 
-@pytest.mark.parametrize("header, token", [("Bearer abc.def", "abc.def"), ("bearer  abc ", "abc"),
+@pytest.mark.parametrize(("header", "token"), [("Bearer abc.def", "abc.def"), ("bearer  abc ", "abc"),
                                            ("BEARER x", "x"), ("abc.def", "abc.def")])  # (bare: upstream's clients)
 def test_a_bearer_token_is_read(header: str, token: str) -> None:
     assert auth.bearer_token(header) == token
@@ -60,7 +60,7 @@ def test_the_shared_token_bare_or_as_a_bearer_token() -> None:
     for header in (None, "", "S3cret", "s3cret2", "Bearer s3cre", "Basic s3cret", "Bearer Bearer s3cret"):
         with pytest.raises(Unauthenticated):
             shared.authenticate(header)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the token mode needs a token"):
         SharedToken("")
 
 

@@ -44,9 +44,12 @@ def test_objects_are_listed_in_kubernetes_order_and_follow_each_change() -> None
     store.apply("MODIFIED", obj("a", "x", 7, spec={"v": 2}))
     store.apply("DELETED", obj("b", "x", 8))
     assert names(store, None) == [("a", "w"), ("a", "x"), ("a", "y"), ("a-b", "z")]
-    assert names(store, "b") == [] and len(store) == 4
+    assert names(store, "b") == []
+    assert len(store) == 4
     entry = store.get("a", "x")
-    assert entry is not None and entry.rv == 7 and entry.object()["spec"] == {"v": 2}
+    assert entry is not None
+    assert entry.rv == 7
+    assert entry.object()["spec"] == {"v": 2}
     assert "managedFields" not in entry.object()["metadata"]  # never answered, so never held
 
 
@@ -63,7 +66,8 @@ def test_an_object_keeps_the_names_of_its_related_objects() -> None:
     store = ObjectStore(related=lambda o: (o["metadata"]["name"], o.get("status", {}).get("active", "")))
     store.apply("ADDED", obj("a", "svc", 3, status={"active": "svc-raycluster-1"}))
     entry = store.get("a", "svc")
-    assert entry is not None and entry.related == ("svc", "svc-raycluster-1")
+    assert entry is not None
+    assert entry.related == ("svc", "svc-raycluster-1")
 
 
 def test_events_are_filed_by_the_object_they_regard_and_stamped_on_each_change() -> None:
@@ -72,11 +76,14 @@ def test_events_are_filed_by_the_object_they_regard_and_stamped_on_each_change()
     assert [e["metadata"]["name"] for e in store.events("a", "rc1")] == ["e1", "e2"]  # Kubernetes' order
     before = store.stamp("a", "rc1"), store.stamp("a", "rc2")
     store.apply("ADDED", event("a", "e0", "rc1", 5))
-    assert store.stamp("a", "rc1") != before[0] and store.stamp("a", "rc2") == before[1]
+    assert store.stamp("a", "rc1") != before[0]
+    assert store.stamp("a", "rc2") == before[1]
     assert [e["metadata"]["name"] for e in store.events("a", "rc1")] == ["e0", "e1", "e2"]
     stamp = store.stamp("a", "rc2")
     store.apply("DELETED", event("a", "e3", "rc2", 6))
-    assert store.events("a", "rc2") == [] and store.stamp("a", "rc2") != stamp and len(store) == 3
+    assert store.events("a", "rc2") == []
+    assert store.stamp("a", "rc2") != stamp
+    assert len(store) == 3
 
 
 def test_a_kept_event_translates_exactly_as_the_whole_event() -> None:
@@ -93,7 +100,8 @@ def test_write_marks_only_rise(tmp_path: Path) -> None:
     marks = WriteMarks(["rayclusters", "configmaps"], str(tmp_path / "marks"))
     marks.raise_to("rayclusters", 40)
     marks.raise_to("rayclusters", 30)
-    assert marks.get("rayclusters") == 40 and marks.get("configmaps") == 0
+    assert marks.get("rayclusters") == 40
+    assert marks.get("configmaps") == 0
     memory = WriteMarks(["rayclusters"])
     memory.raise_to("rayclusters", 7)
     assert memory.get("rayclusters") == 7
@@ -111,13 +119,14 @@ def test_write_marks_are_shared_between_processes(tmp_path: Path) -> None:
     process.start()
     process.join(timeout=30)
     assert process.exitcode == 0
-    assert reader.get("rayjobs") == 123 and reader.get("rayclusters") == 0
+    assert reader.get("rayjobs") == 123
+    assert reader.get("rayclusters") == 0
 
 
 KEYS = [("a", "x"), ("a", "y"), ("a-b", "z"), ("b", "w"), ("b", "x")]
 
 
-@pytest.mark.parametrize("after, limit, page, next_key", [
+@pytest.mark.parametrize(("after", "limit", "page", "next_key"), [
     (None, 0, KEYS, None),
     (None, 2, KEYS[:2], ("a", "y")),
     (("a", "y"), 2, KEYS[2:4], ("b", "w")),
@@ -191,7 +200,8 @@ def test_a_view_answers_once_its_watch_passed_every_write_answered(monkeypatch: 
     cache = object_cache(listed(10))
     assert cache.view("a") is cache.store
     cache.written(obj("a", "x", 12))  # a write this watch has not brought yet
-    assert cache.view("a") is None and cache.informer._relist.is_set()  # (it may hang: listed again)
+    assert cache.view("a") is None
+    assert cache.informer._relist.is_set()  # (it may hang: listed again)
     cache.informer.rv = 12
     assert cache.view("a", "get") is cache.store
     cache.written(obj("a", "x", 11))  # marks only rise
@@ -204,13 +214,16 @@ def test_a_view_of_a_store_that_cannot_answer_asks_kubernetes_and_starts_nothing
     stale = object_cache(listed(5, watching=False))
     stale.informer._lost_at -= 60  # its watch lost for a minute
     for cache in (never, stale):
-        assert cache.view("a") is None and cache.view(None) is None
+        assert cache.view("a") is None
+        assert cache.view(None) is None
         assert cache.informer._thread is None
 
 
 def test_a_namespace_cache_answers_for_its_namespace_and_marks_only_its_writes() -> None:
     cache = object_cache(listed(10, namespace="a"))
-    assert cache.view("a") is cache.store and cache.view("b") is None and cache.view(None) is None
+    assert cache.view("a") is cache.store
+    assert cache.view("b") is None
+    assert cache.view(None) is None
     cache.written(obj("b", "x", 30))  # its watch would never see it
     assert cache.marks.get("rayclusters") == 0
     cache.deleted("a", "x", "x", obj("a", "x", 31))  # a delete answered with the object (finalizers)
@@ -239,4 +252,6 @@ def test_views_answer_a_caller_only_what_kubernetes_would() -> None:
     cache_of_events = EventCache(informer, events, cast(Access, access))
     assert cache_of_events.view("open") is events
     refused = cache_of_events.view("secret")  # as a refused read of events from Kubernetes: none
-    assert refused is not None and refused is not events and refused.events("secret", "rc1") == []
+    assert refused is not None
+    assert refused is not events
+    assert refused.events("secret", "rc1") == []

@@ -119,14 +119,17 @@ def test_an_informer_lists_watches_resumes_and_lists_again_as_decided(restarts: 
     ])
     store = ObjectStore()
     informer = Informer("configmaps", cast(K8s, gateway), COLLECTION, store)
-    assert not informer.answers() and informer.error == ""
+    assert not informer.answers()
+    assert informer.error == ""
     informer.start()
     try:
         assert gateway.ready.wait(timeout=10)
         assert gateway.calls == ["list", "watch 10", "list", "watch 20", "watch 20", "watch 22"]
         assert restarts == ["expired", "failed", "ended"]
         until(lambda: informer.watching, "the held watch to be open")
-        assert informer.synced and informer.answers() and informer.rv == 22
+        assert informer.synced
+        assert informer.answers()
+        assert informer.rv == 22
         assert [entry.key for entry in store.entries(None)] == [("ns", "b"), ("ns", "c")]
         assert informer.error == ""  # (cleared by the watch that opened since)
 
@@ -138,7 +141,9 @@ def test_an_informer_lists_watches_resumes_and_lists_again_as_decided(restarts: 
         assert [entry.key for entry in store.entries(None)] == [("ns", "b")]
     finally:
         informer.stop()
-    assert not informer.synced and not informer.watching and not informer.answers()
+    assert not informer.synced
+    assert not informer.watching
+    assert not informer.answers()
     assert restarts[4:] == []  # a stop is no restart
 
 
@@ -150,7 +155,8 @@ def test_a_failed_list_is_tried_again_and_its_reason_shown_until_one_succeeds(re
     caches.start()
     try:
         assert gateway.ready.wait(timeout=10)
-        assert gateway.calls == ["list", "list", "list", "watch 3"] and restarts == ["failed", "failed"]
+        assert gateway.calls == ["list", "list", "list", "watch 3"]
+        assert restarts == ["failed", "failed"]
         assert caches.not_synced() == []
     finally:
         caches.stop()
@@ -162,8 +168,10 @@ def test_an_unexpected_exception_lists_again(restarts: list[str]) -> None:
     informer.start()
     try:
         assert gateway.ready.wait(timeout=10)
-        assert gateway.calls == ["list", "watch 3", "list", "watch 4"] and restarts == ["failed"]
-        assert len(informer.store) == 0 and informer.rv == 4
+        assert gateway.calls == ["list", "watch 3", "list", "watch 4"]
+        assert restarts == ["failed"]
+        assert len(informer.store) == 0
+        assert informer.rv == 4
     finally:
         informer.stop()
 
@@ -177,7 +185,8 @@ def test_reads_and_probes_of_caches_never_started_start_nothing() -> None:
         assert not informer.answers()
         assert health.not_ready_reason(cast(K8s, gateway), caches) == \
             "Not ready: the watch caches are not synced yet (configmaps)."
-    assert gateway.calls == [] and informer._thread is None
+    assert gateway.calls == []
+    assert informer._thread is None
     assert health.not_ready_reason(cast(K8s, gateway), Caches([])) is None
 
 
@@ -194,7 +203,29 @@ def test_a_stopped_informer_starts_again_with_a_fresh_list(restarts: list[str]) 
     try:
         assert gateway.ready.wait(timeout=10)
         until(informer.answers, "the informer to answer again")
-        assert gateway.calls == ["list", "watch 3", "list", "watch 5"] and restarts == []
+        assert gateway.calls == ["list", "watch 3", "list", "watch 5"]
+        assert restarts == []
         assert [entry.key for entry in store.entries(None)] == [("ns", "b")]
     finally:
         informer.stop()
+
+
+def test_caches_started_twice_keep_watching_until_the_last_stop(restarts: list[str]) -> None:
+    """Two lifespans of one app (a second server of it, a test client) share its caches: the first
+    to end leaves them running for the other, since no read would start them again."""
+    gateway = ScriptedK8s([page(3, obj("a", 2)), FakeWatch(Held())])
+    informer = Informer("configmaps", cast(K8s, gateway), COLLECTION, ObjectStore())
+    caches = Caches([informer])
+    caches.start()
+    try:
+        caches.start()
+        assert gateway.ready.wait(timeout=10)
+        caches.stop()
+        assert informer.synced
+        assert informer.watching
+        assert caches.not_synced() == []
+    finally:
+        caches.stop()
+    assert not informer.synced
+    assert not informer.watching
+    assert gateway.calls == ["list", "watch 3"]

@@ -21,7 +21,7 @@ from app.k8s import K8s
 from app.main import create_app
 from app.settings import Settings
 from app.translate.job_submissions import IN_CLUSTER_URL, JOBS, ProxiedDashboard, dashboard_route
-from tests.unit.test_k8s_bounds import closed_port
+from tests.support.net import closed_port
 
 POD = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}  # what every pod has
 TEMPLATE = "http://127.0.0.1:8265"

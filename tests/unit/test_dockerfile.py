@@ -61,7 +61,8 @@ def test_final_image_is_pinned_non_root_and_checked() -> None:
     base = stage[0].split()[1]
     assert re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+[\w.-]*", base), f"base image not pinned: {base}"
     users = [line.split()[1] for line in stage if line.upper().startswith("USER ")]
-    assert users and re.fullmatch(r"[1-9]\d*(:[1-9]\d*)?", users[-1]), users  # numeric: runAsNonRoot
+    assert users, users
+    assert re.fullmatch(r"[1-9]\d*(:[1-9]\d*)?", users[-1]), users  # numeric: runAsNonRoot
     assert any(line.upper().startswith("HEALTHCHECK ") and "/healthz" in line for line in stage)
     exposed = {port for line in stage if line.upper().startswith("EXPOSE ") for port in line.split()[1:]}
     assert exposed == {"8888", "8887"}  # HTTP and gRPC, as the chart's container ports
@@ -124,7 +125,8 @@ def needed(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 def test_build_context_holds_what_the_server_loads(needed: list[str]) -> None:
     patterns = parse_dockerignore((ROOT / ".dockerignore").read_text())
     assert [f for f in needed if is_ignored(f, patterns)] == []
-    assert is_ignored("tests/conftest.py", patterns) and is_ignored(".venv/bin/python", patterns)
+    assert is_ignored("tests/conftest.py", patterns)
+    assert is_ignored(".venv/bin/python", patterns)
 
 
 def test_final_stage_copies_what_the_server_loads(needed: list[str]) -> None:

@@ -35,7 +35,7 @@ TREE = [
 ]
 
 
-@pytest.mark.parametrize("cls, status, code", TREE, ids=lambda v: getattr(v, "__name__", str(v)))
+@pytest.mark.parametrize(("cls", "status", "code"), TREE, ids=lambda v: getattr(v, "__name__", str(v)))
 def test_error_tree(cls: type[ApiError], status: int, code: int) -> None:
     error = cls("Cluster foo not found")
     assert (error.status, error.code, error.message, str(error)) == (status, code, "Cluster foo not found",
@@ -51,12 +51,12 @@ CODES = [(400, 3), (401, 16), (403, 7), (404, 5), (405, 12), (409, 6), (413, 3),
          (429, 8), (500, 13), (501, 12), (502, 13), (503, 14), (504, 4)]
 
 
-@pytest.mark.parametrize("status, code", CODES)
+@pytest.mark.parametrize(("status", "code"), CODES)
 def test_grpc_code_of_http_status(status: int, code: int) -> None:
     assert grpc_code(status) == code
 
 
-@pytest.mark.parametrize("path, text", [
+@pytest.mark.parametrize(("path", "text"), [
     ([], ""),
     (["name"], "name"),
     (["clusterSpec", "workerGroupSpec", 0, "groupName"], "clusterSpec.workerGroupSpec[0].groupName"),
@@ -107,7 +107,7 @@ MESSAGES = [
 ]
 
 
-@pytest.mark.parametrize("instance, message", MESSAGES)
+@pytest.mark.parametrize(("instance", "message"), MESSAGES)
 def test_validation_message_names_the_field(instance: Any, message: str) -> None:
     error = best_match(Draft4Validator(OBJECT).iter_errors(instance))
     assert error is not None

@@ -12,12 +12,7 @@ from kubernetes import client
 from app.constants import RAYCLUSTER
 from app.errors import DeadlineExceeded, Unavailable
 from app.k8s import K8s
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.net import closed_port
 
 
 def gateway(request_timeout: float = 10.0) -> K8s:

@@ -29,7 +29,7 @@ from app.k8s import Collection, K8s, Outcome
 from app.k8s.connection import pool
 from app.k8s.exchange import CALLS, FORWARDS, SENDS, WATCHES, Policy, classify, exchange
 from app.transport import NO_ANSWER
-from tests.unit.test_k8s_bounds import closed_port
+from tests.support.net import closed_port
 
 # -- the outcome of one exchange, from what the transport did -------------------------------------
 
@@ -379,7 +379,8 @@ def test_the_pool_follows_the_configurations_tls_and_proxy() -> None:
 
     proxied = pool(client.Configuration(host="https://10.0.0.1:6443", proxy="http://proxy:3128", no_proxy=""))
     assert isinstance(proxied, urllib3.ProxyManager)
-    assert proxied.proxy is not None and proxied.proxy.host == "proxy"
+    assert proxied.proxy is not None
+    assert proxied.proxy.host == "proxy"
     bypassed = pool(client.Configuration(host="https://10.0.0.1:6443", proxy="http://proxy:3128",
                                          no_proxy="10.0.0.0/8"))
     assert not isinstance(bypassed, urllib3.ProxyManager)

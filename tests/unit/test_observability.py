@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from app.logs import JsonFormatter, configure_logging
 from app.main import create_app
 from app.settings import Settings
+from tests.support.logs import json_log
 from tests.support.metrics import sample
 
 HEX_ID = re.compile(r"[0-9a-f]{32}")
@@ -40,18 +41,8 @@ def client(app: connexion.FlaskApp) -> Any:
 @pytest.fixture
 def access_lines() -> Iterator[io.StringIO]:
     """The access log as the server writes it in JSON, at DEBUG so that probes show too."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("app.access")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    try:
+    with json_log(logging.DEBUG, "app.access") as stream:
         yield stream
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def value(name: str, **labels: str) -> float:
@@ -79,7 +70,7 @@ NAMED = [
 ]
 
 
-@pytest.mark.parametrize("method, path, operation, template, status", NAMED,
+@pytest.mark.parametrize(("method", "path", "operation", "template", "status"), NAMED,
                          ids=[f"{m} {p}" for m, p, *_ in NAMED])
 def test_a_request_is_counted_and_logged_under_its_route(
         client: Any, access_lines: io.StringIO, method: str, path: str, operation: str,
@@ -94,10 +85,14 @@ def test_a_request_is_counted_and_logged_under_its_route(
     assert value("kuberay_api_requests_total", **labels) == counted + 1
     assert value("kuberay_api_request_duration_seconds_count", **labels) == timed + 1
     [line] = [json.loads(text) for text in access_lines.getvalue().splitlines()]
-    assert line["method"] == method and line["path"] == template and line["status"] == status
-    assert line["operation"] == operation and line["logger"] == "app.access"
+    assert line["method"] == method
+    assert line["path"] == template
+    assert line["status"] == status
+    assert line["operation"] == operation
+    assert line["logger"] == "app.access"
     assert line["request_id"] == response.headers["X-Request-ID"]
-    assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
+    assert isinstance(line["duration_ms"], float)
+    assert line["duration_ms"] >= 0
 
 
 def test_a_method_outside_http_is_counted_as_other(client: Any) -> None:
@@ -125,7 +120,7 @@ def test_probes_and_scrapes_log_at_debug_and_api_calls_at_info(
 
 # -- request ids ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("sent, kept", [
+@pytest.mark.parametrize(("sent", "kept"), [
     ("abc-123", True),
     ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", True),  # a W3C traceparent
     ("", False),
@@ -143,13 +138,15 @@ def test_the_request_id_is_the_callers_if_sane_else_a_new_one(
 
 def test_errors_carry_the_request_id_too(client: Any) -> None:
     response = client.get("/no/such/path", headers={"X-Request-ID": "trace-7"})
-    assert response.status_code == 404 and response.headers["X-Request-ID"] == "trace-7"
+    assert response.status_code == 404
+    assert response.headers["X-Request-ID"] == "trace-7"
 
 
 def test_the_request_id_header_is_a_setting(tmp_path: Any) -> None:
     app = create_app(Settings(kubeconfig=str(tmp_path / "none"), request_id_header="X-Trace-Id"))
     response = app.test_client().get("/healthz", headers={"X-Trace-Id": "t-1"})
-    assert response.headers["X-Trace-Id"] == "t-1" and "X-Request-ID" not in response.headers
+    assert response.headers["X-Trace-Id"] == "t-1"
+    assert "X-Request-ID" not in response.headers
 
 
 # -- probes and metrics --------------------------------------------------------------------
@@ -165,7 +162,8 @@ def test_readyz_without_a_usable_kubernetes_configuration_is_503(client: Any) ->
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) == {"code", "message"} and body["code"] == 14
+    assert set(body) == {"code", "message"}
+    assert body["code"] == 14
     assert body["message"].startswith("Not ready: no Kubernetes client")
 
 
@@ -201,7 +199,7 @@ FORMATTED = [
 ]
 
 
-@pytest.mark.parametrize("record, expected, absent", FORMATTED)
+@pytest.mark.parametrize(("record", "expected", "absent"), FORMATTED)
 def test_json_lines_hold_the_record_its_extras_and_its_request_id(
         record: logging.LogRecord, expected: dict[str, Any], absent: set[str]) -> None:
     line = JsonFormatter().format(record)
@@ -229,14 +227,15 @@ def bare_root() -> Iterator[logging.Logger]:
         root.setLevel(level)
 
 
-@pytest.mark.parametrize("log_format, formatter", [("json", JsonFormatter), ("text", logging.Formatter)])
+@pytest.mark.parametrize(("log_format", "formatter"), [("json", JsonFormatter), ("text", logging.Formatter)])
 def test_logging_goes_to_stdout_in_the_chosen_format_at_the_chosen_level(
         log_format: str, formatter: type) -> None:
     with bare_root() as root:
         configure_logging("WARNING", log_format)
         [handler] = root.handlers
         level = root.level
-    assert isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout
+    assert isinstance(handler, logging.StreamHandler)
+    assert handler.stream is sys.stdout
     assert type(handler.formatter) is formatter
     assert level == logging.WARNING
     if log_format == "text":
@@ -257,25 +256,26 @@ def test_every_record_gets_the_request_id_of_its_request(client: Any, caplog: py
         client.get("/healthz", headers={"X-Request-ID": "r-42"})
         logging.getLogger("elsewhere").warning("outside any request")
     ids = {record.name: getattr(record, "request_id", None) for record in caplog.records}
-    assert ids["app.access"] == "r-42" and ids["elsewhere"] == "-"
+    assert ids["app.access"] == "r-42"
+    assert ids["elsewhere"] == "-"
 
 
 # -- settings --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("env, attribute, value", [
+@pytest.mark.parametrize(("env", "attribute", "value"), [
     ({}, "log_format", "text"),
     ({"KUBERAY_API_LOG_FORMAT": "JSON"}, "log_format", "json"),
     ({"KUBERAY_API_LOG_FORMAT": ""}, "log_format", "text"),
     ({}, "request_id_header", "X-Request-ID"),
     ({"KUBERAY_API_REQUEST_ID_HEADER": "X-Correlation-Id"}, "request_id_header", "X-Correlation-Id"),
     ({}, "metrics_dir", ""),
-    ({"PROMETHEUS_MULTIPROC_DIR": "/dev/shm/metrics"}, "metrics_dir", "/dev/shm/metrics"),
+    ({"PROMETHEUS_MULTIPROC_DIR": "/dev/shm/metrics"}, "metrics_dir", "/dev/shm/metrics"),  # noqa: S108  (read, never written)
 ])
 def test_observability_settings_are_read(env: dict[str, str], attribute: str, value: str) -> None:
     assert getattr(Settings.from_env(env), attribute) == value
 
 
-@pytest.mark.parametrize("name, value", [
+@pytest.mark.parametrize(("name", "value"), [
     ("KUBERAY_API_LOG_FORMAT", "xml"),
     ("KUBERAY_API_REQUEST_ID_HEADER", "X Request"),
     ("KUBERAY_API_REQUEST_ID_HEADER", "X-Id:"),

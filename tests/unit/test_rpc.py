@@ -135,7 +135,7 @@ REFUSED = [  # requests the protos can carry and the spec refuses
 ]
 
 
-@pytest.mark.parametrize("method, path, body", REFUSED)
+@pytest.mark.parametrize(("method", "path", "body"), REFUSED)
 def test_a_refusal_is_the_http_fronts_code_and_message(
         channel: grpc.Channel, http: Any, method: str, path: str, body: Any) -> None:
     """The same code and text; a path or query parameter is a field of the request message, and

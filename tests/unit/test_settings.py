@@ -44,7 +44,7 @@ READ = [
     ({}, "cache", True),
     ({"KUBERAY_API_CACHE": "off"}, "cache", False),
     ({}, "write_marks", ""),
-    ({"KUBERAY_API_WRITE_MARKS": "/dev/shm/marks"}, "write_marks", "/dev/shm/marks"),
+    ({"KUBERAY_API_WRITE_MARKS": "/dev/shm/marks"}, "write_marks", "/dev/shm/marks"),  # noqa: S108  (read, never written)
     ({"KUBECONFIG": "/elsewhere", "PORT": "1"}, "port", 8888),  # only our own names are read
     ({}, "grpc_bind", "0.0.0.0:8887"),
     ({"KUBERAY_API_GRPC_BIND": "127.0.0.1:0"}, "grpc_bind", "127.0.0.1:0"),
@@ -69,7 +69,7 @@ READ = [
 ]
 
 
-@pytest.mark.parametrize("env, attribute, value", READ)
+@pytest.mark.parametrize(("env", "attribute", "value"), READ)
 def test_reads(env: dict[str, str], attribute: str, value: object) -> None:
     assert getattr(Settings.from_env(env), attribute) == value
 
@@ -118,7 +118,7 @@ def test_the_token_mode_needs_a_clean_token(env: dict[str, str]) -> None:
         Settings.from_env(env)
 
 
-@pytest.mark.parametrize("name, value", REFUSED)
+@pytest.mark.parametrize(("name", "value"), REFUSED)
 def test_a_bad_value_fails_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: value})

@@ -259,7 +259,7 @@ VALUES = [
 ]
 
 
-@pytest.mark.parametrize("schema, value, accepted", NAMES + VALUES)
+@pytest.mark.parametrize(("schema", "value", "accepted"), NAMES + VALUES)
 def test_schema_rules(schema: str, value: str, accepted: bool) -> None:
     assert (request_errors(SPEC["components"]["schemas"][schema], value) == []) is accepted
 
@@ -332,7 +332,7 @@ REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("schema, body, accepted", REQUESTS)
+@pytest.mark.parametrize(("schema", "body", "accepted"), REQUESTS)
 def test_request_rules(schema: str, body: Json, accepted: bool) -> None:
     assert (request_errors(SPEC["components"]["schemas"][schema], body) == []) is accepted
 

@@ -9,7 +9,7 @@ from app.http.v2 import is_v2_path, route
 NS = "/apis/ray.io/v1/namespaces/team"
 
 
-@pytest.mark.parametrize("path, ours", [
+@pytest.mark.parametrize(("path", "ours"), [
     ("/apis/ray.io/v1/rayclusters", True), ("/apis/ray.io", True), ("/apis/events.k8s.io/v1/events", True),
     ("/api", True), ("/api/v1/namespaces/x/secrets", True),
     ("/apis/v1/clusters", False), ("/apis/v1alpha2/namespaces/x/jobs", False), ("/apis/apps/v1/deployments", False),
@@ -19,7 +19,7 @@ def test_the_paths_the_v2_api_answers(path: str, ours: bool) -> None:
     assert is_v2_path(path) is ours
 
 
-@pytest.mark.parametrize("method, path, plural", [
+@pytest.mark.parametrize(("method", "path", "plural"), [
     ("POST", f"{NS}/rayclusters", "rayclusters"),
     ("POST", f"{NS}/rayjobs", "rayjobs"),
     ("POST", f"{NS}/rayservices", "rayservices"),
@@ -49,10 +49,11 @@ def test_events_of_one_namespace_are_read_only() -> None:
     assert (served.name, served.namespace) == ("v2.events", "team")
     with pytest.raises(MethodNotAllowed) as refused:
         route("POST", "/apis/events.k8s.io/v1/namespaces/team/events")
-    assert refused.value.status == 405 and "allowed: GET" in refused.value.message
+    assert refused.value.status == 405
+    assert "allowed: GET" in refused.value.message
 
 
-@pytest.mark.parametrize("path, service", [
+@pytest.mark.parametrize(("path", "service"), [
     ("/api/v1/namespaces/team/services/c-head-svc/proxy", "c-head-svc"),
     ("/api/v1/namespaces/team/services/c-head-svc:8265/proxy/", "c-head-svc:8265"),
     ("/api/v1/namespaces/team/services/http:c-head-svc:dashboard/proxy/api/jobs/", "http:c-head-svc:dashboard"),

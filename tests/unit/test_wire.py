@@ -103,7 +103,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("schema, body, expected", [case[1:] for case in CASES],
+@pytest.mark.parametrize(("schema", "body", "expected"), [case[1:] for case in CASES],
                          ids=[case[0] for case in CASES])
 def test_normalise(schema: Json, body: Any, expected: Any) -> None:
     original = copy.deepcopy(body)
@@ -149,7 +149,7 @@ UNKNOWN = [
 ]
 
 
-@pytest.mark.parametrize("schema, body, expected, paths", [case[1:] for case in UNKNOWN],
+@pytest.mark.parametrize(("schema", "body", "expected", "paths"), [case[1:] for case in UNKNOWN],
                          ids=[case[0] for case in UNKNOWN])
 def test_unknown_fields_are_dropped_and_their_paths_reported(schema: Json, body: Any, expected: Any,
                                                              paths: list[tuple[Any, ...]]) -> None:
@@ -162,8 +162,10 @@ def test_unknown_fields_are_dropped_and_their_paths_reported(schema: Json, body:
 
 def test_shape_knows_which_objects_forbid_other_fields() -> None:
     shape = Shape.of(CLUSTER)  # allOf: the closed Cluster and the request's name rule
-    assert shape.closed and shape.fields["clusterSpec"].closed
-    assert not shape.fields["annotations"].closed and shape.fields["annotations"].values is not None
+    assert shape.closed
+    assert shape.fields["clusterSpec"].closed
+    assert not shape.fields["annotations"].closed
+    assert shape.fields["annotations"].values is not None
 
 
 MODES = [
@@ -178,7 +180,7 @@ MODES = [
 ]
 
 
-@pytest.mark.parametrize("query, mode", MODES)
+@pytest.mark.parametrize(("query", "mode"), MODES)
 def test_field_validation(query: bytes, mode: str | None) -> None:
     assert field_validation(query) == mode
 
@@ -186,7 +188,8 @@ def test_field_validation(query: bytes, mode: str | None) -> None:
 def test_strict_names_every_unknown_field_sorted_as_kubernetes_does() -> None:
     refusal = refuse_unknown_fields([("z",), ("clusterSpec", "workerGroupSpec", 10, "x"),
                                      ("clusterSpec", "workerGroupSpec", 2, "x")])
-    assert refusal.status == 400 and refusal.message == (
+    assert refusal.status == 400
+    assert refusal.message == (
         "Unknown fields 'clusterSpec.workerGroupSpec[10].x', 'clusterSpec.workerGroupSpec[2].x', 'z': "
         "the API has no such field.")
 
@@ -208,7 +211,7 @@ WARNINGS = [
 ]
 
 
-@pytest.mark.parametrize("paths, headers", WARNINGS)
+@pytest.mark.parametrize(("paths", "headers"), WARNINGS)
 def test_unknown_field_warnings(paths: list[tuple[Any, ...]], headers: list[str]) -> None:
     assert unknown_field_warnings(paths) == headers
 
@@ -228,7 +231,7 @@ DUPLICATES = [
 ]
 
 
-@pytest.mark.parametrize("schema, body, message", DUPLICATES)
+@pytest.mark.parametrize(("schema", "body", "message"), DUPLICATES)
 def test_a_field_given_under_both_names_is_refused(schema: Json, body: Any, message: str) -> None:
     with pytest.raises(InvalidInput) as caught:
         normalise(body, schema)
@@ -237,7 +240,8 @@ def test_a_field_given_under_both_names_is_refused(schema: Json, body: Any, mess
 
 def test_shape_merges_allof_so_the_request_name_rule_and_the_aliases_both_apply() -> None:
     shape = Shape.of(CLUSTER)
-    assert "name" in shape.fields and shape.aliases["cluster_spec"] == "clusterSpec"
+    assert "name" in shape.fields
+    assert shape.aliases["cluster_spec"] == "clusterSpec"
     assert shape.fields["environment"].enum == {"DEV": 0, "TESTING": 1, "STAGING": 2, "PRODUCTION": 3}
     assert shape.fields["clusterSpec"].fields["workerGroupSpec"].items is not None
 
@@ -252,6 +256,6 @@ QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("query, expected", QUERIES)
+@pytest.mark.parametrize(("query", "expected"), QUERIES)
 def test_rename_query(query: bytes, expected: bytes) -> None:
     assert rename_query(query, ALIASES) == expected

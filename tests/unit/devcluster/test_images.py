@@ -20,7 +20,7 @@ from devcluster.images.pause import pause_version_define
 ROOT = Path(__file__).parents[3]
 
 
-@pytest.mark.parametrize("name,full", [
+@pytest.mark.parametrize(("name", "full"), [
     ("python:3.11.14-slim-bookworm", "docker.io/library/python:3.11.14-slim-bookworm"),
     ("kuberay-api:dev-0123", "docker.io/library/kuberay-api:dev-0123"),
     ("pause", "docker.io/library/pause:latest"),
@@ -46,7 +46,7 @@ def test_stages_scratch_flags_and_continuations_are_not_images() -> None:
     assert from_images(text) == ["docker.io/library/python:3.11-slim-bookworm"]
 
 
-@pytest.mark.parametrize("ref,problem", [
+@pytest.mark.parametrize(("ref", "problem"), [
     ("docker.io/library/python:3.12.1-slim-bookworm", "Python 3.12"),
     ("docker.io/library/python:3.11-slim-trixie", "trixie"),
     ("docker.io/library/debian:bookworm", "not a python"),
@@ -69,7 +69,8 @@ def test_star_stops_at_a_slash_and_double_star_crosses_it() -> None:
     patterns = parse_dockerignore("docs/*.md\n**/*.log\n/build/\n!docs/keep.md\n")
     assert is_ignored("docs/a.md", patterns)
     assert not is_ignored("docs/sub/a.md", patterns)
-    assert is_ignored("a/b/c.log", patterns) and is_ignored("c.log", patterns)
+    assert is_ignored("a/b/c.log", patterns)
+    assert is_ignored("c.log", patterns)
     assert is_ignored("build/out.bin", patterns)  # a leading slash means the context's root
     assert not is_ignored("docs/keep.md", patterns)
 
@@ -102,7 +103,9 @@ def test_the_context_key_follows_content_and_modes_not_times(tmp_path: Path) -> 
 def test_the_repository_context_leaves_out_tests_and_the_venv() -> None:
     patterns = parse_dockerignore((ROOT / ".dockerignore").read_text())
     files = context_files(ROOT, patterns)
-    assert "wsgi.py" in files and "requirements.txt" in files and "openapi" in files
+    assert "wsgi.py" in files
+    assert "requirements.txt" in files
+    assert "openapi" in files
     assert not [f for f in files if f.startswith((".venv", "tests", ".git", "devcluster"))]
 
 

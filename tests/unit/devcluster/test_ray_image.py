@@ -26,7 +26,8 @@ GUIDE_REQUESTS = [load(p).get("request") for p in seeds()]
 def _recipe_module(name: str) -> ModuleType:
     """A module of the recipe folder (not a package: the image build runs its files)."""
     spec = importlib.util.spec_from_file_location(name, RAY_RECIPE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -88,7 +89,8 @@ def test_the_image_is_upstream_default_first_then_every_other_tag_once() -> None
 def test_every_ray_image_the_fixtures_name_is_a_tag_of_it() -> None:
     named = {normalize_ref(name) for p in FIXTURES.rglob("*.json")
              for name in re.findall(r"rayproject/ray:[\w.-]+", p.read_text())}
-    assert named and named <= set(RAY_REFS)
+    assert named
+    assert named <= set(RAY_REFS)
 
 
 # -- the guide's working_dir archives -----------------------------------------------------------------
@@ -113,7 +115,7 @@ def test_the_same_apps_make_the_same_bytes(tmp_path: Path) -> None:
     assert all((tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes() for n in first.values())
 
 
-@pytest.mark.parametrize("url,top", [
+@pytest.mark.parametrize(("url", "top"), [
     ("https://github.com/ray-project/test_dag/archive/41d09119cbdf8450599f993f51318e9e27c59098.zip",
      "test_dag-41d09119cbdf8450599f993f51318e9e27c59098"),
     ("https://github.com/o/repo/archive/v1.0.zip", "repo-v1.0"),

@@ -14,7 +14,7 @@ def _require(module: str, gomod: str) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("module,gomod,version", [
+@pytest.mark.parametrize(("module", "gomod", "version"), [
     ("k8s.io/kubernetes", "kubernetes", versions.KUBERNETES),
     ("go.etcd.io/etcd/server/v3", "etcd", versions.ETCD),
     (versions.KWOK_MODULE, "kwok", versions.KWOK),

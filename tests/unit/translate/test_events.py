@@ -8,6 +8,7 @@ from app.types import Json
 
 ZERO = "0001-01-01T00:00:00Z"
 META = {"name": "c.17a", "creationTimestamp": "2025-01-02T03:04:00Z"}
+NAMED = {"id": "c.17a", "name": "c-c.17a", "createdAt": "2025-01-02T03:04:00Z"}  # what META becomes
 
 CASES = [
     pytest.param(
@@ -15,8 +16,7 @@ CASES = [
          "type": "Normal", "series": {"count": 4, "lastObservedTime": "2025-01-02T03:09:59.999999Z"},
          "deprecatedFirstTimestamp": "2025-01-01T00:00:00Z", "deprecatedLastTimestamp": "2025-01-01T00:00:01Z",
          "deprecatedCount": 9},
-        {"id": "c.17a", "name": "c-c.17a", "createdAt": "2025-01-02T03:04:00Z",
-         "firstTimestamp": "2025-01-02T03:04:01Z", "lastTimestamp": "2025-01-02T03:09:59Z",
+        {**NAMED, "firstTimestamp": "2025-01-02T03:04:01Z", "lastTimestamp": "2025-01-02T03:09:59Z",
          "reason": "Created", "message": "made it", "type": "Normal", "count": 4},
         id="series-wins-over-deprecated-fields",
     ),
@@ -24,28 +24,24 @@ CASES = [
         {"metadata": META, "eventTime": None, "reason": "Failed", "note": "quota", "type": "Warning",
          "deprecatedFirstTimestamp": "2025-01-02T03:04:02Z", "deprecatedLastTimestamp": "2025-01-02T03:05:02Z",
          "deprecatedCount": 3},
-        {"id": "c.17a", "name": "c-c.17a", "createdAt": "2025-01-02T03:04:00Z",
-         "firstTimestamp": "2025-01-02T03:04:02Z", "lastTimestamp": "2025-01-02T03:05:02Z",
+        {**NAMED, "firstTimestamp": "2025-01-02T03:04:02Z", "lastTimestamp": "2025-01-02T03:05:02Z",
          "reason": "Failed", "message": "quota", "type": "Warning", "count": 3},
         id="core-v1-event-uses-deprecated-fields",
     ),
     pytest.param(
         {"metadata": META, "eventTime": "2025-01-02T03:04:03.000001Z", "reason": "Once"},
-        {"id": "c.17a", "name": "c-c.17a", "createdAt": "2025-01-02T03:04:00Z",
-         "firstTimestamp": "2025-01-02T03:04:03Z", "lastTimestamp": "2025-01-02T03:04:03Z", "reason": "Once"},
+        {**NAMED, "firstTimestamp": "2025-01-02T03:04:03Z", "lastTimestamp": "2025-01-02T03:04:03Z", "reason": "Once"},
         id="single-event-ends-when-it-starts",
     ),
     pytest.param(
         {"metadata": META, "eventTime": "2025-01-02T03:04:03Z", "deprecatedFirstTimestamp": "2025-01-02T03:00:00Z",
          "deprecatedLastTimestamp": "2025-01-02T03:01:00Z"},
-        {"id": "c.17a", "name": "c-c.17a", "createdAt": "2025-01-02T03:04:00Z",
-         "firstTimestamp": "2025-01-02T03:04:03Z", "lastTimestamp": "2025-01-02T03:01:00Z"},
+        {**NAMED, "firstTimestamp": "2025-01-02T03:04:03Z", "lastTimestamp": "2025-01-02T03:01:00Z"},
         id="event-time-wins-for-first-deprecated-last-for-last",
     ),
     pytest.param(
         {"metadata": META, "series": {"count": 2}},
-        {"id": "c.17a", "name": "c-c.17a", "createdAt": "2025-01-02T03:04:00Z",
-         "firstTimestamp": ZERO, "lastTimestamp": ZERO, "count": 2},
+        {**NAMED, "firstTimestamp": ZERO, "lastTimestamp": ZERO, "count": 2},
         id="series-without-time-is-zero-time",
     ),
     pytest.param(

@@ -214,14 +214,14 @@ def test_a_job_record_as_upstream_writes_it() -> None:
         "status": "SUCCEEDED", "entrypoint": "python -c 'print(42)'", "message": "Job finished successfully.",
         "error_type": None, "start_time": 1764417600123, "end_time": 1764417603456,
         "metadata": {"team": "a"}, "runtime_env": {"env_vars": {"B": "2", "A": 1}, "pip": ["requests==2.26.0", "x"],
-                                                  "working_dir": "/tmp/x", "flag": True, "n": 1000000},
+                                                  "working_dir": "/tmp/x", "flag": True, "n": 1000000},  # noqa: S108  (a runtime env's value: nothing is written there)
         "entrypoint_num_cpus": 0.0,
     }
     assert submission_info(record) == {
         "entrypoint": "python -c 'print(42)'", "jobId": "02000000", "submissionId": "raysubmit_1",
         "status": "SUCCEEDED", "message": "Job finished successfully.",
         "startTime": "1764417600123", "endTime": "1764417603456", "metadata": {"team": "a"},
-        "runtimeEnv": {"env_vars": "map[A:1 B:2]", "pip": "[requests==2.26.0 x]", "working_dir": "/tmp/x",
+        "runtimeEnv": {"env_vars": "map[A:1 B:2]", "pip": "[requests==2.26.0 x]", "working_dir": "/tmp/x",  # noqa: S108  (a runtime env's value: nothing is written there)
                        "flag": "true", "n": "1e+06"},
     }
 
@@ -257,7 +257,8 @@ def test_go_floats_beyond_json() -> None:
 
 def test_a_whole_log_is_the_answers_text() -> None:
     assert log_text(json.dumps({"logs": "a\nb ü \"q\"\n"}).encode(), 0) == 'a\nb ü "q"\n'
-    assert log_text(b'{"logs": null}', 0) == "" and log_text(b'{"logs": ""}', 0) == ""
+    assert log_text(b'{"logs": null}', 0) == ""
+    assert log_text(b'{"logs": ""}', 0) == ""
 
 
 @pytest.mark.parametrize("answer", [b"", b"<html>proxy error</html>", b"[1]", b'{"logs": 5}'])
@@ -274,7 +275,11 @@ def test_a_cut_log_starts_after_its_first_whole_line() -> None:
     log = "".join(f"line {i}\n" for i in range(1000))
     answer, cut = tail(log, 100)
     text = log_text(answer, cut)
-    assert cut and text and log.endswith(text) and text.startswith("line ") and len(text) < 100
+    assert cut
+    assert text
+    assert log.endswith(text)
+    assert text.startswith("line ")
+    assert len(text) < 100
 
 
 @pytest.mark.parametrize("keep", range(10, 60))
@@ -283,7 +288,8 @@ def test_a_cut_never_splits_an_escape(keep: int) -> None:
     log = 'a\\n\\\\\n"é\\\\\\\nx\u2028y\n' * 3 + "end\n"
     answer, cut = tail(log, keep)
     text = log_text(answer, cut)
-    assert text and log.endswith(text)
+    assert text
+    assert log.endswith(text)
     assert log[len(log) - len(text) - 1] == "\n"  # starts right after a real line break
 
 

@@ -5,6 +5,8 @@ JSON (which is what a Go client writes into an object), or the parse error.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.translate.quantity import Format, canonical_quantity, parse_quantity
@@ -52,7 +54,7 @@ def test_canonical_form_is_kubernetes_form(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize("text", INVALID, ids=[repr(text) for text in INVALID])
 def test_invalid_quantity_is_refused(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"{re.escape(repr(text))}$"):  # each refusal names the text
         parse_quantity(text)
 
 

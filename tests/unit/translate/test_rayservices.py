@@ -80,7 +80,8 @@ def test_translation_leaves_its_input_alone(api_file: Path) -> None:
     assert service == load(api_file)
     stored, events = copy.deepcopy(rayservice), events_of(api_file)
     to_api_service(rayservice, events)
-    assert rayservice == stored and events == events_of(api_file)
+    assert rayservice == stored
+    assert events == events_of(api_file)
 
 
 # -- the v1.0.0 deployment graph ----------------------------------------------------------

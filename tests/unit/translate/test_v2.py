@@ -117,7 +117,7 @@ def test_the_objects_own_values_are_kept_or_overwritten_as_upstream() -> None:
                                    "vpc.amazonaws.com/efa": 1}
 
 
-@pytest.mark.parametrize("obj, plural", [
+@pytest.mark.parametrize(("obj", "plural"), [
     ({"spec": "not an object"}, "rayclusters"),
     ({"kind": "RayCluster"}, "rayclusters"),
     ({"spec": {"headGroupSpec": {"computeTemplate": 3}}}, "rayclusters"),  # not a string: not a name
@@ -145,7 +145,7 @@ def test_a_template_named_twice_is_read_once() -> None:
     assert template_names(OBJECTS["rayclusters"](cluster_spec("big", "big")), "rayclusters") == ["big"]
 
 
-@pytest.mark.parametrize("query, expected", [
+@pytest.mark.parametrize(("query", "expected"), [
     ([], [("fieldSelector", "regarding.apiVersion=ray.io/v1")]),
     ([("limit", "5"), ("fieldSelector", "regarding.name=c")],
      [("limit", "5"), ("fieldSelector", "regarding.name=c,regarding.apiVersion=ray.io/v1")]),
@@ -159,7 +159,7 @@ def test_events_are_narrowed_to_ray_objects(query: list[tuple[str, str]], expect
     assert ray_events_query(query) == expected
 
 
-@pytest.mark.parametrize("query, watching", [
+@pytest.mark.parametrize(("query", "watching"), [
     ([("watch", "true")], True), ([("watch", "1")], True), ([("watch", "True")], True),
     ([("watch", "false")], False), ([], False), ([("limit", "1")], False),
 ])
@@ -167,7 +167,7 @@ def test_a_watch_is_recognised(query: list[tuple[str, str]], watching: bool) -> 
     assert is_watch(query) is watching
 
 
-@pytest.mark.parametrize("given, seconds", [
+@pytest.mark.parametrize(("given", "seconds"), [
     (None, 1800), ("60", 60), ("1799", 1799), ("1800", 1800), ("86400", 1800), ("0", 1800), ("-5", 1800), ("x", 1800),
 ])
 def test_a_watch_lasts_at_most_the_limit(given: str | None, seconds: int) -> None:
