@@ -32,6 +32,11 @@ from .errors import ComponentError
 from .procs import free_port, http_ok, say, signal_group
 
 SERVICE_CIDR = "10.96.0.0/16"
+# A kube-apiserver whose first check of the service IP and port allocations fails within 60 s of its
+# start exits (kubernetes/kubernetes#141220), though the same check failing later is retried; on a
+# busy machine a fresh one can meet it. A kubelet restarts a static pod's apiserver then; so do we.
+REPAIR_HOOK_FAILED = 'PostStartHook "start-service-ip-repair-controllers" failed'
+APISERVER_RESTARTS = 1
 POD_CIDR = "10.244.0.0/16"
 FAKE_NODES = 2
 _NODE_ANNOTATION = "kwok.x-k8s.io/node"
@@ -221,7 +226,7 @@ class ControlPlane:
         else:
             where = ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
                      "--endpoint-reconciler-type=none"]  # loopback addresses are not valid endpoints
-        self._sup.spawn("kube-apiserver", [
+        argv = [
             str(bins["kube-apiserver"]), *where,
             f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
             f"--secure-port={self.ports['apiserver']}",
@@ -233,8 +238,9 @@ class ControlPlane:
             "--authorization-mode=Node,RBAC",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--enable-admission-plugins=PodNodeSelector",
-            "--allow-privileged=true", "--profiling=false", "--v=1"])
-        self._sup.wait("kube-apiserver", self._api_ready, "ready")
+            "--allow-privileged=true", "--profiling=false", "--v=1"]
+        self._sup.start("kube-apiserver", argv, self._api_ready, "ready", restart_if=REPAIR_HOOK_FAILED,
+                        restarts=APISERVER_RESTARTS)
         say(f"kube-apiserver is ready at {self.server}")
 
     def _start_controllers(self, bins: dict[str, Path]) -> None:

@@ -82,6 +82,21 @@ class Supervisor:
         self.procs[name] = proc
         self._record()
 
+    def start(self, name: str, argv: list[str], ready: Callable[[], bool], what: str, *,
+              restart_if: str = "", restarts: int = 0) -> None:
+        """`spawn`, then `wait`; a component that exits during start-up with `restart_if` in its last
+        log line is started again, up to `restarts` times (as a kubelet restarts a static pod whose
+        program fails its start-up for a reason a second start does not meet)."""
+        for attempt in range(1 + restarts):
+            self.spawn(name, argv)
+            try:
+                self.wait(name, ready, what)
+                return
+            except ComponentError as exc:
+                if attempt == restarts or not restart_if or restart_if not in exc.reason:
+                    raise
+                say(f"{name}: {exc.reason}; started again")
+
     def wait(self, name: str, ready: Callable[[], bool], what: str,
              timeout: float = START_TIMEOUT) -> None:
         """Poll until ready; a component that dies or hangs fails with its log path."""
