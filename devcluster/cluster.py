@@ -391,13 +391,13 @@ def sweep_stale(parent: Path) -> None:
 
 def memory_mib(state_dir: Path) -> dict[str, float]:
     """Resident memory of each component, for the figures the README quotes."""
-    pids = json.loads((state_dir / "pids.json").read_text())
-    if (state_dir / "node" / "pids.json").exists():
-        pids |= json.loads((state_dir / "node" / "pids.json").read_text())
+    recorded = procs.load(state_dir / "pids.json") | procs.load(state_dir / "node" / "pids.json")
     out = {}
-    for name, pid in pids.items():
+    for name, proc in recorded.items():
+        if not proc.alive():
+            continue
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     out[name] = int(line.split()[1]) / 1024
         except OSError:

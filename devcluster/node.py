@@ -119,11 +119,11 @@ def teardown(state_dir: Path) -> None:
     node_dir = Path(claim.node_dir)
     pids = node_dir / "pids.json"
     if pids.exists():
-        recorded = json.loads(pids.read_text())
+        recorded = procs.load(pids)
         if "kubelet" in recorded:  # first, so that it restarts nothing while the pods go
-            procs.stop_pids([recorded.pop("kubelet")])
-            pids.write_text(json.dumps(recorded))
-        if procs.pid_alive(recorded.get("containerd", 0)):
+            procs.stop_processes([recorded.pop("kubelet")])
+            pids.write_text(json.dumps({name: proc.as_json() for name, proc in recorded.items()}))
+        if "containerd" in recorded and recorded["containerd"].alive():
             _remove_pods(node_dir, claim.containerd_socket)
         procs.stop_recorded(pids)
     proxy = _binary(node_dir, "kube-proxy")

@@ -1,6 +1,12 @@
 """The processes of one instance: started in sessions of their own, logged to files, recorded in a
 pids file, so that a later run (after a crash, say) can find and stop them by that file alone; and
 the one-line progress messages every part of devcluster prints.
+
+A pids file records each process's start time with its pid. This machine has only 32,768 pids and a
+test run starts thousands of processes, so a recorded pid whose process has died is soon another
+program's, and that program is often a session leader too (a test's server, started with
+`start_new_session`): signalling the recorded pid's process group would stop it. A process is
+signalled only while its pid still names the process recorded (`Recorded.signal_group`).
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ComponentError
@@ -129,46 +136,96 @@ class Supervisor:
         self._record()
 
     def _record(self) -> None:
-        self.pids_file.write_text(json.dumps({n: p.pid for n, p in self.procs.items()}))
+        self.pids_file.write_text(json.dumps({name: Recorded.of(proc.pid).as_json()
+                                              for name, proc in self.procs.items()}))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A process as a pids file names it: its pid and its start time (in clock ticks after boot,
+    /proc/<pid>/stat's 22nd field), which tells it from a later process given the same pid. `start`
+    is None for a file written before start times were recorded: such a pid is taken at its word."""
+
+    pid: int
+    start: int | None = None
+
+    @classmethod
+    def of(cls, pid: int) -> Recorded:
+        return cls(pid, start_time(pid))
+
+    @classmethod
+    def from_json(cls, value: object) -> Recorded:
+        if isinstance(value, dict):
+            start = value.get("start")
+            return cls(int(value["pid"]), None if start is None else int(start))
+        return cls(int(value))  # type: ignore[call-overload]  # a bare pid: an older file
+
+    def as_json(self) -> dict[str, int | None]:
+        return {"pid": self.pid, "start": self.start}
+
+    def same(self) -> bool:
+        """Whether the pid still names the recorded process (alive, or a zombie not yet reaped)."""
+        now = start_time(self.pid)
+        return now is not None and (self.start is None or now == self.start)
+
+    def alive(self) -> bool:
+        return self.same() and pid_alive(self.pid)
+
+    def signal_group(self, sig: int) -> None:
+        """Signal the process group the recorded process leads. With its leader gone, the group's
+        id cannot be another process's pid while any member lives (Linux allocates no pid still in
+        use as a group id), so the survivors are signalled; with the pid reused, nothing is."""
+        if start_time(self.pid) is None or self.same():
+            signal_group(self.pid, sig)
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks after boot, or None if no process has the pid."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19])  # the 22nd field; the split starts at the 3rd
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def load(pids_file: Path) -> dict[str, Recorded]:
+    """The processes a pids file names, by component; none if it is missing or unreadable."""
+    try:
+        return {name: Recorded.from_json(value) for name, value in json.loads(pids_file.read_text()).items()}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
 
 
 def stop_recorded(pids_file: Path, grace: float = 10.0) -> None:
     """Stop every process a pids file names, latest first, and remove the file."""
     if not pids_file.exists():
         return
-    stop_pids(list(json.loads(pids_file.read_text()).values()), grace)
+    stop_processes(list(load(pids_file).values()), grace)
     pids_file.unlink()
 
 
-def stop_pids(pids: list[int], grace: float = 10.0) -> None:
+def stop_processes(processes: list[Recorded], grace: float = 10.0) -> None:
     """SIGTERM to each process group, latest first; SIGKILL to what still runs after `grace` s."""
-    for pid in reversed(pids):
-        signal_group(pid, signal.SIGTERM)
+    for proc in reversed(processes):
+        proc.signal_group(signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
-        for pid in pids:
-            reap(pid)
+    while time.monotonic() < deadline and any(proc.alive() for proc in processes):
+        for proc in processes:
+            reap(proc.pid)
         time.sleep(0.1)
-    for pid in pids:
-        signal_group(pid, signal.SIGKILL)
-        reap(pid)
-
-
-def recorded(pids_file: Path) -> list[int]:
-    try:
-        return [int(pid) for pid in json.loads(pids_file.read_text()).values()]
-    except (OSError, ValueError, TypeError):
-        return []
+    for proc in processes:
+        proc.signal_group(signal.SIGKILL)
+        reap(proc.pid)
 
 
 def recorded_alive(pids_file: Path) -> bool:
     """Whether every process of a pids file still runs (a crash leaves some dead)."""
-    pids = recorded(pids_file)
-    return bool(pids) and all(pid_alive(p) for p in pids)
+    processes = load(pids_file).values()
+    return bool(processes) and all(proc.alive() for proc in processes)
 
 
 def any_recorded_alive(pids_file: Path) -> bool:
-    return any(pid_alive(p) for p in recorded(pids_file))
+    return any(proc.alive() for proc in load(pids_file).values())
 
 
 def pid_alive(pid: int) -> bool:

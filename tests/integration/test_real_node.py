@@ -6,8 +6,6 @@ These need root on Linux (the `real_node` fixture skips them, saying why, elsewh
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -24,7 +22,7 @@ import pytest
 from kubernetes import client
 from starlette.testclient import TestClient
 
-from devcluster import footprint, images, node, versions
+from devcluster import footprint, images, node, procs, versions
 from tests.support.api import ok
 from tests.support.bodies import cluster_body, job_body, service_body, template_body
 from tests.support.kube import Cluster, api_client, fresh_namespaces, pod_exec
@@ -196,9 +194,8 @@ def _crash(state: Path) -> None:
     """Every process of the instance killed at once, as a machine's crash or a kill -9 of all would:
     the containers keep running, and all the node made stays."""
     for pids in (state / "pids.json", state / "node" / "pids.json"):
-        for pid in json.loads(pids.read_text()).values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+        for proc in procs.load(pids).values():
+            proc.signal_group(signal.SIGKILL)
 
 
 @pytest.fixture
