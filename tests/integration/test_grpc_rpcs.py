@@ -39,6 +39,7 @@ from app.rpc.generated import cluster_pb2, config_pb2, job_pb2, job_submission_p
 from app.types import Json
 from tests.support.api import ok, own_app_with_rpc, refused, served_eventually
 from tests.support.bodies import SERVE_CONFIG_V2, cluster_body, job_body, raycluster_spec, service_body, template_body
+from tests.support.empty_names import REFUSALS, refusal_operation
 from tests.support.kube import (
     PLURALS,
     STAMPS,
@@ -650,7 +651,7 @@ UNSET_PATH_FIELDS = [
                          ids=[f"{rpc}: {unset}" for _, rpc, _, unset in UNSET_PATH_FIELDS])
 def test_an_unset_path_field_is_invalid_argument_naming_it(rpc_channel: grpc.Channel, namespace: str, service: str,
                                                            rpc: str, kind: type[Message], unset: str) -> None:
-    """What no URL can say (an empty path segment): refused before anything is read, naming the field."""
+    """An empty field that HTTP takes from the path: refused before anything is read, with upstream's text."""
     fields = {"namespace": namespace, "name": "x", "clustername": "x", "submissionid": "x"}
     request = kind(**{name: value for name, value in fields.items()
                       if name in kind.DESCRIPTOR.fields_by_name and name != unset})
@@ -658,7 +659,8 @@ def test_an_unset_path_field_is_invalid_argument_naming_it(rpc_channel: grpc.Cha
         request.service.CopyFrom(parse(service_body(namespace, "x"), serve_pb2.RayService))
     exc = rpc_error(lambda: call(rpc_channel, service, rpc, request))
     assert exc.code() == Code.INVALID_ARGUMENT, (exc.code(), exc.details())
-    assert f"'{unset}'" in str(exc.details()), (exc.code(), exc.details())
+    [operation_id] = [refusal_operation(method, path) for method, path, *route in ROUTES if route[:2] == [service, rpc]]
+    assert exc.details() == REFUSALS[operation_id][unset]
 
 
 def test_every_rpc_with_a_failing_request_has_rows() -> None:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
+
+from connexion.spec import Specification
 
 NAMESPACE = "Namespace is empty. Please specify a valid value."
 CLUSTER = "Cluster name is empty. Please specify a valid value."
@@ -50,6 +53,7 @@ REFUSALS: dict[str, dict[str, str]] = {
     "delete_ray_job": SUBMISSION,
     "get_job_log": SUBMISSION,
 }
+PATHS = Specification.load(Path(__file__).parents[2] / "openapi" / "kuberay.yaml")["paths"]
 FILLED = {"namespace": "ns", "name": "n", "clustername": "c", "submissionid": "s"}  # valid values
 METHODS = ("GET", "DELETE", "PUT", "POST")
 
@@ -68,3 +72,9 @@ def one_empty(paths: Mapping[str, Any]) -> Iterator[tuple[str, str, str | None, 
             for empty in path_parameters(template):
                 path = template.format(**{**FILLED, empty: ""})
                 yield method, path, operation["operationId"] if operation else None, empty
+
+
+def refusal_operation(method: str, path: str) -> str:
+    """The operationId of a route (`GET`, `/namespaces/{namespace}/clusters/{name}`): the key of
+    `REFUSALS`."""
+    return str(PATHS[path][method.lower()]["operationId"])

@@ -28,13 +28,12 @@ from app.rpc.server import CODE_NAMES, RpcServer
 from app.services import Services
 from app.settings import Settings
 from app.validation import Limits
-from tests.support.empty_names import FILLED, REFUSALS, path_parameters
+from tests.support.empty_names import FILLED, REFUSALS, path_parameters, refusal_operation
 from tests.support.rpc import ROUTES, call, to_rpc
 
 NO_CLIENT = "no Kubernetes client (ConfigException); see the server log"
 SERVICES = ("ComputeTemplateService", "ClusterService", "RayJobService", "RayServeService", "RayJobSubmissionService")
 NS = "/apis/v1/namespaces/ns"
-PATHS = Specification.load(OPENAPI_DIR / SPEC)["paths"]
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +157,7 @@ def test_an_empty_name_is_invalid_argument_with_upstreams_text(
     """Each RPC with a field that HTTP takes from the path, that field empty (the request's body
     unset: the name is checked first): upstream's text, as the HTTP front answers it."""
     filled = f"/apis/v1{path.format(**{**FILLED, empty: ''})}"
-    operation_id = PATHS[path][method.lower()]["operationId"]
-    assert _grpc_answer(channel, method, filled, None) == (3, REFUSALS[operation_id][empty])
+    assert _grpc_answer(channel, method, filled, None) == (3, REFUSALS[refusal_operation(method, path)][empty])
 
 
 def test_an_unset_body_field_is_refused_naming_it(channel: grpc.Channel) -> None:
