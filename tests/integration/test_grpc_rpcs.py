@@ -41,6 +41,7 @@ from tests.support.api import ok, own_app_with_rpc, refused, served_eventually
 from tests.support.bodies import SERVE_CONFIG_V2, cluster_body, job_body, raycluster_spec, service_body, template_body
 from tests.support.empty_names import REFUSALS, refusal_operation
 from tests.support.kube import (
+    MANAGED,
     PLURALS,
     STAMPS,
     Cluster,
@@ -852,6 +853,30 @@ IMAGE_TEMPLATE_RPCS = [
     ("ListImageTemplates", config_pb2.ListImageTemplatesRequest(namespace="default")),
     ("DeleteImageTemplate", config_pb2.DeleteImageTemplateRequest(namespace="default", name="x")),
 ]
+
+
+def test_a_stored_number_no_float32_holds_is_left_out_not_an_internal_error(
+        rpc_channel: grpc.Channel, app_client: TestClient, kube: Kube, namespace: str) -> None:
+    """A RayJob written past this server with an `entrypointNumCpus` beyond float32 (the CRD says
+    `number`: Kubernetes keeps it), which made every list of all jobs over gRPC an internal error:
+    it is answered without that field, over gRPC as over HTTP. KubeRay's operator cannot decode the
+    job (its RayJob informer fails while the job exists), so it lives for these reads only."""
+    name = f"huge-{uuid.uuid4().hex[:6]}"
+    kube.create("rayjobs", namespace, {"metadata": {"name": name, "labels": dict(MANAGED)}, "spec": {
+        "entrypoint": "python -V", "entrypointNumCpus": 1e39, "entrypointNumGpus": 2,
+        "clusterSelector": {"ray.io/cluster": "none"}}})
+    try:
+        served_eventually(app_client, f"{API}/namespaces/{namespace}/jobs", "jobs", [name])
+        http = ok(app_client.get(f"{API}/namespaces/{namespace}/jobs/{name}"))
+        assert "entrypointNumCpus" not in http
+        assert http["entrypointNumGpus"] == 2
+        every = call(rpc_channel, "RayJobService", "ListAllRayJobs", job_pb2.ListAllRayJobsRequest())
+        assert [as_json(job) for job in every.jobs if job.namespace == namespace] == [http]  # type: ignore[attr-defined]
+        one = call(rpc_channel, "RayJobService", "GetRayJob", job_pb2.GetRayJobRequest(namespace=namespace, name=name))
+        assert as_json(one) == http
+        assert (kube.get("rayjobs", namespace, name) or {})["spec"]["entrypointNumCpus"] == 1e39  # left as it is
+    finally:
+        kube.custom.delete_namespaced_custom_object("ray.io", "v1", namespace, "rayjobs", name)
 
 
 @pytest.mark.parametrize(("rpc", "request_message"), IMAGE_TEMPLATE_RPCS, ids=[rpc for rpc, _ in IMAGE_TEMPLATE_RPCS])

@@ -213,6 +213,8 @@ INVALID = [
      'Field \'name\' has an invalid value "c\\n": it must be a RayCluster name the KubeRay operator accepts: '
      "a DNS-1035 label of 1 to 53 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit."),
     ("job-name-too-long", "POST", "/apis/v1/namespaces/ns/jobs", {**JOB, "name": "j" * 48}, None),
+    ("entrypoint-cpus-beyond-float32", "POST", "/apis/v1/namespaces/ns/jobs", {**JOB, "entrypointNumCpus": 1e39},
+     "Field 'entrypointNumCpus' must be at most 3.4028234663852886e+38, not 1e+39."),
     ("service-name-on-update", "PUT", "/apis/v1/namespaces/ns/services/s", {**SERVICE, "name": "S"}, None),
     ("user-not-a-label-value", "POST", CLUSTERS, {**CLUSTER, "user": "r2 d2"}, None),
     ("volume-without-name", "POST", CLUSTERS,
