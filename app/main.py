@@ -38,7 +38,7 @@ from app import auth, health, logs
 from app.cache import Caches
 from app.dashboard import Dashboard
 from app.http import access, authn, cors, problems, v2, validators, wire
-from app.http.routes import SpecRoutes
+from app.http.routes import EmptySegments, SpecRoutes
 from app.k8s import K8s
 from app.rpc.routes import rpc_routes
 from app.rpc.server import RpcServer
@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
         validator_map=validators.VALIDATOR_MAP,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path=SWAGGER_UI),
     )
+    # Flask's URL map would answer `a//b` with a redirect (to an absolute URL) to `a/b`.
+    app.app.url_map.merge_slashes = False
     # the table of which handler reaches which service, each run under one deadline for its calls
     resolver = handlers.resolver(services, gateway.request_scope)
     for prefix in API_PREFIXES:
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     routes = SpecRoutes(app.middleware.apis)
     app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
     app.add_middleware(wire.LineFeedGuard, position=MiddlewarePosition.BEFORE_ROUTING)
+    # An empty name (`…/clusters/`) is refused and no API path redirected, also the specs' own.
+    app.add_middleware(EmptySegments, position=MiddlewarePosition.BEFORE_SWAGGER, routes=routes, docs=(SWAGGER_UI,))
     # Outermost first (each is inserted just before Connexion's exception handling): every answer is
     # counted and logged, CORS headers go on every other answer (and preflights, which carry no
     # credentials, are answered), writes from pages of other origins are refused, callers are

@@ -63,9 +63,11 @@ class Routes:
 
     Connexion's routing writes the operationId and the API's base path into
     `scope["extensions"]`; the templates come from the spec's route index. A middleware that answers
-    requests itself (the V2 API) names them under `ROUTE`. Requests outside the
-    specs are named by their Flask rule (`/healthz`), or as documentation under an API's base
-    path (`/apis/v1/swagger-ui/{file}`), else `unmatched` with their raw path (for the log only).
+    requests itself (the V2 API) names them under `ROUTE`. A request refused before routing (401,
+    429, 413, a bad path) is named by the operation its method and path were meant for, from the
+    same index, when they name one. Requests outside the specs are named by their Flask rule
+    (`/healthz`), or as documentation under an API's base path (`/apis/v1/swagger-ui/{file}`), else
+    `unmatched` with their raw path (for the log only).
     """
 
     def __init__(self, app: connexion.FlaskApp, spec_routes: SpecRoutes, docs: Collection[str]) -> None:
@@ -83,7 +85,11 @@ class Routes:
             base = routing.get("api_base_path", "")
             return operation, self._spec.template(base, operation)
         path: str = scope.get("path", "")
-        rule = self._flask_rule(path, scope.get("method", "GET"))
+        method: str = scope.get("method", "GET")
+        meant = self._spec.operation(path, method) if self._spec.base_of(path) else None
+        if meant is not None:  # refused before routing
+            return meant.operation_id, meant.template
+        rule = self._flask_rule(path, method)
         if rule:
             return rule, rule
         for base in self._spec.bases:

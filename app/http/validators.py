@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
@@ -176,6 +176,16 @@ def parameter_problem(param: dict[str, Any], value: Any, subject: str) -> str | 
     validator = ParameterSchemaValidator(param.get("schema", param), format_checker=Draft4Validator.FORMAT_CHECKER)
     error = best_match(validator.iter_errors(value))
     return None if error is None else describe(error, subject)
+
+
+def empty_parameter_problem(values: Mapping[str, str], refusals: Mapping[str, str]) -> str | None:
+    """The refusal of the first empty path parameter, or None: `values` are an operation's path
+    parameters, `refusals` its `x-empty` (upstream's texts, in the order upstream checks them).
+    Both fronts refuse an empty name with this one function, before any other check."""
+    for name in [*refusals, *values]:
+        if name in values and not values[name]:
+            return refusals.get(name) or f"The path parameter '{name}' is empty."
+    return None
 
 
 class RequestBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped

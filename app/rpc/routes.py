@@ -22,7 +22,7 @@ from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
 
 from app.errors import InvalidInput
-from app.http.validators import body_problem, parameter_problem
+from app.http.validators import body_problem, empty_parameter_problem, parameter_problem
 from app.http.wire import Shape
 
 # Importing the generated modules registers their descriptors in the default pool.
@@ -72,6 +72,7 @@ class RpcRoute:
     params: tuple[Param, ...]
     body: Body | None  # None: the operation takes no body
     request: type[Message]
+    empty: Mapping[str, str]  # the operation's `x-empty`: parameter -> refusal of an empty value
     response: type[Message]
 
     @property
@@ -85,6 +86,11 @@ class RpcRoute:
         omitted zero values are what HTTP bodies become too (app/http/wire.py), so both fronts
         validate the same dicts."""
         fields = json_format.MessageToDict(request, use_integers_for_enums=True)
+        # An empty name first, with upstream's text, as its handlers and the HTTP front refuse it.
+        problem = empty_parameter_problem(
+            {param.name: str(fields.get(param.name, "")) for param in self.params if param.path}, self.empty)
+        if problem is not None:
+            raise InvalidInput(problem)
         kwargs: dict[str, Any] = {}
         for param in self.params:
             value = fields.get(param.name)
@@ -150,6 +156,7 @@ def rpc_routes(spec: Mapping[str, Any]) -> list[RpcRoute]:
                 params=params,
                 body=body,
                 request=message_factory.GetMessageClass(method.input_type),
+                empty=operation.get("x-empty", {}),
                 response=message_factory.GetMessageClass(method.output_type),
             ))
     return routes

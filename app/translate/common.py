@@ -19,6 +19,7 @@ Body = TypeVar("Body", bound=Mapping[str, Any])
 
 # A Go zero time.Time as the gateway renders it: what an unset Kubernetes time becomes.
 ZERO_TIME = "0001-01-01T00:00:00Z"
+FLOAT32_MAX = 3.4028234663852886e38  # the largest finite float32
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
@@ -61,6 +62,13 @@ def omit_zero(fields: Mapping[str, Any]) -> dict[str, Any]:
 def positive(value: Any) -> int | float:
     """A number upstream writes only when > 0; anything else is the zero value (then omitted)."""
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else 0
+
+
+def positive_float32(value: Any) -> int | float:
+    """`positive`, for a protobuf `float` read from Kubernetes, which keeps any number: one past
+    float32's range (written past this server) is not set either, as no gRPC answer can carry it."""
+    number = positive(value)
+    return number if number <= FLOAT32_MAX else 0
 
 
 def to_rfc3339(value: str | None) -> str:

@@ -20,7 +20,7 @@ from app.constants import (
     USER_LABEL,
 )
 from app.translate.cluster import to_api_cluster_spec, to_raycluster_spec
-from app.translate.common import metadata, omit_zero, positive, to_rfc3339
+from app.translate.common import metadata, omit_zero, positive, positive_float32, to_rfc3339
 from app.translate.quantity import canonical_quantity, stored_quantity
 from app.types import Json, RayJob, RayJobSubmitter
 
@@ -97,8 +97,8 @@ def to_api_job(rayjob: Mapping[str, Any]) -> Json:
         "jobStatus": status.get("jobStatus", ""),
         "jobDeploymentStatus": status.get("jobDeploymentStatus", ""),
         "message": status.get("message", ""),
-        "entrypointNumCpus": positive(spec.get("entrypointNumCpus", 0)),
-        "entrypointNumGpus": positive(spec.get("entrypointNumGpus", 0)),
+        "entrypointNumCpus": positive_float32(spec.get("entrypointNumCpus", 0)),
+        "entrypointNumGpus": positive_float32(spec.get("entrypointNumGpus", 0)),
         "entrypointResources": spec.get("entrypointResources", ""),
         "startTime": _time(status.get("startTime")),
         "endTime": _time(status.get("endTime")),

@@ -23,10 +23,13 @@ from app.errors import Unavailable
 from app.main import create_app
 from app.settings import Settings
 from app.types import Json
+from tests.support.empty_names import REFUSALS, one_empty, path_parameters
 from tests.support.fixture_pairs import seed
 
 ROOT = Path(__file__).parents[2]
-ERROR_SCHEMA = Specification.load(ROOT / "openapi" / "kuberay.yaml")["components"]["schemas"]["Error"]
+SPEC = Specification.load(ROOT / "openapi" / "kuberay.yaml")
+ERROR_SCHEMA = SPEC["components"]["schemas"]["Error"]
+PREFIXES = ("/apis/v1", "/apis/v1alpha2")
 NO_CLIENT = "no Kubernetes client (ConfigException); see the server log"
 SEED_CLUSTER = seed(9)
 
@@ -88,6 +91,63 @@ def test_wrong_method_is_405_code_12_with_every_allowed_method(client: Any, meth
     message = assert_error(response, 405, 12)
     assert response.headers["allow"] == allowed
     assert message == f"Method Not Allowed: {path} does not accept {method} (allowed: {allowed})."
+
+
+EMPTY_PARAMETERS = [pytest.param(method, f"{prefix}{path}", operation_id, empty, id=f"{method} {prefix}{path}")
+                    for prefix in PREFIXES for method, path, operation_id, empty in one_empty(SPEC["paths"])]
+
+
+@pytest.mark.parametrize(("method", "path", "operation_id", "empty"), EMPTY_PARAMETERS)
+def test_an_empty_path_parameter_is_refused_with_upstreams_text_never_redirected(
+        client: Any, method: str, path: str, operation_id: str | None, empty: str) -> None:
+    """Every route of the spec with a path parameter, each parameter empty in turn: the route's
+    method is refused before its body is read or Kubernetes called; another method is 405."""
+    response = client.request(method, path)
+    assert "location" not in response.headers
+    if operation_id is None:
+        assert_error(response, 405, 12)
+        return
+    assert assert_error(response, 400, 3) == REFUSALS[operation_id][empty]
+
+
+def test_every_operation_with_a_path_parameter_states_upstreams_refusal_of_each_empty() -> None:
+    """The spec's `x-empty` (read by both fronts) says what upstream says, for every parameter."""
+    stated = {operation["operationId"]: operation.get("x-empty") for template, item in SPEC["paths"].items()
+              for operation in item.values() if isinstance(operation, dict) and path_parameters(template)}
+    assert stated == REFUSALS
+
+
+SEVERAL_EMPTY = [  # upstream's handlers check the object's name, then the namespace
+    ("GET", "/apis/v1/namespaces//clusters/", "Cluster name is empty. Please specify a valid value."),
+    ("DELETE", "/apis/v1alpha2/namespaces//jobs/", "job name is empty. Please specify a valid value."),
+    ("PUT", "/apis/v1/namespaces//services/", "Name is empty. Please specify a valid value."),
+    ("GET", "/apis/v1/namespaces//jobsubmissions//", "Cluster name is empty. Please specify a valid value."),
+    ("POST", "/apis/v1/namespaces//jobsubmissions/c/", "Namespace is empty. Please specify a valid value."),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "message"), SEVERAL_EMPTY)
+def test_of_several_empty_parameters_the_name_is_refused_first(client: Any, method: str, path: str,
+                                                               message: str) -> None:
+    assert assert_error(client.request(method, path), 400, 3) == message
+
+
+NO_SUCH_PATH = [  # an empty segment where no route has a parameter: what Starlette and Flask redirected
+    "/apis/v1/clusters/",
+    "/apis/v1alpha2/namespaces/ns/compute_templates/t/",
+    "/apis/v1/namespaces/ns/jobsubmissions/c/s/",
+    "/apis/v1//clusters",
+    "/apis//v1/jobs",
+    "/apis/v1/openapi.json/",
+]
+
+
+@pytest.mark.parametrize("path", NO_SUCH_PATH)
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT", "POST"])
+def test_no_api_path_redirects(client: Any, method: str, path: str) -> None:
+    response = client.request(method, path)
+    assert "location" not in response.headers
+    assert assert_error(response, 404, 5) == f"Not Found: no API route matches {method} {path}."
 
 
 CLUSTERS = "/apis/v1/namespaces/ns/clusters"
@@ -153,6 +213,8 @@ INVALID = [
      'Field \'name\' has an invalid value "c\\n": it must be a RayCluster name the KubeRay operator accepts: '
      "a DNS-1035 label of 1 to 53 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit."),
     ("job-name-too-long", "POST", "/apis/v1/namespaces/ns/jobs", {**JOB, "name": "j" * 48}, None),
+    ("entrypoint-cpus-beyond-float32", "POST", "/apis/v1/namespaces/ns/jobs", {**JOB, "entrypointNumCpus": 1e39},
+     "Field 'entrypointNumCpus' must be at most 3.4028234663852886e+38, not 1e+39."),
     ("service-name-on-update", "PUT", "/apis/v1/namespaces/ns/services/s", {**SERVICE, "name": "S"}, None),
     ("user-not-a-label-value", "POST", CLUSTERS, {**CLUSTER, "user": "r2 d2"}, None),
     ("volume-without-name", "POST", CLUSTERS,

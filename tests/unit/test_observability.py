@@ -65,7 +65,9 @@ NAMED = [
     ("GET", "/apis/v1/openapi.json", "/apis/v1/openapi.json", "/apis/v1/openapi.json", 200),
     ("GET", "/apis/v1/swagger-ui/", "/apis/v1/swagger-ui/{file}", "/apis/v1/swagger-ui/{file}", 200),
     ("GET", "/swagger-ui/", "/swagger-ui/", "/swagger-ui/", 302),
+    ("GET", "/apis/v1/namespaces/ns/clusters/", "get_cluster", "/apis/v1/namespaces/{namespace}/clusters/{name}", 400),
     ("GET", "/no/such/path", "unmatched", "/no/such/path", 404),
+    ("GET", "/apis/v1/clusters/", "unmatched", "/apis/v1/clusters/", 404),
     ("DELETE", "/apis/v1/compute_templates", "unmatched", "/apis/v1/compute_templates", 405),
 ]
 
@@ -93,6 +95,30 @@ def test_a_request_is_counted_and_logged_under_its_route(
     assert line["request_id"] == response.headers["X-Request-ID"]
     assert isinstance(line["duration_ms"], float)
     assert line["duration_ms"] >= 0
+
+
+REFUSED_BEFORE_ROUTING = [
+    # settings, method, path, status, the operation it was meant for
+    ({"auth_mode": "token", "auth_token": "s3cret"}, "DELETE", "/apis/v1alpha2/namespaces/ns/jobs/j", 401,
+     "delete_job"),
+    ({"auth_mode": "token", "auth_token": "s3cret"}, "POST", "/apis/v1/namespaces/ns/jobsubmissions/c/s", 401,
+     "stop_ray_job"),
+    ({}, "GET", "/apis/v1/namespaces/ns/clusters/a%0Ab", 400, "get_cluster"),  # the line-feed guard
+    ({}, "PUT", "/apis/v1/namespaces//services/s", 400, "update_service"),  # an empty name
+]
+
+
+@pytest.mark.parametrize(("settings", "method", "path", "status", "operation"), REFUSED_BEFORE_ROUTING,
+                         ids=[f"{status} {method} {path}" for _, method, path, status, _ in REFUSED_BEFORE_ROUTING])
+def test_a_request_refused_before_routing_counts_under_the_operation_it_was_meant_for(
+        tmp_path: Any, settings: dict[str, Any], method: str, path: str, status: int, operation: str) -> None:
+    client = create_app(Settings(kubeconfig=str(tmp_path / "none"), **settings)).test_client()
+    labels = {"operation": operation, "method": method, "status": str(status)}
+    before = sample(client.get("/metrics").text, "kuberay_api_requests_total", **labels)
+
+    assert client.request(method, path).status_code == status
+
+    assert sample(client.get("/metrics").text, "kuberay_api_requests_total", **labels) == before + 1
 
 
 def test_a_method_outside_http_is_counted_as_other(client: Any) -> None:

@@ -28,6 +28,7 @@ from app.rpc.server import CODE_NAMES, RpcServer
 from app.services import Services
 from app.settings import Settings
 from app.validation import Limits
+from tests.support.empty_names import FILLED, REFUSALS, path_parameters, refusal_operation
 from tests.support.rpc import ROUTES, call, to_rpc
 
 NO_CLIENT = "no Kubernetes client (ConfigException); see the server log"
@@ -144,6 +145,19 @@ def test_a_refusal_is_the_http_fronts_code_and_message(
     assert code == 3, message
     http_code, http_message = _http_answer(http, method, path, body)
     assert (code, message) == (http_code, re.sub(r"^The (path|query) parameter ", "Field ", http_message))
+
+
+EMPTY_FIELDS = [pytest.param(method, path, rpc, empty, id=f"{rpc}-{empty}")
+                for method, path, _, rpc, _, _ in ROUTES for empty in path_parameters(path)]
+
+
+@pytest.mark.parametrize(("method", "path", "rpc", "empty"), EMPTY_FIELDS)
+def test_an_empty_name_is_invalid_argument_with_upstreams_text(
+        channel: grpc.Channel, method: str, path: str, rpc: str, empty: str) -> None:
+    """Each RPC with a field that HTTP takes from the path, that field empty (the request's body
+    unset: the name is checked first): upstream's text, as the HTTP front answers it."""
+    filled = f"/apis/v1{path.format(**{**FILLED, empty: ''})}"
+    assert _grpc_answer(channel, method, filled, None) == (3, REFUSALS[refusal_operation(method, path)][empty])
 
 
 def test_an_unset_body_field_is_refused_naming_it(channel: grpc.Channel) -> None:

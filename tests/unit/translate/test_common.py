@@ -6,7 +6,16 @@ from typing import Any
 
 import pytest
 
-from app.translate.common import ZERO_TIME, go_json, go_time_string, omit_zero, positive, to_rfc3339
+from app.translate.common import (
+    FLOAT32_MAX,
+    ZERO_TIME,
+    go_json,
+    go_time_string,
+    omit_zero,
+    positive,
+    positive_float32,
+    to_rfc3339,
+)
 from app.types import Json
 
 
@@ -31,6 +40,19 @@ def test_omit_zero_drops_only_zero_fields(fields: Json, expected: Json) -> None:
 ])
 def test_positive_keeps_only_numbers_above_zero(value: Any, expected: float) -> None:
     assert positive(value) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (2.5, 2.5),
+    (FLOAT32_MAX, FLOAT32_MAX),
+    (1e39, 0),  # Kubernetes keeps it (the CRD says `number`); no float32 holds it
+    (1.7e308, 0),
+    (2**200, 0),
+    (-1e39, 0),
+    ("1", 0),
+])
+def test_positive_float32_keeps_only_what_a_float32_above_zero_holds(value: Any, expected: float) -> None:
+    assert positive_float32(value) == expected
 
 
 @pytest.mark.parametrize(("value", "expected"), [
