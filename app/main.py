@@ -102,7 +102,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     for prefix in API_PREFIXES:
         app.add_api(SPEC, base_path=prefix, resolver=resolver)
     routes = SpecRoutes(app.middleware.apis)
-    app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
+    app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION,
+                       body_limit=settings.body_limit)
     app.add_middleware(wire.LineFeedGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     # Outermost first (each is inserted just before Connexion's exception handling): every answer is
     # counted and logged, CORS headers go on every other answer (and preflights, which carry no
