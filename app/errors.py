@@ -5,7 +5,7 @@ Tree (HTTP status / gRPC code in the body):
     ApiError            500 / 2   upstream's uncoded errors: not managed, unexpected reads
     ├── InvalidInput     400 / 3
     │   ├── Unprocessable 422 / 3  the V2 API's refusal of a body it cannot complete (a missing compute template)
-    │   └── TooLarge     413 / 3   a V2 request body beyond the limit
+    │   └── TooLarge     413 / 3   a request body beyond its API's limit (app/http/bodies.py)
     ├── NotFound         404 / 5
     ├── AlreadyExists    409 / 6
     ├── Conflict         409 / 10  an update that kept meeting concurrent changes (gRPC Aborted)

@@ -104,7 +104,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     for prefix in API_PREFIXES:
         app.add_api(SPEC, base_path=prefix, resolver=resolver)
     routes = SpecRoutes(app.middleware.apis)
-    app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION)
+    app.add_middleware(wire.WireMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION,
+                       body_limit=settings.body_limit)
     app.add_middleware(wire.LineFeedGuard, position=MiddlewarePosition.BEFORE_ROUTING)
     # An empty name (`…/clusters/`) is refused and no API path redirected, also the specs' own.
     app.add_middleware(EmptySegments, position=MiddlewarePosition.BEFORE_SWAGGER, routes=routes, docs=(SWAGGER_UI,))

@@ -42,6 +42,9 @@ AUTH_MODES = ("none", "token", "kubernetes")  # app/auth.py
 DASHBOARD_FIELDS = {"name": "c", "namespace": "ns", "service": "c-head-svc", "port": 8265}
 DEFAULT_JOB_LOG_LIMIT = 8 * 1024 * 1024  # bytes of a job's log one answer holds: the end is kept
 MIN_JOB_LOG_LIMIT = 1024
+BODY_LIMIT = "KUBERAY_API_BODY_LIMIT"
+DEFAULT_BODY_LIMIT = 4 * 1024 * 1024  # bytes of a V1 request body: gRPC's default for a message, as its front has
+MIN_BODY_LIMIT = 64 * 1024  # below, a cluster with a few groups would no longer fit
 # prometheus_client's own name, which it reads once, when first imported: when set, the metrics
 # of every process of one server (gunicorn's workers) are kept in files there and served summed.
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -73,6 +76,7 @@ class Settings:
     dashboard_url: str = ""
     dashboard_timeout: float = 10.0  # seconds one call to a Ray dashboard may take
     job_log_limit: int = DEFAULT_JOB_LOG_LIMIT  # bytes of a job log's answer kept; the rest is cut
+    body_limit: int = DEFAULT_BODY_LIMIT  # bytes of a V1 request body; a larger one is refused (413)
     cache: bool = True  # GET and list answer from watch caches (app/cache/); off: every read asks Kubernetes
     cache_namespace: str = ""  # the one namespace the caches hold (a single-namespace install); empty: all
     write_marks: str = ""  # empty: this process's writes only (one worker)
@@ -103,6 +107,7 @@ class Settings:
             dashboard_timeout=_seconds(DASHBOARD_TIMEOUT, env.get(DASHBOARD_TIMEOUT, "10")),
             job_log_limit=_bytes(JOB_LOG_LIMIT, env.get(JOB_LOG_LIMIT, str(DEFAULT_JOB_LOG_LIMIT)),
                                  MIN_JOB_LOG_LIMIT),
+            body_limit=_bytes(BODY_LIMIT, env.get(BODY_LIMIT, str(DEFAULT_BODY_LIMIT)), MIN_BODY_LIMIT),
             cache=_flag(CACHE, env.get(CACHE, "true")),
             cache_namespace=env.get(CACHE_NAMESPACE, "").strip(),
             write_marks=env.get(WRITE_MARKS, ""),

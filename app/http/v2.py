@@ -29,8 +29,9 @@ import anyio
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import INTERNAL, ApiError, InvalidInput, MethodNotAllowed, NotFound, TooLarge, Unavailable, error_body
+from app.errors import INTERNAL, ApiError, InvalidInput, MethodNotAllowed, NotFound, Unavailable, error_body
 from app.http.access import ROUTE
+from app.http.bodies import read_body
 from app.k8s import Forwarded
 from app.services.v2 import V2Api
 from app.translate.v2 import CLUSTER_SPEC, bounded_watch_query, is_watch, ray_events_query
@@ -202,24 +203,7 @@ def _outgoing(scope: Scope) -> Outgoing:
 
 async def _body(scope: Scope, receive: Receive) -> bytes | None:
     """The whole body (None if empty); `TooLarge` beyond `MAX_BODY`, said or sent."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY:
-            raise TooLarge(_too_large())
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        body += message.get("body", b"")
-        if len(body) > MAX_BODY:
-            raise TooLarge(_too_large())
-        if not message.get("more_body", False):
-            break
-    return bytes(body) or None
-
-
-def _too_large() -> str:
-    return f"The request body is larger than {MAX_BODY} bytes, the most this server forwards."
+    return await read_body(scope, receive, MAX_BODY) or None
 
 
 def _segments(raw_path: str) -> list[str]:

@@ -8,9 +8,11 @@ false`, `x-proto-names`, `x-enum-numbers`, integer and number types, `allOf`) an
 applies it to a body: pure, no I/O. Keys of free-form maps (`rayStartParams`, `annotations`, ...)
 are data and never renamed or dropped.
 
-Unknown fields are handled as Kubernetes does, by the `fieldValidation` query parameter of
-every operation with a body: `Ignore` drops them, `Warn` (the default) drops them and names each
-one in a `Warning` response header (`unknown_field_warnings`), `Strict` refuses the request.
+Unknown fields, and fields given more than once in a JSON object (whose last value is kept), are
+handled as Kubernetes does, by the `fieldValidation` query parameter of every operation with a
+body: `Ignore` keeps silent, `Warn` (the default, also when empty) names each one in a `Warning`
+response header (`field_warnings`), `Strict` refuses the request (`strict_refusal`). Bodies are
+read within a limit (app/http/bodies.py).
 
 `WireMiddleware` runs all this before Connexion's validation, so the handlers and services only
 ever see JSON names, enum numbers and known fields; it adds the warnings to the answer, whatever
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +37,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import InvalidInput
+from app.http.bodies import read_body
 from app.http.validators import field_path, unknown_fields_message
 
 _INTEGER = re.compile(r"[-+]?[0-9]+")
@@ -167,13 +171,53 @@ _GO_ESCAPES = {"\a": r"\a", "\b": r"\b", "\f": r"\f", "\n": r"\n", "\r": r"\r", 
 
 def field_validation(query_string: bytes) -> str | None:
     """The `fieldValidation` a query asks for: its last value, as Connexion reads a parameter;
-    `Warn` when it is absent; None when it is not a valid value (the parameter's validation then
-    refuses the request)."""
+    `Warn` when it is absent or empty (as rest.go reads it); None when it is not a valid value (the
+    parameter's validation then refuses the request)."""
     values = [value for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
               if name == FIELD_VALIDATION]
-    if not values:
+    if not values or not values[-1]:
         return WARN
     return values[-1] if values[-1] in (IGNORE, WARN, STRICT) else None
+
+
+class _Repeated(dict[str, Any]):
+    """A JSON object some of whose keys came more than once: those keys, in its order."""
+
+    repeated: frozenset[str] = frozenset()
+
+
+def parse_json(body: bytes) -> tuple[Any, list[FieldPath]]:
+    """The JSON value of `body`, each object keeping a repeated key's last value (as Go's decoder
+    does), and the paths of the fields given more than once, in the body's order; ValueError for
+    text that is not JSON. A body without repeated keys costs no walk of its value."""
+    seen_repeated = False
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal seen_repeated
+        value = dict(items)
+        if len(value) == len(items):
+            return value
+        seen_repeated = True
+        marked = _Repeated(value)
+        marked.repeated = frozenset(key for key, count in Counter(key for key, _ in items).items() if count > 1)
+        return marked
+
+    parsed = json.loads(body, object_pairs_hook=pairs)
+    return parsed, (_repeated_fields(parsed, ()) if seen_repeated else [])
+
+
+def _repeated_fields(value: Any, path: FieldPath) -> list[FieldPath]:
+    found: list[FieldPath] = []
+    if isinstance(value, dict):
+        repeated = value.repeated if isinstance(value, _Repeated) else frozenset()
+        for key, item in value.items():
+            if key in repeated:
+                found.append((*path, key))
+            found.extend(_repeated_fields(item, (*path, key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_repeated_fields(item, (*path, index)))
+    return found
 
 
 def unknown_field_paths(unknown: Iterable[FieldPath]) -> list[str]:
@@ -181,15 +225,26 @@ def unknown_field_paths(unknown: Iterable[FieldPath]) -> list[str]:
     return sorted(field_path(path) for path in unknown)
 
 
-def refuse_unknown_fields(unknown: Iterable[FieldPath]) -> InvalidInput:
-    """`fieldValidation=Strict`'s answer: one 400 naming every unknown field."""
-    return InvalidInput(unknown_fields_message(unknown_field_paths(unknown)))
+def strict_refusal(unknown: Iterable[FieldPath], duplicates: Iterable[FieldPath] = ()) -> InvalidInput:
+    """`fieldValidation=Strict`'s answer: one 400 naming every field given more than once, then
+    every unknown field (kube-apiserver's "strict decoding error" names them in that order)."""
+    repeated = [f"'{field_path(path)}'" for path in duplicates]
+    unknown_message = unknown_fields_message(unknown_field_paths(unknown)) if unknown else ""
+    if not repeated:
+        return InvalidInput(unknown_message)
+    many = len(repeated) > 1
+    message = f"Field{'s' if many else ''} {', '.join(repeated)} {'are' if many else 'is'} given more than once"
+    if unknown_message:
+        return InvalidInput(f"{message}; {unknown_message[0].lower()}{unknown_message[1:]}")
+    return InvalidInput(f"{message}: only the last value would be kept.")
 
 
-def unknown_field_warnings(unknown: Iterable[FieldPath]) -> list[str]:
-    """`fieldValidation=Warn`'s `Warning` header values, one per field:
-    `299 - "unknown field \\"spec.foo\\""`."""
-    return warning_headers(f'unknown field "{_printable(path)}"' for path in unknown_field_paths(unknown))
+def field_warnings(unknown: Iterable[FieldPath], duplicates: Iterable[FieldPath] = ()) -> list[str]:
+    """`fieldValidation=Warn`'s `Warning` header values, one per field given more than once, in
+    the body's order, then one per unknown field: `299 - "duplicate field \\"spec.foo\\""`,
+    `299 - "unknown field \\"spec.bar\\""`, as kube-apiserver answers for a custom resource."""
+    return warning_headers([*(f'duplicate field "{_printable(field_path(path))}"' for path in duplicates),
+                            *(f'unknown field "{_printable(path)}"' for path in unknown_field_paths(unknown))])
 
 
 def warning_headers(texts: Iterable[str]) -> list[str]:
@@ -250,10 +305,12 @@ def rename_query(query_string: bytes, aliases: Mapping[str, str]) -> bytes:
 
 
 class _WireOperation:
-    def __init__(self, next_app: ASGIApp, shape: Shape | None, query_aliases: Mapping[str, str]) -> None:
+    def __init__(self, next_app: ASGIApp, shape: Shape | None, query_aliases: Mapping[str, str],
+                 body_limit: int) -> None:
         self.next_app = next_app
         self.shape = shape
         self.query_aliases = query_aliases
+        self.body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.query_aliases and scope.get("query_string"):
@@ -262,35 +319,29 @@ class _WireOperation:
             await self.next_app(scope, receive, send)
             return
         unknown: list[FieldPath] = []
-        scope, receive = await self._body(scope, receive, self.shape, unknown)
+        duplicates: list[FieldPath] = []
+        scope, receive = await self._body(scope, receive, self.shape, unknown, duplicates)
         mode = field_validation(scope.get("query_string", b""))
-        if unknown and mode == STRICT:
-            raise refuse_unknown_fields(unknown)
-        if unknown and mode == WARN:
-            await _with_warnings(self.next_app, unknown_field_warnings(unknown))(scope, receive, send)
+        if (unknown or duplicates) and mode == STRICT:
+            raise strict_refusal(unknown, duplicates)
+        if (unknown or duplicates) and mode == WARN:
+            await _with_warnings(self.next_app, field_warnings(unknown, duplicates))(scope, receive, send)
             return
         await self.next_app(scope, receive, send)  # Ignore; or an invalid mode, which validation refuses
 
-    @staticmethod
-    async def _body(scope: Scope, receive: Receive, shape: Shape,
-                    unknown: list[FieldPath]) -> tuple[Scope, Receive]:
-        """Read the whole body, normalise it if it is a JSON object (adding the paths of the unknown
-        fields dropped to `unknown`), and replay it as JSON."""
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+    async def _body(self, scope: Scope, receive: Receive, shape: Shape, unknown: list[FieldPath],
+                    duplicates: list[FieldPath]) -> tuple[Scope, Receive]:
+        """Read the whole body (`TooLarge` beyond the limit), normalise it if it is a JSON object
+        (adding the paths of the unknown fields dropped to `unknown`, of those given more than once
+        to `duplicates`), and replay it as JSON."""
+        body = await read_body(scope, receive, self.body_limit)
         try:
-            parsed = json.loads(body) if body.strip() else None
+            parsed, repeated = parse_json(body) if body.strip() else (None, [])
         except ValueError:
-            parsed = None  # the validator answers malformed JSON
+            parsed, repeated = None, []  # the validator answers malformed JSON
         if isinstance(parsed, dict):
             body = json.dumps(shape.apply(parsed, unknown), separators=(",", ":")).encode()
+            duplicates.extend(repeated)
 
         scope = {**scope, "headers": list(scope["headers"])}
         headers = MutableHeaders(scope=scope)
@@ -337,21 +388,31 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 class _WireAPI(RoutedAPI[_WireOperation]):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, body_limit: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.body_limit = body_limit
         self.add_paths()
 
     def make_operation(self, operation: AbstractOperation) -> _WireOperation:
         schema = operation.body_schema() if operation.request_body else None
         aliases = {param["x-proto-name"]: param["name"] for param in operation.parameters
                    if param.get("in") == "query" and "x-proto-name" in param}
-        return _WireOperation(self.next_app, Shape.of(schema) if schema else None, aliases)
+        return _WireOperation(self.next_app, Shape.of(schema) if schema else None, aliases, self.body_limit)
 
 
 class WireMiddleware(RoutedMiddleware[_WireAPI]):  # type: ignore[misc, unused-ignore]  # connexion and grpc are untyped
-    """Add with `position=MiddlewarePosition.BEFORE_VALIDATION`: it needs the routed operation."""
+    """Add with `position=MiddlewarePosition.BEFORE_VALIDATION`: it needs the routed operation.
+    `body_limit`: the bytes of a body it reads, at most (app/http/bodies.py)."""
 
     api_cls = _WireAPI
+
+    def __init__(self, app: ASGIApp, body_limit: int) -> None:
+        super().__init__(app)
+        self.body_limit = body_limit
+
+    def add_api(self, specification: Any, **kwargs: Any) -> _WireAPI:
+        api: _WireAPI = super().add_api(specification, body_limit=self.body_limit, **kwargs)
+        return api
 
 
 class LineFeedGuard:

@@ -172,8 +172,9 @@ class Steering:
             self.finish(submission_id)
 
     def _submission(self, body: Json) -> None:
-        """The job is ENTRYPOINT with a safe runtime environment, asks for what the head has, and its
-        id, when given, is new and short enough for Ray's file names."""
+        """The job is ENTRYPOINT with a safe runtime environment, asks for resources the head has (a
+        job asking for others would wait for them for ever), and its id, when given, is new and
+        short enough for Ray's file names. Amounts that break the schema are left to be refused."""
         if isinstance(body.get("entrypoint"), str) and body["entrypoint"].strip():
             body["entrypoint"] = ENTRYPOINT
         for key in ("runtimeEnv", "runtime_env"):
@@ -182,8 +183,9 @@ class Steering:
         for key in ("entrypointNumCpus", "entrypoint_num_cpus", "entrypointNumGpus", "entrypoint_num_gpus"):
             if isinstance(body.get(key), (int, float)) and not isinstance(body[key], bool) and body[key] >= 0:
                 body[key] = 0.1 if "Cpus" in key or "cpus" in key else 0
+        resources = self.schemas["RayJobSubmissionRequest"]["allOf"][1]["properties"]["entrypointResources"]
         for key in ("entrypointResources", "entrypoint_resources"):
-            if isinstance(body.get(key), dict):
+            if isinstance(body.get(key), dict) and ParameterSchemaValidator(resources).is_valid(body[key]):
                 body[key] = {RAY_RESOURCE: "0.1"} if coin(repr(body[key])) else {}
         for key in ("submissionId", "submission_id"):
             value = body.get(key)

@@ -5,6 +5,7 @@ events, endpoints) must show up in our responses.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -190,6 +191,39 @@ def test_unknown_nested_field_is_dropped_and_named_as_kubernetes_names_it(
     _, _, headers = kube.custom.create_namespaced_custom_object_with_http_info(
         "ray.io", "v1", with_template, "rayclusters", theirs, dry_run="All", field_validation="Warn")
     assert headers["Warning"] == r'299 - "unknown field \"spec.headGroupSpec.foo\""'
+
+
+def test_a_field_given_twice_is_named_as_kubernetes_names_it(
+        app_client: TestClient, kube: Kube, with_template: str) -> None:
+    """`fieldValidation=Warn` (also when empty): the last value is kept and the field named, in
+    the very header kube-apiserver answers for a repeated field of a RayCluster; `Strict` refuses,
+    `Ignore` keeps silent."""
+    text = json.dumps(cluster_body(with_template)).replace('"headGroupSpec": {', '"headGroupSpec": {"image": "a", ', 1)
+    path = f"/apis/v1/namespaces/{with_template}/clusters"
+    headers = {"Content-Type": "application/json"}
+
+    strict = app_client.post(f"{path}?fieldValidation=Strict", content=text, headers=headers)
+    assert (strict.status_code, strict.json()["code"]) == (400, 3)
+    assert strict.json()["message"] == ("Field 'clusterSpec.headGroupSpec.image' is given more than once: "
+                                        "only the last value would be kept.")
+    assert kube.get("rayclusters", with_template, "test-cluster") is None
+    ignored = app_client.post(f"{path}?fieldValidation=Ignore", content=text, headers=headers)
+    assert ok(ignored)["clusterSpec"] == _expected_spec()
+    assert ignored.headers.get_list("warning") == []
+    ok(app_client.delete(f"{path}/test-cluster"))
+    wait_for(lambda: kube.get("rayclusters", with_template, "test-cluster") is None, what="the cluster to go")
+    created = app_client.post(f"{path}?fieldValidation=", content=text, headers=headers)
+    assert ok(created)["clusterSpec"] == _expected_spec()
+    assert created.headers.get_list("warning") == [r'299 - "duplicate field \"clusterSpec.headGroupSpec.image\""']
+    theirs = ('{"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "theirs"}, "spec": '
+              + json.dumps(raycluster_spec()).replace(
+                  '"headGroupSpec": {', '"headGroupSpec": {"enableIngress": false, "enableIngress": true, ', 1) + "}")
+    api = kube.custom.api_client  # its connection pool (the test cluster's client certificate): a body as it is
+    answer = api.rest_client.pool_manager.request(
+        "POST", f"{api.configuration.host}/apis/ray.io/v1/namespaces/{with_template}/rayclusters?dryRun=All",
+        body=theirs, headers={"Content-Type": "application/json"})
+    assert answer.status == 201, answer.data
+    assert answer.headers.getlist("Warning") == [r'299 - "duplicate field \"spec.headGroupSpec.enableIngress\""']
 
 
 def test_unknown_enum_name_is_400_even_when_unknown_fields_are_ignored(

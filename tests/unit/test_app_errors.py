@@ -196,7 +196,7 @@ INVALID = [
      'Field \'clusterSpec.headGroupSpec.volumes[0].volumeType\' has an unknown value "CONFIG_MAP": use one of '
      "PERSISTENT_VOLUME_CLAIM, HOST_PATH, EPHEMERAL, CONFIGMAP, SECRET, EMPTY_DIR, or its number 0-5."),
     ("field-validation-not-kubernetes-spelling", "POST", f"{CLUSTERS}?fieldValidation=strict", {"name": "c", "nodes": 3},
-     'The query parameter \'fieldValidation\' has an unknown value "strict": use one of "Ignore", "Warn", "Strict".'),
+     'The query parameter \'fieldValidation\' has an unknown value "strict": use one of "Ignore", "Warn", "Strict", "".'),
     ("unknown-enum-number", "POST", CLUSTERS,
      changed(CLUSTER, "clusterSpec.headGroupSpec.volumes", [{"name": "v", "volume_type": 9}]),
      "Field 'clusterSpec.headGroupSpec.volumes[0].volumeType' has an unknown value 9: use one of "

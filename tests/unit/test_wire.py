@@ -12,10 +12,11 @@ from app.errors import InvalidInput
 from app.http.wire import (
     Shape,
     field_validation,
+    field_warnings,
     normalise,
-    refuse_unknown_fields,
+    parse_json,
     rename_query,
-    unknown_field_warnings,
+    strict_refusal,
     warning_headers,
 )
 from app.types import Json
@@ -175,7 +176,8 @@ MODES = [
     (b"fieldValidation=Strict", "Strict"),
     (b"a=1&fieldValidation=Strict&fieldValidation=Ignore", "Ignore"),  # the last, as Connexion reads it
     (b"fieldValidation=strict", None),  # Kubernetes' values are case-sensitive; validation refuses it
-    (b"fieldValidation=", None),
+    (b"fieldValidation=", "Warn"),  # empty: Kubernetes' default (rest.go `fieldValidation`)
+    (b"fieldValidation=Strict&fieldValidation=", "Warn"),
     (b"fieldvalidation=Strict", "Warn"),  # another parameter
 ]
 
@@ -186,7 +188,7 @@ def test_field_validation(query: bytes, mode: str | None) -> None:
 
 
 def test_strict_names_every_unknown_field_sorted_as_kubernetes_does() -> None:
-    refusal = refuse_unknown_fields([("z",), ("clusterSpec", "workerGroupSpec", 10, "x"),
+    refusal = strict_refusal([("z",), ("clusterSpec", "workerGroupSpec", 10, "x"),
                                      ("clusterSpec", "workerGroupSpec", 2, "x")])
     assert refusal.status == 400
     assert refusal.message == (
@@ -213,7 +215,48 @@ WARNINGS = [
 
 @pytest.mark.parametrize(("paths", "headers"), WARNINGS)
 def test_unknown_field_warnings(paths: list[tuple[Any, ...]], headers: list[str]) -> None:
-    assert unknown_field_warnings(paths) == headers
+    assert field_warnings(paths) == headers
+
+
+REPEATED = [
+    # (JSON text, its value (a repeated key's last value kept), the paths of the repeated fields)
+    (b'{"a": 1, "b": 2}', {"a": 1, "b": 2}, []),
+    (b'{"a": 1, "a": 2}', {"a": 2}, [("a",)]),
+    (b'{"a": 1, "a": 2, "a": 3}', {"a": 3}, [("a",)]),  # once, however often
+    (b'{"spec": {"groups": [{"x": {"n": 1, "n": 1}}], "name": "a", "name": "b"}}',
+     {"spec": {"groups": [{"x": {"n": 1}}], "name": "b"}}, [("spec", "groups", 0, "x", "n"), ("spec", "name")]),
+    (b'{"annotations": {"k": "1", "k": "2"}, "unknown": {"z": 0, "z": 0}}',  # in maps and unknown fields too
+     {"annotations": {"k": "2"}, "unknown": {"z": 0}}, [("annotations", "k"), ("unknown", "z")]),
+    (b'[{"a": 1, "a": 1}]', [{"a": 1}], [(0, "a")]),
+]
+
+
+@pytest.mark.parametrize(("text", "value", "paths"), REPEATED)
+def test_parse_json_finds_the_keys_given_more_than_once(text: bytes, value: Any, paths: list[Any]) -> None:
+    assert parse_json(text) == (value, paths)
+
+
+def test_warnings_name_repeated_fields_in_the_body_order_then_unknown_ones_sorted() -> None:
+    """As kube-apiserver warns for a RayCluster created with both (fieldValidation=Warn)."""
+    assert field_warnings([("spec", "z"), ("spec", "a")], [("metadata", "annotations", "z"), ("spec", "b")]) == [
+        r'299 - "duplicate field \"metadata.annotations.z\""', r'299 - "duplicate field \"spec.b\""',
+        r'299 - "unknown field \"spec.a\""', r'299 - "unknown field \"spec.z\""']
+
+
+STRICT = [
+    # (unknown fields, repeated fields, the message of the 400)
+    ([], [("clusterSpec", "headGroupSpec", "image")],
+     "Field 'clusterSpec.headGroupSpec.image' is given more than once: only the last value would be kept."),
+    ([], [("b",), ("a",)], "Fields 'b', 'a' are given more than once: only the last value would be kept."),
+    ([("z",)], [("a",)], "Field 'a' is given more than once; unknown field 'z': the API has no such field."),
+]
+
+
+@pytest.mark.parametrize(("unknown", "repeated", "message"), STRICT)
+def test_strict_names_repeated_fields_then_unknown_ones(unknown: list[Any], repeated: list[Any],
+                                                        message: str) -> None:
+    refusal = strict_refusal(unknown, repeated)
+    assert (refusal.status, refusal.code, refusal.message) == (400, 3, message)
 
 
 def test_warnings_past_4096_characters_are_cut_as_kubernetes_cuts_them() -> None:
