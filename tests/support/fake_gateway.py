@@ -10,7 +10,8 @@ not exist or under a taken name, a read or delete of an absent object, and a rep
 stale resourceVersion (Conflict). Unlike Kubernetes, the pages of one list do not share one
 snapshot, and nothing is proxied: `forward` and `send` are Unavailable. Of a pod's dry run
 (`check_pod`) it keeps one rule of Kubernetes' validation, a toleration's operator, and notes each
-pod it was asked about (`checked_pods`).
+pod it was asked about (`checked_pods`); with `may_create_pods` off it refuses them all (403), as
+RBAC refuses an identity not granted `create` on `pods`.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Any, NoReturn
 import urllib3
 
 from app.constants import CustomResource
-from app.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Unavailable
+from app.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from app.k8s import Forwarded
 from app.types import Json
 
@@ -43,6 +44,7 @@ class FakeGateway:
         self._objects: dict[str, dict[Key, Json]] = {}
         self._revision = 0  # the last write's
         self.checked_pods: list[tuple[str, Json]] = []  # (namespace, pod) of each dry run, in order
+        self.may_create_pods = True
 
     # -- what tests use, as another client of the API server ---------------------------------
 
@@ -98,6 +100,9 @@ class FakeGateway:
         if ns not in self.namespaces:
             raise NotFound(f'namespaces "{ns}" not found')
         self.checked_pods.append((ns, copy.deepcopy(pod)))
+        if not self.may_create_pods:
+            raise Forbidden(f'pods is forbidden: User "server" cannot create resource "pods" in API group "" in the '
+                            f'namespace "{ns}"')
         causes = [
             {"reason": "FieldValueNotSupported", "field": f"spec.tolerations[{index}].operator",
              "message": f'Unsupported value: "{item["operator"]}": supported values: "Equal", "Exists"'}
