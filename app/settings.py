@@ -34,6 +34,7 @@ GRPC_GRACE = "KUBERAY_API_GRPC_GRACE"
 DEFAULT_GRPC_BIND = "0.0.0.0:8887"  # upstream's gRPC port
 V2 = "KUBERAY_API_V2"
 CORS_ALLOW_ORIGIN = "KUBERAY_API_CORS_ALLOW_ORIGIN"
+POD_CHECK = "KUBERAY_API_POD_CHECK"
 AUTH_MODE = "KUBERAY_API_AUTH_MODE"
 AUTH_TOKEN = "KUBERAY_API_AUTH_TOKEN"  # noqa: S105  (the variable's name, not its value)
 AUTH_METRICS = "KUBERAY_API_AUTH_METRICS"
@@ -84,6 +85,7 @@ class Settings:
     grpc_grace: float = 15.0  # seconds gRPC calls in flight may finish in at shutdown
     v2: bool = True  # the V2 routes: the Kubernetes API's own, forwarded (app/http/v2.py), as upstream v1.7.0
     cors_origins: tuple[str, ...] = ()  # origins a browser may call the APIs from ("*": any); none: no CORS
+    pod_check: bool = True  # Kubernetes validates a write's pods first (a dry run: app/services/pods.py)
     auth_mode: str = "none"  # or "token" (one shared token) or "kubernetes" (TokenReview, impersonation): app/auth.py
     auth_token: str = ""  # the token of the "token" mode
     auth_metrics: bool = False  # /metrics asks for credentials too (the probes never do)
@@ -115,6 +117,7 @@ class Settings:
             grpc_grace=_seconds(GRPC_GRACE, env.get(GRPC_GRACE, "15")),
             v2=_flag(V2, env.get(V2, "true")),
             cors_origins=_origins(env.get(CORS_ALLOW_ORIGIN, "")),
+            pod_check=_flag(POD_CHECK, env.get(POD_CHECK, "true")),
             **_auth(env),
         )
 

@@ -37,6 +37,7 @@ DEFAULT_TIMEOUT = 5.0  # seconds of silence on a read before a call is given up
 DEFAULT_REQUEST_TIMEOUT = 10.0  # seconds all the calls of one request may take together
 READY_TIMEOUT = 3.0  # readiness questions: a probe must not wait longer than the kubelet does
 WRITES = ("POST", "PUT", "DELETE")
+POD_REFUSALS = frozenset({400, 422})  # a dry run's answers that say the pod is invalid
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,19 @@ class K8s:
         query = [("labelSelector", label_selector)]
         result = self._call("list_configmaps", "GET", core_path(ns, "configmaps"), query)
         return result.get("items") or []
+
+    # -- pods: Kubernetes' own validation, before a write (app/services/pods.py) -----------
+
+    def check_pod(self, ns: str, pod: Json) -> Json | None:
+        """Whether Kubernetes would create `pod`: None if so, else its refusal, the Status of a
+        400 or 422 (whose causes name the Pod's fields). A create with `dryRun=All`: validation and
+        admission run, nothing is stored. Made with the server's own rights (the pods are the
+        operator's to make, not the caller's), through the same exchange and circuit as any call;
+        any other refusal raises (403: the identity may not create pods).
+        """
+        answer = self._call("check_pod", "POST", core_path(ns, "pods"), body=pod,
+                            as_server=True, dry_run=True, refusals=POD_REFUSALS)
+        return answer or None
 
     # -- custom resources -----------------------------------------------------------------
 
@@ -303,12 +317,14 @@ class K8s:
 
     def _call(self, name: str, method: str, path: str, query: list[tuple[str, Any]] | None = None,
               body: Json | None = None, *, timeout: float | None = None, decode: bool = True,
-              as_server: bool = False) -> Json:
+              as_server: bool = False, dry_run: bool = False, refusals: frozenset[int] = frozenset()) -> Json:
         """One call, its answer read whole and decoded, a refusal raised as an `ApiError`.
 
         The call is the current caller's (it impersonates them, `auth.impersonation`) unless `as_server`:
         the server's own business (reviews, readiness, its caches). `timeout` replaces the gateway's
         for this call; `decode=False` is for plain-text answers (`/readyz`): a success then returns `{}`.
+        A `dry_run` write (`dryRun=All`) changes nothing, so its outcome is never unknown; a success then returns `{}`,
+        and an answer whose status is in `refusals` returns its body (a Status) instead of raising.
         """
         connection = self._connect()
         headers = {"Accept": "application/json"}
@@ -320,7 +336,9 @@ class K8s:
         own = self._timeout if timeout is None else timeout
         wait = deadline.wait_for(name, own)
         query = list(query or [])
-        if method in WRITES:
+        if dry_run:
+            query.append(("dryRun", "All"))
+        elif method in WRITES:
             query.append(("timeout", deadline.server_timeout(name, wait)))
 
         def send() -> _Read:
@@ -334,16 +352,18 @@ class K8s:
         result = exchange(name, send, CALLS, self._circuit, cut_short=wait < own)
         answer = result.answer
         if answer is None:
-            raise _no_answer(name, method, wait, result) from result.error
+            raise _no_answer(name, method, wait, result, not dry_run) from result.error
+        if answer.status in refusals:
+            return json_object(name, answer.data)
         if not 200 <= answer.status <= 299:
             raise error(name, answer.status, answer.data)
-        return json_object(name, answer.data) if decode else {}
+        return json_object(name, answer.data) if decode and not dry_run else {}
 
 
-def _no_answer(name: str, method: str, wait: float, result: Exchanged[Any]) -> Exception:
+def _no_answer(name: str, method: str, wait: float, result: Exchanged[Any], writes: bool) -> Exception:
     """A write that may have arrived has an unknown outcome; a wait that the request's deadline cut
     short ran out of the caller's time; anything else, the server is unavailable."""
-    if method in WRITES and result.sent:
+    if writes and method in WRITES and result.sent:
         return DeadlineExceeded(
             f"The Kubernetes API server did not answer the write ({result.cause}): it may or may not have "
             "been carried out; read the object to learn its state.")

@@ -20,6 +20,7 @@ from app.services.compute_templates import ComputeTemplates
 from app.services.gateway import Gateway
 from app.services.job_submissions import JobSubmissions
 from app.services.jobs import JOBS
+from app.services.pods import PodChecks
 from app.services.rayservices import RAYSERVICES, RayServices
 from app.services.resource import Cache, ManagedResource, ResourceKind
 from app.services.v2 import V2Api
@@ -44,7 +45,7 @@ class Services:
     @classmethod
     def build(cls, k8s: Gateway, limits: Limits, dashboard: Dashboard | None = None,
               dashboard_route: DashboardRoute | None = None, cache: bool = False, write_marks: str = "",
-              cache_namespace: str = "", access: Access | None = None) -> Services:
+              cache_namespace: str = "", access: Access | None = None, pod_check: bool = True) -> Services:
         """`limits` are the administrator's ceilings (settings), applied to every request;
         `dashboard_route` is how job submissions reach a cluster's Ray dashboard (create_app picks it;
         by default, through the Kubernetes API server's service proxy, which the default `dashboard`
@@ -53,16 +54,19 @@ class Services:
         `cache_namespace` alone if set; `write_marks` is the file the server's workers tell each
         other their writes through (empty: one process); `access` decides which caller may read
         what from the caches (app/auth.py; None: every caller, as the server). The caches list and
-        watch through `K8s` itself: `k8s` must be one when `cache` is on."""
+        watch through `K8s` itself: `k8s` must be one when `cache` is on. With `pod_check`, Kubernetes
+        validates the pods of every create first (app/services/pods.py)."""
         kinds: list[ResourceKind[Any]] = [CLUSTERS, JOBS, RAYSERVICES]
         watched = _Watched(_watching(k8s), kinds, write_marks, cache_namespace or None, access) if cache else None
-        templates = ComputeTemplates(k8s, watched.configmaps if watched else None)
-        clusters = ManagedResource(k8s, templates, CLUSTERS, limits, watched.of(CLUSTERS) if watched else None)
+        pods = PodChecks(k8s, enabled=pod_check)
+        templates = ComputeTemplates(k8s, watched.configmaps if watched else None, pods)
+        clusters = ManagedResource(k8s, templates, CLUSTERS, limits, watched.of(CLUSTERS) if watched else None, pods)
         return cls(
             compute_templates=templates,
             clusters=clusters,
-            jobs=ManagedResource(k8s, templates, JOBS, limits, watched.of(JOBS) if watched else None),
-            rayservices=RayServices(k8s, templates, RAYSERVICES, limits, watched.of(RAYSERVICES) if watched else None),
+            jobs=ManagedResource(k8s, templates, JOBS, limits, watched.of(JOBS) if watched else None, pods),
+            rayservices=RayServices(k8s, templates, RAYSERVICES, limits, watched.of(RAYSERVICES) if watched else None,
+                                    pods),
             job_submissions=JobSubmissions(clusters, dashboard or Dashboard(api_server=k8s),
                                            dashboard_route or DashboardRoute(), access),
             v2=V2Api(k8s, templates),

@@ -14,9 +14,11 @@ from app.constants import COMPUTE_TEMPLATE_SELECTOR, CONFIG_TYPE_COMPUTE_TEMPLAT
 from app.errors import AlreadyExists, ApiError, InvalidInput, NotFound
 from app.services.gateway import Gateway
 from app.services.paging import page
+from app.services.pods import PodChecks
 from app.services.reads import Reads, labelled
 from app.translate.common import in_namespace
 from app.translate.compute_templates import to_api_compute_template, to_configmap
+from app.translate.pods import compute_template_check
 from app.types import ComputeTemplate, Json
 from app.validation import check_compute_template, check_templates
 
@@ -25,15 +27,18 @@ class ComputeTemplates:
     """Compute-template operations in API terms; knows Kubernetes, never HTTP. With a `cache`
     (of the labelled ConfigMaps), GET and list answer from it whenever it may."""
 
-    def __init__(self, k8s: Gateway, cache: ObjectCache | None = None) -> None:
+    def __init__(self, k8s: Gateway, cache: ObjectCache | None = None, pods: PodChecks | None = None) -> None:
         self._k8s = k8s
+        self._pods = pods or PodChecks(k8s, enabled=False)
         self._reads = Reads("Compute template", lambda namespace, name: self._k8s.get_configmap(namespace, name),
                             labelled(CONFIG_TYPE_LABEL, CONFIG_TYPE_COMPUTE_TEMPLATE), cache)
 
     def create(self, namespace: str, template: ComputeTemplate) -> ComputeTemplate:
-        """One write: Kubernetes' "already exists" is the duplicate check (no racy GET first)."""
+        """One write: Kubernetes' "already exists" is the duplicate check (no racy GET first).
+        Kubernetes checks first what it can of the template's pods: tolerations and resource names."""
         template = in_namespace(template, namespace)
         check_compute_template(template, namespace)
+        self._pods.check(namespace, [compute_template_check(template)])
         try:
             created = self._k8s.create_configmap(namespace, to_configmap(template))
         except AlreadyExists as exc:

@@ -11,6 +11,7 @@ from datetime import datetime
 from app.constants import RAYJOB
 from app.services.resource import ResourceKind
 from app.translate.jobs import to_api_job, to_rayjob
+from app.translate.pods import rayjob_checks
 from app.types import ComputeTemplate, Json, RayJob
 from app.validation import check_job
 
@@ -26,5 +27,5 @@ def _to_api(rayjob: Json, _events: list[Json]) -> Json:
 JOBS: ResourceKind[RayJob] = ResourceKind(
     resource=RAYJOB, noun="Job", items_key="jobs",
     token_key="continue",  # noqa: S106  (the answer's field for the next page token: a name, no secret)
-    check=check_job, to_kubernetes=_to_rayjob, to_api=_to_api,
+    check=check_job, to_kubernetes=_to_rayjob, to_api=_to_api, pods=rayjob_checks,
 )

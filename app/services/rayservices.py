@@ -13,6 +13,7 @@ from app.constants import RAYCLUSTER, RAYSERVICE
 from app.errors import Conflict, InvalidInput
 from app.services.resource import EventSource, ManagedResource, ResourceKind
 from app.translate.common import in_namespace
+from app.translate.pods import rayservice_checks
 from app.translate.rayservices import to_api_service, to_rayservice, to_rayservice_update
 from app.types import ComputeTemplate, Json, RayService
 from app.validation import check_service
@@ -25,7 +26,7 @@ def active_cluster(rayservice: Json) -> str:
 RAYSERVICES: ResourceKind[RayService] = ResourceKind(
     resource=RAYSERVICE, noun="Service", items_key="services",
     token_key="nextPageToken",  # noqa: S106  (the answer's field for the next page token: a name, no secret)
-    check=check_service, to_kubernetes=to_rayservice, to_api=to_api_service,
+    check=check_service, to_kubernetes=to_rayservice, to_api=to_api_service, pods=rayservice_checks,
     events=(EventSource.own(RAYSERVICE.kind), EventSource(RAYCLUSTER.kind, active_cluster)),
 )
 
@@ -65,4 +66,5 @@ class RayServices(ManagedResource[RayService]):
         """One read-modify-write: the replacement carries the resourceVersion just read."""
         existing = self.read(namespace, name)
         replacement = to_rayservice_update(service, templates, existing, datetime.now(UTC))
+        self.check_pods(namespace, replacement)  # remembered: a retry does not ask again
         return self._replace(namespace, name, replacement)

@@ -22,9 +22,11 @@ from app.errors import AlreadyExists, ApiError
 from app.services.compute_templates import ComputeTemplates
 from app.services.gateway import Gateway
 from app.services.paging import cache_token, cache_token_key, page, page_of
+from app.services.pods import PodChecks
 from app.services.reads import Reads, labelled
 from app.translate.cluster import referenced_templates
 from app.translate.common import in_namespace, metadata, object_key
+from app.translate.pods import PodCheck
 from app.types import ComputeTemplate, Json
 from app.validation import Limits
 
@@ -62,6 +64,7 @@ class ResourceKind(Generic[Api]):
     check: Callable[[Api, str, Limits], None]  # the request's rules, given the path's namespace
     to_kubernetes: Callable[[Api, Mapping[str, ComputeTemplate], datetime], Json]  # request, templates, now
     to_api: Callable[[Json, list[Json]], Json]  # a Kubernetes object and its events -> API form
+    pods: Callable[[Json], list[PodCheck]]  # the pods the operator will make from the Kubernetes object
     events: Sequence[EventSource] = field(default_factory=tuple)  # concatenated, in this order
 
 
@@ -82,9 +85,10 @@ class ManagedResource(Generic[Api]):
     """
 
     def __init__(self, k8s: Gateway, templates: ComputeTemplates, kind: ResourceKind[Api], limits: Limits,
-                 cache: Cache | None = None) -> None:
+                 cache: Cache | None = None, pods: PodChecks | None = None) -> None:
         self._k8s = k8s
         self._templates = templates
+        self._pods = pods or PodChecks(k8s, enabled=False)
         self.kind = kind
         self._limits = limits
         self._cache = cache
@@ -96,7 +100,13 @@ class ManagedResource(Generic[Api]):
         body = in_namespace(body, namespace)
         self.kind.check(body, namespace, self._limits)
         templates = self._templates_for(namespace, body.get("clusterSpec"))
-        return self._create(namespace, self.kind.to_kubernetes(body, templates, datetime.now(UTC)))
+        obj = self.kind.to_kubernetes(body, templates, datetime.now(UTC))
+        self.check_pods(namespace, obj)
+        return self._create(namespace, obj)
+
+    def check_pods(self, namespace: str, obj: Json) -> None:
+        """Kubernetes' own validation of the pods the operator will make from `obj` (app/services/pods.py)."""
+        self._pods.check(namespace, self.kind.pods(obj))
 
     def get(self, namespace: str, name: str) -> Api:
         view = self._view(namespace, "get")

@@ -8,7 +8,10 @@ regarding.name=N`), come in the API server's order (namespace, then name), and p
 and an opaque `continue` token. It refuses as Kubernetes does: a create in a namespace that does
 not exist or under a taken name, a read or delete of an absent object, and a replacement from a
 stale resourceVersion (Conflict). Unlike Kubernetes, the pages of one list do not share one
-snapshot, and nothing is proxied: `forward` and `send` are Unavailable.
+snapshot, and nothing is proxied: `forward` and `send` are Unavailable. Of a pod's dry run
+(`check_pod`) it keeps one rule of Kubernetes' validation, a toleration's operator, and notes each
+pod it was asked about (`checked_pods`); with `may_create_pods` off it refuses them all (403), as
+RBAC refuses an identity not granted `create` on `pods`.
 """
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from typing import Any, NoReturn
 import urllib3
 
 from app.constants import CustomResource
-from app.errors import AlreadyExists, Conflict, InvalidInput, NotFound, Unavailable
+from app.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from app.k8s import Forwarded
 from app.types import Json
 
@@ -40,6 +43,8 @@ class FakeGateway:
         self.namespaces = set(namespaces)
         self._objects: dict[str, dict[Key, Json]] = {}
         self._revision = 0  # the last write's
+        self.checked_pods: list[tuple[str, Json]] = []  # (namespace, pod) of each dry run, in order
+        self.may_create_pods = True
 
     # -- what tests use, as another client of the API server ---------------------------------
 
@@ -90,6 +95,24 @@ class FakeGateway:
     def list_configmaps(self, ns: str | None, label_selector: str) -> list[Json]:
         items: list[Json] = self._list("configmaps", ns, _labels_match(label_selector))["items"]
         return items
+
+    def check_pod(self, ns: str, pod: Json) -> Json | None:
+        if ns not in self.namespaces:
+            raise NotFound(f'namespaces "{ns}" not found')
+        self.checked_pods.append((ns, copy.deepcopy(pod)))
+        if not self.may_create_pods:
+            raise Forbidden(f'pods is forbidden: User "server" cannot create resource "pods" in API group "" in the '
+                            f'namespace "{ns}"')
+        causes = [
+            {"reason": "FieldValueNotSupported", "field": f"spec.tolerations[{index}].operator",
+             "message": f'Unsupported value: "{item["operator"]}": supported values: "Equal", "Exists"'}
+            for index, item in enumerate(pod.get("spec", {}).get("tolerations") or [])
+            if item.get("operator", "") not in ("", "Equal", "Exists")
+        ]
+        if not causes:
+            return None
+        return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Invalid", "code": 422,
+                "message": "Pod is invalid", "details": {"kind": "Pod", "causes": causes}}
 
     def get_object(self, kind: CustomResource, ns: str, name: str) -> Json:
         return copy.deepcopy(self._stored(kind.plural, ns, name))
