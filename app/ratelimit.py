@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 DEFAULT_RATE = 1.0  # tokens a second, per address
 DEFAULT_BURST = 10  # tokens a full bucket holds
-ADDRESSES = 10_000  # buckets kept per process (about 1 MB)
+ADDRESSES = 10_000  # buckets kept per process (under 3 MB)
 
 
 class TokenBuckets:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.ratelimit import DEFAULT_BURST, DEFAULT_RATE
 from app.rpc.generated import cluster_pb2, cluster_pb2_grpc
@@ -51,6 +52,13 @@ def kubernetes_reviews(cluster: Cluster) -> float:
 def our_reviews(server: Server) -> float:
     text = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
     return sample(text, "kuberay_api_kubernetes_requests_total", call="review_token", outcome="ok")
+
+
+def limited_requests(server: Server) -> float:
+    """HTTP requests answered 429, whatever their operation."""
+    text = requests.get(f"http://127.0.0.1:{server.port}/metrics", timeout=10).text
+    return sum(item.value for family in text_string_to_metric_families(text) for item in family.samples
+               if item.name == "kuberay_api_requests_total" and item.labels.get("status") == "429")
 
 
 def get(port: int, path: str, token: str, source: str = "127.0.0.1",
@@ -122,6 +130,7 @@ def test_a_flood_of_random_tokens_costs_at_most_the_burst_and_the_rate(server: S
     assert made <= bound + 1 + reviewed_again, (made, bound, elapsed)  # (+1: the fresh token)
     assert kubernetes_reviews(cluster) - theirs >= made  # they were real reviews
     assert codes == {8}, codes
+    assert limited_requests(server) >= answers[429]  # counted as answered, status 429
     assert all(wait.isdigit() and int(wait) >= 1 for wait in waits), waits
     assert known_answers, "the known caller sent nothing"
     assert set(known_answers) == {200}, Counter(known_answers)
