@@ -302,10 +302,6 @@ class KubernetesTokens:
                                   f"address; try again in {seconds} s.", seconds)
 
 
-def _must_ask() -> Any:
-    raise MustAsk
-
-
 class Access:
     """What a caller may read from the caches: Kubernetes answers (SubjectAccessReview), per caller,
     namespace (None: all), API group, resource and verb, kept briefly.
