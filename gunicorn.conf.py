@@ -121,6 +121,11 @@ workers = _int("KUBERAY_API_WORKERS", 2)
 timeout = _int("KUBERAY_API_TIMEOUT", 30)
 graceful_timeout = _int("KUBERAY_API_GRACEFUL_TIMEOUT", 30)
 keepalive = _int("KUBERAY_API_KEEPALIVE", 5)
+# A client's address is its connection's peer: `X-Forwarded-For` and `X-Forwarded-Proto` are any
+# client's to write, so none is trusted (gunicorn would trust loopback's). The `kubernetes` auth
+# mode bounds refused tokens per address (app/ratelimit.py). Behind a proxy that sets them, name it:
+# GUNICORN_CMD_ARGS="--forwarded-allow-ips=<its address>".
+forwarded_allow_ips = ""
 # Heartbeat files on tmpfs: the root filesystem may be read-only, and a disk can stall them.
 worker_tmp_dir = _TMPFS
 # Gunicorn >= 25 would open a control socket under $HOME: nothing uses it, and HOME may be read-only.

@@ -12,6 +12,7 @@
 The fronts (app/http/authn.py, app/rpc/server.py) authenticate each request with an
 `Authenticator` and run it `acting_as` its caller; app/k8s reads `current()` to impersonate.
 Reviews are cached briefly and boundedly, keyed by a digest of the token, never the token itself.
+The TokenReviews of tokens Kubernetes refuses are bounded per client address (app/ratelimit.py).
 This module knows nothing of HTTP or of the Kubernetes client: the reviews are callables it is given.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hmac
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -29,13 +31,15 @@ from urllib.parse import quote
 
 from cachetools import TTLCache
 
-from app.errors import ApiError, Forbidden, Unauthenticated, Unavailable
+from app.errors import ApiError, Forbidden, TooManyRequests, Unauthenticated, Unavailable
+from app.ratelimit import DEFAULT_BURST, DEFAULT_RATE, TokenBuckets, retry_after
 from app.types import Json
 
 log = logging.getLogger(__name__)
 
 REVIEW_TTL = 10.0  # seconds a review's answer is reused: a revoked token or role counts after this at most
 REVIEW_CACHE_SIZE = 4096  # answers kept per process (tokens, and caller x namespace x resource x verb)
+VOUCHED_TTL = 3600.0  # seconds a token Kubernetes accepted is reviewed again without its address's bucket
 MAX_TOKEN = 16 * 1024  # bytes: a longer header is refused without asking Kubernetes
 CHALLENGE = "Bearer"  # the `WWW-Authenticate` of a 401
 
@@ -147,15 +151,17 @@ class MustAsk(Exception):
 class Authenticator(Protocol):
     """Turns a request's `Authorization` (None: absent) into its caller, or raises `Unauthenticated`.
     With `may_ask=False` it answers only what it knows without calling Kubernetes, else raises
-    `MustAsk`: an event loop asks so first, and runs the call in a thread only when it must."""
+    `MustAsk`: an event loop asks so first, and runs the call in a thread only when it must.
+    `client` names the caller's address (`ratelimit.client_key`), whose bucket a review spends."""
 
-    def authenticate(self, authorization: str | None, may_ask: bool = True) -> Caller | None: ...
+    def authenticate(self, authorization: str | None, may_ask: bool = True,
+                     client: str = "") -> Caller | None: ...
 
 
 class Open:
     """`none`: every request is the server's own."""
 
-    def authenticate(self, authorization: str | None, may_ask: bool = True) -> Caller | None:
+    def authenticate(self, authorization: str | None, may_ask: bool = True, client: str = "") -> Caller | None:
         return None
 
 
@@ -167,7 +173,7 @@ class SharedToken:
             raise ValueError("the token mode needs a token")
         self._token = token.encode()
 
-    def authenticate(self, authorization: str | None, may_ask: bool = True) -> Caller | None:
+    def authenticate(self, authorization: str | None, may_ask: bool = True, client: str = "") -> Caller | None:
         if not authorization:
             bearer_token(authorization)  # (raises: no credentials)
         given = (authorization or "").encode("utf-8", "replace")
@@ -185,21 +191,45 @@ _UNKNOWN = object()
 
 class _Reviews:
     """Answers of Kubernetes' reviews, kept `ttl` seconds, at most `size` of them (least recently
-    used go first); thread-safe. A failed review is not kept: the next request asks again."""
+    used go first); thread-safe. A failed review is not kept: the next request asks again. Requests
+    that ask the same question at once wait for one review and share its answer (or its failure)."""
 
     def __init__(self, ttl: float, size: int) -> None:
         self._answers: TTLCache[Any, Any] = TTLCache(maxsize=size, ttl=ttl)
+        self._asking: dict[Any, Future[Any]] = {}
         self._lock = threading.Lock()
+
+    def known(self, key: Any) -> Any:
+        """The answer kept, or `_UNKNOWN`; never asks, never waits."""
+        with self._lock:
+            return self._answers.get(key, _UNKNOWN)  # (one lookup: an answer may expire between two)
 
     def get(self, key: Any, review: Callable[[], Any]) -> Any:
         with self._lock:
-            answer = self._answers.get(key, _UNKNOWN)  # (one lookup: an answer may expire between two)
-        if answer is not _UNKNOWN:
+            answer = self._answers.get(key, _UNKNOWN)
+            if answer is not _UNKNOWN:
+                return answer
+            asking = self._asking.get(key)
+            if asking is None:
+                asking = self._asking[key] = Future()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            return asking.result()
+        try:
+            answer = review()
+        except BaseException as exc:
+            asking.set_exception(exc)
+            raise
+        else:
+            asking.set_result(answer)
+            with self._lock:
+                self._answers[key] = answer
             return answer
-        answer = review()  # (outside the lock: two requests may ask at once, both get the same answer)
-        with self._lock:
-            self._answers[key] = answer
-        return answer
+        finally:
+            with self._lock:
+                del self._asking[key]
 
 
 class KubernetesTokens:
@@ -208,22 +238,41 @@ class KubernetesTokens:
     `review(token)` sends a TokenReview and returns its `status`; a token it does not authenticate
     is `Unauthenticated`, and a review that cannot be made (Kubernetes unavailable, or the server not
     allowed to ask) is `Unavailable`, never a caller let through.
+
+    What refused tokens cost is bounded per client address (`buckets`, app/ratelimit.py): a review
+    takes a token from the address's bucket and one that names a caller gives it back; with the
+    bucket empty the request is `TooManyRequests`, unasked. Tokens known good are never limited: those
+    whose answer is kept, and those Kubernetes accepted within `VOUCHED_TTL`, whose review again
+    (once the answer is no longer kept) takes nothing from the bucket.
     """
 
-    def __init__(self, review: Callable[[str], Json], ttl: float = REVIEW_TTL, size: int = REVIEW_CACHE_SIZE) -> None:
+    def __init__(self, review: Callable[[str], Json], ttl: float = REVIEW_TTL, size: int = REVIEW_CACHE_SIZE,
+                 buckets: TokenBuckets | None = None) -> None:
         self._review = review
         self._reviews = _Reviews(ttl, size)
+        self._buckets = TokenBuckets() if buckets is None else buckets  # (an empty one is falsy)
+        self._vouched: TTLCache[bytes, bool] = TTLCache(maxsize=size, ttl=VOUCHED_TTL)
+        self._vouched_lock = threading.Lock()
 
-    def authenticate(self, authorization: str | None, may_ask: bool = True) -> Caller | None:
+    def authenticate(self, authorization: str | None, may_ask: bool = True, client: str = "") -> Caller | None:
         token = bearer_token(authorization)
         key = hashlib.sha256(token.encode("utf-8", "replace")).digest()
-        caller: Caller | str = self._reviews.get(key, (lambda: self._verify(token)) if may_ask else _must_ask)
+        caller: Caller | str = self._reviews.known(key)
+        if caller is _UNKNOWN:
+            if not may_ask:
+                if not self._is_vouched(key):  # refused here, on the event loop, when it would be anyway
+                    self._refuse_if_spent(self._buckets.wait(client))
+                raise MustAsk
+            caller = self._reviews.get(key, lambda: self._verify(token, key, client))
         if isinstance(caller, str):
             raise Unauthenticated(f"Unauthenticated: {caller}")
         return caller
 
-    def _verify(self, token: str) -> Caller | str:
+    def _verify(self, token: str, key: bytes, client: str) -> Caller | str:
         """The caller, or why the token is refused (kept as briefly as a caller)."""
+        vouched = self._is_vouched(key)
+        if not vouched:
+            self._refuse_if_spent(self._buckets.take(client))
         try:
             status = self._review(token)
         except ApiError as exc:
@@ -231,13 +280,26 @@ class KubernetesTokens:
             raise Unavailable("The server cannot verify credentials now (its TokenReview failed); "
                               "try again later.") from exc
         if status.get("authenticated") and (status.get("user") or {}).get("username"):
+            if not vouched:
+                self._buckets.give_back(client)
+            with self._vouched_lock:
+                self._vouched[key] = True
             return caller_of(status)
+        with self._vouched_lock:
+            self._vouched.pop(key, None)
         log.info("a bearer token was refused by Kubernetes: %s", status.get("error") or "not authenticated")
         return "Kubernetes does not accept the bearer token (it is unknown, expired or revoked)."
 
+    def _is_vouched(self, key: bytes) -> bool:
+        with self._vouched_lock:
+            return key in self._vouched
 
-def _must_ask() -> Any:
-    raise MustAsk
+    @staticmethod
+    def _refuse_if_spent(wait: float) -> None:
+        if wait > 0:
+            seconds = retry_after(wait)
+            raise TooManyRequests(f"Too many requests with tokens Kubernetes does not accept came from this "
+                                  f"address; try again in {seconds} s.", seconds)
 
 
 class Access:
@@ -272,10 +334,11 @@ class Access:
         return allowed, str(status.get("reason") or "")
 
 
-def authenticator(mode: str, token: str, review_token: Callable[[str], Json]) -> Authenticator:
+def authenticator(mode: str, token: str, review_token: Callable[[str], Json], review_rate: float = DEFAULT_RATE,
+                  review_burst: int = DEFAULT_BURST) -> Authenticator:
     """The authenticator of a mode (settings were checked when read)."""
     if mode == "token":
         return SharedToken(token)
     if mode == "kubernetes":
-        return KubernetesTokens(review_token)
+        return KubernetesTokens(review_token, buckets=TokenBuckets(review_rate, review_burst))
     return Open()

@@ -9,7 +9,10 @@ connect timeout, and one deadline for the whole answer, however slowly it arrive
 `log_limit` bytes). No retries: a submit sent twice would run the job twice. A dashboard that
 cannot be reached, or does not answer in time, is `Unavailable` (503, code 14); through the API
 server, so is an answer that is Kubernetes' own rather than the dashboard's (a `Status`: the
-Service absent or without endpoints), but a refusal of the caller, which is `Forbidden`. Any
+Service absent or without endpoints), but a refusal of the caller, which is `Forbidden`. A call
+that `creates` (a submit) whose request may have arrived but whose answer did not (no answer in
+time, the connection broken after sending) has an unknown outcome: `DeadlineExceeded` (504, code 4),
+as Kubernetes writes are (app/k8s/gateway.py); only one never sent (no connection) is `Unavailable`. Any
 answer of the dashboard's is returned for the service to read, since what a 404 means depends on
 the call. Every call is counted in the metrics (`kuberay_api_dashboard_requests`).
 """
@@ -28,7 +31,7 @@ from app.errors import ApiError, DeadlineExceeded, Forbidden, Internal, Unavaila
 from app.metrics import observe_dashboard_call
 from app.settings import DEFAULT_JOB_LOG_LIMIT
 from app.translate.job_submissions import DashboardAt, DirectDashboard, ProxiedDashboard, kubernetes_message
-from app.transport import NO_ANSWER, transport_cause
+from app.transport import NO_ANSWER, may_have_arrived, transport_cause
 from app.types import Json
 
 log = logging.getLogger(__name__)
@@ -82,9 +85,9 @@ class Dashboard:
         self._pool = urllib3.PoolManager(maxsize=POOL_SIZE, retries=urllib3.Retry(total=0, redirect=0))
 
     def call(self, name: str, where: DashboardAt, method: str, path: str, body: Json | None = None,
-             *, tail: bool = False) -> Answer:
+             *, tail: bool = False, creates: bool = False) -> Answer:
         """`method path` of the dashboard `where` is, with a JSON body; `tail` keeps only the
-        answer's last `log_limit` bytes."""
+        answer's last `log_limit` bytes; `creates`: a failure after sending leaves the outcome unknown."""
         started = time.perf_counter()
         deadline = time.monotonic() + self._timeout
         outcome = "unreachable"
@@ -112,9 +115,13 @@ class Dashboard:
             reason = _reason(exc)
             outcome = "timeout" if reason == NO_ANSWER else "unreachable"
             log.warning("Ray dashboard call %s to the %s failed: %s", name, where.name, exc)
+            if creates and (isinstance(exc, _TooLate) or may_have_arrived(exc)):
+                raise _unknown_outcome(where, reason) from exc
             raise Unavailable(f"The {where.name} cannot be reached: {reason}.") from exc
         except DeadlineExceeded as exc:  # the API server took the request and did not answer in time
             outcome = "timeout"
+            if creates:
+                raise _unknown_outcome(where, NO_ANSWER) from exc
             raise Unavailable(f"The {where.name} cannot be reached: {NO_ANSWER}.") from exc
         except Unavailable as exc:  # the API server cannot be reached (and the circuit counted it)
             raise Unavailable(f"The {where.name} cannot be reached: {exc.message}.") from exc
@@ -163,6 +170,12 @@ class _TooLarge(Exception):
 
 class _TooLate(Exception):
     """An answer still arriving at the call's deadline."""
+
+
+def _unknown_outcome(where: DashboardAt, reason: str) -> DeadlineExceeded:
+    """A submit that reached the dashboard, or may have, and got no answer: it may have run."""
+    return DeadlineExceeded(f"The {where.name} did not answer the job submission ({reason}): the job may or may "
+                            "not have been submitted; list the cluster's job submissions to learn whether it was.")
 
 
 def _kubernetes_refusal(where: ProxiedDashboard, answer: Answer) -> ApiError | None:

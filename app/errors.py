@@ -13,6 +13,7 @@ Tree (HTTP status / gRPC code in the body):
     ├── Unauthenticated  401 / 16  no credentials, or credentials not accepted (app/auth.py)
     ├── Forbidden        403 / 7
     ├── MethodNotAllowed 405 / 12
+    ├── TooManyRequests  429 / 8   a client past its rate (app/ratelimit.py): `retry_after` seconds
     ├── Internal         500 / 13
     ├── Unavailable      503 / 14
     └── DeadlineExceeded 504 / 4
@@ -61,6 +62,14 @@ class MethodNotAllowed(ApiError, status=405, code=12): ...
 class Internal(ApiError, status=500, code=13): ...
 class Unavailable(ApiError, status=503, code=14): ...
 class DeadlineExceeded(ApiError, status=504, code=4): ...
+
+
+class TooManyRequests(ApiError, status=429, code=8):
+    """gRPC RESOURCE_EXHAUSTED; the fronts send `retry_after` (whole seconds) as `Retry-After`."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # gRPC code for an HTTP status that did not come from an ApiError (Connexion, Starlette, Flask):

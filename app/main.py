@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     dashboard = Dashboard(settings.dashboard_timeout, settings.job_log_limit, gateway)
     # Who calls (app/auth.py): with `kubernetes`, Kubernetes verifies each caller and decides what
     # they may do, also for reads the caches answer and for job submissions.
-    authenticator = auth.authenticator(settings.auth_mode, settings.auth_token, gateway.review_token)
+    authenticator = auth.authenticator(settings.auth_mode, settings.auth_token, gateway.review_token,
+                                       settings.auth_review_rate, settings.auth_review_burst)
     permissions = auth.Access(gateway.review_access) if settings.auth_mode == "kubernetes" else None
     services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, route,
                               cache=settings.cache, write_marks=settings.write_marks,

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.ratelimit import DEFAULT_BURST, DEFAULT_RATE
+
 PORT = "KUBERAY_API_PORT"
 LOG_LEVEL = "KUBERAY_API_LOG_LEVEL"
 VALIDATE_RESPONSES = "KUBERAY_API_VALIDATE_RESPONSES"
@@ -38,6 +40,8 @@ POD_CHECK = "KUBERAY_API_POD_CHECK"
 AUTH_MODE = "KUBERAY_API_AUTH_MODE"
 AUTH_TOKEN = "KUBERAY_API_AUTH_TOKEN"  # noqa: S105  (the variable's name, not its value)
 AUTH_METRICS = "KUBERAY_API_AUTH_METRICS"
+AUTH_REVIEW_RATE = "KUBERAY_API_AUTH_REVIEW_RATE"
+AUTH_REVIEW_BURST = "KUBERAY_API_AUTH_REVIEW_BURST"
 AUTH_MODES = ("none", "token", "kubernetes")  # app/auth.py
 # A dashboard URL template's placeholders, with example values: a template set is checked with them.
 DASHBOARD_FIELDS = {"name": "c", "namespace": "ns", "service": "c-head-svc", "port": 8265}
@@ -89,6 +93,9 @@ class Settings:
     auth_mode: str = "none"  # or "token" (one shared token) or "kubernetes" (TokenReview, impersonation): app/auth.py
     auth_token: str = ""  # the token of the "token" mode
     auth_metrics: bool = False  # /metrics asks for credentials too (the probes never do)
+    # `kubernetes` mode: TokenReviews of refused tokens per client address (app/ratelimit.py), a second and at once
+    auth_review_rate: float = DEFAULT_RATE
+    auth_review_burst: int = DEFAULT_BURST
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -131,7 +138,9 @@ def _auth(env: Mapping[str, str]) -> dict[str, Any]:
     if token != token.strip():
         raise ValueError(f"{AUTH_TOKEN} must not begin or end with white space")
     return {"auth_mode": mode, "auth_token": token if mode == "token" else "",
-            "auth_metrics": _flag(AUTH_METRICS, env.get(AUTH_METRICS, "false"))}
+            "auth_metrics": _flag(AUTH_METRICS, env.get(AUTH_METRICS, "false")),
+            "auth_review_rate": _rate(AUTH_REVIEW_RATE, env.get(AUTH_REVIEW_RATE, str(DEFAULT_RATE))),
+            "auth_review_burst": _bytes(AUTH_REVIEW_BURST, env.get(AUTH_REVIEW_BURST, str(DEFAULT_BURST)), 1, "tokens")}
 
 
 def _port(text: str) -> int:
@@ -230,14 +239,24 @@ def _url_template(text: str) -> str:
     return template
 
 
-def _bytes(name: str, text: str, minimum: int) -> int:
+def _bytes(name: str, text: str, minimum: int, unit: str = "bytes") -> int:
     try:
         count = int(text.strip())
     except ValueError:
         count = -1
     if count < minimum:
-        raise ValueError(f"{name} must be a whole number of bytes, at least {minimum}, not {text!r}")
+        raise ValueError(f"{name} must be a whole number of {unit}, at least {minimum}, not {text!r}")
     return count
+
+
+def _rate(name: str, text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = -1.0
+    if not 0 < rate < float("inf"):
+        raise ValueError(f"{name} must be a positive number (per second), not {text!r}")
+    return rate
 
 
 def _seconds(name: str, text: str) -> float:

@@ -29,7 +29,16 @@ import anyio
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import INTERNAL, ApiError, InvalidInput, MethodNotAllowed, NotFound, Unavailable, error_body
+from app.errors import (
+    INTERNAL,
+    ApiError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    TooManyRequests,
+    Unavailable,
+    error_body,
+)
 from app.http.access import ROUTE
 from app.http.bodies import read_body
 from app.k8s import Forwarded
@@ -246,6 +255,8 @@ def refusal(exc: Exception) -> Response:
     status = exc.status
     body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": exc.message,
             "reason": _REASONS.get(status, "InternalError" if status >= 500 else "BadRequest"), "code": status}
+    if isinstance(exc, TooManyRequests):  # as Kubernetes' own 429 says it, beside the `Retry-After` header
+        body["details"] = {"retryAfterSeconds": exc.retry_after}
     headers = {"Allow": ", ".join(exc.allowed)} if isinstance(exc, _WrongMethod) else None
     return Response(json.dumps(body, separators=(",", ":")), status_code=status, media_type="application/json",
                     headers=headers)

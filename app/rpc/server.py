@@ -22,13 +22,15 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from app import auth, logs
-from app.errors import INTERNAL, ApiError
+from app.errors import INTERNAL, ApiError, TooManyRequests
+from app.ratelimit import client_key
 from app.rpc import access
 from app.rpc.routes import RpcRoute
 
@@ -54,6 +56,7 @@ REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
 QUIET = frozenset({f"/{HEALTH}/Check"})  # probes: logged at DEBUG while they succeed
 OPEN = (f"/{HEALTH}/", f"/{REFLECTION}/", f"/{REFLECTION_V1}/")  # served without credentials: no data
 AUTHORIZATION = "authorization"  # the metadata key of credentials, as HTTP's header
+RETRY_AFTER = "retry-after"  # the trailing metadata key of a refusal's wait, as HTTP's header
 _STATUS_BY_CODE = {status.value[0]: status for status in grpc.StatusCode}
 
 
@@ -262,11 +265,26 @@ class _Observed(grpc.ServerInterceptor):  # type: ignore[misc, unused-ignore]  #
             logs.REQUEST_ID.reset(token)
 
     def _authenticate(self, context: grpc.ServicerContext) -> auth.Caller | None:
+        """The caller, or the call ends: UNAUTHENTICATED, or RESOURCE_EXHAUSTED for an address past its
+        rate of refused tokens, with `retry-after` (seconds) in the trailing metadata, as HTTP's header."""
         try:
-            return self._authenticator.authenticate(self._metadata(context.invocation_metadata(), AUTHORIZATION))
+            return self._authenticator.authenticate(self._metadata(context.invocation_metadata(), AUTHORIZATION),
+                                                    client=client_key(peer_host(context.peer())))
         except ApiError as exc:
+            if isinstance(exc, TooManyRequests):
+                context.set_trailing_metadata(((RETRY_AFTER, str(exc.retry_after)),))
             context.abort(_STATUS_BY_CODE.get(exc.code, grpc.StatusCode.UNKNOWN), exc.message)
             raise  # (abort raises)
+
+
+def peer_host(peer: str) -> str | None:
+    """The address of a gRPC peer (`ipv4:10.0.0.1:5000`, `ipv6:[::1]:5000`, percent-encoded or not);
+    None for another kind (`unix:`)."""
+    kind, _, rest = unquote(peer).partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return None
+    host = rest.rpartition(":")[0]
+    return host.strip("[]") or None
 
 
 def _code_name(context: grpc.ServicerContext, failed: bool) -> str:

@@ -8,7 +8,7 @@ get for reads, create for a submit or stop, delete for a delete); then it makes 
 of the dashboard's Jobs REST API (app/dashboard.py), where the server's route finds it (a URL
 template, or the Kubernetes API server's service proxy: app/translate/job_submissions.py). What
 the dashboard answers is mapped here: an unknown submission 404, its own refusals 400 with its
-message, its failures 503.
+message, its failures 503; a submit whose answer never came 504 (app/dashboard.py: it may have run).
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class JobSubmissions:
         """Checked before anything is sent; the dashboard's id comes back, or the one asked for."""
         check_submission(submission)
         target = self._target(namespace, cluster, "create")
-        answer = self._dashboard.call("submit", target.where, "POST", JOBS, to_dashboard(submission))
+        answer = self._dashboard.call("submit", target.where, "POST", JOBS, to_dashboard(submission), creates=True)
         if not answer.ok:
             raise _refusal(answer, target, f"The Ray dashboard refused the job: {dashboard_message(answer.body)}")
         decoded = _decoded(answer, target, dict)

@@ -279,6 +279,11 @@ def test_auth_follows_its_values(helm: Helm) -> None:
     own = {"mine": {"token": "abc"}}
     assert auth("auth.mode=token", "auth.existingSecret=mine", own=own) == ("token", "abc", False)
     assert "KUBERAY_API_AUTH_TOKEN" not in container_env(helm, "auth.mode=kubernetes", "auth.token=ignored")
+    limits = Settings.from_env(container_env(helm, "auth.mode=kubernetes"))
+    assert (limits.auth_review_rate, limits.auth_review_burst) == (1.0, 10)
+    limits = Settings.from_env(container_env(helm, "auth.mode=kubernetes", "auth.reviewRate=0.5",
+                                             "auth.reviewBurst=100000"))
+    assert (limits.auth_review_rate, limits.auth_review_burst) == (0.5, 100000)
 
     # token mode: the chart's own Secret `<name>-auth`, key `token`, or the one named; never a plain value
     objects = helm.template("ray-system", "auth.mode=token", "auth.token=s3cret")

@@ -6,14 +6,17 @@ that answer as Kubernetes does and count how often they are asked.
 """
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from app import auth
 from app.auth import Access, Attributes, Caller, KubernetesTokens, SharedToken
-from app.errors import Forbidden, Unauthenticated, Unavailable
+from app.errors import Forbidden, TooManyRequests, Unauthenticated, Unavailable
+from app.ratelimit import TokenBuckets
 
 ALICE = Caller("system:serviceaccount:a:alice", ("system:serviceaccounts", "system:authenticated"),
                (("authentication.kubernetes.io/credential-id", ("JTI=1",)),), impersonated=True)
@@ -174,3 +177,98 @@ def test_without_asking_only_what_is_known_is_answered() -> None:
     assert reviews.asked == ["t1"]
     with pytest.raises(Unauthenticated):  # no credentials at all needs no review
         tokens.authenticate(None, may_ask=False)
+
+
+# -- what refused tokens cost, per client address --------------------------------------------------
+
+REFUSED = {"authenticated": False, "error": "invalid bearer token"}
+
+
+class Judge:
+    """Answers as Kubernetes would: tokens starting "good" are alice's, any other is refused."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def __call__(self, token: str) -> Any:
+        self.asked.append(token)
+        return REVIEW if token.startswith("good") else REFUSED
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_refused_tokens_cost_at_most_the_burst_then_the_rate_per_address() -> None:
+    judge, clock = Judge(), Clock()
+    tokens = KubernetesTokens(judge, buckets=TokenBuckets(rate=1.0, burst=3, clock=clock))
+    for i in range(3):
+        with pytest.raises(Unauthenticated):
+            tokens.authenticate(f"Bearer random-{i}", client="10.0.0.1")
+    for i in range(100):
+        with pytest.raises(TooManyRequests) as limited:
+            tokens.authenticate(f"Bearer more-{i}", client="10.0.0.1")
+        assert (limited.value.status, limited.value.code, limited.value.retry_after) == (429, 8, 1)
+    with pytest.raises(TooManyRequests):  # refused on the event loop, with no thread to run a review in
+        tokens.authenticate("Bearer another", may_ask=False, client="10.0.0.1")
+    with pytest.raises(Unauthenticated):  # another address has its own bucket
+        tokens.authenticate("Bearer random-x", client="10.0.0.2")
+    with pytest.raises(Unauthenticated):  # a refusal kept is answered again for nothing
+        tokens.authenticate("Bearer random-0", client="10.0.0.1")
+    clock.now += 1.0
+    with pytest.raises(Unauthenticated):
+        tokens.authenticate("Bearer later", client="10.0.0.1")
+    assert len(judge.asked) == 3 + 1 + 1
+
+
+def test_tokens_kubernetes_accepts_are_never_limited() -> None:
+    judge, clock = Judge(), Clock()
+    tokens = KubernetesTokens(judge, ttl=10.0, buckets=TokenBuckets(rate=1.0, burst=2, clock=clock))
+    for i in range(5):  # a review that names a caller gives its token back
+        assert tokens.authenticate(f"Bearer good-{i}", client="10.0.0.1") == ALICE
+    tokens.authenticate("Bearer good-kept", client="10.0.0.1")
+    tokens.authenticate("Bearer good-vouched", client="10.0.0.1")
+    for i in range(2):
+        with pytest.raises(Unauthenticated):
+            tokens.authenticate(f"Bearer bad-{i}", client="10.0.0.1")
+    with pytest.raises(TooManyRequests):  # the bucket is empty ...
+        tokens.authenticate("Bearer good-new", client="10.0.0.1")
+    assert tokens.authenticate("Bearer good-kept", may_ask=False, client="10.0.0.1") == ALICE  # ... kept: no review
+    time.sleep(0.01)
+    expiring = KubernetesTokens(judge, ttl=0.01, buckets=TokenBuckets(rate=1.0, burst=1, clock=clock))
+    assert expiring.authenticate("Bearer good-vouched", client="10.0.0.3") == ALICE
+    with pytest.raises(Unauthenticated):
+        expiring.authenticate("Bearer bad", client="10.0.0.3")
+    time.sleep(0.02)  # the answer is no longer kept: reviewed again, without the (empty) bucket
+    with pytest.raises(auth.MustAsk):
+        expiring.authenticate("Bearer good-vouched", may_ask=False, client="10.0.0.3")
+    assert expiring.authenticate("Bearer good-vouched", client="10.0.0.3") == ALICE
+    assert judge.asked[-1] == "good-vouched"
+
+
+def test_a_token_asked_about_at_once_is_reviewed_once() -> None:
+    """Requests with one new token at once wait for one review: its first requests, however many,
+    cost one TokenReview and one token of the bucket (given back)."""
+    started, release = threading.Event(), threading.Event()
+    asked: list[str] = []
+
+    def slow(token: str) -> Any:
+        asked.append(token)
+        started.set()
+        release.wait(5)
+        return REVIEW if token == "good" else REFUSED
+
+    tokens = KubernetesTokens(slow, buckets=TokenBuckets(rate=0.001, burst=1))
+    with ThreadPoolExecutor(8) as pool:
+        answers = [pool.submit(tokens.authenticate, "Bearer good", client="a") for _ in range(8)]
+        assert started.wait(5)
+        time.sleep(0.05)
+        release.set()
+        assert [answer.result(5) for answer in answers] == [ALICE] * 8
+    assert asked == ["good"]
+    with pytest.raises(Unauthenticated):  # the token was given back
+        tokens.authenticate("Bearer bad", client="a")

@@ -1,9 +1,11 @@
 """The route job submissions take to the Ray dashboards, as create_app picks it from the settings
 and the environment, and app/dashboard.py through the Kubernetes API server, bounded as the direct
-route is. The gateway points at loopback ports that refuse connections or never answer (nothing is
-faked), so no cluster is needed."""
+route is, and what a submit whose answer never came is. The gateway and the dashboard point at
+loopback ports that refuse connections, or take the request and never answer or reset the
+connection (nothing is faked), so no cluster is needed."""
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -16,12 +18,19 @@ from prometheus_client import REGISTRY
 
 from app.constants import RAYCLUSTER
 from app.dashboard import Dashboard
-from app.errors import Unavailable
+from app.errors import DeadlineExceeded, Unavailable
 from app.k8s import K8s
 from app.main import create_app
 from app.settings import Settings
-from app.translate.job_submissions import IN_CLUSTER_URL, JOBS, ProxiedDashboard, dashboard_route
-from tests.support.net import closed_port
+from app.translate.job_submissions import (
+    IN_CLUSTER_URL,
+    JOBS,
+    DashboardAt,
+    DirectDashboard,
+    ProxiedDashboard,
+    dashboard_route,
+)
+from tests.support.net import TakesRequests, closed_port
 
 POD = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}  # what every pod has
 TEMPLATE = "http://127.0.0.1:8265"
@@ -104,3 +113,46 @@ def test_no_answer_through_the_api_server_is_unavailable_within_the_dashboards_t
         assert 0.4 < time.monotonic() - started < 3
         assert caught.value.message == f"{NAMED} cannot be reached: no answer in time."
     assert counted("timeout") == before + 3
+
+
+# -- a submit whose answer never came: its outcome is unknown ---------------------------------------
+
+SUBMIT = {"entrypoint": "python -c 'print(42)'", "submission_id": "once"}
+
+
+def submit(dashboard: Dashboard, where: DashboardAt) -> None:
+    dashboard.call("submit", where, "POST", JOBS, SUBMIT, creates=True)
+
+
+@pytest.mark.parametrize(("then", "reason"), [("hang", "no answer in time"), ("reset", "connection failed")])
+def test_a_submit_the_dashboard_took_and_never_answered_may_or_may_not_have_run(then: str, reason: str) -> None:
+    """504, code 4, as a Kubernetes write without its answer: the dashboard had the whole request."""
+    dashboard = Dashboard(timeout=0.5)
+    with TakesRequests(then) as peer:
+        where = DirectDashboard(peer.url)
+        with pytest.raises(DeadlineExceeded) as caught:
+            submit(dashboard, where)
+        assert (caught.value.status, caught.value.code) == (504, 4)
+        assert caught.value.message == (
+            f"The Ray dashboard at {peer.url} did not answer the job submission ({reason}): the job may or may not "
+            "have been submitted; list the cluster's job submissions to learn whether it was.")
+        [request] = peer.requests
+        assert request.startswith(b"POST /api/jobs/ ")
+        assert request.endswith(json.dumps(SUBMIT).encode())  # the whole request arrived
+        with pytest.raises(Unavailable, match="cannot be reached"):  # a read that got no answer: as before
+            dashboard.call("list_jobs", where, "GET", JOBS)
+
+
+def test_a_submit_that_never_reached_the_dashboard_did_not_happen() -> None:
+    with pytest.raises(Unavailable) as caught:
+        submit(Dashboard(timeout=0.5), DirectDashboard(f"http://127.0.0.1:{closed_port()}"))
+    assert caught.value.message.endswith("cannot be reached: cannot connect.")
+
+
+def test_a_submit_through_the_api_server_without_an_answer_may_or_may_not_have_run(silent_port: int) -> None:
+    k8s = K8s(lambda: client.Configuration(host=f"http://127.0.0.1:{silent_port}"), timeout=30.0)
+    with pytest.raises(DeadlineExceeded, match="may or may not have been submitted"):
+        submit(Dashboard(timeout=0.5, api_server=k8s), WHERE)
+    closed = K8s(lambda: client.Configuration(host=f"http://127.0.0.1:{closed_port()}"))
+    with pytest.raises(Unavailable, match="cannot connect"):  # never sent
+        submit(Dashboard(timeout=0.5, api_server=closed), WHERE)

@@ -24,7 +24,7 @@ from app.k8s import K8s
 from app.main import OPENAPI_DIR, SPEC, create_app
 from app.rpc.generated import cluster_pb2, config_pb2
 from app.rpc.routes import rpc_routes
-from app.rpc.server import CODE_NAMES, RpcServer
+from app.rpc.server import CODE_NAMES, RpcServer, peer_host
 from app.services import Services
 from app.settings import Settings
 from app.validation import Limits
@@ -215,3 +215,15 @@ def test_a_server_started_twice_stops_at_the_last_stop(missing_kubeconfig: str) 
         server.stop(1)
         with pytest.raises(grpc.RpcError):
             health.Check(health_pb2.HealthCheckRequest(), timeout=3)
+
+
+@pytest.mark.parametrize(("peer", "host"), [
+    ("ipv4:10.0.0.7:51234", "10.0.0.7"),
+    ("ipv6:[2001:db8::1]:51234", "2001:db8::1"),
+    ("ipv6:%5B::1%5D:51234", "::1"),  # as newer gRPC releases write it
+    ("unix:/run/grpc.sock", None),
+    ("", None),
+])
+def test_the_address_of_a_peer(peer: str, host: str | None) -> None:
+    """The address whose bucket a refused token spends (app/ratelimit.py), as HTTP's `scope["client"]`."""
+    assert peer_host(peer) == host

@@ -68,6 +68,10 @@ READ = [
     ({"KUBERAY_API_AUTH_MODE": "kubernetes", "KUBERAY_API_AUTH_TOKEN": "unused"}, "auth_token", ""),
     ({}, "auth_metrics", False),
     ({"KUBERAY_API_AUTH_METRICS": "true"}, "auth_metrics", True),
+    ({}, "auth_review_rate", 1.0),  # refused tokens' reviews per client address: 1 a second, 10 at once
+    ({}, "auth_review_burst", 10),
+    ({"KUBERAY_API_AUTH_REVIEW_RATE": "0.2"}, "auth_review_rate", 0.2),
+    ({"KUBERAY_API_AUTH_REVIEW_BURST": " 50 "}, "auth_review_burst", 50),
 ]
 
 
@@ -111,6 +115,10 @@ REFUSED = [
     ("KUBERAY_API_CORS_ALLOW_ORIGIN", "https://a.example.com https://b.example.com"),
     ("KUBERAY_API_AUTH_MODE", "oidc"),
     ("KUBERAY_API_AUTH_METRICS", "maybe"),
+    ("KUBERAY_API_AUTH_REVIEW_RATE", "0"),
+    ("KUBERAY_API_AUTH_REVIEW_RATE", "fast"),
+    ("KUBERAY_API_AUTH_REVIEW_BURST", "0"),
+    ("KUBERAY_API_AUTH_REVIEW_BURST", "2.5"),
 ]
 
 
