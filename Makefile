@@ -21,8 +21,9 @@ help:
 	@echo "make undeploy     helm uninstall the server's release"
 	@echo "make protos       regenerate app/rpc/generated/ from proto/ (commit the result)"
 	@echo "make bench        install wrk if missing, start the local control plane, run bench.reads (~15 min), bench.auth"
-	@echo "                  (~5 min) and a short soak ($(BENCH_SOAK_ARGS)), printing their tables (~25 min in all);"
-	@echo "                  options: BENCH_READS_ARGS, BENCH_AUTH_ARGS, BENCH_SOAK_ARGS (.venv/bin/python -m bench.<name> --help)"
+	@echo "                  (~5 min), bench.writes (~2 min) and a short soak ($(BENCH_SOAK_ARGS)), printing their tables"
+	@echo "                  (~27 min in all); options: BENCH_READS_ARGS, BENCH_AUTH_ARGS, BENCH_WRITES_ARGS, BENCH_SOAK_ARGS"
+	@echo "                  (.venv/bin/python -m bench.<name> --help)"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +79,7 @@ protos: venv
 BENCH_KUBECONFIG := $(DEVCLUSTER_STATE)/kubeconfig
 BENCH_READS_ARGS ?=
 BENCH_AUTH_ARGS ?=
+BENCH_WRITES_ARGS ?=
 BENCH_SOAK_ARGS ?= --minutes 3 --warmup 1
 
 # system-deps, reached through cluster, then installs wrk too, before the control plane starts.
@@ -85,4 +87,5 @@ bench: SYSTEM_DEPS = bench
 bench: cluster
 	$(PY) -m bench.reads --kubeconfig $(BENCH_KUBECONFIG) $(BENCH_READS_ARGS)
 	$(PY) -m bench.auth --kubeconfig $(BENCH_KUBECONFIG) $(BENCH_AUTH_ARGS)
+	$(PY) -m bench.writes --kubeconfig $(BENCH_KUBECONFIG) $(BENCH_WRITES_ARGS)
 	$(PY) -m bench.soak --kubeconfig $(BENCH_KUBECONFIG) $(BENCH_SOAK_ARGS)

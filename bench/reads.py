@@ -99,6 +99,12 @@ class Plane:
         self._core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(  # pods on kwok nodes only
                        name=name, annotations={NODE_SELECTOR_ANNOTATION: KWOK_SELECTOR})))
 
+    def pods(self, namespace: str) -> int:
+        """How many pods the namespace has: one list of one item, whose answer counts the rest."""
+        listed = self._core.list_namespaced_pod(namespace, limit=1, _request_timeout=30)
+        rest = listed.metadata.remaining_item_count if listed.metadata else None
+        return len(listed.items) + (rest or 0)
+
     def delete_namespace(self, name: str) -> None:
         self._core.delete_namespace(name, _request_timeout=30)
 
