@@ -1,7 +1,7 @@
-"""Fixtures of the contract test: one namespace for the whole run, and its summary at the end.
+"""Fixtures of the contract test: one namespace for each whole run, and their summaries at the end.
 
-The operations share one namespace (not one each, as the integration tests do) so that what a
-create leaves behind is there for the reads, the update and the deletes that run after it.
+The operations of a run share one namespace (not one each, as the integration tests do) so that
+what a create leaves behind is there for the reads, the update and the deletes that run after it.
 """
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ REPORT = pytest.StashKey[list[str]]()
 def contract_namespace(cluster: Cluster) -> Iterator[str]:
     """Deleted at the end, with everything the generated requests created in it."""
     with fresh_namespaces(cluster, prefix="ct") as [name]:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def bare_namespace(cluster: Cluster) -> Iterator[str]:
+    """The run without hooks, apart from the other's objects; deleted at the end, as that one is."""
+    with fresh_namespaces(cluster, prefix="cb") as [name]:
         yield name
 
 

@@ -269,6 +269,7 @@ def test_an_unknown_submission_id_is_404(api: Any, ns: str, method: str, suffix:
 REFUSED_BODIES = [
     ({"entrypoint": " "}, "Field 'entrypoint'"),
     ({"entrypoint": PRINT_42, "submissionId": "a/b"}, "Field 'submissionId'"),
+    ({"entrypoint": PRINT_42, "submissionId": ".."}, "Field 'submissionId' has an invalid value"),
     ({"entrypoint": PRINT_42, "runtimeEnv": "pip: [unclosed"}, "runtimeEnv is not valid YAML"),
     ({"entrypoint": PRINT_42, "runtimeEnv": "just text"}, "runtimeEnv must be a YAML mapping"),
     ({"entrypoint": PRINT_42, "entrypointNumCpus": -1}, "Field 'entrypointNumCpus' must be at least 0"),
