@@ -12,6 +12,7 @@ import pytest
 from connexion.spec import Specification
 
 from app.errors import InvalidInput
+from app.translate.pods import cluster_checks, compute_template_check, refusal_message
 from app.types import Json
 from app.validation import Limits, check_cluster, check_compute_template, check_job, check_service, check_templates
 from app.validation.job_submissions import check_submission
@@ -69,6 +70,12 @@ REFUSALS: list[tuple[str, str, Callable[[], str]]] = [
         "ns"))),
     ("ClusterRefused", "kubernetes",
      lambda: 'RayCluster.ray.io "c" is invalid: metadata.annotations: Invalid value: "a b": name part must consist'),
+    ("ComputeTemplateRefused", "pods", lambda: refusal_message(
+        compute_template_check({"name": "t", "cpu": 1, "memory": 1, "tolerations": [{"operator": "No"}]}),
+        {"details": {"causes": [{"field": "spec.tolerations[0].operator", "message": 'Unsupported value: "No"'}]}})),
+    ("ClusterRefused", "pods", lambda: refusal_message(
+        cluster_checks({"headGroupSpec": {"template": {}}, "workerGroupSpecs": [{"template": {}}]})[1],
+        {"details": {"causes": [{"field": "spec.tolerations[0].operator", "message": 'Unsupported value: "No"'}]}})),
     ("JobRefused", "namespace",
      lambda: refusal(lambda: check_job({**CLUSTER, "name": "j", "namespace": "a"}, "b"))),
     ("JobRefused", "replicas",
