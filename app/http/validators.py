@@ -5,6 +5,15 @@ for bodies and parameters, and `VALIDATOR_MAP` gives them to Connexion. Failures
 `BadRequestProblem`s, which app/errors.py answers in the API's error body. `BodySchemaValidator`
 and `ParameterSchemaValidator` are Connexion's JSON Schema validators with the spec's reading of a
 `pattern` (`ecma_regex`).
+
+A body is first checked by jsonschema-rs (compiled, some 300 times faster than walking the schema
+in Python, which was the largest part of a create's own CPU): a body it accepts is valid. Only a
+body it refuses is walked by the Python validator, which decides and says why. For that to hold,
+what jsonschema-rs accepts must be accepted by the Python validator too: patterns are matched by the
+same `ecma_regex` (a keyword of ours: Rust's `\\S` and Python's disagree on a few characters),
+formats are not asserted (the spec uses none that the Python validator asserts), and anything else
+jsonschema-rs might read differently sends the body to the Python validator
+(tests/unit/test_validators_fast.py compares the two on mutated bodies).
 """
 from __future__ import annotations
 
@@ -14,6 +23,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+import jsonschema_rs
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
 from connexion.json_schema import Draft4RequestValidator
@@ -163,12 +173,86 @@ BodySchemaValidator = validators.extend(Draft4RequestValidator, {"pattern": _pat
 ParameterSchemaValidator = validators.extend(Draft4Validator, {"pattern": _pattern})
 
 
-def body_problem(schema: dict[str, Any], body: Any) -> str | None:
+def body_problem(schema: Mapping[str, Any], body: Any) -> str | None:
     """What is wrong with a (normalised) body, as one sentence, or None: every front validates
     bodies with this one function, so HTTP and gRPC refuse alike."""
-    validator = BodySchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-    error = best_match(validator.iter_errors(body))
+    fast, reference = _body_validators(schema)
+    if fast is not None and _fast_accepts(fast, body):
+        return None
+    error = best_match(reference.iter_errors(body))
     return None if error is None else describe(error)
+
+
+_ECMA_PATTERN = "x-ecma-pattern"  # our `pattern` keyword in the schemas given to jsonschema-rs
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "definitions")  # name -> schema
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
+_SUBSCHEMAS = ("additionalProperties", "items", "not", "additionalItems")  # a schema (or, for items, a list)
+_ASSERTED_FORMATS = frozenset(Draft4Validator.FORMAT_CHECKER.checkers)
+_validators: dict[int, tuple[Mapping[str, Any], Any, Any]] = {}  # id(schema) -> (schema, fast, reference)
+
+
+class _EcmaPattern:
+    """`pattern` as the Python validator reads it (`ecma_regex`), for jsonschema-rs."""
+
+    def __init__(self, _parent: Any, value: str, _path: Any) -> None:
+        self.regex = ecma_regex(value)
+
+    def validate(self, instance: Any) -> None:
+        if isinstance(instance, str) and not self.regex.search(instance):
+            raise ValueError("does not match")
+
+
+def _body_validators(schema: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The compiled and the reference validator of a body schema, built once per schema object."""
+    known = _validators.get(id(schema))
+    if known is None or known[0] is not schema:
+        reference = BodySchemaValidator(dict(schema), format_checker=Draft4Validator.FORMAT_CHECKER)
+        fast = None
+        if not _formats(schema) & _ASSERTED_FORMATS:
+            fast = jsonschema_rs.Draft4Validator(_for_rust(schema), validate_formats=False,
+                                                 keywords={_ECMA_PATTERN: _EcmaPattern})
+        known = _validators[id(schema)] = (schema, fast, reference)
+    return known[1], known[2]
+
+
+def _fast_accepts(fast: Any, body: Any) -> bool:
+    try:
+        return bool(fast.is_valid(body))
+    except Exception:  # a value it cannot take (e.g. a number JSON cannot carry): ask the reference
+        return False
+
+
+def _for_rust(schema: Any) -> Any:
+    """A copy of `schema` whose `pattern` keywords are ours (`_ECMA_PATTERN`); and `nullable`, which
+    Draft 4 does not know, is left to the reference validator (a null is refused here, then
+    decided there)."""
+    if not isinstance(schema, Mapping):
+        return schema
+    copy: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "pattern":
+            copy[_ECMA_PATTERN] = value
+        elif key in _SUBSCHEMA_MAPS and isinstance(value, Mapping):
+            copy[key] = {name: _for_rust(sub) for name, sub in value.items()}
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            copy[key] = [_for_rust(sub) for sub in value]
+        elif key in _SUBSCHEMAS:
+            copy[key] = [_for_rust(sub) for sub in value] if isinstance(value, list) else _for_rust(value)
+        else:
+            copy[key] = value
+    return copy
+
+
+def _formats(schema: Any) -> set[str]:
+    """Every `format` named anywhere in `schema`."""
+    if isinstance(schema, Mapping):
+        found = {schema["format"]} if isinstance(schema.get("format"), str) else set()
+        for value in schema.values():
+            found |= _formats(value)
+        return found
+    if isinstance(schema, list):
+        return set().union(*(_formats(item) for item in schema)) if schema else set()
+    return set()
 
 
 def parameter_problem(param: dict[str, Any], value: Any, subject: str) -> str | None:

@@ -109,7 +109,7 @@ class RpcRoute:
             if body is None:
                 raise InvalidInput(f"Missing required field '{self.body.field}'.")
             body = self.body.shape.apply(body)  # fields the spec does not take (outputs) are dropped
-            problem = body_problem(dict(self.body.schema), body)
+            problem = body_problem(self.body.schema, body)
             if problem is not None:
                 raise InvalidInput(problem)
             kwargs["body"] = body
