@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     permissions = auth.Access(gateway.review_access) if settings.auth_mode == "kubernetes" else None
     services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, route,
                               cache=settings.cache, write_marks=settings.write_marks,
-                              cache_namespace=settings.cache_namespace, access=permissions)
+                              cache_namespace=settings.cache_namespace, access=permissions,
+                              consistent_reads=settings.consistent_reads)
     rpc = None
     if settings.grpc_bind:  # the same handlers, each in the same deadline scope, over gRPC
         rpc = RpcServer(rpc_routes(Specification.load(OPENAPI_DIR / SPEC)), handlers.operations(services),
