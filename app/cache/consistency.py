@@ -6,7 +6,8 @@ writes reach this one only through its watch, which may lag. Kubernetes' consist
 its cache (KEP-2340) wait for the watch to pass the revision a cheap read returns; a client's
 watch cannot do that here: that revision is etcd's, which every write of every kind moves, and a
 watch passes it only at its next bookmark (about a minute). So a read takes a `Snapshot` of what
-it is about to show (one object, with a field selector, or the listed scope), and the cache answers
+it is about to show (one object: a GET, which Kubernetes reads from etcd; a list's scope: a
+consistent list, which waits for the API server's own cache), and the cache answers
 once it holds each of those objects at least as new, and none deleted before the snapshot.
 
 `Flights` makes concurrent reads of one scope share one snapshot; `caught_up` is the test, pure
@@ -14,14 +15,18 @@ over the store.
 """
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar, cast
 
 from app.cache.stores import Key, ObjectStore
 
 T = TypeVar("T")
+
+UNKNOWN = 2**63 - 1  # the revision of a snapshot Kubernetes gave none for (a 404): nothing held is newer
+_EQUALITY = re.compile(r"\s*([^\s=!,]+)\s*(==|=|!=)\s*([^\s=!,]*)\s*")
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,23 @@ def caught_up(store: ObjectStore, snapshot: Snapshot, namespace: str | None, nam
     else:
         held = store.entries(namespace)
     return all(entry.key in snapshot.objects or entry.rv > snapshot.revision for entry in held)
+
+
+def equalities(selector: str) -> tuple[tuple[str, str, bool], ...] | None:
+    """A label selector's requirements, (key, value, equal), when each is `k=v`, `k==v` or `k!=v`;
+    None for any other form (set-based), which only Kubernetes then applies."""
+    found = []
+    for part in selector.split(",") if selector.strip() else []:
+        match = _EQUALITY.fullmatch(part)
+        if match is None:
+            return None
+        found.append((match[1], match[3], match[2] != "!="))
+    return tuple(found)
+
+
+def selected(requirements: tuple[tuple[str, str, bool], ...], labels: Mapping[str, str]) -> bool:
+    """Whether labels meet a selector's equalities, as Kubernetes decides (`k!=v` holds without `k`)."""
+    return all((labels.get(key) == value) is equal for key, value, equal in requirements)
 
 
 class _Flight(Generic[T]):

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from app.auth import Access, Attributes
-from app.cache.consistency import Flights, Snapshot
+from app.cache.consistency import UNKNOWN, Flights, Snapshot, equalities, selected
 from app.cache.decisions import START, Action, Event, Outcome, decide
 from app.cache.stores import Store, resource_version
-from app.errors import ApiError
+from app.errors import ApiError, NotFound
 from app.k8s import Collection, K8s, Watch
 from app.metrics import observe_cache_restart, observe_cache_state
 from app.translate.common import metadata, object_key
@@ -135,6 +135,10 @@ class Informer:
         return self._snapshots.run((namespace, name), lambda: self._take_snapshot(namespace, name))
 
     def _take_snapshot(self, namespace: str | None, name: str | None) -> Snapshot:
+        if name is not None and namespace is not None and not self._collection.field_selector:
+            requirements = equalities(self._collection.label_selector)
+            if requirements is not None:
+                return self._object_snapshot(namespace, name, requirements)
         collection = replace(self._collection, namespace=namespace)
         if name is not None:
             by_name = f"metadata.name={escaped(name)}"
@@ -151,6 +155,16 @@ class Informer:
             token = str(meta.get("continue") or "")
             if not token:
                 return Snapshot(revision, objects)
+
+    def _object_snapshot(self, namespace: str, name: str, requirements: tuple[tuple[str, str, bool], ...]) -> Snapshot:
+        """One object by a GET: one that this cache's selector leaves out is as absent."""
+        try:
+            obj = self._k8s.get_member(self._collection, namespace, name, timeout=SNAPSHOT_TIMEOUT)
+        except NotFound:
+            return Snapshot(UNKNOWN)
+        if not selected(requirements, metadata(obj).get("labels") or {}):
+            return Snapshot(UNKNOWN)
+        return Snapshot(resource_version(obj), {object_key(obj): resource_version(obj)})
 
     def _run(self, stopping: threading.Event) -> None:
         """List, watch, and again, each step as `decide` says from how the last one ended."""

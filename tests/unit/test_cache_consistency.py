@@ -10,9 +10,9 @@ import pytest
 
 from app.cache import Informer, ObjectCache, ObjectStore, WriteMarks
 from app.cache import views as views_module
-from app.cache.consistency import Flights, Snapshot, caught_up
+from app.cache.consistency import UNKNOWN, Flights, Snapshot, caught_up, equalities, selected
 from app.cache.informer import escaped
-from app.errors import Unavailable
+from app.errors import NotFound, Unavailable
 from app.k8s import Collection, K8s
 from app.types import Json
 
@@ -43,6 +43,8 @@ CASES: list[tuple[Snapshot, str | None, str | None, bool]] = [
     (Snapshot(8, {("a", "x"): 6}), "a", "x", False),
     (Snapshot(8, {}), "a", "x", False),  # x deleted
     (Snapshot(8, {}), "a", "absent", True),  # absent in both
+    (Snapshot(UNKNOWN), "a", "y", False),  # a 404 gives no revision: y may not be newer
+    (Snapshot(UNKNOWN), "a", "absent", True),
     (Snapshot(4, {}), "a", "y", True),  # y made after the snapshot
 ]
 
@@ -106,38 +108,90 @@ def test_a_failed_call_fails_each_read_that_shared_it_and_the_next_read_asks_aga
     assert flights.run("scope", lambda: 7) == 7
 
 
-class Listing:
-    """A gateway that answers each list with one page, and notes each list's collection."""
+class Kubernetes:
+    """A gateway that answers each list with `page` and each GET with what `objects` holds (else
+    404), and notes what it was asked."""
 
-    def __init__(self, page: Json) -> None:
+    def __init__(self, page: Json, *objects: Json) -> None:
         self.page = page
-        self.asked: list[Collection] = []
+        self.objects = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects}
+        self.asked: list[str] = []
 
     def list_page(self, collection: Collection, limit: int, continue_token: str = "", timeout: float = 60.0) -> Json:
-        self.asked.append(collection)
+        self.asked.append(f"list {collection.namespace} {collection.field_selector}".strip())
         return self.page
 
+    def get_member(self, collection: Collection, ns: str, name: str, timeout: float = 60.0) -> Json:
+        self.asked.append(f"get {ns}/{name}")
+        if (ns, name) not in self.objects:
+            raise NotFound("not found")
+        return self.objects[ns, name]
 
-def consistent_cache(gateway: Any, *held: Json) -> ObjectCache:
+
+def labelled(namespace: str, name: str, rv: int, **labels: str) -> Json:
+    found = obj(namespace, name, rv)
+    found["metadata"]["labels"] = labels
+    return found
+
+
+def consistent_cache(gateway: Any, *held: Json, selector: str = "app=x") -> ObjectCache:
     store = store_of(*held)
-    informer = Informer("rayclusters", cast(K8s, gateway), Collection.configmaps("app=x"), store)
+    informer = Informer("rayclusters", cast(K8s, gateway), Collection.configmaps(selector), store)
     informer.synced, informer.watching, informer.rv = True, True, 2
     return ObjectCache(informer, store, WriteMarks(["rayclusters"]), consistent=True)
 
 
-def test_a_consistent_view_answers_once_its_store_holds_what_kubernetes_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_consistent_get_answers_once_its_store_holds_the_object_as_kubernetes_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(views_module, "FRESH_WAIT", 0.01)
-    gateway = Listing({"metadata": {"resourceVersion": "9"}, "items": [obj("a", "x", 5)]})
-    cache = consistent_cache(gateway, obj("a", "x", 5))
+    kubernetes = Kubernetes({}, labelled("a", "x", 5, app="x"), labelled("a", "theirs", 3, app="other"))
+    cache = consistent_cache(kubernetes, obj("a", "x", 5))
     assert cache.view("a", "get", "x") is cache.store  # the watch's revision (2) is far behind: no matter
-    assert gateway.asked[-1] == Collection("/api/v1", "configmaps", "app=x", "metadata.name=x", "a")
-    gateway.page = {"metadata": {"resourceVersion": "10"}, "items": [obj("a", "x", 6)]}  # changed elsewhere
+    assert cache.view("a", "get", "absent") is cache.store  # absent in both
+    assert cache.view("a", "get", "theirs") is cache.store  # not this cache's selection: as absent
+    assert kubernetes.asked == ["get a/x", "get a/absent", "get a/theirs"]
+    kubernetes.objects["a", "x"] = labelled("a", "x", 6, app="x")  # changed through another server
     assert cache.view("a", "get", "x") is None
     assert cache.informer._relist.is_set()  # (the watch did not bring it in time: listed again)
     cache.store.apply("MODIFIED", obj("a", "x", 6))
+    assert cache.view("a", "get", "x") is cache.store
+    del kubernetes.objects["a", "x"]  # deleted through another server
+    assert cache.view("a", "get", "x") is None
+    cache.store.apply("DELETED", obj("a", "x", 7))
+    assert cache.view("a", "get", "x") is cache.store
+
+
+def test_a_consistent_list_answers_once_its_store_holds_what_kubernetes_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(views_module, "FRESH_WAIT", 0.01)
+    kubernetes = Kubernetes({"metadata": {"resourceVersion": "9"}, "items": [obj("a", "x", 5)]})
+    cache = consistent_cache(kubernetes, obj("a", "x", 5))
     assert cache.view("a") is cache.store
-    gateway.page = {"metadata": {"resourceVersion": "11"}, "items": []}  # deleted elsewhere
+    kubernetes.page = {"metadata": {"resourceVersion": "11"}, "items": []}  # deleted elsewhere
     assert cache.view(None) is None
+    assert kubernetes.asked == ["list a", "list None"]
+    # a selector only Kubernetes applies: one object's read lists it by name
+    by_list = consistent_cache(kubernetes, selector="app in (x)")
+    assert by_list.view("a", "get", "x") is by_list.store
+    assert kubernetes.asked[-1] == "list a metadata.name=x"
+
+
+@pytest.mark.parametrize(("selector", "labels", "expected"), [
+    ("app=x", {"app": "x"}, True),
+    ("app==x", {"app": "y"}, False),
+    ("app=x, tier != db", {"app": "x"}, True),  # `!=` holds without the label
+    ("app=x,tier!=db", {"app": "x", "tier": "db"}, False),
+    ("", {}, True),
+])
+def test_a_label_selector_of_equalities_is_applied_as_kubernetes_does(
+        selector: str, labels: dict[str, str], expected: bool) -> None:
+    requirements = equalities(selector)
+    assert requirements is not None
+    assert selected(requirements, labels) is expected
+
+
+@pytest.mark.parametrize("selector", ["app in (x)", "!app", "app", "app=x,tier notin (db)"])
+def test_other_label_selectors_are_left_to_kubernetes(selector: str) -> None:
+    assert equalities(selector) is None
 
 
 def test_a_consistent_view_asks_kubernetes_when_it_cannot_take_a_snapshot() -> None:
@@ -146,6 +200,10 @@ def test_a_consistent_view_asks_kubernetes_when_it_cannot_take_a_snapshot() -> N
                       timeout: float = 60.0) -> Json:
             raise Unavailable("Kubernetes API server unavailable")
 
+        def get_member(self, collection: Collection, ns: str, name: str, timeout: float = 60.0) -> Json:
+            raise Unavailable("Kubernetes API server unavailable")
+
     cache = consistent_cache(Down(), obj("a", "x", 5))
     assert cache.view("a", "get", "x") is None
+    assert cache.view("a") is None
     assert not cache.informer._relist.is_set()  # (the watch is not to blame)
