@@ -77,7 +77,7 @@ class Settings:
     cache: bool = True  # GET and list answer from watch caches (app/cache/); off: every read asks Kubernetes
     cache_namespace: str = ""  # the one namespace the caches hold (a single-namespace install); empty: all
     write_marks: str = ""  # empty: this process's writes only (one worker)
-    # Each cached answer is first checked against Kubernetes (one list of the read's scope), so that
+    # Each cached answer is first checked against Kubernetes (a GET of the object, a list's scope), so that
     # a write another server answered shows too: for several replicas (the chart's default then)
     consistent_reads: bool = False
     grpc_bind: str = ""  # host:port of the gRPC front (port 0: any free one); empty: none (from_env: 0.0.0.0:8887)

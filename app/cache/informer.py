@@ -130,8 +130,9 @@ class Informer:
 
     def snapshot(self, namespace: str | None, name: str | None = None) -> Snapshot:
         """What Kubernetes holds now in the scope of a read of `namespace` (None: all), or of its
-        object `name`: a list with this cache's selectors, shared by the reads of that scope that
-        asked while it had not started yet (consistency.Flights)."""
+        object `name` (a GET, read from etcd; a list, with this cache's selectors, waits for the API
+        server's own cache), shared by the reads of that scope that asked while it had not started
+        yet (consistency.Flights)."""
         return self._snapshots.run((namespace, name), lambda: self._take_snapshot(namespace, name))
 
     def _take_snapshot(self, namespace: str | None, name: str | None) -> Snapshot:
