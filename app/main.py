@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     services = Services.build(gateway, Limits(settings.max_workers_per_cluster), dashboard, route,
                               cache=settings.cache, write_marks=settings.write_marks,
                               cache_namespace=settings.cache_namespace, access=permissions,
-                              pod_check=settings.pod_check)
+                              pod_check=settings.pod_check, consistent_reads=settings.consistent_reads)
     rpc = None
     if settings.grpc_bind:  # the same handlers, each in the same deadline scope, over gRPC
         rpc = RpcServer(rpc_routes(Specification.load(OPENAPI_DIR / SPEC)), handlers.operations(services),

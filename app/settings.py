@@ -28,6 +28,7 @@ DASHBOARD_TIMEOUT = "KUBERAY_API_DASHBOARD_TIMEOUT"
 JOB_LOG_LIMIT = "KUBERAY_API_JOB_LOG_LIMIT"
 CACHE = "KUBERAY_API_CACHE"
 CACHE_NAMESPACE = "KUBERAY_API_CACHE_NAMESPACE"
+CONSISTENT_READS = "KUBERAY_API_CONSISTENT_READS"
 # Set by gunicorn.conf.py for its workers, not by people: the file through which the workers tell
 # each other the writes they answered (app/cache/marks.py, WriteMarks).
 WRITE_MARKS = "KUBERAY_API_WRITE_MARKS"
@@ -85,6 +86,9 @@ class Settings:
     cache: bool = True  # GET and list answer from watch caches (app/cache/); off: every read asks Kubernetes
     cache_namespace: str = ""  # the one namespace the caches hold (a single-namespace install); empty: all
     write_marks: str = ""  # empty: this process's writes only (one worker)
+    # Each cached answer is first checked against Kubernetes (a GET of the object, a list's scope), so that
+    # a write another server answered shows too: for several replicas (the chart's default then)
+    consistent_reads: bool = False
     grpc_bind: str = ""  # host:port of the gRPC front (port 0: any free one); empty: none (from_env: 0.0.0.0:8887)
     grpc_grace: float = 15.0  # seconds gRPC calls in flight may finish in at shutdown
     v2: bool = True  # the V2 routes: the Kubernetes API's own, forwarded (app/http/v2.py), as upstream v1.7.0
@@ -120,6 +124,7 @@ class Settings:
             cache=_flag(CACHE, env.get(CACHE, "true")),
             cache_namespace=env.get(CACHE_NAMESPACE, "").strip(),
             write_marks=env.get(WRITE_MARKS, ""),
+            consistent_reads=_flag(CONSISTENT_READS, env.get(CONSISTENT_READS, "false")),
             grpc_bind=_bind(env.get(GRPC_BIND, DEFAULT_GRPC_BIND)),
             grpc_grace=_seconds(GRPC_GRACE, env.get(GRPC_GRACE, "15")),
             v2=_flag(V2, env.get(V2, "true")),

@@ -4,6 +4,8 @@
   `EventStore` (events, by namespace and the name of the object they regard), of `Entry`s kept
   as compact JSON beside what the services computed from them;
 * `marks`: `WriteMarks`, the writes any worker of the server answered, shared through a file;
+* `consistency`: what makes a read consistent across servers (several replicas): a `Snapshot` of
+  the read's scope from Kubernetes, shared by concurrent reads (`Flights`), and `caught_up`;
 * `informer`: `Informer`, which lists one collection into its store then watches it, and
   `Caches`, which starts and stops them together (the app's lifespan does: reads never start them);
 * `decisions`: what an informer does after each list or watch (resume, list again, back off), a

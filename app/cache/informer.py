@@ -12,14 +12,16 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from app.auth import Access, Attributes
+from app.cache.consistency import UNKNOWN, Flights, Snapshot, equalities, selected
 from app.cache.decisions import START, Action, Event, Outcome, decide
 from app.cache.stores import Store, resource_version
-from app.errors import ApiError
+from app.errors import ApiError, NotFound
 from app.k8s import Collection, K8s, Watch
 from app.metrics import observe_cache_restart, observe_cache_state
-from app.translate.common import metadata
+from app.translate.common import metadata, object_key
 from app.types import Json
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ PAGE = 500  # objects per page of a list: bounds the memory a list of thousands 
 WATCH_SECONDS = (240, 360)  # how long the server keeps one watch open, drawn per watch (client-go: 5-10 min)
 SILENCE = 90.0  # seconds without a byte (bookmarks come about every minute) before a watch is redone
 STALE_AFTER = 10.0  # seconds without an open watch (the API server gone, or refusing) before reads ask Kubernetes
+SNAPSHOT_TIMEOUT = 5.0  # seconds a read's snapshot (consistency.py) may take, within the request's own deadline
 
 
 class Informer:
@@ -53,6 +56,7 @@ class Informer:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._relist = threading.Event()
+        self._snapshots: Flights[Snapshot] = Flights()
 
     def start(self) -> None:
         """Idempotent; after `stop`, starts again with a fresh list (an app's lifespan may be
@@ -123,6 +127,45 @@ class Informer:
         """The collection's revision now, read from Kubernetes (one object's list)."""
         page = self._k8s.list_page(self._collection, 1, timeout=5.0)
         return int(metadata(page).get("resourceVersion") or 0)
+
+    def snapshot(self, namespace: str | None, name: str | None = None) -> Snapshot:
+        """What Kubernetes holds now in the scope of a read of `namespace` (None: all), or of its
+        object `name` (a GET, read from etcd; a list, with this cache's selectors, waits for the API
+        server's own cache), shared by the reads of that scope that asked while it had not started
+        yet (consistency.Flights)."""
+        return self._snapshots.run((namespace, name), lambda: self._take_snapshot(namespace, name))
+
+    def _take_snapshot(self, namespace: str | None, name: str | None) -> Snapshot:
+        if name is not None and namespace is not None and not self._collection.field_selector:
+            requirements = equalities(self._collection.label_selector)
+            if requirements is not None:
+                return self._object_snapshot(namespace, name, requirements)
+        collection = replace(self._collection, namespace=namespace)
+        if name is not None:
+            by_name = f"metadata.name={escaped(name)}"
+            collection = replace(collection, field_selector=",".join(
+                part for part in (collection.field_selector, by_name) if part))
+        objects: dict[tuple[str, str], int] = {}
+        token, revision = "", 0
+        while True:
+            page = self._k8s.list_page(collection, PAGE, token, timeout=SNAPSHOT_TIMEOUT)
+            meta = metadata(page)
+            revision = revision or int(meta.get("resourceVersion") or 0)  # (the pages share the first's snapshot)
+            for item in page.get("items") or []:
+                objects[object_key(item)] = resource_version(item)
+            token = str(meta.get("continue") or "")
+            if not token:
+                return Snapshot(revision, objects)
+
+    def _object_snapshot(self, namespace: str, name: str, requirements: tuple[tuple[str, str, bool], ...]) -> Snapshot:
+        """One object by a GET: one that this cache's selector leaves out is as absent."""
+        try:
+            obj = self._k8s.get_member(self._collection, namespace, name, timeout=SNAPSHOT_TIMEOUT)
+        except NotFound:
+            return Snapshot(UNKNOWN)
+        if not selected(requirements, metadata(obj).get("labels") or {}):
+            return Snapshot(UNKNOWN)
+        return Snapshot(resource_version(obj), {object_key(obj): resource_version(obj)})
 
     def _run(self, stopping: threading.Event) -> None:
         """List, watch, and again, each step as `decide` says from how the last one ended."""
@@ -214,6 +257,12 @@ class Informer:
         finally:
             self._watch = None
             watch.close()
+
+
+def escaped(value: str) -> str:
+    """A field selector's value, with the characters its syntax uses escaped (as Kubernetes'
+    fields.EscapeValue)."""
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
 
 
 class Caches:

@@ -3,7 +3,9 @@ Kubernetes).
 
 A store answers only after its first list (before it, and while it lists again, reads go to
 Kubernetes), and once its watch has passed every write any worker of the server answered
-(`WriteMarks`). A worker whose watch lags more than `FRESH_WAIT` reads from Kubernetes instead.
+(`WriteMarks`), or, with consistent reads (several servers), once it holds what a snapshot of
+Kubernetes taken for the read holds (consistency.py). A worker whose watch lags more than
+`FRESH_WAIT` reads from Kubernetes instead.
 The caches hold what the server's own identity may see, so a view first asks `access`
 (app/auth.py) whether Kubernetes would let the current caller make that read.
 """
@@ -13,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from app.auth import Access
+from app.cache.consistency import caught_up
 from app.cache.informer import Informer
 from app.cache.marks import WriteMarks
 from app.cache.stores import EventStore, ObjectStore, resource_version
@@ -57,31 +60,52 @@ class EventCache:
 class ObjectCache:
     """An informer of objects and the marks of the writes answered for them: what a service reads
     through, and tells about its writes. `access` (app/auth.py) decides, per caller, who may read
-    from it: the cache answers a caller only what Kubernetes would."""
+    from it: the cache answers a caller only what Kubernetes would. With `consistent`, a read is
+    checked against what Kubernetes holds now (consistency.py), so that the writes other servers
+    answered show too; else against this server's write marks only."""
 
     informer: Informer
     store: ObjectStore
     marks: WriteMarks
     access: Access | None = None
+    consistent: bool = False
 
-    def view(self, namespace: str | None, verb: str = "list") -> ObjectStore | None:
-        """The store, if it may answer a `verb` (get, list) of `namespace` (None: all) now; None:
-        ask Kubernetes. `Forbidden` if Kubernetes would refuse the caller that read."""
+    def view(self, namespace: str | None, verb: str = "list", name: str | None = None) -> ObjectStore | None:
+        """The store, if it may answer a `verb` (get, list) of `namespace` (None: all), or of the
+        object `name` in it, now; None: ask Kubernetes. `Forbidden` if Kubernetes would refuse the
+        caller that read."""
         informer = self.informer
         if not informer.covers(namespace):
             return None
         if not informer.answers():
             observe_cache_read(informer.name, "kubernetes")
             return None
-        mark = self.marks.get(informer.name)
-        if informer.rv >= mark or (informer.watching and informer.wait_until(mark, FRESH_WAIT)):
+        fresh = self._caught_up(namespace, name) if self.consistent else self._marked()
+        if fresh:
             informer.allow(self.access, namespace, verb)
             observe_cache_read(informer.name, "cache")
             return self.store
-        if informer.watching:  # open, yet it did not bring the write in time: it may hang unnoticed
+        if fresh is not None and informer.watching:  # open, yet it did not bring a change in time: it may hang
             informer.catch_up()
         observe_cache_read(informer.name, "kubernetes")  # (else it is reconnecting, and resumes)
         return None
+
+    def _marked(self) -> bool:
+        """The watch has passed every write of this server (at once, or within `FRESH_WAIT`)."""
+        informer, mark = self.informer, self.marks.get(self.informer.name)
+        return informer.rv >= mark or (informer.watching and informer.wait_until(mark, FRESH_WAIT))
+
+    def _caught_up(self, namespace: str | None, name: str | None) -> bool | None:
+        """The store shows what Kubernetes holds now in the read's scope (at once, or within
+        `FRESH_WAIT`); None if Kubernetes could not be asked (the read then asks it itself, and
+        answers as it does)."""
+        informer, store = self.informer, self.store
+        try:
+            snapshot = informer.snapshot(namespace, name)
+        except ApiError as exc:
+            log.info("watch cache %s: no snapshot for a read: %s", informer.name, exc)
+            return None
+        return informer.wait_for(lambda: caught_up(store, snapshot, namespace, name), FRESH_WAIT)
 
     def written(self, answer: Json) -> None:
         """A create or replace answered with `answer`: later reads must show at least this (if

@@ -192,6 +192,12 @@ class K8s:
             query.append(("continue", continue_token))
         return self._call("list_page", "GET", collection.path(), query, timeout=timeout, as_server=True)
 
+    def get_member(self, collection: Collection, ns: str, name: str, timeout: float = 60.0) -> Json:
+        """One object of a cache's collection, as Kubernetes holds it now (a GET is read from etcd:
+        cheaper than a consistent list, which waits for the API server's own cache)."""
+        path = resource_path(collection.prefix, ns, collection.plural, name)
+        return self._call("get_member", "GET", path, timeout=timeout, as_server=True)
+
     def watch(self, collection: Collection, resource_version: str, timeout_seconds: int,
               read_timeout: float) -> Watch:
         """A watch from `resource_version`, with bookmarks, which the server ends after

@@ -45,7 +45,8 @@ class Services:
     @classmethod
     def build(cls, k8s: Gateway, limits: Limits, dashboard: Dashboard | None = None,
               dashboard_route: DashboardRoute | None = None, cache: bool = False, write_marks: str = "",
-              cache_namespace: str = "", access: Access | None = None, pod_check: bool = True) -> Services:
+              cache_namespace: str = "", access: Access | None = None, pod_check: bool = True,
+              consistent_reads: bool = False) -> Services:
         """`limits` are the administrator's ceilings (settings), applied to every request;
         `dashboard_route` is how job submissions reach a cluster's Ray dashboard (create_app picks it;
         by default, through the Kubernetes API server's service proxy, which the default `dashboard`
@@ -53,11 +54,13 @@ class Services:
         With `cache`, reads answer from watch caches, which the caller starts (`caches.start()`), of
         `cache_namespace` alone if set; `write_marks` is the file the server's workers tell each
         other their writes through (empty: one process); `access` decides which caller may read
-        what from the caches (app/auth.py; None: every caller, as the server). The caches list and
+        what from the caches (app/auth.py; None: every caller, as the server); `consistent_reads`
+        checks each cached answer against Kubernetes first (several servers). The caches list and
         watch through `K8s` itself: `k8s` must be one when `cache` is on. With `pod_check`, Kubernetes
         validates the pods of every create first (app/services/pods.py)."""
         kinds: list[ResourceKind[Any]] = [CLUSTERS, JOBS, RAYSERVICES]
-        watched = _Watched(_watching(k8s), kinds, write_marks, cache_namespace or None, access) if cache else None
+        watched = _Watched(_watching(k8s), kinds, write_marks, cache_namespace or None, access,
+                           consistent_reads) if cache else None
         pods = PodChecks(k8s, enabled=pod_check)
         templates = ComputeTemplates(k8s, watched.configmaps if watched else None, pods)
         clusters = ManagedResource(k8s, templates, CLUSTERS, limits, watched.of(CLUSTERS) if watched else None, pods)
@@ -79,7 +82,7 @@ class _Watched:
     the events of the kinds whose answers show events."""
 
     def __init__(self, k8s: K8s, kinds: Iterable[ResourceKind[Any]], write_marks: str, namespace: str | None,
-                 access: Access | None) -> None:
+                 access: Access | None, consistent: bool) -> None:
         kinds = list(kinds)
         names = [kind.resource.plural for kind in kinds] + ["configmaps"]
         self._marks = WriteMarks(names, write_marks)
@@ -98,11 +101,12 @@ class _Watched:
             collection = Collection.custom(kind.resource, MANAGED_SELECTOR, namespace)
             informer = self._informer(kind.resource.plural, k8s, collection, store)
             self._objects[kind.resource.plural] = Cache(
-                ObjectCache(informer, store, self._marks, access),
+                ObjectCache(informer, store, self._marks, access, consistent),
                 {source.kind: self._events[source.kind] for source in kind.events})
         store = ObjectStore()
         configmaps = Collection.configmaps(COMPUTE_TEMPLATE_SELECTOR, namespace)
-        self.configmaps = ObjectCache(self._informer("configmaps", k8s, configmaps, store), store, self._marks, access)
+        self.configmaps = ObjectCache(self._informer("configmaps", k8s, configmaps, store), store, self._marks, access,
+                                     consistent)
 
     def _informer(self, name: str, k8s: K8s, collection: Collection, store: EventStore | ObjectStore) -> Informer:
         informer = Informer(name, k8s, collection, store)

@@ -49,7 +49,7 @@ class ComputeTemplates:
         return _to_api(created)
 
     def get(self, namespace: str, name: str) -> ComputeTemplate:
-        store = self._reads.view(namespace, "get")
+        store = self._reads.view(namespace, "get", name)
         if store is None:
             return _to_api(self._reads.read(namespace, name))
         return _cached_answer(self._reads.entry(store, namespace, name))

@@ -47,10 +47,10 @@ class Reads:
             raise self.not_found(namespace, name)
         return obj
 
-    def view(self, namespace: str | None, verb: str = "list") -> ObjectStore | None:
-        """The cache's store, if it may answer a `verb` (get, list) of `namespace` (None: all) now;
-        None: ask Kubernetes."""
-        return None if self.cache is None else self.cache.view(namespace, verb)
+    def view(self, namespace: str | None, verb: str = "list", name: str | None = None) -> ObjectStore | None:
+        """The cache's store, if it may answer a `verb` (get, list) of `namespace` (None: all), or
+        of its object `name`, now; None: ask Kubernetes."""
+        return None if self.cache is None else self.cache.view(namespace, verb, name)
 
     def entry(self, store: ObjectStore, namespace: str, name: str) -> Entry:
         """The object as `store` holds it (a cache holds only ours)."""

@@ -109,7 +109,7 @@ class ManagedResource(Generic[Api]):
         self._pods.check(namespace, self.kind.pods(obj))
 
     def get(self, namespace: str, name: str) -> Api:
-        view = self._view(namespace, "get")
+        view = self._view(namespace, "get", name)
         if view is None:
             return self._answer(self.read(namespace, name))
         objects, events = view
@@ -149,10 +149,12 @@ class ManagedResource(Generic[Api]):
         indexes = [self._event_index(namespace, source, items) for source in self.kind.events]
         return [self.kind.to_api(item, _events_of(item, self.kind.events, indexes)) for item in items]
 
-    def _view(self, namespace: str | None, verb: str = "list") -> tuple[ObjectStore, Mapping[str, EventStore]] | None:
-        """The stores to answer a `verb` of `namespace` (None: all) from now, or None: ask Kubernetes."""
+    def _view(self, namespace: str | None, verb: str = "list",
+              name: str | None = None) -> tuple[ObjectStore, Mapping[str, EventStore]] | None:
+        """The stores to answer a `verb` of `namespace` (None: all), or of its object `name`, from
+        now, or None: ask Kubernetes."""
         events = self._event_stores(namespace)
-        objects = None if events is None else self._reads.view(namespace, verb)
+        objects = None if events is None else self._reads.view(namespace, verb, name)
         return None if objects is None or events is None else (objects, events)
 
     def _event_stores(self, namespace: str | None) -> Mapping[str, EventStore] | None:

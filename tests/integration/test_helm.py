@@ -266,6 +266,19 @@ def test_v2_and_cors_follow_their_values(helm: Helm) -> None:
     assert (chosen.v2, chosen.cors_origins) == (False, ("https://a.example", "https://b.example"))
 
 
+def test_consistent_reads_follow_the_replica_count_unless_set(helm: Helm) -> None:
+    def consistent(*values: str) -> bool:
+        return Settings.from_env(container_env(helm, *values)).consistent_reads
+
+    assert not consistent()  # one pod: its workers' write marks suffice
+    assert consistent("replicaCount=2")
+    assert not consistent("replicaCount=3", "consistentReads=false")
+    assert consistent("consistentReads=true")
+    result = helm.run("template", "kr", str(CHART), "--set", "consistentReads=sometimes")
+    assert result.returncode != 0, result.stderr
+    assert "consistentReads must be true, false or auto, not sometimes" in result.stderr, result.stderr
+
+
 def test_auth_follows_its_values(helm: Helm) -> None:
     def auth(*values: str, own: Mapping[str, Mapping[str, str]] = {}) -> tuple[str, str, bool]:
         settings = Settings.from_env(server_env(helm.template("ray-system", *values), own))

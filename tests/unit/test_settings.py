@@ -45,6 +45,8 @@ READ = [
     ({"KUBERAY_API_BODY_LIMIT": "65536"}, "body_limit", 65536),
     ({}, "cache", True),
     ({"KUBERAY_API_CACHE": "off"}, "cache", False),
+    ({}, "consistent_reads", False),
+    ({"KUBERAY_API_CONSISTENT_READS": "true"}, "consistent_reads", True),
     ({}, "write_marks", ""),
     ({"KUBERAY_API_WRITE_MARKS": "/dev/shm/marks"}, "write_marks", "/dev/shm/marks"),  # noqa: S108  (read, never written)
     ({"KUBECONFIG": "/elsewhere", "PORT": "1"}, "port", 8888),  # only our own names are read
@@ -105,6 +107,7 @@ REFUSED = [
     ("KUBERAY_API_BODY_LIMIT", "65535"),
     ("KUBERAY_API_BODY_LIMIT", "4M"),
     ("KUBERAY_API_CACHE", "sometimes"),
+    ("KUBERAY_API_CONSISTENT_READS", "2"),
     ("KUBERAY_API_GRPC_BIND", "8887"),
     ("KUBERAY_API_GRPC_BIND", "localhost:http"),
     ("KUBERAY_API_GRPC_BIND", "0.0.0.0:65536"),

@@ -68,6 +68,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $mode }}
 {{- end }}
 
+{{/* KUBERAY_API_CONSISTENT_READS from consistentReads: true or false as given; `auto` (the
+default): on with more than one replica, where a write one pod answered must show in the next
+read another answers; anything else fails rendering. */}}
+{{- define "kuberay-apiserver.consistentReads" -}}
+{{- $value := .Values.consistentReads }}
+{{- if kindIs "bool" $value }}{{ $value }}
+{{- else if eq (toString $value) "auto" }}{{ gt (int .Values.replicaCount) 1 }}
+{{- else }}
+{{- fail (printf "consistentReads must be true, false or auto, not %v" $value) }}
+{{- end }}
+{{- end }}
+
 {{/* auth.token as text: `--set auth.token=12345` gives a number, kept exactly; a number from a
 values file may not be (YAML reads it as a float), so anything else but text fails rendering. */}}
 {{- define "kuberay-apiserver.authToken" -}}
