@@ -189,6 +189,7 @@ _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
 _SUBSCHEMAS = ("additionalProperties", "items", "not", "additionalItems")  # a schema (or, for items, a list)
 _ASSERTED_FORMATS = frozenset(Draft4Validator.FORMAT_CHECKER.checkers)
 _validators: dict[int, tuple[Mapping[str, Any], Any, Any]] = {}  # id(schema) -> (schema, fast, reference)
+_KNOWN_SCHEMAS = 256  # the spec has some 20 body schemas, each one object for the app's life
 
 
 class _EcmaPattern:
@@ -211,6 +212,8 @@ def _body_validators(schema: Mapping[str, Any]) -> tuple[Any, Any]:
         if not _formats(schema) & _ASSERTED_FORMATS:
             fast = jsonschema_rs.Draft4Validator(_for_rust(schema), validate_formats=False,
                                                  keywords={_ECMA_PATTERN: _EcmaPattern})
+        if len(_validators) >= _KNOWN_SCHEMAS:  # callers that build their schemas anew each time
+            _validators.clear()
         known = _validators[id(schema)] = (schema, fast, reference)
     return known[1], known[2]
 
