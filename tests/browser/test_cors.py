@@ -248,7 +248,7 @@ def test_a_page_of_another_origin_cannot_write_without_asking(browser: Chrome, s
     def refused_posts() -> list[float]:
         metrics = http.request("GET", f"{api_url(server)}/metrics").data.decode()
         return [sample(metrics, "kuberay_api_requests_total", operation=operation, method="POST", status="403")
-                for operation in ("/apis/v1/namespaces/<namespace>/compute_templates", "unmatched")]
+                for operation in ("create_compute_template", "unmatched")]
 
     before = refused_posts()
     with evidence(browser, tmp_path, "cors-simple-writes"):
