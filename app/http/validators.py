@@ -292,6 +292,8 @@ class RequestBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc, unus
             return None
         try:
             return json.loads(raw)
+        except RecursionError:
+            raise BadRequestProblem(detail="The request body is nested too deeply to be read.") from None
         except ValueError as exc:  # includes bytes that are not UTF-8
             raise BadRequestProblem(detail=f"The request body is not valid JSON: {exc}.") from None
 

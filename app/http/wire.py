@@ -44,6 +44,7 @@ _INTEGER = re.compile(r"[-+]?[0-9]+")
 _NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
 
 FieldPath = tuple[str | int, ...]  # of a field in a body: keys and list indexes
+TOO_DEEP = "The request body is nested too deeply to be read."
 
 
 @dataclass(frozen=True)
@@ -337,11 +338,13 @@ class _WireOperation:
         body = await read_body(scope, receive, self.body_limit)
         try:
             parsed, repeated = parse_json(body) if body.strip() else (None, [])
+            if isinstance(parsed, dict):
+                body = json.dumps(shape.apply(parsed, unknown), separators=(",", ":")).encode()
+                duplicates.extend(repeated)
+        except RecursionError:  # the reading of each level nests one call deeper
+            raise InvalidInput(TOO_DEEP) from None
         except ValueError:
-            parsed, repeated = None, []  # the validator answers malformed JSON
-        if isinstance(parsed, dict):
-            body = json.dumps(shape.apply(parsed, unknown), separators=(",", ":")).encode()
-            duplicates.extend(repeated)
+            pass  # the validator answers malformed JSON
 
         scope = {**scope, "headers": list(scope["headers"])}
         headers = MutableHeaders(scope=scope)

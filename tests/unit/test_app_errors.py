@@ -178,6 +178,9 @@ INVALID = [
     ("malformed-json", "POST", CLUSTERS, b'{"name": ',
      "The request body is not valid JSON: Expecting value: line 1 column 10 (char 9)."),
     ("not-utf8", "POST", CLUSTERS, b'{"name": "\xff"}', None),
+    # deeper than the reading can follow (each level is one call deeper): 200 kB, not a 500
+    ("nested-past-the-decoder", "POST", CLUSTERS, b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+     "The request body is nested too deeply to be read."),
     ("empty-body", "POST", CLUSTERS, b"", "The request body is empty: a JSON object is required."),
     ("null-body", "POST", CLUSTERS, b"null", "The request body is empty: a JSON object is required."),
     ("array-body", "POST", CLUSTERS, [], "The request body must be a JSON object, not an array."),
