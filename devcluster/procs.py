@@ -40,13 +40,18 @@ def http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=5) as resp:
         return bool(resp.status == 200)
 PORTS_BELOW_EPHEMERAL = 10000  # how many ports under the ephemeral range free_port chooses from
+# Kubernetes' default NodePort range, the control plane's: the real node's kube-proxy sends a
+# NodePort on localhost to its Service's pods, so a component listening on that port on loopback
+# would lose its connections to the Service (a Ray head's, say) while it exists.
+NODE_PORTS = range(30000, 32768)
 
 
 def free_port() -> int:
-    """A loopback port that nothing is bound to, taken below the kernel's ephemeral range.
+    """A loopback port that nothing is bound to, taken below the kernel's ephemeral range and
+    outside Kubernetes' NodePort range (`NODE_PORTS`).
 
-    A port from that range (what binding port 0 gives) is free for the kernel to hand to any
-    outgoing connection of the machine as its local port, between this check and the moment the
+    A port from the ephemeral range (what binding port 0 gives) is free for the kernel to hand to
+    any outgoing connection of the machine as its local port, between this check and the moment the
     component binds it; the component then fails to start. Below the range only an explicit bind
     can take it.
     """
@@ -56,8 +61,9 @@ def free_port() -> int:
             sock.bind(("127.0.0.1", 0))
             return int(sock.getsockname()[1])
     chooser = random.SystemRandom()
+    candidates = [port for port in range(low - PORTS_BELOW_EPHEMERAL, low) if port not in NODE_PORTS]
     for _ in range(200):
-        port = chooser.randrange(low - PORTS_BELOW_EPHEMERAL, low)
+        port = chooser.choice(candidates)
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))

@@ -1,16 +1,20 @@
-"""free_port: a port nothing holds, outside the range the kernel hands to outgoing connections."""
+"""free_port: a port nothing holds, outside the range the kernel hands to outgoing connections and
+Kubernetes' NodePort range."""
 from __future__ import annotations
 
 import socket
 
-from devcluster.procs import _ephemeral_low, free_port
+from devcluster.procs import NODE_PORTS, _ephemeral_low, free_port
 
 
-def test_the_port_is_free_and_below_the_ephemeral_range() -> None:
+def test_the_port_is_free_below_the_ephemeral_range_and_no_node_port() -> None:
+    """(A NodePort on localhost goes to its Service's pods: a component there would lose its
+    connections whenever a test's Service got that port.)"""
     low = _ephemeral_low()
-    for _ in range(20):
+    for _ in range(200):
         port = free_port()
         assert 1024 <= port < low
+        assert port not in NODE_PORTS
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))  # nothing holds it
 
