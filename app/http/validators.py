@@ -11,9 +11,10 @@ in Python, which was the largest part of a create's own CPU): a body it accepts 
 body it refuses is walked by the Python validator, which decides and says why. For that to hold,
 what jsonschema-rs accepts must be accepted by the Python validator too: patterns are matched by the
 same `ecma_regex` (a keyword of ours: Rust's `\\S` and Python's disagree on a few characters),
-formats are not asserted (the spec uses none that the Python validator asserts), and anything else
-jsonschema-rs might read differently sends the body to the Python validator
-(tests/unit/test_validators_fast.py compares the two on mutated bodies).
+formats are not asserted (the spec uses none that the Python validator asserts), and a value it
+cannot take (a number past what JSON carries) sends the body to the Python validator; whether the
+two agree otherwise is tested, not assumed (tests/unit/test_validators_fast.py compares them on
+mutated bodies).
 """
 from __future__ import annotations
 
