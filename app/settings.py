@@ -109,15 +109,15 @@ class Settings:
             log_level=_log_level(env.get(LOG_LEVEL, "INFO")),
             validate_responses=_flag(VALIDATE_RESPONSES, env.get(VALIDATE_RESPONSES, "false")),
             kubeconfig=env.get(KUBECONFIG, ""),
-            k8s_timeout=_seconds(K8S_TIMEOUT, env.get(K8S_TIMEOUT, "5")),
-            request_timeout=_seconds(K8S_REQUEST_TIMEOUT, env.get(K8S_REQUEST_TIMEOUT, "10")),
+            k8s_timeout=_positive(K8S_TIMEOUT, env.get(K8S_TIMEOUT, "5")),
+            request_timeout=_positive(K8S_REQUEST_TIMEOUT, env.get(K8S_REQUEST_TIMEOUT, "10")),
             log_format=_choice(LOG_FORMAT, env.get(LOG_FORMAT, "text"), _LOG_FORMATS),
             request_id_header=_header(env.get(REQUEST_ID_HEADER, "X-Request-ID")),
             metrics_dir=_metrics_dir(env),
             max_workers_per_cluster=_count(MAX_WORKERS_PER_CLUSTER,
                                            env.get(MAX_WORKERS_PER_CLUSTER, str(DEFAULT_MAX_WORKERS))),
             dashboard_url=_url_template(env.get(DASHBOARD_URL, "")),
-            dashboard_timeout=_seconds(DASHBOARD_TIMEOUT, env.get(DASHBOARD_TIMEOUT, "10")),
+            dashboard_timeout=_positive(DASHBOARD_TIMEOUT, env.get(DASHBOARD_TIMEOUT, "10")),
             job_log_limit=_bytes(JOB_LOG_LIMIT, env.get(JOB_LOG_LIMIT, str(DEFAULT_JOB_LOG_LIMIT)),
                                  MIN_JOB_LOG_LIMIT),
             body_limit=_bytes(BODY_LIMIT, env.get(BODY_LIMIT, str(DEFAULT_BODY_LIMIT)), MIN_BODY_LIMIT),
@@ -126,7 +126,7 @@ class Settings:
             write_marks=env.get(WRITE_MARKS, ""),
             consistent_reads=_flag(CONSISTENT_READS, env.get(CONSISTENT_READS, "false")),
             grpc_bind=_bind(env.get(GRPC_BIND, DEFAULT_GRPC_BIND)),
-            grpc_grace=_seconds(GRPC_GRACE, env.get(GRPC_GRACE, "15")),
+            grpc_grace=_positive(GRPC_GRACE, env.get(GRPC_GRACE, "15")),
             v2=_flag(V2, env.get(V2, "true")),
             cors_origins=_origins(env.get(CORS_ALLOW_ORIGIN, "")),
             pod_check=_flag(POD_CHECK, env.get(POD_CHECK, "true")),
@@ -144,7 +144,8 @@ def _auth(env: Mapping[str, str]) -> dict[str, Any]:
         raise ValueError(f"{AUTH_TOKEN} must not begin or end with white space")
     return {"auth_mode": mode, "auth_token": token if mode == "token" else "",
             "auth_metrics": _flag(AUTH_METRICS, env.get(AUTH_METRICS, "false")),
-            "auth_review_rate": _rate(AUTH_REVIEW_RATE, env.get(AUTH_REVIEW_RATE, str(DEFAULT_RATE))),
+            "auth_review_rate": _positive(AUTH_REVIEW_RATE, env.get(AUTH_REVIEW_RATE, str(DEFAULT_RATE)),
+                                         "(per second)"),
             "auth_review_burst": _bytes(AUTH_REVIEW_BURST, env.get(AUTH_REVIEW_BURST, str(DEFAULT_BURST)), 1, "tokens")}
 
 
@@ -254,21 +255,12 @@ def _bytes(name: str, text: str, minimum: int, unit: str = "bytes") -> int:
     return count
 
 
-def _rate(name: str, text: str) -> float:
+def _positive(name: str, text: str, what: str = "of seconds") -> float:
+    """A positive, finite number: seconds, or (`what` = "(per second)") a rate."""
     try:
-        rate = float(text)
+        value = float(text)
     except ValueError:
-        rate = -1.0
-    if not 0 < rate < float("inf"):
-        raise ValueError(f"{name} must be a positive number (per second), not {text!r}")
-    return rate
-
-
-def _seconds(name: str, text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not 0 < seconds < float("inf"):
-        raise ValueError(f"{name} must be a positive number of seconds, not {text!r}")
-    return seconds
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive number {what}, not {text!r}")
+    return value
