@@ -15,7 +15,6 @@ Everything is deleted at the end. About four minutes.
 """
 from __future__ import annotations
 
-import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -25,8 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from kubernetes import client, config  # noqa: E402
 
-from bench.reads import Plane, has_wrk, print_table, wrk, wrk_arguments  # noqa: E402
-from bench.soak import Server  # noqa: E402
+from bench.reads import Plane, Variant, best_rates, has_wrk, print_table, wrk_arguments  # noqa: E402
 
 TOKEN = "bench-shared-token"  # noqa: S105  (given to the server the benchmark starts itself)
 READER = [("ray.io", "rayclusters", ["get", "list"]), ("events.k8s.io", "events", ["list"])]  # (group, resource, verbs)
@@ -55,31 +53,19 @@ def run(kubeconfig: str, seconds: int, rounds: int) -> list[tuple[str, str, str]
     plane = Plane(kubeconfig)
     namespace = f"bench-auth-{uuid.uuid4().hex[:6]}"
     plane.namespace(namespace)
-    best: dict[str, tuple[float, float]] = {}
     try:
         plane.clusters(namespace, 0, 10)
         token = reader_token(kubeconfig, namespace)
-        modes: list[tuple[str, dict[str, str], dict[str, str]]] = [
+        modes: list[Variant] = [
             ("none", {}, {}),
             ("token", {"KUBERAY_API_AUTH_TOKEN": TOKEN}, {"Authorization": f"Bearer {TOKEN}"}),
             ("kubernetes", {}, {"Authorization": f"Bearer {token}"})]
-        get = f"/apis/v1/namespaces/{namespace}/clusters/bench-00000"
-        listed = f"/apis/v1/namespaces/{namespace}/clusters"
-        for _ in range(rounds):
-            for mode, settings, headers in modes:
-                server = Server(kubeconfig, workers=2, settings={"KUBERAY_API_AUTH_MODE": mode, **settings})
-                try:
-                    server.start()
-                    got = (wrk(server.port, get, seconds, headers), wrk(server.port, listed, seconds, headers))
-                    print(mode, *(f"{rate:.0f}" for rate in got), sep=" | ", flush=True)
-                    before = best.get(mode, (0.0, 0.0))
-                    best[mode] = (max(before[0], got[0]), max(before[1], got[1]))
-                finally:
-                    server.stop()
-                    shutil.rmtree(server.folder, ignore_errors=True)
+        return best_rates(kubeconfig, [(mode, {"KUBERAY_API_AUTH_MODE": mode, **settings}, headers)
+                                       for mode, settings, headers in modes],
+                          f"/apis/v1/namespaces/{namespace}/clusters/bench-00000",
+                          f"/apis/v1/namespaces/{namespace}/clusters", seconds, rounds)
     finally:
         plane.delete_namespace(namespace)
-    return [(mode, f"{get_rate:.0f}", f"{list_rate:.0f}") for mode, (get_rate, list_rate) in best.items()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ minutes for the control plane to quieten).
 """
 from __future__ import annotations
 
-import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -23,8 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.reads import Plane, has_wrk, print_table, wrk, wrk_arguments  # noqa: E402
-from bench.soak import Server  # noqa: E402
+from bench.reads import Plane, best_rates, has_wrk, print_table, wrk_arguments  # noqa: E402
 
 SETTINGS = {  # and, for scale, the same reads with no caches at all
     "consistent reads off": {"KUBERAY_API_CONSISTENT_READS": "false"},
@@ -37,30 +35,13 @@ def run(kubeconfig: str, seconds: int, rounds: int) -> list[tuple[str, str, str]
     plane = Plane(kubeconfig)
     namespace = f"bench-consistent-{uuid.uuid4().hex[:6]}"
     plane.namespace(namespace)
-    best: dict[str, tuple[float, float]] = {}
     try:
         plane.clusters(namespace, 0, 10)
-        get = f"/apis/v1/namespaces/{namespace}/clusters/bench-00000"
-        listed = f"/apis/v1/namespaces/{namespace}/clusters"
-        for _ in range(rounds):
-            for setting, env in SETTINGS.items():
-                server = Server(kubeconfig, workers=2, settings=env)
-                try:
-                    try:
-                        server.start()
-                    except RuntimeError:
-                        print(server.log.read_text()[-3000:], file=sys.stderr)
-                        raise
-                    got = (wrk(server.port, get, seconds), wrk(server.port, listed, seconds))
-                    print(setting, *(f"{rate:.0f}" for rate in got), sep=" | ", flush=True)
-                    before = best.get(setting, (0.0, 0.0))
-                    best[setting] = (max(before[0], got[0]), max(before[1], got[1]))
-                finally:
-                    server.stop()
-                    shutil.rmtree(server.folder, ignore_errors=True)
+        return best_rates(kubeconfig, [(setting, env, {}) for setting, env in SETTINGS.items()],
+                          f"/apis/v1/namespaces/{namespace}/clusters/bench-00000",
+                          f"/apis/v1/namespaces/{namespace}/clusters", seconds, rounds)
     finally:
         plane.delete_namespace(namespace)
-    return [(setting, f"{get_rate:.0f}", f"{list_rate:.0f}") for setting, (get_rate, list_rate) in best.items()]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -223,6 +223,33 @@ def wrk(port: int, path: str, seconds: int, headers: dict[str, str] | None = Non
     return float(found.group(1))
 
 
+Variant = tuple[str, dict[str, str], dict[str, str]]  # a label, the server's settings, the requests' headers
+
+
+def best_rates(kubeconfig: str, variants: Sequence[Variant], get: str, listed: str, seconds: int,
+               rounds: int) -> list[tuple[str, str, str]]:
+    """Each variant's server (gunicorn, 2 workers, its settings) in turn, `rounds` times: the best
+    req/s of each on one GET and on one list (`wrk`, with its headers), each run printed as it ends."""
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(rounds):
+        for label, settings, headers in variants:
+            server = Server(kubeconfig, workers=2, settings=settings)
+            try:
+                try:
+                    server.start()
+                except RuntimeError:
+                    print(server.log.read_text()[-3000:], file=sys.stderr)
+                    raise
+                got = (wrk(server.port, get, seconds, headers), wrk(server.port, listed, seconds, headers))
+                print(label, *(f"{rate:.0f}" for rate in got), sep=" | ", flush=True)
+                before = best.get(label, (0.0, 0.0))
+                best[label] = (max(before[0], got[0]), max(before[1], got[1]))
+            finally:
+                server.stop()
+                shutil.rmtree(server.folder, ignore_errors=True)
+    return [(label, f"{get_rate:.0f}", f"{list_rate:.0f}") for label, (get_rate, list_rate) in best.items()]
+
+
 @contextmanager
 def namespaces(plane: Plane, count: int) -> Iterator[list[str]]:
     tag = uuid.uuid4().hex[:6]
