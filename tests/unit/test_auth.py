@@ -17,6 +17,7 @@ from app import auth
 from app.auth import Access, Attributes, Caller, KubernetesTokens, SharedToken
 from app.errors import Forbidden, TooManyRequests, Unauthenticated, Unavailable
 from app.ratelimit import TokenBuckets
+from tests.support.clock import Clock
 
 ALICE = Caller("system:serviceaccount:a:alice", ("system:serviceaccounts", "system:authenticated"),
                (("authentication.kubernetes.io/credential-id", ("JTI=1",)),), impersonated=True)
@@ -195,16 +196,8 @@ class Judge:
         return REVIEW if token.startswith("good") else REFUSED
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_refused_tokens_cost_at_most_the_burst_then_the_rate_per_address() -> None:
-    judge, clock = Judge(), Clock()
+    judge, clock = Judge(), Clock(0.0)
     tokens = KubernetesTokens(judge, buckets=TokenBuckets(rate=1.0, burst=3, clock=clock))
     for i in range(3):
         with pytest.raises(Unauthenticated):
@@ -226,7 +219,7 @@ def test_refused_tokens_cost_at_most_the_burst_then_the_rate_per_address() -> No
 
 
 def test_tokens_kubernetes_accepts_are_never_limited() -> None:
-    judge, clock = Judge(), Clock()
+    judge, clock = Judge(), Clock(0.0)
     tokens = KubernetesTokens(judge, ttl=10.0, buckets=TokenBuckets(rate=1.0, burst=2, clock=clock))
     for i in range(5):  # a review that names a caller gives its token back
         assert tokens.authenticate(f"Bearer good-{i}", client="10.0.0.1") == ALICE

@@ -4,14 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.circuit import Circuit, CircuitOpen
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def opened(clock: Clock) -> Circuit:

@@ -4,14 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.ratelimit import TokenBuckets, client_key, retry_after
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 def test_a_bucket_gives_its_burst_then_its_rate() -> None:
