@@ -105,9 +105,9 @@ class ControlPlane:
         if self.owner_pid:
             (self.state_dir / "owner.pid").write_text(str(self.owner_pid))
         pki.make_pki(self.state_dir / "pki")
-        self.ports = {name: self.ports.get(name) or free_port() for name in (
-            "etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok",
-            "operator-metrics", "operator-probe")}
+        for name in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok",
+                     "operator-metrics", "operator-probe"):  # each its own: none is bound yet
+            self.ports[name] = self.ports.get(name) or free_port(avoid=set(self.ports.values()))
         pki.write_kubeconfig(self.kubeconfig, self.server, self.state_dir / "pki")
         try:
             self._start_etcd(binaries)

@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +46,7 @@ PORTS_BELOW_EPHEMERAL = 10000  # how many ports under the ephemeral range free_p
 NODE_PORTS = range(30000, 32768)
 
 
-def free_port() -> int:
+def free_port(avoid: Collection[int] = ()) -> int:
     """A loopback port that nothing is bound to, taken below the kernel's ephemeral range and
     outside Kubernetes' NodePort range (`NODE_PORTS`).
 
@@ -61,7 +61,8 @@ def free_port() -> int:
             sock.bind(("127.0.0.1", 0))
             return int(sock.getsockname()[1])
     chooser = random.SystemRandom()
-    candidates = [port for port in range(low - PORTS_BELOW_EPHEMERAL, low) if port not in NODE_PORTS]
+    candidates = [port for port in range(low - PORTS_BELOW_EPHEMERAL, low)
+                  if port not in NODE_PORTS and port not in avoid]  # (`avoid`: ports given out, not yet bound)
     for _ in range(200):
         port = chooser.choice(candidates)
         with socket.socket() as sock:

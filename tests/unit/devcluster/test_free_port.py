@@ -30,3 +30,12 @@ def test_a_port_in_use_is_never_chosen() -> None:
     finally:
         for sock in held:
             sock.close()
+
+
+def test_ports_given_out_but_not_yet_bound_are_avoided() -> None:
+    """A control plane takes its components' ports before any binds them: no two may be one."""
+    given: set[int] = set()
+    for _ in range(2000):
+        port = free_port(avoid=given)
+        assert port not in given
+        given.add(port)
