@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import jsonschema_rs
@@ -189,8 +189,11 @@ _SUBSCHEMA_MAPS = ("properties", "patternProperties", "definitions")  # name -> 
 _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
 _SUBSCHEMAS = ("additionalProperties", "items", "not", "additionalItems")  # a schema (or, for items, a list)
 _ASSERTED_FORMATS = frozenset(Draft4Validator.FORMAT_CHECKER.checkers)
-_validators: dict[int, tuple[Mapping[str, Any], Any, Any]] = {}  # id(schema) -> (schema, fast, reference)
-_KNOWN_SCHEMAS = 256  # the spec has some 20 body schemas, each one object for the app's life
+# id(schema) -> (schema, validators): the spec's schemas (some 20 bodies, some 40 parameters) are each
+# one object for the app's life, so each is compiled once.
+_body_validators_held: dict[int, tuple[Mapping[str, Any], Any]] = {}
+_parameter_validators: dict[int, tuple[Mapping[str, Any], Any]] = {}
+_KNOWN_SCHEMAS = 256
 
 
 class _EcmaPattern:
@@ -204,19 +207,34 @@ class _EcmaPattern:
             raise ValueError("does not match")
 
 
-def _body_validators(schema: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The compiled and the reference validator of a body schema, built once per schema object."""
-    known = _validators.get(id(schema))
+def _built(held: dict[int, tuple[Mapping[str, Any], Any]], schema: Mapping[str, Any],
+           build: Callable[[Mapping[str, Any]], Any]) -> Any:
+    """`build(schema)`, built once per schema object (kept in `held`)."""
+    known = held.get(id(schema))
     if known is None or known[0] is not schema:
-        reference = BodySchemaValidator(dict(schema), format_checker=Draft4Validator.FORMAT_CHECKER)
-        fast = None
-        if not _formats(schema) & _ASSERTED_FORMATS:
-            fast = jsonschema_rs.Draft4Validator(_for_rust(schema), validate_formats=False,
-                                                 keywords={_ECMA_PATTERN: _EcmaPattern})
-        if len(_validators) >= _KNOWN_SCHEMAS:  # callers that build their schemas anew each time
-            _validators.clear()
-        known = _validators[id(schema)] = (schema, fast, reference)
-    return known[1], known[2]
+        if len(held) >= _KNOWN_SCHEMAS:  # callers that build their schemas anew each time
+            held.clear()
+        known = held[id(schema)] = (schema, build(schema))
+    return known[1]
+
+
+def _body_validators(schema: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The compiled and the reference validator of a body schema."""
+    built: tuple[Any, Any] = _built(_body_validators_held, schema, _body_pair)
+    return built
+
+
+def _body_pair(schema: Mapping[str, Any]) -> tuple[Any, Any]:
+    reference = BodySchemaValidator(dict(schema), format_checker=Draft4Validator.FORMAT_CHECKER)
+    fast = None
+    if not _formats(schema) & _ASSERTED_FORMATS:
+        fast = jsonschema_rs.Draft4Validator(_for_rust(schema), validate_formats=False,
+                                             keywords={_ECMA_PATTERN: _EcmaPattern})
+    return fast, reference
+
+
+def _parameter_validator(param: Mapping[str, Any]) -> Any:
+    return ParameterSchemaValidator(dict(param.get("schema", param)), format_checker=Draft4Validator.FORMAT_CHECKER)
 
 
 def _fast_accepts(fast: Any, body: Any) -> bool:
@@ -259,9 +277,9 @@ def _formats(schema: Any) -> set[str]:
     return set()
 
 
-def parameter_problem(param: dict[str, Any], value: Any, subject: str) -> str | None:
+def parameter_problem(param: Mapping[str, Any], value: Any, subject: str) -> str | None:
     """What is wrong with a parameter's value, as one sentence naming it as `subject`, or None."""
-    validator = ParameterSchemaValidator(param.get("schema", param), format_checker=Draft4Validator.FORMAT_CHECKER)
+    validator = _built(_parameter_validators, param, _parameter_validator)
     error = best_match(validator.iter_errors(value))
     return None if error is None else describe(error, subject)
 

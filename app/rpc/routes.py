@@ -100,7 +100,7 @@ class RpcRoute:
                 value = ""  # proto3 cannot tell an unset string from an empty one
             if param.integer:
                 value = int(value)  # int64 fields are JSON strings
-            problem = parameter_problem(dict(param.spec), value, f"Field '{param.name}'")
+            problem = parameter_problem(param.spec, value, f"Field '{param.name}'")
             if problem is not None:
                 raise InvalidInput(problem)
             kwargs[param.argument] = value
