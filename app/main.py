@@ -37,7 +37,7 @@ import handlers
 from app import auth, health, logs
 from app.cache import Caches
 from app.dashboard import Dashboard
-from app.http import access, authn, cors, problems, v2, validators, wire
+from app.http import access, authn, bridge, cors, problems, v2, validators, wire
 from app.http.routes import EmptySegments, SpecRoutes
 from app.k8s import K8s
 from app.rpc.routes import rpc_routes
@@ -101,6 +101,8 @@ def create_app(settings: Settings | None = None, k8s: K8s | None = None) -> conn
     )
     # Flask's URL map would answer `a//b` with a redirect (to an absolute URL) to `a/b`.
     app.app.url_map.merge_slashes = False
+    # Flask's answers reach the event loop in one hand-over (app/http/bridge.py), not three.
+    app._middleware_app.asgi_app = bridge.OneStepWSGI(app.app.wsgi_app)
     # the table of which handler reaches which service, each run under one deadline for its calls
     resolver = handlers.resolver(services, gateway.request_scope)
     for prefix in API_PREFIXES:
