@@ -54,6 +54,7 @@ REQUEST_TIMEOUT = 120.0
 EVENTS_PER_CLUSTER = 3
 WRITERS = 16  # threads writing objects
 SETTLE_TIMEOUT = 120.0
+TEARDOWN_TIMEOUT = 600.0  # seconds a run waits for an earlier run's namespaces to be deleted
 Json = dict[str, Any]
 
 
@@ -107,6 +108,16 @@ class Plane:
 
     def delete_namespace(self, name: str) -> None:
         self._core.delete_namespace(name, _request_timeout=30)
+
+    def deleting(self) -> list[str]:
+        """The namespaces of earlier runs still being deleted (their clusters' teardown is work the
+        control plane would do during this run)."""
+        names = []
+        for item in self._core.list_namespace(_request_timeout=30).items:
+            name = str(item.metadata.name if item.metadata else "")
+            if name.startswith("bench-") and item.status is not None and item.status.phase == "Terminating":
+                names.append(name)
+        return names
 
     def clusters(self, namespace: str, first: int, count: int) -> None:
         """Clusters bench-<first> ... bench-<first+count-1>, written as the server writes them, suspended."""
@@ -252,8 +263,14 @@ def best_rates(kubeconfig: str, variants: Sequence[Variant], get: str, listed: s
 
 @contextmanager
 def namespaces(plane: Plane, count: int) -> Iterator[list[str]]:
+    """Namespaces of this run's own (pods on the kwok nodes), deleted at the end; made once an earlier
+    run's are gone (at most TEARDOWN_TIMEOUT)."""
     tag = uuid.uuid4().hex[:6]
     names = [f"bench-{tag}-{index:02d}" for index in range(count)]
+    deadline = time.monotonic() + TEARDOWN_TIMEOUT
+    while (left := plane.deleting()) and time.monotonic() < deadline:
+        print(f"(waiting for an earlier run's namespaces to go: {', '.join(left)})", file=sys.stderr, flush=True)
+        time.sleep(5)
     try:
         for name in names:
             plane.namespace(name)

@@ -11,7 +11,8 @@ request (app/translate, built before the turn) straight to the kube-apiserver, w
 client (one pool, as the server's). The head Service is a ClusterIP one, not the guide's NodePort:
 the control plane has about 2,700 node ports, and a run makes more clusters than that. The turns
 alternate, raw first (`--turns` of each), after a warm-up of each kind, and each waits until the
-operator has made the pods of every cluster so far (at most 60 s). It prints each turn's rate,
+operator is done with every cluster so far (their pods made, then no change to any cluster for a
+few seconds). It prints each turn's rate,
 then the rate over all turns (creates / seconds) and the best turn's (this machine's other work
 only slows a turn down), p50 and p99 latency of each kind and their ratio, and the CPU the
 server's workers used per create (in raw turns: what their watches of those clusters cost). The
@@ -41,7 +42,7 @@ from app.constants import RAYCLUSTER  # noqa: E402
 from app.settings import GRPC_BIND  # noqa: E402
 from app.translate.cluster import to_raycluster  # noqa: E402
 from app.translate.compute_templates import to_api_compute_template, to_configmap  # noqa: E402
-from bench.reads import Plane, namespaces, print_table  # noqa: E402
+from bench.reads import Plane, namespaces, print_table, quiet  # noqa: E402
 from bench.soak import SEED, Server, percentile  # noqa: E402
 
 Json = dict[str, Any]
@@ -97,16 +98,18 @@ class ServerClient:
             raise RuntimeError(f"POST {path}: {response.status} {answer[:300]!r}")
 
 
-def settle(plane: Plane, namespace: str, clusters: int) -> None:
-    """Until the operator has made the pods of every cluster so far (at most SETTLE_TIMEOUT): its
-    work on the last turn's clusters would share the CPUs with the next turn. The control plane's
-    other users are not waited for."""
+def settle(plane: Plane, port: int, namespace: str, clusters: int) -> None:
+    """Until the operator is done with every cluster so far: their pods made (at most SETTLE_TIMEOUT),
+    then no change to any of them for a while (`quiet`: its status updates as the pods start). Its
+    work on one turn's clusters would otherwise share the CPUs with the next turn, always a turn of
+    the other kind."""
     deadline = time.monotonic() + SETTLE_TIMEOUT
-    while time.monotonic() < deadline:
-        if plane.pods(namespace) >= clusters * PODS_PER_CLUSTER:
+    while plane.pods(namespace) < clusters * PODS_PER_CLUSTER:
+        if time.monotonic() > deadline:
+            print(f"(the operator has not made every pod in {SETTLE_TIMEOUT:.0f} s: measuring anyway)", file=sys.stderr)
             return
         time.sleep(1)
-    print(f"(the operator has not made every pod in {SETTLE_TIMEOUT:.0f} s: measuring anyway)", file=sys.stderr)
+    quiet(port)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -167,7 +170,7 @@ def run(kubeconfig: str, creates: int, turns: int, threads: int, workers: int) -
             for turn in range(1, turns + 1):
                 for kind in ("raw", "server"):
                     create = raw(turn, creates) if kind == "raw" else through_server(turn)
-                    settle(plane, namespace, made)
+                    settle(plane, server.port, namespace, made)
                     made += creates
                     pids = list(server.rss())
                     used = cpu_seconds(pids)
