@@ -21,7 +21,7 @@ help:
 	@echo "make undeploy     helm uninstall the server's release"
 	@echo "make protos       regenerate app/rpc/generated/ from proto/ (commit the result)"
 	@echo "make bench        install wrk if missing, start the local control plane, run bench.reads (~15 min), bench.auth"
-	@echo "                  (~5 min), bench.writes (~2 min) and a short soak ($(BENCH_SOAK_ARGS)), printing their tables"
+	@echo "                  (~5 min), bench.writes (~4 min) and a short soak ($(BENCH_SOAK_ARGS)), printing their tables"
 	@echo "                  (~27 min in all); options: BENCH_READS_ARGS, BENCH_AUTH_ARGS, BENCH_WRITES_ARGS, BENCH_SOAK_ARGS"
 	@echo "                  (.venv/bin/python -m bench.<name> --help)"
 

@@ -202,8 +202,8 @@ def run(kubeconfig: str, creates: int, turns: int, threads: int, workers: int) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"), required="KUBECONFIG" not in os.environ)
-    parser.add_argument("--creates", type=int, default=300, help="clusters created in each turn")
-    parser.add_argument("--turns", type=int, default=2, help="turns of each kind (raw, server, raw, server, ...)")
+    parser.add_argument("--creates", type=int, default=200, help="clusters created in each turn")
+    parser.add_argument("--turns", type=int, default=5, help="turns of each kind (raw, server, raw, server, ...)")
     parser.add_argument("--threads", type=int, default=8, help="client threads")
     parser.add_argument("--workers", type=int, default=2, help="the server's gunicorn workers")
     args = parser.parse_args(argv)
