@@ -6,15 +6,16 @@ for bodies and parameters, and `VALIDATOR_MAP` gives them to Connexion. Failures
 and `ParameterSchemaValidator` are Connexion's JSON Schema validators with the spec's reading of a
 `pattern` (`ecma_regex`).
 
-A body is first checked by jsonschema-rs (compiled, some 300 times faster than walking the schema
-in Python, which was the largest part of a create's own CPU): a body it accepts is valid. Only a
-body it refuses is walked by the Python validator, which decides and says why. For that to hold,
+A body, or a parameter's value, is first checked by jsonschema-rs (compiled, some 300 times faster
+than walking the schema in Python, which was the largest part of a create's own CPU): a value it
+accepts is valid. Only a value it refuses is walked by the Python validator, which decides and
+says why. For that to hold,
 what jsonschema-rs accepts must be accepted by the Python validator too: patterns are matched by the
 same `ecma_regex` (a keyword of ours: Rust's `\\S` and Python's disagree on a few characters),
 formats are not asserted (the spec uses none that the Python validator asserts), and a value it
 cannot take (a number past what JSON carries) sends the body to the Python validator; whether the
 two agree otherwise is tested, not assumed (tests/unit/test_validators_fast.py compares them on
-mutated bodies).
+mutated bodies and on odd parameter values).
 """
 from __future__ import annotations
 
@@ -226,15 +227,20 @@ def _body_validators(schema: Mapping[str, Any]) -> tuple[Any, Any]:
 
 def _body_pair(schema: Mapping[str, Any]) -> tuple[Any, Any]:
     reference = BodySchemaValidator(dict(schema), format_checker=Draft4Validator.FORMAT_CHECKER)
-    fast = None
-    if not _formats(schema) & _ASSERTED_FORMATS:
-        fast = jsonschema_rs.Draft4Validator(_for_rust(schema), validate_formats=False,
-                                             keywords={_ECMA_PATTERN: _EcmaPattern})
-    return fast, reference
+    return _compiled(schema), reference
 
 
-def _parameter_validator(param: Mapping[str, Any]) -> Any:
-    return ParameterSchemaValidator(dict(param.get("schema", param)), format_checker=Draft4Validator.FORMAT_CHECKER)
+def _parameter_pair(param: Mapping[str, Any]) -> tuple[Any, Any]:
+    schema = param.get("schema", param)
+    return _compiled(schema), ParameterSchemaValidator(dict(schema), format_checker=Draft4Validator.FORMAT_CHECKER)
+
+
+def _compiled(schema: Mapping[str, Any]) -> Any:
+    """jsonschema-rs's validator of `schema`, or None where it would assert a format differently."""
+    if _formats(schema) & _ASSERTED_FORMATS:
+        return None
+    return jsonschema_rs.Draft4Validator(_for_rust(schema), validate_formats=False,
+                                         keywords={_ECMA_PATTERN: _EcmaPattern})
 
 
 def _fast_accepts(fast: Any, body: Any) -> bool:
@@ -279,8 +285,10 @@ def _formats(schema: Any) -> set[str]:
 
 def parameter_problem(param: Mapping[str, Any], value: Any, subject: str) -> str | None:
     """What is wrong with a parameter's value, as one sentence naming it as `subject`, or None."""
-    validator = _built(_parameter_validators, param, _parameter_validator)
-    error = best_match(validator.iter_errors(value))
+    fast, reference = _built(_parameter_validators, param, _parameter_pair)
+    if fast is not None and _fast_accepts(fast, value):
+        return None
+    error = best_match(reference.iter_errors(value))
     return None if error is None else describe(error, subject)
 
 

@@ -17,7 +17,7 @@ from connexion.spec import Specification
 from jsonschema import Draft4Validator
 
 from app.http import validators
-from app.http.validators import BodySchemaValidator, body_problem
+from app.http.validators import BodySchemaValidator, ParameterSchemaValidator, body_problem, parameter_problem
 from app.http.wire import normalise
 
 ROOT = Path(__file__).parents[2]
@@ -111,6 +111,31 @@ def _reference_problem(schema: dict[str, Any], body: Any) -> str | None:
     validator = BodySchemaValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
     error = best_match(validator.iter_errors(body))
     return None if error is None else validators.describe(error)
+
+
+def _parameters() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path, item in SPEC["paths"].items():
+        for method, operation in item.items():
+            if isinstance(operation, dict):
+                found += [(f"{method.upper()} {path} {param['name']}", param) for param in operation.get("parameters", [])]
+    return found
+
+
+def test_what_the_compiled_check_accepts_of_a_parameter_the_python_validator_accepts() -> None:
+    accepted = refused = 0
+    for where, param in _parameters():
+        reference = ParameterSchemaValidator(param["schema"], format_checker=Draft4Validator.FORMAT_CHECKER)
+        for value in [*TRICKY, "my-cluster", "default", 10, "10", "true", "Strict"]:
+            problem = parameter_problem(param, value, "The parameter")
+            if next(reference.iter_errors(value), None) is None:
+                accepted += 1
+                assert problem is None, f"{where}: {value!r}"
+            else:
+                refused += 1
+                assert problem is not None, f"{where}: {value!r}"
+    assert accepted > 0
+    assert refused > 0
 
 
 def test_a_pattern_is_read_as_the_python_validator_reads_it() -> None:
