@@ -15,9 +15,9 @@ import contextvars
 import functools
 from collections.abc import Callable, Iterable
 
+from a2wsgi.asgi_typing import Receive, Scope, Send
 from a2wsgi.wsgi import Body, WSGIMiddleware, build_environ
 from a2wsgi.wsgi_typing import Environ, ExceptionInfo
-from a2wsgi.asgi_typing import Receive, Scope, Send
 
 Headers = list[tuple[bytes, bytes]]
 
