@@ -9,13 +9,12 @@ and `ParameterSchemaValidator` are Connexion's JSON Schema validators with the s
 A body, or a parameter's value, is first checked by jsonschema-rs (compiled, some 300 times faster
 than walking the schema in Python, which was the largest part of a create's own CPU): a value it
 accepts is valid. Only a value it refuses is walked by the Python validator, which decides and
-says why. For that to hold,
-what jsonschema-rs accepts must be accepted by the Python validator too: patterns are matched by the
-same `ecma_regex` (a keyword of ours: Rust's `\\S` and Python's disagree on a few characters),
-formats are not asserted (the spec uses none that the Python validator asserts), and a value it
-cannot take (a number past what JSON carries) sends the body to the Python validator; whether the
-two agree otherwise is tested, not assumed (tests/unit/test_validators_fast.py compares them on
-mutated bodies and on odd parameter values).
+says why. For that to hold, what jsonschema-rs accepts must be accepted by the Python validator
+too: patterns are matched by the same `ecma_regex` (a keyword of ours: Rust's `\\S` and Python's
+disagree on a few characters), formats are not asserted (the spec uses none that the Python
+validator asserts), and a value it cannot take (a number past what JSON carries) goes to the
+Python validator; whether the two agree otherwise is tested, not assumed
+(tests/unit/test_validators_fast.py compares them on mutated bodies and on odd parameter values).
 """
 from __future__ import annotations
 

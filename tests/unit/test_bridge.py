@@ -7,7 +7,9 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import connexion
 import pytest
+from a2wsgi import WSGIMiddleware
 
 from app.http.bridge import OneStepWSGI
 
@@ -112,3 +114,24 @@ def test_an_error_after_bytes_were_written_is_raised() -> None:
 def test_an_app_that_never_starts_its_answer_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="without starting"):
         _call(lambda environ, start_response: [b"body"])
+
+
+def test_the_bridge_replaced_is_the_one_connexion_serves_flask_through() -> None:
+    """create_app swaps Connexion's private `_middleware_app.asgi_app`: if a Connexion release moves
+    its bridge, the swap would silently do nothing, and this fails instead."""
+    app = connexion.FlaskApp(__name__)
+    served = app._middleware_app.asgi_app
+    assert type(served) is WSGIMiddleware
+    assert served.app == app.app.wsgi_app
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    app._middleware_app.asgi_app = OneStepWSGI(lambda environ, start_response: (start_response("200 OK", []), [b"x"])[1])
+    asyncio.run(app._middleware_app(_scope("GET"), receive, send))
+    assert sent == [{"type": "http.response.start", "status": 200, "headers": []},
+                    {"type": "http.response.body", "body": b"x"}]  # a2wsgi's own: a third, the end
