@@ -13,9 +13,10 @@ the control plane has about 2,700 node ports, and a run makes more clusters than
 alternate, raw first (`--turns` of each), after a warm-up of each kind, and each waits until the
 operator is done with every cluster so far (their pods made, then no change to any cluster for a
 few seconds). It prints each turn's rate, then the rate over all turns (creates / seconds) and
-the best turn's (this machine's other work only slows a turn down), p50 and p99 latency of each kind and their ratio, and the CPU the
-server's workers used per create (in raw turns: what their watches of those clusters cost). The
-namespace, and so every cluster, is deleted at the end, Ctrl-C included.
+the best turn's (this machine's other work only slows a turn down), p50 and p99 latency of each
+kind and their ratio, and the CPU the server's workers used per create (in raw turns: what their
+watches of those clusters cost). The namespace, and so every cluster, is deleted at the end,
+Ctrl-C included.
 """
 from __future__ import annotations
 
