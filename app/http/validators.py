@@ -35,6 +35,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from app.errors import sentence
 
 EMPTY_BODY = "The request body is empty: a JSON object is required."
+TOO_DEEP = "The request body is nested too deeply to be read."  # deeper than a parser can recurse
 _ARTICLE_TYPES = {"integer": "an integer", "object": "a JSON object", "array": "an array",
                   "string": "a string", "number": "a number", "boolean": "true or false",
                   "null": "null"}
@@ -319,7 +320,7 @@ class RequestBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc, unus
         try:
             return json.loads(raw)
         except RecursionError:
-            raise BadRequestProblem(detail="The request body is nested too deeply to be read.") from None
+            raise BadRequestProblem(detail=TOO_DEEP) from None
         except ValueError as exc:  # includes bytes that are not UTF-8
             raise BadRequestProblem(detail=f"The request body is not valid JSON: {exc}.") from None
 

@@ -38,13 +38,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import InvalidInput
 from app.http.bodies import read_body
-from app.http.validators import field_path, unknown_fields_message
+from app.http.validators import TOO_DEEP, field_path, unknown_fields_message
 
 _INTEGER = re.compile(r"[-+]?[0-9]+")
 _NUMBER = re.compile(r"[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
 
 FieldPath = tuple[str | int, ...]  # of a field in a body: keys and list indexes
-TOO_DEEP = "The request body is nested too deeply to be read."
 
 
 @dataclass(frozen=True)
