@@ -293,7 +293,9 @@ class ControlPlane:
             "--enable-leader-election=false", "--log-stdout-encoder=console",
             # The operator runs on the machine, which cannot resolve cluster DNS names: it reaches
             # each head's dashboard and serve proxy through the API server's services/pods proxy.
-            "--use-kubernetes-proxy"])
+            "--use-kubernetes-proxy",
+            # RayCronJob is alpha in KubeRay 1.6 and off by default; the API serves it.
+            "--feature-gates=RayCronJob=true"])
         probe = f"http://127.0.0.1:{self.ports['operator-probe']}/readyz"
         self._sup.wait("kuberay-operator", lambda: http_ok(probe), "ready")
         say("the KubeRay operator is ready")

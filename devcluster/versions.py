@@ -9,7 +9,7 @@ KUBERNETES = "v1.37.2"
 KUBERNETES_STAGING = "v0." + KUBERNETES.removeprefix("v1.")
 ETCD = "v3.7.3"
 KWOK = "v0.8.0"
-KUBERAY = "v1.5.0"
+KUBERAY = "v1.6.2"
 # The real node's cluster DNS, built with only the plugins its Corefile uses (gomod/coredns/main.go).
 COREDNS = "v1.15.0"
 # crictl: the real node's pods removed through containerd's CRI when the node stops.
