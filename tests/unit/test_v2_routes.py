@@ -1,12 +1,16 @@
-"""app/http/v2.py: which paths the V2 API serves, and how it refuses the others (no Kubernetes here)."""
+"""app/http/v2.py: which paths the V2 API serves, what it sends for them, and how it refuses the others
+(no Kubernetes here)."""
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
 from app.errors import InvalidInput, MethodNotAllowed, NotFound
 from app.http.v2 import is_v2_path, route, to_send
+from app.main import create_app
+from app.settings import Settings
 
 NS = "/apis/ray.io/v1/namespaces/team"
 
@@ -158,3 +162,27 @@ def test_an_encoded_slash_separates_as_it_does_for_kubernetes() -> None:
 def test_only_the_kubernetes_api_methods_are_forwarded(method: str) -> None:
     with pytest.raises(MethodNotAllowed):
         route(method, f"{NS}/rayclusters")
+
+
+EVENTS_ROUTES = ["/apis/events.k8s.io/v1/namespaces/team/events", "/api/v1/namespaces/team/events"]
+
+
+@pytest.mark.parametrize("path", EVENTS_ROUTES)
+def test_both_events_routes_need_a_caller_and_answer_cors_preflights_alike(tmp_path: Path, path: str) -> None:
+    """The edges (app/http/authn.py, app/http/cors.py) take every V2 path alike: in the `kubernetes`
+    auth mode a caller without a token is refused as a Kubernetes client expects it (no call made
+    to Kubernetes, which is unreachable here), and a page of an allowed origin may ask first."""
+    app = create_app(Settings(kubeconfig=str(tmp_path / "none"), auth_mode="kubernetes",
+                              cors_origins=("https://ui.example.com",)))
+    client = app.test_client()
+
+    refused = client.get(path)
+    assert refused.status_code == 401
+    assert (refused.json()["kind"], refused.json()["reason"]) == ("Status", "Unauthorized")
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+
+    preflight = client.options(path, headers={"Origin": "https://ui.example.com",
+                                              "Access-Control-Request-Method": "GET",
+                                              "Access-Control-Request-Headers": "Authorization"})
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://ui.example.com"
