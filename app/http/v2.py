@@ -3,9 +3,15 @@ Kubernetes API with the server's credentials and answered by it, status, headers
 
 Routes (upstream's `NewMux`, apiserversdk/proxy.go@v1.7.0):
 * any method on `/apis/ray.io/v1` and below: KubeRay's resources; a create (POST on
-  `namespaces/{ns}/{rayclusters|rayjobs|rayservices}`) or update (PUT on `…/{name}`) first goes
-  through the compute-template step (app/services/v2.py; upstream's apiserversdk/util/template.go@v1.7.0);
-* `GET /apis/events.k8s.io/v1/namespaces/{ns}/events`, narrowed to ray.io objects' events;
+  `namespaces/{ns}/{rayclusters|rayjobs|rayservices|raycronjobs}`) or update (PUT on `…/{name}`)
+  first goes through the compute-template step (app/services/v2.py; upstream's
+  apiserversdk/util/template.go@v1.7.0, which RayCronJobs postdate: their groups are under
+  `spec.jobTemplate.rayClusterSpec`);
+* `GET /apis/events.k8s.io/v1/namespaces/{ns}/events`, narrowed to ray.io objects' events
+  (`regarding.apiVersion=ray.io/v1` added to the caller's field selectors), a watch too (`?watch=true`);
+* `GET /api/v1/namespaces/{ns}/events`, core v1 Events, narrowed the same way
+  (`involvedObject.apiVersion=ray.io/v1`), a watch too: the route KubeRay dashboards and clients
+  before v1.7 read events through, which upstream v1.7.0 no longer serves (kept here for them);
 * any method on `/api/v1/namespaces/{ns}/services/{service}/proxy[/…]`, for KubeRay's Services only.
 Every other path under `/api/`, `/apis/ray.io/` and `/apis/events.k8s.io/` is refused. The server's
 own refusals are Kubernetes `Status` objects too, so that a Kubernetes client reads every answer alike.
@@ -43,7 +49,14 @@ from app.http.access import ROUTE
 from app.http.bodies import read_body
 from app.k8s import Forwarded
 from app.services.v2 import V2Api
-from app.translate.v2 import CLUSTER_SPEC, bounded_watch_query, is_watch, ray_events_query
+from app.translate.v2 import (
+    CLUSTER_SPEC,
+    RAY_CORE_EVENTS,
+    RAY_EVENTS,
+    bounded_watch_query,
+    is_watch,
+    ray_events_query,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +71,7 @@ OWN_HEADERS = frozenset({"date", "server"})  # this server writes its own
 VERBS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 RAY = ("apis", "ray.io", "v1")
 EVENTS = ("apis", "events.k8s.io", "v1")
+CORE_EVENTS = ("api", "v1", "namespaces")  # + {ns}, "events": core v1 Events, the route before KubeRay v1.7
 SPACE = ("/api/", "/apis/ray.io/", "/apis/events.k8s.io/")  # every path below is the V2 API's to answer
 SPACE_ROOTS = ("/api", "/apis/ray.io", "/apis/events.k8s.io")
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
@@ -74,7 +88,7 @@ class Route:
     namespace: str = ""
     plural: str = ""  # a create's or update's kind, when the compute-template step applies
     service: str = ""  # the proxied Service's path segment
-    query: tuple[tuple[str, str], ...] | None = None  # replaces the caller's query (events)
+    selector: str = ""  # the field selector always added to the caller's (events)
     watch: bool = False
 
 
@@ -107,14 +121,19 @@ def route(method: str, raw_path: str) -> Route:
     if tuple(segments[:3]) == EVENTS and len(segments) == 6 and segments[3] == "namespaces" \
             and segments[5] == "events":
         _allow(method, ("GET",))
-        return Route("v2.events", "/apis/events.k8s.io/v1/namespaces/{namespace}/events", namespace=segments[4])
+        return Route("v2.events", "/apis/events.k8s.io/v1/namespaces/{namespace}/events", namespace=segments[4],
+                     selector=RAY_EVENTS)
+    if tuple(segments[:3]) == CORE_EVENTS and len(segments) == 5 and segments[4] == "events":
+        _allow(method, ("GET",))
+        return Route("v2.core_events", "/api/v1/namespaces/{namespace}/events", namespace=segments[3],
+                     selector=RAY_CORE_EVENTS)
     if segments[:3] == ["api", "v1", "namespaces"] and len(segments) >= 7 and segments[4] == "services" \
             and segments[6] == "proxy":  # /api/v1/namespaces/{ns}/services/{service}/proxy[/...]
         _allow(method, VERBS)
         return Route("v2.proxy", "/api/v1/namespaces/{namespace}/services/{service}/proxy/{path}",
                      namespace=segments[3], service=segments[5])
     raise NotFound(f"The V2 API does not serve {raw_path}: it serves /apis/ray.io/v1/..., "
-                   "/apis/events.k8s.io/v1/namespaces/{namespace}/events and "
+                   "/apis/events.k8s.io/v1/namespaces/{namespace}/events, /api/v1/namespaces/{namespace}/events and "
                    "/api/v1/namespaces/{namespace}/services/{service}/proxy/... (KubeRay services only).")
 
 
@@ -139,7 +158,7 @@ class V2Middleware:
         extensions[ROUTE] = ("v2", scope["path"])
         watching = False
         try:
-            outgoing = _outgoing(scope)
+            outgoing = to_send(scope)
             extensions[ROUTE] = (outgoing.route.name, outgoing.route.template)
             outgoing.body = await _body(scope, receive)
             if outgoing.watch_seconds:
@@ -191,18 +210,20 @@ class V2Middleware:
             log.warning("a forwarded answer broke off: %s", exc.message)
 
 
-def _outgoing(scope: Scope) -> Outgoing:
+def to_send(scope: Scope) -> Outgoing:
+    """What a request will send to Kubernetes: its path as received, its query (rewritten for the
+    events' selector and a watch's limit) and the headers passed on; or the route's refusal."""
     method: str = scope["method"]
     raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
     route_ = route(method, raw_path)
     query_string = scope.get("query_string", b"").decode("latin-1")
     query = parse_qsl(query_string, keep_blank_values=True)
     watch_seconds = 0
-    if route_.name == "v2.events":
-        query = ray_events_query(query)
+    if route_.selector:
+        query = ray_events_query(query, route_.selector)
     if route_.watch or is_watch(query):
         query, watch_seconds = bounded_watch_query(query, MAX_WATCH_SECONDS)
-    rewritten = route_.name == "v2.events" or watch_seconds
+    rewritten = bool(route_.selector) or watch_seconds > 0
     query_string = urlencode(query) if rewritten else query_string
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers", ())
                if name.decode("latin-1") in PASSED_HEADERS}

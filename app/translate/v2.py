@@ -1,5 +1,5 @@
 """The V2 API's rewrites of what it forwards (app/http/v2.py): the compute-template step of RayCluster,
-RayJob and RayService creates and updates, the events' selector, and a watch's time limit. Pure.
+RayJob, RayService and RayCronJob creates and updates, the events' selectors, and a watch's time limit. Pure.
 
 The compute-template step is upstream's: every node group naming a `computeTemplate` gets the
 template's annotation, its CPU and memory on every container, its GPU and extended resources on the
@@ -21,8 +21,11 @@ CLUSTER_SPEC = {
     "rayclusters": ("spec",),
     "rayjobs": ("spec", "rayClusterSpec"),
     "rayservices": ("spec", "rayClusterConfig"),
+    "raycronjobs": ("spec", "jobTemplate", "rayClusterSpec"),  # jobTemplate: a whole RayJobSpec
 }
-RAY_EVENTS = "regarding.apiVersion=ray.io/v1"  # the only events the V2 API shows
+# The only events the V2 API shows: ray.io objects', as each events API names the object.
+RAY_EVENTS = "regarding.apiVersion=ray.io/v1"  # events.k8s.io/v1
+RAY_CORE_EVENTS = "involvedObject.apiVersion=ray.io/v1"  # core v1, the route of clients before KubeRay v1.7
 
 
 def templated_groups(obj: Any, plural: str) -> list[tuple[str, Json]]:
@@ -70,13 +73,15 @@ def with_compute_templates(obj: Json, plural: str, templates: Mapping[str, Compu
     return result
 
 
-def ray_events_query(query: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The caller's query with the field selector narrowed to ray.io objects' events (the caller's
-    own selectors kept, joined by commas, as Kubernetes reads them)."""
+def ray_events_query(query: Iterable[tuple[str, str]], selector: str = RAY_EVENTS) -> list[tuple[str, str]]:
+    """The caller's query with one field selector: the caller's own ones and `selector`, joined by
+    commas. Kubernetes ANDs the terms, so the answer is never wider than `selector` alone; a
+    caller's selector ending in a backslash, which escapes the comma after it, makes `selector`
+    part of the caller's value, where its unescaped `=` is refused (400)."""
     pairs = list(query)
     selectors = [value for key, value in pairs if key == "fieldSelector" and value]
     return [*((key, value) for key, value in pairs if key != "fieldSelector"),
-            ("fieldSelector", ",".join([*selectors, RAY_EVENTS]))]
+            ("fieldSelector", ",".join([*selectors, selector]))]
 
 
 def is_watch(query: Iterable[tuple[str, str]]) -> bool:

@@ -8,7 +8,7 @@ are ServiceAccounts of their own, each with a Role in one namespace:
 * bob: the same, in namespace B;
 * carol: reads of ray.io objects in A, and nothing else.
 Each creates, reads, lists and deletes compute templates, clusters, jobs and services in its own
-namespace through V1 over HTTP and over gRPC, and RayClusters through the V2 API; each gets 403 in
+namespace through V1 over HTTP and over gRPC, and RayClusters and events through the V2 API; each gets 403 in
 the other namespace, for every operation, and for the lists across all namespaces (no cluster-wide
 rights). Reads are answered from the watch caches, and the caches answer nobody what Kubernetes
 would refuse them. `none` and `token` modes are tested in-process.
@@ -36,7 +36,7 @@ from app.types import Json
 from tests.support.api import Send, own_app_with_rpc, status_of
 from tests.support.bodies import cluster_body, job_body, service_body, template_body
 from tests.support.chart import Helm, chart_identity
-from tests.support.kube import Cluster, account_token, account_with_role, fresh_namespaces, json_object
+from tests.support.kube import Cluster, account_token, account_with_role, fresh_namespaces, json_object, raw
 from tests.support.metrics import sample
 from tests.support.rpc import grpc_send
 from tests.support.served import Server, gunicorn
@@ -225,6 +225,21 @@ def test_the_v2_api_acts_as_its_caller(plane: Plane) -> None:
                 status = status_of(refused.value)
                 assert f'User "{caller.username}"' in status["message"], status
             ray.delete_namespaced_custom_object("ray.io", "v1", own, "rayclusters", body["metadata"]["name"])
+            # Both events routes are the caller's too: their Role grants events.k8s.io events in
+            # their namespace, and no core events (the legacy route's) anywhere.
+            raw(client.EventsV1Api(api).list_namespaced_event(own, _preload_content=False)).release_conn()
+            refused_reads: list[tuple[Callable[[], Any], str]] = [
+                (partial(client.EventsV1Api(api).list_namespaced_event, other, _preload_content=False),
+                 "events.k8s.io"),
+                (partial(client.CoreV1Api(api).list_namespaced_event, own), ""),
+            ]
+            for read, group in refused_reads:
+                with pytest.raises(ApiException) as refused:
+                    read()
+                assert refused.value.status == 403
+                message = status_of(refused.value)["message"]
+                assert f'User "{caller.username}"' in message, message
+                assert f'cannot list resource "events" in API group "{group}"' in message, message
 
 
 def test_the_cache_never_answers_a_caller_what_kubernetes_would_refuse(plane: Plane) -> None:

@@ -132,7 +132,7 @@ def test_v2_has_its_own_role_bound_to_the_servers_account(helm: Helm) -> None:
     assert bindings(objects, "ClusterRole") == {"kuberay-apiserver": ("kuberay-apiserver", account),
                                                 "kuberay-apiserver-v2": ("kuberay-apiserver-v2", account)}
     [v2_role] = [r for r in of_kind(objects, "ClusterRole") if r["metadata"]["name"].endswith("-v2")]
-    assert [rule["apiGroups"] for rule in v2_role["rules"]] == [["ray.io"], ["events.k8s.io"], [""], [""]]
+    assert [rule["apiGroups"] for rule in v2_role["rules"]] == [["ray.io"], ["events.k8s.io"], [""], [""], [""]]
 
     v2_off = helm.template("ray-system", "enableAPIServerV2=false")
     assert [r["metadata"]["name"] for r in of_kind(v2_off, "ClusterRole")] == ["kuberay-apiserver"]

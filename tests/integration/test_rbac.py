@@ -226,11 +226,13 @@ def test_v2_role_is_enough_for_the_v2_sequence(
 
         assert done == [step.label for step in v2_sequence.steps() if not step.by_the_server]
         assert {step.atom for step in v2_sequence.steps()} == set(atoms(identity.v2_role))
-        wait_for(lambda: not Kube(cluster.api).items("rayclusters", namespace), timeout=30,
-                 what="the deleted RayClusters to go")
+        wait_for(lambda: not Kube(cluster.api).items("rayclusters", namespace)
+                 and not Kube(cluster.api).items("raycronjobs", namespace), timeout=30,
+                 what="the deleted RayClusters and RayCronJob to go")
         # `*` is every kind and subresource the CRDs serve, with every verb they serve.
         served = client.CustomObjectsApi(cluster.api).get_api_resources("ray.io", "v1").resources
-        assert {"rayclusters", "rayjobs", "rayservices", "rayclusters/status"} <= {r.name for r in served}
+        assert {"rayclusters", "rayjobs", "rayservices", "raycronjobs", "rayclusters/status",
+                "raycronjobs/status"} <= {r.name for r in served}
         denied = [(r.name, verb) for r in served for verb in r.verbs
                    if not allowed(cluster, identity.username, ("ray.io", r.name, verb), namespace)]
         assert denied == []
@@ -243,7 +245,7 @@ def test_every_v2_permission_is_needed(cluster: Cluster, helm: Helm, namespace: 
     with chart_identity(cluster, helm, namespace, tmp_path, only_v2=True) as identity:
         role = identity.v2_role
         granted = atoms(role)
-        assert len(granted) == 16, granted
+        assert len(granted) == 18, granted
         unneeded = []
         with served_as(cluster, identity, tmp_path) as api:
             for atom in granted:
@@ -262,7 +264,8 @@ def test_every_v2_permission_is_needed(cluster: Cluster, helm: Helm, namespace: 
         assert unneeded == []
 
 
-V2_GRANTS = ("update a RayCluster", "patch a RayService")  # (the V2 role's ray.io rule)
+V2_GRANTS = ("update a RayCluster", "patch a RayService",  # (the V2 role's ray.io rule)
+             "list core v1 Events")  # (its core events rule: the server adds the ray.io selector)
 REFUSED_WITH_V2: dict[str, Callable[[client.ApiClient, str], Any]] = {
     **{what: call for what, call in REFUSED.items() if what not in V2_GRANTS},
     "list Services": lambda api, ns: client.CoreV1Api(api).list_namespaced_service(ns),

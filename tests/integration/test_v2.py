@@ -1,6 +1,8 @@
 """The V2 API through the official Kubernetes Python client, whose host is our server (gunicorn, as
 production runs it), against the real control plane: what it creates, reads, patches, watches and
-deletes is what Kubernetes holds and what the V1 API shows; and every refusal of the V2 API.
+deletes is what Kubernetes holds and what the V1 API shows (RayCronJobs too, which the operator v1.6
+serves); the events of ray.io objects, through both events routes, and never another object's; and
+every refusal of the V2 API.
 
 The services proxy is tested in test_v2_proxy.py, CORS in a real browser in tests/browser/.
 """
@@ -47,7 +49,8 @@ def namespaces(cluster: Cluster) -> Iterator[list[str]]:
 
 
 def request(server: Server, method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], Any]:
+            headers: dict[str, str] | None = None, parse: bool = True) -> tuple[int, dict[str, str], Any]:
+    """The answer's status, headers and body: decoded if JSON and `parse` (not a watch's stream)."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -55,8 +58,8 @@ def request(server: Server, method: str, path: str, body: bytes | None = None,
         data = response.read()
     finally:
         conn.close()
-    answer = json.loads(data) if data and response.getheader("Content-Type", "").startswith("application/json") \
-        else data
+    answer = json.loads(data) if parse and data and \
+        response.getheader("Content-Type", "").startswith("application/json") else data
     return response.status, {k.lower(): v for k, v in response.getheaders()}, answer
 
 
@@ -173,6 +176,156 @@ def test_events_are_those_of_ray_objects(server: Server, v2: client.ApiClient, c
     assert names(field_selector="regarding.apiVersion=v1") == []
 
 
+def core_event(cluster: Cluster, namespace: str, name: str, api_version: str, kind: str) -> None:
+    """A core v1 Event about an object, as a controller records one."""
+    client.CoreV1Api(cluster.api).create_namespaced_event(namespace, client.CoreV1Event.model_validate({
+        "metadata": {"name": name}, "reason": "Tested", "message": name, "type": "Normal",
+        "source": {"component": "tests"},
+        "involvedObject": {"apiVersion": api_version, "kind": kind, "name": "c", "namespace": namespace}}))
+
+
+RAY_CORE_EVENTS = ["about-a-raycluster", "about-a-raycronjob"]  # (in the test's namespace)
+OTHERS = (b"about-a-pod", b"about-a-configmap", b"elsewhere-")  # never shown by the legacy events route
+
+
+@pytest.fixture
+def core_events(cluster: Cluster, namespaces: list[str]) -> list[str]:
+    """Events about ray.io objects and about a Pod and a ConfigMap, in the first namespace and the
+    second (`elsewhere-*`)."""
+    first, second = namespaces
+    core_event(cluster, first, "about-a-raycluster", "ray.io/v1", "RayCluster")
+    core_event(cluster, first, "about-a-raycronjob", "ray.io/v1", "RayCronJob")
+    core_event(cluster, first, "about-a-pod", "v1", "Pod")
+    core_event(cluster, first, "about-a-configmap", "v1", "ConfigMap")
+    core_event(cluster, second, "elsewhere-raycluster", "ray.io/v1", "RayCluster")
+    core_event(cluster, second, "elsewhere-pod", "v1", "Pod")
+    return namespaces
+
+
+def test_the_legacy_events_route_reads_ray_objects_events(v2: client.ApiClient, core_events: list[str]) -> None:
+    """`GET /api/v1/namespaces/{ns}/events`, as KubeRay clients before v1.7 read events."""
+    first, second = core_events
+
+    def names(namespace: str = first, **query: Any) -> list[str]:
+        answer = raw(client.CoreV1Api(v2).list_namespaced_event(namespace, _preload_content=False, **query))
+        return sorted(item["metadata"]["name"] for item in json.loads(answer.data)["items"])
+
+    assert names() == RAY_CORE_EVENTS
+    assert names(field_selector="involvedObject.kind=RayCronJob") == ["about-a-raycronjob"]
+    assert names(field_selector="involvedObject.kind=Pod") == []  # the caller's selector cannot widen it
+    assert names(second) == ["elsewhere-raycluster"]
+    # the typed client reads the answer too (core Events need no eventTime)
+    listed = client.CoreV1Api(v2).list_namespaced_event(first)
+    assert sorted(str(event.metadata.name) for event in listed.items) == RAY_CORE_EVENTS
+
+
+@pytest.mark.parametrize("query", [
+    "fieldSelector=involvedObject.apiVersion%21%3Dray.io%2Fv1",
+    "fieldSelector=involvedObject.apiVersion!=ray.io/v1",
+    "fieldSelector=involvedObject.apiVersion%3Dv1",
+    "fieldSelector=involvedObject.kind%3DPod",
+    "fieldSelector=involvedObject.apiVersion%3Dv1&fieldSelector=involvedObject.kind%3DPod",
+    "fieldSelector=involvedObject.apiVersion%3Dv1&fieldSelector=involvedObject.apiVersion%3Dray.io%2Fv1",
+    "fieldSelector=involvedObject.apiVersion%3Dv1%2CinvolvedObject.apiVersion%21%3Dx",  # an encoded comma
+    "fieldSelector=involvedObject.apiVersion=ray.io/v1||involvedObject.apiVersion=v1",
+    "fieldSelector=involvedObject.apiVersion%3Dray.io%2Fv1%7C%7CinvolvedObject.apiVersion%3Dv1",
+    "fieldSelector=,,involvedObject.apiVersion%3Dv1,",
+    "fieldSelector=metadata.namespace%21%3Dx%5C",  # a trailing backslash, escaping the comma after it
+    "fieldSelector=metadata.namespace%21%3Dx%5C%5C",
+    "fieldSelector=involvedObject.apiVersion%3Dv1;fieldSelector=",
+    "fieldSelector=",
+    "fieldSelector",
+    "%66ieldSelector=involvedObject.apiVersion%3Dv1",
+    "fieldselector=involvedObject.apiVersion%3Dv1",
+    "field%53elector=involvedObject.apiVersion%21%3Dray.io%2Fv1",
+    "labelSelector=%21nothing",
+    "labelSelector=",
+    "resourceVersion=0",
+    "resourceVersion=0&resourceVersionMatch=NotOlderThan",
+    "limit=1",
+    "watch=false",
+    "fieldSelector=involvedObject.apiVersion%3Dv1&watch=true&timeoutSeconds=2",
+    "watch=true&timeoutSeconds=2&allowWatchBookmarks=true",
+])
+def test_the_legacy_events_route_cannot_be_widened_by_its_query(server: Server, core_events: list[str],
+                                                                 query: str) -> None:
+    """Whatever the query: ray.io objects' events of the namespace only, or a refusal."""
+    first, _ = core_events
+    status, _, text = request(server, "GET", f"/api/v1/namespaces/{first}/events?{query}", parse=False)
+    assert not any(other in text for other in OTHERS), (query, text[:500])
+    if status == 200 and "watch=true" in query:  # a watch's stream: one object a line
+        changes = [json.loads(line) for line in text.splitlines() if line]
+        assert {change["object"]["involvedObject"]["apiVersion"] for change in changes
+                if change["type"] != "BOOKMARK"} <= {"ray.io/v1"}
+    elif status == 200:
+        answer = json.loads(text)
+        assert answer["kind"] == "EventList"
+        assert {item["involvedObject"]["apiVersion"] for item in answer["items"]} <= {"ray.io/v1"}
+    else:
+        answer = json.loads(text)
+        assert status == 400, (query, status, answer)
+        kubernetes_status(answer, 400)
+
+
+@pytest.mark.parametrize(("method", "path", "code"), [
+    ("GET", "/api/v1/events", 404),
+    ("GET", "/api/v1/events?fieldSelector=involvedObject.apiVersion%3Dray.io%2Fv1", 404),
+    ("GET", "/api/v1/watch/events", 404),
+    ("GET", "/api/v1/watch/namespaces/{ns}/events", 404),
+    ("GET", "/api/v1/namespaces/{ns}/events/about-a-pod", 404),
+    ("GET", "/api/v1/namespaces/{ns}/events/", 404),
+    ("GET", "/api/v1/namespaces/{ns}%2Fevents%2Fabout-a-pod", 404),
+    ("GET", "/api/v1/namespaces/{ns}/events%3FfieldSelector%3D", 404),
+    ("GET", "/api/v1/namespaces/{ns}/events;x", 404),
+    ("GET", "/api/v1/namespaces/{ns}/events/../../{other}/events", 400),
+    ("GET", "/api/v1/namespaces/{ns}/events/%2E%2E/%2E%2E/{other}/events", 400),
+    ("GET", "/api/v1/namespaces/{ns}/../events", 400),
+    ("GET", "/api/v1/namespaces/./events", 400),
+    ("GET", "/api/v1//namespaces/{ns}/events", 400),
+    ("GET", "/api/v1/namespaces/{ns}/pods/../events", 400),
+    ("HEAD", "/api/v1/namespaces/{ns}/events", 405),
+    ("DELETE", "/api/v1/namespaces/{ns}/events", 405),
+    ("POST", "/api/v1/namespaces/{ns}/events", 405),
+    ("PATCH", "/api/v1/namespaces/{ns}/events/about-a-pod", 404),
+    ("DELETE", "/api/v1/namespaces/{ns}/events/about-a-pod", 404),
+])
+def test_the_legacy_events_route_serves_no_other_path_or_method(
+        server: Server, cluster: Cluster, core_events: list[str], method: str, path: str, code: int) -> None:
+    first, second = core_events
+    status, headers, answer = request(server, method, path.format(ns=first, other=second))
+    assert status == code, answer
+    if method != "HEAD":  # a refusal, which holds no event (its message may repeat the path)
+        assert set(kubernetes_status(answer, code)) == {"kind", "apiVersion", "metadata", "status", "message",
+                                                         "reason", "code"}
+    if code == 405:
+        assert headers["allow"] == "GET"
+    # nothing was deleted or changed
+    held = client.CoreV1Api(cluster.api).list_namespaced_event(first).items
+    assert sorted(str(event.metadata.name) for event in held) == sorted(
+        [*RAY_CORE_EVENTS, "about-a-pod", "about-a-configmap"])
+
+
+def test_the_legacy_events_route_watches_ray_objects_events(server: Server, cluster: Cluster,
+                                                            core_events: list[str]) -> None:
+    """A watch sends the events there are (ADDED), then those that come, ray.io objects' only."""
+    first, _ = core_events
+    got: list[bytes] = []
+
+    def follow() -> None:
+        got.append(request(server, "GET", f"/api/v1/namespaces/{first}/events?watch=true&timeoutSeconds=3",
+                           parse=False)[2])
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    time.sleep(1)
+    core_event(cluster, first, "about-a-rayjob", "ray.io/v1", "RayJob")
+    core_event(cluster, first, "about-a-pod-later", "v1", "Pod")
+    follower.join(15)
+    [stream] = got
+    seen = sorted(json.loads(line)["object"]["metadata"]["name"] for line in stream.splitlines() if line)
+    assert seen == sorted([*RAY_CORE_EVENTS, "about-a-rayjob"])
+
+
 def test_a_watch_streams_each_event_as_it_happens(server: Server, v2: client.ApiClient, kube: Kube,
                                                    namespace: str) -> None:
     """Events arrive while the watch is open, long before it ends: nothing waits for the whole stream."""
@@ -281,11 +434,83 @@ def test_the_compute_template_step_on_create_and_update(server: Server, v2: clie
         {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1}
 
 
+def raycronjob(name: str, head_template: str, worker_template: str) -> Json:
+    """A RayCronJob that never runs while the test does (suspended, yearly), its groups naming templates."""
+    head = {"computeTemplate": head_template, "rayStartParams": {}, "template": {"spec": {"containers": [
+        {"name": "ray-head", "image": "rayproject/ray:2.9.0"}]}}}
+    worker = {"groupName": "w", "computeTemplate": worker_template, "replicas": 0, "minReplicas": 0,
+              "maxReplicas": 1, "rayStartParams": {}, "template": {"spec": {"containers": [
+                  {"name": "ray-worker", "image": "rayproject/ray:2.9.0"}]}}}
+    return {"apiVersion": "ray.io/v1", "kind": "RayCronJob", "metadata": {"name": name},
+            "spec": {"schedule": "0 3 1 1 *", "suspend": True, "jobTemplate": {
+                "entrypoint": "python -V", "rayClusterSpec": {"headGroupSpec": head, "workerGroupSpecs": [worker]}}}}
+
+
+def test_raycronjobs_through_v2_get_their_compute_templates(server: Server, v2: client.ApiClient, kube: Kube,
+                                                            namespace: str) -> None:
+    """The operator (v1.6, RayCronJob gate on) serves RayCronJobs; V2 forwards them as the other
+    kinds, completing the job template's cluster from the compute templates it names."""
+    v1_sent(server, "POST", f"/apis/v1/namespaces/{namespace}/compute_templates", template_body(namespace, "small"))
+    v1_sent(server, "POST", f"/apis/v1/namespaces/{namespace}/compute_templates", {
+        "name": "gpu", "namespace": namespace, "cpu": 4, "memory": 16, "gpu": 1,
+        "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]})
+    custom = client.CustomObjectsApi(v2)
+
+    created = json_object(custom.create_namespaced_custom_object(*RAY, namespace, "raycronjobs",
+                                                                 raycronjob("nightly", "small", "gpu")))
+    held = present(kube.get("raycronjobs", namespace, "nightly"))
+    assert held["metadata"]["uid"] == created["metadata"]["uid"]
+    cluster = held["spec"]["jobTemplate"]["rayClusterSpec"]
+    head_pod = cluster["headGroupSpec"]["template"]
+    assert head_pod["metadata"]["annotations"]["ray.io/compute-template"] == "small"
+    assert head_pod["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "2", "memory": "4Gi"},
+                                                              "requests": {"cpu": "2", "memory": "4Gi"}}
+    worker_pod = cluster["workerGroupSpecs"][0]["template"]
+    assert worker_pod["metadata"]["annotations"]["ray.io/compute-template"] == "gpu"
+    assert worker_pod["spec"]["containers"][0]["resources"]["limits"] == {"cpu": "4", "memory": "16Gi",
+                                                                          "nvidia.com/gpu": 1}
+    assert worker_pod["spec"]["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
+
+    # list and get: Kubernetes' object
+    listed = json_object(custom.list_namespaced_custom_object(*RAY, namespace, "raycronjobs"))
+    assert [item["metadata"]["name"] for item in listed["items"]] == ["nightly"]
+    got = json_object(custom.get_namespaced_custom_object(*RAY, namespace, "raycronjobs", "nightly"))
+    assert got["spec"]["jobTemplate"]["rayClusterSpec"] == cluster
+
+    # an update (PUT) is completed too
+    def update() -> bool:
+        current = present(kube.get("raycronjobs", namespace, "nightly"))
+        head = current["spec"]["jobTemplate"]["rayClusterSpec"]["headGroupSpec"]
+        head["computeTemplate"] = "gpu"
+        del head["template"]["spec"]["containers"][0]["resources"]
+        try:
+            custom.replace_namespaced_custom_object(*RAY, namespace, "raycronjobs", "nightly", current)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+            return False
+        return True
+
+    wait_for(update, timeout=30, what="the update")
+    updated = present(kube.get("raycronjobs", namespace, "nightly"))
+    assert updated["spec"]["jobTemplate"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0][
+        "resources"]["limits"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1}
+
+    # delete
+    custom.delete_namespaced_custom_object(*RAY, namespace, "raycronjobs", "nightly")
+    wait_for(lambda: kube.get("raycronjobs", namespace, "nightly") is None, timeout=30, what="the deletion")
+    with pytest.raises(client.ApiException) as gone:
+        custom.get_namespaced_custom_object(*RAY, namespace, "raycronjobs", "nightly")
+    assert gone.value.status == 404
+
+
 @pytest.mark.parametrize(("plural", "kind", "spec_of"), [
     ("rayclusters", "RayCluster", lambda groups: groups),
     ("rayjobs", "RayJob", lambda groups: {"entrypoint": "python -V", "rayClusterSpec": groups}),
     ("rayservices", "RayService", lambda groups: {"serveConfigV2": "applications: []\n",
                                                   "rayClusterConfig": groups}),
+    ("raycronjobs", "RayCronJob", lambda groups: {"schedule": "0 3 1 1 *", "suspend": True, "jobTemplate": {
+        "entrypoint": "python -V", "rayClusterSpec": groups}}),
 ])
 def test_a_missing_compute_template_refuses_the_create_and_writes_nothing(
         server: Server, kube: Kube, namespace: str, plural: str, kind: str, spec_of: Any) -> None:

@@ -40,3 +40,18 @@ def test_a_forwarded_create_gets_its_compute_template_applied(services: Services
 def test_a_forwarded_create_naming_a_missing_template_is_422(services: Services) -> None:
     with pytest.raises(Unprocessable, match=f"^Compute template gone not found in namespace {NS}: the object names"):
         services.v2.with_compute_templates(NS, "rayclusters", raycluster("gone"), "application/json")
+
+
+def test_a_forwarded_raycronjob_gets_its_job_templates_compute_template(services: Services) -> None:
+    """A RayCronJob's cluster is in its job template (`spec.jobTemplate.rayClusterSpec`)."""
+    cluster = json.loads(raycluster(TEMPLATE))["spec"]
+    cron = {"metadata": {"name": "nightly"}, "spec": {"schedule": "0 3 * * *", "jobTemplate": {
+        "entrypoint": "python -V", "rayClusterSpec": cluster}}}
+    body, _ = services.v2.with_compute_templates(NS, "raycronjobs", json.dumps(cron).encode(), "application/json")
+
+    head = json.loads(body)["spec"]["jobTemplate"]["rayClusterSpec"]["headGroupSpec"]["template"]
+    assert head["metadata"]["annotations"] == {"ray.io/compute-template": TEMPLATE}
+    assert head["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+    with pytest.raises(Unprocessable, match="^Compute template gone not found"):
+        services.v2.with_compute_templates(NS, "raycronjobs", json.dumps(cron).encode().replace(
+            TEMPLATE.encode(), b"gone"), "application/json")

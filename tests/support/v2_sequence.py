@@ -1,7 +1,8 @@
 """The V2 API's calls as one sequence: one request for each permission of the chart's V2 role.
 
 The V2 API forwards Kubernetes-style requests to the Kubernetes API with the server's own
-credentials: `/apis/ray.io/v1/...` unchanged, the ray.io events of a namespace, and the proxies of
+credentials: `/apis/ray.io/v1/...` unchanged (RayClusters and RayCronJobs here), the ray.io events of
+a namespace (events.k8s.io and core v1, the route of KubeRay clients before v1.7), and the proxies of
 KubeRay head Services (after the server read the Service and found it labelled
 `app.kubernetes.io/name=kuberay`). The sequence makes those requests through a kubernetes
 ApiClient, so that it runs the same against the API server itself (a client holding the chart's
@@ -26,6 +27,7 @@ from tests.support.kube import json_object
 Atom = tuple[str, str, str]  # (API group, resource, verb): one permission of a role
 RAY = ("ray.io", "v1")
 CLUSTERS = "rayclusters"
+CRONJOBS = "raycronjobs"
 HEAD_LABELS = {"app.kubernetes.io/name": "kuberay"}  # what the server looks for before proxying
 PROXY_PATH = "api"  # under the dashboard's root; one segment: the client sends a "/" in it as %2F
 
@@ -57,6 +59,13 @@ def raycluster(name: str) -> Json:
     pod = {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.7.0"}]}}
     return {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": name},
             "spec": {"rayVersion": "2.7.0", "headGroupSpec": {"rayStartParams": {}, "template": pod}}}
+
+
+def raycronjob(name: str) -> Json:
+    """A RayCronJob that creates no RayJob while the sequence runs (suspended, yearly)."""
+    return {"apiVersion": "ray.io/v1", "kind": "RayCronJob", "metadata": {"name": name},
+            "spec": {"schedule": "0 3 1 1 *", "suspend": True,
+                     "jobTemplate": {"entrypoint": "python -V", "rayClusterSpec": raycluster(name)["spec"]}}}
 
 
 def _stream(answer: Any) -> str:
@@ -99,7 +108,8 @@ def steps() -> list[Step]:
     """One request per permission of the V2 role, in an order in which each can succeed."""
     custom = client.CustomObjectsApi
     core = client.CoreV1Api
-    ray_events = "regarding.apiVersion=ray.io/v1"  # (the selector the server adds)
+    ray_events = "regarding.apiVersion=ray.io/v1"  # (the selectors the server adds)
+    ray_core_events = "involvedObject.apiVersion=ray.io/v1"
 
     def ray(verb: str) -> Atom:
         return ("ray.io", "*", verb)
@@ -132,12 +142,31 @@ def steps() -> list[Step]:
              .delete_namespaced_custom_object(*RAY, ns, CLUSTERS, "v2-a")),
         Step("delete the collection (v2-b)", ray("deletecollection"), lambda api, ns, _: custom(api)
              .delete_collection_namespaced_custom_object(*RAY, ns, CLUSTERS)),
+        Step("create RayCronJob v2-cron", ray("create"), lambda api, ns, _: custom(api)
+             .create_namespaced_custom_object(*RAY, ns, CRONJOBS, raycronjob("v2-cron"))),
+        Step("get v2-cron", ray("get"), lambda api, ns, _: custom(api)
+             .get_namespaced_custom_object(*RAY, ns, CRONJOBS, "v2-cron"),
+             check=lambda answer: answer["spec"]["schedule"] == "0 3 1 1 *"),
+        Step("list RayCronJobs", ray("list"), lambda api, ns, _: custom(api)
+             .list_namespaced_custom_object(*RAY, ns, CRONJOBS),
+             check=lambda answer: _names(answer) == {"v2-cron"}),
+        Step("patch v2-cron", ray("patch"), lambda api, ns, _: custom(api).patch_namespaced_custom_object(
+            *RAY, ns, CRONJOBS, "v2-cron", {"metadata": {"labels": {"v2": "patched"}}}),
+             check=lambda answer: answer["metadata"]["labels"]["v2"] == "patched"),
+        Step("delete v2-cron", ray("delete"), lambda api, ns, _: custom(api)
+             .delete_namespaced_custom_object(*RAY, ns, CRONJOBS, "v2-cron")),
         Step("list the ray.io events", ("events.k8s.io", "events", "list"), lambda api, ns, _: _json(client
              .EventsV1Api(api).list_namespaced_event(ns, field_selector=ray_events, _preload_content=False)),
              check=lambda answer: all(e["regarding"]["apiVersion"] == "ray.io/v1" for e in answer["items"])),
         Step("watch the ray.io events", ("events.k8s.io", "events", "watch"), lambda api, ns, _: _stream(client
              .EventsV1Api(api).list_namespaced_event(ns, field_selector=ray_events, watch=True, timeout_seconds=1,
                                                      _preload_content=False))),
+        Step("list the ray.io core events", ("", "events", "list"), lambda api, ns, _: _json(core(api)
+             .list_namespaced_event(ns, field_selector=ray_core_events, _preload_content=False)),
+             check=lambda answer: all(e["involvedObject"]["apiVersion"] == "ray.io/v1" for e in answer["items"])),
+        Step("watch the ray.io core events", ("", "events", "watch"), lambda api, ns, _: _stream(core(api)
+             .list_namespaced_event(ns, field_selector=ray_core_events, watch=True, timeout_seconds=1,
+                                    _preload_content=False))),
         Step("get the head Service (the server checks its label)", ("", "services", "get"),
              lambda api, ns, svc: core(api).read_namespaced_service(svc, ns),
              check=lambda answer: answer.metadata.labels.items() >= HEAD_LABELS.items(), by_the_server=True),

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from app.translate.v2 import (
+    RAY_CORE_EVENTS,
     bounded_watch_query,
     is_watch,
     ray_events_query,
@@ -43,6 +44,8 @@ OBJECTS: dict[str, Callable[[Json], Json]] = {
     "rayclusters": lambda spec: {"kind": "RayCluster", "spec": spec},
     "rayjobs": lambda spec: {"kind": "RayJob", "spec": {"entrypoint": "python x.py", "rayClusterSpec": spec}},
     "rayservices": lambda spec: {"kind": "RayService", "spec": {"serveConfigV2": "", "rayClusterConfig": spec}},
+    "raycronjobs": lambda spec: {"kind": "RayCronJob", "spec": {"schedule": "0 3 * * *", "jobTemplate": {
+        "entrypoint": "python x.py", "rayClusterSpec": spec}}},
 }
 
 
@@ -50,6 +53,7 @@ SPEC_OF: dict[str, Callable[[Json], Json]] = {
     "rayclusters": lambda o: o["spec"],
     "rayjobs": lambda o: o["spec"]["rayClusterSpec"],
     "rayservices": lambda o: o["spec"]["rayClusterConfig"],
+    "raycronjobs": lambda o: o["spec"]["jobTemplate"]["rayClusterSpec"],
 }
 
 
@@ -124,7 +128,10 @@ def test_the_objects_own_values_are_kept_or_overwritten_as_upstream() -> None:
     ({"spec": {"headGroupSpec": {"computeTemplate": "small"}}}, "rayjobs"),  # a RayJob's groups are deeper
     ({"spec": {"workerGroupSpecs": "x"}}, "rayclusters"),
     (["a", "list"], "rayclusters"),
-    ({"spec": {"headGroupSpec": {"computeTemplate": "small"}}}, "raycronjobs"),  # a kind without the step
+    # a RayCronJob's groups are in its job template, not where a RayJob keeps them
+    ({"spec": {"rayClusterSpec": {"headGroupSpec": {"computeTemplate": "small"}}}}, "raycronjobs"),
+    ({"spec": {"jobTemplate": "x"}}, "raycronjobs"),
+    ({"spec": {"headGroupSpec": {"computeTemplate": "small"}}}, "rayunknowns"),  # a kind without the step
 ])
 def test_objects_naming_no_template_are_left_alone(obj: Any, plural: str) -> None:
     assert template_names(obj, plural) == []
@@ -157,6 +164,12 @@ def test_a_template_named_twice_is_read_once() -> None:
 ])
 def test_events_are_narrowed_to_ray_objects(query: list[tuple[str, str]], expected: list[tuple[str, str]]) -> None:
     assert ray_events_query(query) == expected
+
+
+def test_core_events_are_narrowed_by_their_own_field() -> None:
+    query = [("fieldSelector", "involvedObject.apiVersion!=ray.io/v1"), ("watch", "true")]
+    assert ray_events_query(query, RAY_CORE_EVENTS) == [
+        ("watch", "true"), ("fieldSelector", "involvedObject.apiVersion!=ray.io/v1,involvedObject.apiVersion=ray.io/v1")]
 
 
 @pytest.mark.parametrize(("query", "watching"), [
