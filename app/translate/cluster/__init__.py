@@ -5,7 +5,8 @@ including the pod-template annotations that remember the requested compute templ
 `to_raycluster_spec` / `to_api_cluster_spec` are the cluster spec alone, shared with RayJob and
 RayService translation. One module per sub-object holds both directions of it: `groups`,
 `pod_template`, `resources`, `environment`, `volumes`, `security_context`, `tolerations`,
-`autoscaler`, `auth` (Ray token authentication, an extension of this server). Pure: dicts in, new dicts out; no I/O, no clock (`now` is passed in), no logging.
+`autoscaler`, `auth` (Ray token authentication, an extension of this server). Pure: dicts in,
+new dicts out; no I/O, no clock (`now` is passed in), no logging.
 Input is valid: validation has checked the request, and the service layer has read every
 template `referenced_templates` names and checked it (`check_templates`).
 """

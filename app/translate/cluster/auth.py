@@ -17,9 +17,9 @@ from typing import Any
 from app.translate.common import object_key, omit_zero
 from app.types import Json
 
-TOKEN = "token"
+TOKEN = "token"  # noqa: S105 (a mode's name)
 DISABLED = "disabled"
-TOKEN_KEY = "auth_token"  # the Secret's key (utils.RAY_AUTH_TOKEN_SECRET_KEY)
+TOKEN_KEY = "auth_token"  # noqa: S105 (the Secret's key, utils.RAY_AUTH_TOKEN_SECRET_KEY)
 NAME_LIMIT = 50  # utils.CheckName: longer names keep their last 50 characters
 
 
