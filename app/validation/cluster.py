@@ -3,7 +3,6 @@ volumes, the autoscaler's resources, and the Ray version token authentication ne
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping, Sequence
 from typing import Any
 
