@@ -122,6 +122,7 @@ def build(fake: FakeGateway, route: DashboardRoute) -> Services:
 
 def ready_cluster(services: Services, fake: FakeGateway, name: str, auth: Json | None) -> None:
     body = cluster(name)
+    body["version"] = "2.60.0"  # token authentication needs Ray 2.52.0 or later
     if auth is not None:
         body["clusterSpec"]["authOptions"] = auth  # type: ignore[typeddict-item]
     services.clusters.create(NS, body)
