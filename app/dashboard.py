@@ -30,7 +30,13 @@ import urllib3
 from app.errors import ApiError, DeadlineExceeded, Forbidden, Internal, Unavailable
 from app.metrics import observe_dashboard_call
 from app.settings import DEFAULT_JOB_LOG_LIMIT
-from app.translate.job_submissions import DashboardAt, DirectDashboard, ProxiedDashboard, kubernetes_message
+from app.translate.job_submissions import (
+    DashboardAt,
+    DirectDashboard,
+    ProxiedDashboard,
+    kubernetes_message,
+    token_headers,
+)
 from app.transport import NO_ANSWER, may_have_arrived, transport_cause
 from app.types import Json
 
@@ -85,13 +91,15 @@ class Dashboard:
         self._pool = urllib3.PoolManager(maxsize=POOL_SIZE, retries=urllib3.Retry(total=0, redirect=0))
 
     def call(self, name: str, where: DashboardAt, method: str, path: str, body: Json | None = None,
-             *, tail: bool = False, creates: bool = False) -> Answer:
+             *, tail: bool = False, creates: bool = False, token: str = "") -> Answer:
         """`method path` of the dashboard `where` is, with a JSON body; `tail` keeps only the
-        answer's last `log_limit` bytes; `creates`: a failure after sending leaves the outcome unknown."""
+        answer's last `log_limit` bytes; `creates`: a failure after sending leaves the outcome unknown;
+        `token`: the cluster's Ray token, sent in the header the route lets through (`token_headers`)
+        and nowhere else (no log line or message here names a header)."""
         started = time.perf_counter()
         deadline = time.monotonic() + self._timeout
         outcome = "unreachable"
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": "application/json", **token_headers(where, token)}
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"

@@ -120,6 +120,12 @@ class ClusterSpec(TypedDict, total=False):
     enableInTreeAutoscaling: bool
     autoscalerOptions: AutoscalerOptions
     headServiceAnnotations: dict[str, str]
+    authOptions: AuthOptions  # an extension of this server: Ray token authentication
+
+
+class AuthOptions(TypedDict, total=False):
+    mode: str  # "token" (also when empty) or "disabled"
+    secretName: str
 
 
 class ClusterEvent(TypedDict, total=False):

@@ -230,6 +230,14 @@ class K8s:
             return Refused({"kind": "Status", "code": 410, "message": str(message)})
         raise error("watch", response.status, data)
 
+    # -- Secrets: a Ray cluster's token (job submissions, app/services/job_submissions.py) ---
+
+    def get_secret(self, ns: str, name: str) -> Json:
+        """One Secret, read with the server's own rights (not the caller's): the token of a Ray
+        cluster whose dashboard the caller may already reach through its head Service's proxy. Its
+        data goes to no log, metric or message here: a refusal carries Kubernetes' Status alone."""
+        return self._call("get_secret", "GET", core_path(ns, "secrets", name), as_server=True)
+
     # -- the V2 API: requests forwarded as they came --------------------------------------
 
     def get_service(self, ns: str, name: str) -> Json:

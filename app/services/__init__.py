@@ -71,7 +71,7 @@ class Services:
             rayservices=RayServices(k8s, templates, RAYSERVICES, limits, watched.of(RAYSERVICES) if watched else None,
                                     pods),
             job_submissions=JobSubmissions(clusters, dashboard or Dashboard(api_server=k8s),
-                                           dashboard_route or DashboardRoute(), access),
+                                           dashboard_route or DashboardRoute(), access, k8s),
             v2=V2Api(k8s, templates),
             caches=Caches(watched.informers if watched else ()),
         )

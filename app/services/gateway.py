@@ -56,6 +56,10 @@ class Gateway(ApiServer, Protocol):
 
     def get_service(self, ns: str, name: str) -> Json: ...
 
+    def get_secret(self, ns: str, name: str) -> Json:
+        """A Secret, read with the server's own rights (a Ray cluster's token for its dashboard)."""
+        ...
+
     def forward(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
                 read_timeout: float | None = None) -> Forwarded:
         """A request sent on as it came (the V2 API); Kubernetes' answer, whatever its status."""

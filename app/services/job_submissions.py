@@ -9,16 +9,31 @@ of the dashboard's Jobs REST API (app/dashboard.py), where the server's route fi
 template, or the Kubernetes API server's service proxy: app/translate/job_submissions.py). What
 the dashboard answers is mapped here: an unknown submission 404, its own refusals 400 with its
 message, its failures 503; a submit whose answer never came 504 (app/dashboard.py: it may have run).
+
+A cluster with Ray token authentication (`spec.authOptions.mode: token`, KubeRay 1.6) runs a
+dashboard that refuses every request without its token: each call then reads the token from the
+Secret the cluster names (or the one the operator makes for it), key `auth_token`, and sends it
+(app/translate/job_submissions.py, `token_headers`). The Secret is read with the server's own
+rights, not the caller's: the caller has already been checked for the head Service's proxy, which
+reaches the same dashboard; nothing of the Secret's value reaches an answer or a log. A Secret the
+server cannot read (absent, without the key, or forbidden to it) is 503 naming it or the missing
+permission; a dashboard that refuses the token, or asks for one the cluster does not declare, is
+503 naming that cause, never 400 (the request was not at fault).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from app.auth import Access, Attributes
 from app.dashboard import Answer, Dashboard
-from app.errors import FailedPrecondition, Internal, InvalidInput, NotFound, Unavailable
+from app.errors import FailedPrecondition, Forbidden, Internal, InvalidInput, NotFound, Unavailable
+from app.services.gateway import Gateway
 from app.services.resource import ManagedResource
+from app.translate.cluster.auth import TOKEN_KEY, token_secret
 from app.translate.job_submissions import (
     JOBS,
     DashboardAt,
@@ -48,6 +63,8 @@ class _Dashboard:
     namespace: str
     cluster: str
     where: DashboardAt
+    secret: str | None = None  # the Secret holding the cluster's Ray token; None: Ray runs without one
+    token: str = field(default="", repr=False)  # its value: never shown
 
     def unknown(self, submission_id: str) -> NotFound:
         return NotFound(f"Job submission {submission_id} not found in cluster {self.cluster} "
@@ -58,17 +75,20 @@ class JobSubmissions:
     """The six calls of upstream's RayJobSubmissionService."""
 
     def __init__(self, clusters: ManagedResource[Cluster], dashboard: Dashboard, route: DashboardRoute,
-                 access: Access | None = None) -> None:
+                 access: Access | None = None, secrets: Gateway | None = None) -> None:
+        """`secrets` reads the Ray tokens of clusters with token authentication (None: such a
+        cluster's calls are 503, saying the server has no way to read its token)."""
         self._clusters = clusters
         self._dashboard = dashboard
         self._route = route
         self._access = access
+        self._secrets = secrets
 
     def submit(self, namespace: str, cluster: str, submission: Json) -> Json:
         """Checked before anything is sent; the dashboard's id comes back, or the one asked for."""
         check_submission(submission)
         target = self._target(namespace, cluster, "create")
-        answer = self._dashboard.call("submit", target.where, "POST", JOBS, to_dashboard(submission), creates=True)
+        answer = self._call(target, "submit", "POST", JOBS, to_dashboard(submission), creates=True)
         if not answer.ok:
             raise _refusal(answer, target, f"The Ray dashboard refused the job: {dashboard_message(answer.body)}")
         decoded = _decoded(answer, target, dict)
@@ -82,7 +102,7 @@ class JobSubmissions:
     def list(self, namespace: str, cluster: str) -> Json:
         """Every job the dashboard knows, in any state; a dashboard without the jobs API has none."""
         target = self._target(namespace, cluster, "get")
-        answer = self._dashboard.call("list_jobs", target.where, "GET", JOBS)
+        answer = self._call(target, "list_jobs", "GET", JOBS)
         if answer.status == 404:
             return {}
         if not answer.ok:
@@ -126,11 +146,21 @@ class JobSubmissions:
         An id the route cannot carry as one segment of the path names no job there."""
         if not target.where.carries(submission_id):
             raise target.unknown(submission_id)
-        answer = self._dashboard.call(name, target.where, method, job_path(submission_id, suffix), tail=tail)
+        answer = self._call(target, name, method, job_path(submission_id, suffix), tail=tail)
         if answer.status == 404:
             raise target.unknown(submission_id)
         if not answer.ok:
             raise _refusal(answer, target, f"The Ray dashboard refused: {dashboard_message(answer.body)}")
+        return answer
+
+    def _call(self, target: _Dashboard, name: str, method: str, path: str, body: Json | None = None,
+              *, tail: bool = False, creates: bool = False) -> Answer:
+        """One call of the dashboard, with the cluster's token when it has one; a refusal for want of
+        the right token (401, 403: Ray's token authentication) is the server's to explain, not the caller's."""
+        answer = self._dashboard.call(name, target.where, method, path, body, tail=tail, creates=creates,
+                                      token=target.token)
+        if answer.status in (401, 403):
+            raise _token_refusal(answer, target)
         return answer
 
     def _target(self, namespace: str, cluster: str, verb: str) -> _Dashboard:
@@ -144,10 +174,55 @@ class JobSubmissions:
             raise FailedPrecondition(
                 f"Cluster {cluster} in namespace {namespace} is not ready (state: {state or 'none yet'}): "
                 "jobs are submitted to the Ray dashboard on its head, which serves once the cluster is ready.")
-        return _Dashboard(namespace, cluster, dashboard_at(obj, self._route))
+        secret = token_secret(obj)
+        token = self._token(namespace, cluster, secret) if secret else ""
+        return _Dashboard(namespace, cluster, dashboard_at(obj, self._route), secret, token)
+
+    def _token(self, namespace: str, cluster: str, secret: str) -> str:
+        """The cluster's Ray token, from key `auth_token` of its Secret, read as the server itself."""
+        cannot = f"Cannot read the Ray token of cluster {cluster} (it runs with Ray token authentication)"
+        if self._secrets is None:  # a wiring fault: Services.build hands the gateway in
+            raise Unavailable(f"{cannot}: this server was built without a way to read Secrets.")
+        try:
+            found = self._secrets.get_secret(namespace, secret)
+        except NotFound:
+            raise Unavailable(f"{cannot}: Secret {secret} in namespace {namespace} does not exist (the KubeRay "
+                              "operator makes it for a cluster that names no secretName; a cluster that "
+                              "names one needs its user to make it).") from None
+        except Forbidden:
+            raise Unavailable(f"{cannot}: this server may not read Secret {secret}: it needs `get` on `secrets` "
+                              f"in namespace {namespace} (the chart's value rayTokenAuth grants it).") from None
+        encoded = (found.get("data") or {}).get(TOKEN_KEY)
+        try:
+            token = base64.b64decode(str(encoded or ""), validate=True).decode("latin-1")
+        except (binascii.Error, ValueError):
+            token = ""
+        if not token:
+            raise Unavailable(f"{cannot}: Secret {secret} in namespace {namespace} has no key {TOKEN_KEY} "
+                              "holding a token.")
+        if not _HEADER_SAFE.fullmatch(token):
+            raise Unavailable(f"{cannot}: the token in key {TOKEN_KEY} of Secret {secret} in namespace {namespace} "
+                              "holds characters an HTTP header cannot carry (a line break?).")
+        return token
 
 
 Decoded = TypeVar("Decoded", dict, list)  # type: ignore[type-arg]
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what a header value carries as it is
+
+
+def _token_refusal(answer: Answer, target: _Dashboard) -> Unavailable:
+    """A dashboard that refuses the request for its token: the cluster's token is not Ray's (or Ray
+    wants one the cluster does not declare). Ray's own text is passed on, any echo of the token cut."""
+    said = dashboard_message(answer.body)
+    if target.token:
+        said = said.replace(target.token, "[the token]")
+    if target.secret is not None:
+        return Unavailable(f"The Ray dashboard refused the cluster's token: the {target.where.name} answered "
+                           f"{answer.status} ({said}) to the token in key {TOKEN_KEY} of Secret {target.secret} "
+                           f"in namespace {target.namespace}; is it the token the cluster's Ray was started with?")
+    return Unavailable(f"The Ray dashboard requires a token: the {target.where.name} answered {answer.status} "
+                       f"({said}), and cluster {target.cluster} does not run with Ray token authentication as far as "
+                       "its RayCluster says (spec.authOptions.mode is not token), so this server sends none.")
 
 
 def _decoded(answer: Answer, target: _Dashboard, kind: type[Decoded]) -> Decoded:

@@ -121,6 +121,22 @@ def dashboard_at(cluster: Mapping[str, Any], route: DashboardRoute) -> Dashboard
     return ProxiedDashboard(namespace, name, head_service(cluster), dashboard_port(cluster))
 
 
+def token_headers(where: DashboardAt, token: str) -> dict[str, str]:
+    """The header that carries a cluster's Ray token to its dashboard (none without a token).
+
+    Ray's dashboard (2.60, `ray/_private/authentication/http_token_authentication.py`) reads
+    `Authorization: Bearer <token>` first, then `X-Ray-Authorization` ("for proxies and KubeRay"),
+    then the cookie `ray-authentication-token`. Straight to the dashboard the standard header goes;
+    through the Kubernetes API server's service proxy `Authorization` is the API server's own (it
+    takes it as the server's credentials and never passes it on), so the token goes in
+    `X-Ray-Authorization`, as the operator's dashboard client sends it on either route
+    (ray-operator/controllers/ray/utils/dashboardclient/dashboard_httpclient.go@v1.6.2)."""
+    if not token:
+        return {}
+    header = "X-Ray-Authorization" if isinstance(where, ProxiedDashboard) else "Authorization"
+    return {header: f"Bearer {token}"}
+
+
 def dashboard_url(cluster: Mapping[str, Any], template: str) -> str:
     """The base URL of the cluster's dashboard: `template` with `{name}`, `{namespace}`, `{service}`
     (the head Service) and `{port}` (the dashboard's) filled in from the RayCluster."""

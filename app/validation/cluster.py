@@ -1,7 +1,8 @@
 """Clusters and the cluster spec that jobs and services share: groups, replicas, pull policies,
-volumes and the autoscaler's resources."""
+volumes, the autoscaler's resources, and the Ray version token authentication needs."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,27 @@ def check_cluster(cluster: Mapping[str, Any], namespace: str, limits: Limits = D
     """The cluster's own fields, then its spec."""
     check_request(cluster, namespace, "cluster", "User who create the cluster is empty. Please specify a valid value.")
     check_cluster_spec(cluster.get("clusterSpec"), limits)
+    check_auth_version(cluster.get("clusterSpec"), cluster.get("version", ""))
+
+
+# The operator's rule (ray-operator/controllers/ray/utils/validation.go@v1.6.2, ValidateRayClusterSpec):
+# a RayCluster with token authentication needs Ray 2.52.0 or later, its version read as
+# k8s.io/apimachinery's `version.ParseGeneric` reads it (`v` first allowed, at least two numbers).
+AUTH_MIN_VERSION = (2, 52, 0)
+_GENERIC_VERSION = re.compile(r"v?([0-9]+(?:\.[0-9]+)+)")
+
+
+def check_auth_version(spec: Mapping[str, Any] | None, version: str) -> None:
+    """Token authentication (`authOptions` with mode `token`, or none: the default) with a Ray the
+    operator would refuse it for: refused here, before the object the operator would never start."""
+    options = (spec or {}).get("authOptions")
+    if options is None or options.get("mode") == "disabled":
+        return
+    parsed = _GENERIC_VERSION.fullmatch(str(version))
+    numbers = tuple(int(part) for part in parsed.group(1).split(".")) if parsed else ()
+    if numbers < AUTH_MIN_VERSION:
+        raise InvalidInput(f"Field 'clusterSpec.authOptions' asks for Ray token authentication, which needs Ray "
+                           f'2.52.0 or later (the KubeRay operator refuses older), and the version is "{version}".')
 
 
 def check_cluster_spec(spec: Mapping[str, Any] | None, limits: Limits = DEFAULT_LIMITS) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.validation.cluster import check_cluster_spec
+from app.validation.cluster import check_auth_version, check_cluster_spec
 from app.validation.common import DEFAULT_LIMITS, Limits, check_quantity, check_request
 
 # An example of each quantity, for the refusal.
@@ -16,6 +16,7 @@ def check_job(job: Mapping[str, Any], namespace: str, limits: Limits = DEFAULT_L
     check_request(job, namespace, "job", "User who create the job is empty. Please specify a valid value.")
     if job.get("clusterSpec") is not None or not job.get("clusterSelector"):
         check_cluster_spec(job.get("clusterSpec"), limits)
+        check_auth_version(job.get("clusterSpec"), job.get("version", ""))
     submitter = job.get("jobSubmitter") or {}
     for field, example in _SUBMITTER_EXAMPLES.items():
         if value := submitter.get(field):

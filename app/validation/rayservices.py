@@ -7,7 +7,7 @@ from typing import Any
 
 from app.errors import InvalidInput
 from app.translate.rayservices import GRAPH, route_prefixes
-from app.validation.cluster import check_spec_contents, check_spec_groups
+from app.validation.cluster import check_auth_version, check_spec_contents, check_spec_groups
 from app.validation.common import DEFAULT_LIMITS, Limits, check_request, check_yaml_mapping
 
 
@@ -28,6 +28,7 @@ def check_service(service: Mapping[str, Any], namespace: str, limits: Limits = D
     if has_graph:
         _check_graph(service[GRAPH])
     check_spec_contents(spec)
+    check_auth_version(spec, service.get("version", ""))
 
 
 def _check_graph(graph: Mapping[str, Any]) -> None:

@@ -36,6 +36,9 @@ VARIANTS = {
     "auth-kubernetes-single-namespace": ["auth.mode=kubernetes", "singleNamespaceInstall=true"],
     "auth-token": ["auth.mode=token", "auth.token=s3cret"],
     "auth-token-existing-secret": ["auth.mode=token", "auth.existingSecret=my-token"],
+    "ray-token-auth": ["rayTokenAuth=true"],
+    "ray-token-auth-single-namespace-named": ["rayTokenAuth=true", "singleNamespaceInstall=true",
+                                              "rayTokenSecretNames={team-token,other-token}"],
 }
 # How many objects of each kind: with V2 (the default), the roles and bindings come in pairs; the
 # `kubernetes` auth mode adds a third pair, cluster-wide whatever the install; the `token` mode a
@@ -56,6 +59,8 @@ KINDS = {
     "auth-kubernetes-single-namespace": with_server(Role=2, RoleBinding=2, ClusterRole=1, ClusterRoleBinding=1),
     "auth-token": with_server(Secret=1, ClusterRole=2, ClusterRoleBinding=2),
     "auth-token-existing-secret": with_server(ClusterRole=2, ClusterRoleBinding=2),
+    "ray-token-auth": with_server(ClusterRole=2, ClusterRoleBinding=2),
+    "ray-token-auth-single-namespace-named": with_server(Role=2, RoleBinding=2),
 }
 # Secrets of one's own the variants name (auth.existingSecret), as the server would read them.
 OWN_SECRETS = {"my-token": {"token": "t0ken-of-my-own"}}
@@ -152,6 +157,22 @@ def test_single_namespace_mode_grants_nothing_cluster_wide(helm: Helm) -> None:
     assert not of_kind(objects, "ClusterRoleBinding")
     assert not of_kind(helm.template("team-a", "rbacEnable=false"), "Role")
     assert not of_kind(helm.template("ray-system", "rbacEnable=false"), "ClusterRole")
+
+
+def test_ray_token_auth_grants_get_on_secrets_alone_and_only_when_asked(helm: Helm) -> None:
+    """Reading Secrets is the one permission the server takes only for clusters with Ray token
+    authentication: off by default, `get` alone when on, narrowed to names when given."""
+    def secret_rules(*values: str) -> list[Json]:
+        objects = helm.template("team-a", *values)
+        roles = [r for r in of_kind(objects, "ClusterRole") + of_kind(objects, "Role")
+                 if r["metadata"]["name"] == "kuberay-apiserver"]
+        return [rule for rule in roles[0]["rules"] if "secrets" in rule["resources"]]
+
+    assert secret_rules() == []
+    assert secret_rules("rayTokenSecretNames={a}") == []  # the names alone grant nothing
+    assert secret_rules("rayTokenAuth=true") == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    assert secret_rules("rayTokenAuth=true", "singleNamespaceInstall=true", "rayTokenSecretNames={team-token}") == \
+        [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["team-token"]}]
 
 
 def test_deployment_runs_locked_down_with_probes(helm: Helm) -> None:

@@ -26,7 +26,7 @@ from starlette.testclient import TestClient
 from app.types import Json
 from devcluster import node
 from tests.support.api import ok
-from tests.support.bodies import job_body, service_body, template_body
+from tests.support.bodies import cluster_body, job_body, service_body, template_body
 from tests.support.kube import Cluster, fresh_namespaces, raw
 from tests.support.real_ray import (
     WORKER_GROUP,
@@ -133,6 +133,47 @@ def test_a_job_submitted_with_no_address_set_prints_42(ray_on_node: RayOnNode, s
     assert info["status"] == "SUCCEEDED", info
     log = json.loads(http.request("GET", f"{root}/log/{sid}").data)["log"]
     assert "42" in log.split(), log
+
+
+# -- Ray token authentication ------------------------------------------------------------------
+
+TOKEN_CLUSTER = "token-cluster"
+TOKEN_RAY_VERSION = "2.60.0"  # the image's Ray; the operator requires 2.52.0 or later for tokens
+TOKEN_RAY_IMAGE = "rayproject/ray:2.46.0"  # the tag under which the node holds the image built here (Ray 2.60.0)
+
+
+def test_a_job_runs_on_a_cluster_with_ray_token_authentication(cluster: Cluster, guide_ns: str, app: Any) -> None:
+    """A cluster made with `authOptions: {mode: token}`: the operator makes its token Secret and starts
+    Ray with it, whose dashboard then refuses requests without the token; a job submitted through the
+    server (through the API server's service proxy, the token in X-Ray-Authorization) runs, and its
+    log is read. One cluster, head only, deleted at the end."""
+    api = app.test_client()
+    body = cluster_body(guide_ns, TOKEN_CLUSTER)
+    body["version"] = TOKEN_RAY_VERSION
+    spec = body["clusterSpec"]
+    spec["headGroupSpec"]["image"] = TOKEN_RAY_IMAGE
+    spec["workerGroupSpec"] = []  # the head alone runs the job
+    spec["authOptions"] = {"mode": "token"}
+    created = ok(api.post(f"/apis/v1/namespaces/{guide_ns}/clusters", json=body))
+    assert created["clusterSpec"]["authOptions"] == {"mode": "token"}
+    try:
+        wait_for(lambda: ok(api.get(f"/apis/v1/namespaces/{guide_ns}/clusters/{TOKEN_CLUSTER}"))
+                 .get("clusterState") == "ready", timeout=300, interval=1.0, what="the token cluster to be ready")
+        core = client.CoreV1Api(cluster.api)
+        assert (core.read_namespaced_secret(TOKEN_CLUSTER, guide_ns).data or {}).get("auth_token")  # the operator's
+        # Ray checks tokens: without one, its dashboard refuses (401) through the proxy too.
+        with pytest.raises(client.ApiException) as caught:
+            core.connect_get_namespaced_service_proxy_with_path(
+                f"{TOKEN_CLUSTER}-head-svc:dashboard", guide_ns, "api/jobs/", _preload_content=True)
+        assert caught.value.status == 401, caught.value.body
+
+        root = f"/apis/v1/namespaces/{guide_ns}/jobsubmissions/{TOKEN_CLUSTER}"
+        sid = ok(api.post(root, json={"entrypoint": PRINT_42}))["submissionId"]
+        info = wait_status(lambda: ok(api.get(f"{root}/{sid}")), TERMINAL)
+        assert info["status"] == "SUCCEEDED", info
+        assert "42" in ok(api.get(f"{root}/log/{sid}"))["log"].split()
+    finally:
+        api.delete(f"/apis/v1/namespaces/{guide_ns}/clusters/{TOKEN_CLUSTER}")
 
 
 # -- the autoscaler ----------------------------------------------------------------------------

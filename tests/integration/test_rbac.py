@@ -42,7 +42,7 @@ from app.k8s import K8s
 from app.types import Json
 from tests.support import seed_sequence, v2_sequence
 from tests.support.api import GatewayCalls, Send, gateway_methods, ok, own_app, ready, refused
-from tests.support.bodies import template_body
+from tests.support.bodies import cluster_body, template_body
 from tests.support.chart import (
     Helm,
     Identity,
@@ -52,6 +52,7 @@ from tests.support.chart import (
     without,
 )
 from tests.support.kube import Cluster, Kube, account_token, account_with_role, fresh_namespaces
+from tests.support.net import closed_port
 from tests.support.served import gunicorn, kubernetes_client
 from tests.support.waiting import wait_for
 
@@ -63,6 +64,8 @@ AUTH_CALLS = {"review_token", "review_access"}  # made in the `kubernetes` auth 
 # Job submissions through the API server's service proxy: made only by a server outside the cluster
 # (the chart's runs in a pod and reaches the heads by cluster DNS), and not by the seed sequence.
 PROXY_CALLS = {"send"}
+# Job submissions to a cluster with Ray token authentication: the `rayTokenAuth` rule's, off by default.
+TOKEN_CALLS = {"get_secret"}
 
 
 # -- the server, with every refusal it meets recorded ----------------------------------------
@@ -113,7 +116,7 @@ def test_chart_rbac_is_enough_for_the_seed_sequence(
                 assert refusals == []
                 made |= set(calls.counts)
         # every kind of V1 call was made, and allowed
-        assert made == gateway_methods() - V2_CALLS - AUTH_CALLS - PROXY_CALLS
+        assert made == gateway_methods() - V2_CALLS - AUTH_CALLS - PROXY_CALLS - TOKEN_CALLS
         kube = Kube(cluster.api)
         assert kube.get("rayservices", namespace, "test-v2") is not None
         assert kube.get("rayjobs", other_namespace, "job-test") is not None
@@ -192,6 +195,77 @@ def test_the_identity_is_refused_what_the_server_does_not_need(
         api = identity.api()
         client.CoreV1Api(api).list_namespaced_config_map(namespace)  # the token does work
         assert answers_to(REFUSED, api, namespace) == dict.fromkeys(REFUSED, 403)
+
+
+# -- the Ray token rule (rayTokenAuth) ------------------------------------------------------------
+
+SECRETS_GET = ("", "secrets", "get")
+RAY_TOKEN_VERSION = "2.60.0"  # the operator requires 2.52.0 or later for token authentication
+
+
+def token_cluster(cluster: Cluster, namespace: str, name: str) -> None:
+    """A ready cluster with Ray token authentication, made through the API as administrator, and
+    the Secret the operator makes for it."""
+    with own_app(K8s.from_kubeconfig(str(cluster.kubeconfig)), cache=False) as api:
+        ok(api.post(f"/apis/v1/namespaces/{namespace}/compute_templates", json=template_body(namespace)))
+        body = cluster_body(namespace, name)
+        body["version"] = RAY_TOKEN_VERSION
+        body["clusterSpec"]["authOptions"] = {"mode": "token"}
+        ok(api.post(f"/apis/v1/namespaces/{namespace}/clusters", json=body))
+        wait_for(lambda: ok(api.get(f"/apis/v1/namespaces/{namespace}/clusters/{name}")).get("clusterState") == "ready",
+                 timeout=90, what="the operator to make the cluster ready")
+    def made() -> bool:
+        try:
+            client.CoreV1Api(cluster.api).read_namespaced_secret(name, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    wait_for(made, timeout=30, what="the operator to make the cluster's token Secret")
+
+
+def submitted_as(identity: Identity, namespace: str, name: str, dashboard: str) -> tuple[str, GatewayCalls]:
+    """The refusal of a job submission to the cluster by the server running as the identity, whose
+    dashboards are all at `dashboard` (a closed port: what counts is what comes before)."""
+    k8s = K8s.from_kubeconfig(str(identity.kubeconfig))
+    calls = GatewayCalls(k8s)
+    with own_app(k8s, cache=False, dashboard_url=dashboard, dashboard_timeout=1) as api:
+        message = refused(api.post(f"/apis/v1/namespaces/{namespace}/jobsubmissions/{name}",
+                                   json={"entrypoint": "true"}), 503, 14)
+    return message, calls
+
+
+def test_the_ray_token_rule_is_get_on_secrets_alone_needed_and_enough(
+    cluster: Cluster, helm: Helm, namespace: str, tmp_path: Path
+) -> None:
+    """With rayTokenAuth the role grants `get` on `secrets` and nothing else of Secrets: the server
+    reads the token of a cluster with token authentication with it, and without it the submission is
+    503 naming the permission."""
+    token_cluster(cluster, namespace, "tok")
+    dashboard = f"http://127.0.0.1:{closed_port()}"
+    rbac = client.RbacAuthorizationV1Api(cluster.api)
+    with chart_identity(cluster, helm, namespace, tmp_path, V1_ONLY, "rayTokenAuth=true") as identity:
+        role = identity.role
+        assert [rule for rule in role["rules"] if "secrets" in rule["resources"]] == \
+            [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+        assert not allowed(cluster, identity.username, ("", "secrets", "list"), namespace)
+        assert not allowed(cluster, identity.username, ("", "secrets", "watch"), namespace)
+
+        message, calls = submitted_as(identity, namespace, "tok", dashboard)
+        assert message == f"The Ray dashboard at {dashboard} cannot be reached: cannot connect."  # the token was read
+        assert calls.counts["get_secret"] == 1
+        assert calls.refusals == []
+
+        rbac.patch_cluster_role(role["metadata"]["name"], {"rules": without(role, SECRETS_GET)})
+        wait_for(partial(allowed, cluster, identity.username, SECRETS_GET, namespace), until=operator.not_,
+                 timeout=20, what="get on secrets to be revoked")
+        message, calls = submitted_as(identity, namespace, "tok", dashboard)
+        assert message == ("Cannot read the Ray token of cluster tok (it runs with Ray token authentication): this "
+                           f"server may not read Secret tok: it needs `get` on `secrets` in namespace {namespace} "
+                           "(the chart's value rayTokenAuth grants it).")
+        assert any('cannot get resource "secrets" in API group ""' in refusal for refusal in calls.refusals)
 
 
 # -- the V2 role ----------------------------------------------------------------------------------

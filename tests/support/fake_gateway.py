@@ -11,7 +11,8 @@ stale resourceVersion (Conflict). Unlike Kubernetes, the pages of one list do no
 snapshot, and nothing is proxied: `forward` and `send` are Unavailable. Of a pod's dry run
 (`check_pod`) it keeps one rule of Kubernetes' validation, a toleration's operator, and notes each
 pod it was asked about (`checked_pods`); with `may_create_pods` off it refuses them all (403), as
-RBAC refuses an identity not granted `create` on `pods`.
+RBAC refuses an identity not granted `create` on `pods`, and with `may_read_secrets` off every
+`get_secret` (403), as RBAC refuses one not granted `get` on `secrets`.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class FakeGateway:
         self._revision = 0  # the last write's
         self.checked_pods: list[tuple[str, Json]] = []  # (namespace, pod) of each dry run, in order
         self.may_create_pods = True
+        self.may_read_secrets = True
 
     # -- what tests use, as another client of the API server ---------------------------------
 
@@ -153,6 +155,12 @@ class FakeGateway:
 
     def get_service(self, ns: str, name: str) -> Json:
         return copy.deepcopy(self._stored("services", ns, name))
+
+    def get_secret(self, ns: str, name: str) -> Json:
+        if not self.may_read_secrets:
+            raise Forbidden(f'secrets "{name}" is forbidden: User "server" cannot get resource "secrets" in API group '
+                            f'"" in the namespace "{ns}"')
+        return copy.deepcopy(self._stored("secrets", ns, name))
 
     def forward(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None,
                 read_timeout: float | None = None) -> Forwarded:

@@ -95,11 +95,19 @@ class RayHead:
 
     def __init__(self, state_dir: Path, *, venv: Path | None = None, num_cpus: int = 2,
                  object_store_mb: int = 80, start_timeout: float = START_TIMEOUT,
-                 env: dict[str, str] | None = None, resources: dict[str, float] | None = None) -> None:
+                 env: dict[str, str] | None = None, resources: dict[str, float] | None = None,
+                 token: str = "") -> None:
         """`env` adds to Ray's environment, e.g. RAY_JOB_START_TIMEOUT_SECONDS (900 by default:
-        how long a job waiting for resources stays PENDING before Ray fails it)."""
+        how long a job waiting for resources stays PENDING before Ray fails it). With `token`, Ray
+        runs with token authentication (Ray 2.60 reads `RAY_AUTH_MODE=token` and the token from
+        `RAY_AUTH_TOKEN`, as the KubeRay operator sets them in a head's container): its dashboard
+        then refuses every request without `Authorization: Bearer <token>` (or `X-Ray-Authorization`)
+        but a few public paths, 401 without a token and 403 with another."""
         self.state_dir = Path(state_dir)
+        self.token = token
         self.extra_env = dict(env or {})
+        if token:
+            self.extra_env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.venv = venv or ray_venv()
         self.num_cpus = num_cpus
@@ -316,8 +324,10 @@ class RayHead:
     # -- helpers --
 
     def _answers(self, path: str, timeout: float = 2.0) -> bool:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as resp:
+            with urllib.request.urlopen(urllib.request.Request(self.url + path, headers=headers),
+                                        timeout=timeout) as resp:
                 return bool(resp.status == 200)
         except (OSError, urllib.error.URLError):
             return False

@@ -1,5 +1,6 @@
 """proto/ against upstream's protos (`proto/{cluster,config,job,serve,job_submission,error}.proto@v1.7.0`):
-bytes built by hand, names, services, enums.
+bytes built by hand, names, services, enums. This server's one extension (`ClusterSpec.auth_options`,
+field 1001, and its message `AuthOptions`) is in the tables too, marked as such.
 
 The tables below are transcribed from those files, not read from them at test time. A renumbered field,
 a changed type or label, a field or message added or missing, or stale generated modules each fail here.
@@ -99,6 +100,12 @@ MESSAGES: dict[str, dict[str, list[Row]]] = {
             ("enableInTreeAutoscaling", 3, "bool", "singular", "enableInTreeAutoscaling"),
             ("autoscalerOptions", 4, "proto.AutoscalerOptions", "singular", "autoscalerOptions"),
             ("headServiceAnnotations", 5, "map<string, string>", "map", "headServiceAnnotations"),
+            # An extension of this server, not upstream's: numbered far above upstream's fields.
+            ("auth_options", 1001, "proto.AuthOptions", "singular", "authOptions"),
+        ],
+        "AuthOptions": [  # an extension of this server, not upstream's: Ray token authentication
+            ("mode", 1, "string", "singular", "mode"),
+            ("secret_name", 2, "string", "singular", "secretName"),
         ],
         "Volume": [
             ("mount_path", 1, "string", "singular", "mountPath"),

@@ -68,6 +68,8 @@ REFUSALS: list[tuple[str, str, Callable[[], str]]] = [
     ("ClusterRefused", "autoscaler", lambda: refusal(lambda: check_cluster(
         {**CLUSTER, "clusterSpec": {**SPEC, "enableInTreeAutoscaling": True, "autoscalerOptions": {"cpu": "lots"}}},
         "ns"))),
+    ("ClusterRefused", "auth-version", lambda: refusal(lambda: check_cluster(
+        {**CLUSTER, "version": "2.51.9", "clusterSpec": {**SPEC, "authOptions": {"mode": "token"}}}, "ns"))),
     ("ClusterRefused", "kubernetes",
      lambda: 'RayCluster.ray.io "c" is invalid: metadata.annotations: Invalid value: "a b": name part must consist'),
     ("ComputeTemplateRefused", "pods", lambda: refusal_message(

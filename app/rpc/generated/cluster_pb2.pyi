@@ -182,7 +182,7 @@ class Cluster(_message.Message):
     def __init__(self, name: _Optional[str] = ..., namespace: _Optional[str] = ..., user: _Optional[str] = ..., version: _Optional[str] = ..., environment: _Optional[_Union[Cluster.Environment, str]] = ..., cluster_spec: _Optional[_Union[ClusterSpec, _Mapping]] = ..., annotations: _Optional[_Mapping[str, str]] = ..., envs: _Optional[_Union[EnvironmentVariables, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cluster_state: _Optional[str] = ..., events: _Optional[_Iterable[_Union[ClusterEvent, _Mapping]]] = ..., service_endpoint: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ClusterSpec(_message.Message):
-    __slots__ = ("head_group_spec", "worker_group_spec", "enableInTreeAutoscaling", "autoscalerOptions", "headServiceAnnotations")
+    __slots__ = ("head_group_spec", "worker_group_spec", "enableInTreeAutoscaling", "autoscalerOptions", "headServiceAnnotations", "auth_options")
     class HeadServiceAnnotationsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -195,12 +195,22 @@ class ClusterSpec(_message.Message):
     ENABLEINTREEAUTOSCALING_FIELD_NUMBER: _ClassVar[int]
     AUTOSCALEROPTIONS_FIELD_NUMBER: _ClassVar[int]
     HEADSERVICEANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
+    AUTH_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     head_group_spec: HeadGroupSpec
     worker_group_spec: _containers.RepeatedCompositeFieldContainer[WorkerGroupSpec]
     enableInTreeAutoscaling: bool
     autoscalerOptions: AutoscalerOptions
     headServiceAnnotations: _containers.ScalarMap[str, str]
-    def __init__(self, head_group_spec: _Optional[_Union[HeadGroupSpec, _Mapping]] = ..., worker_group_spec: _Optional[_Iterable[_Union[WorkerGroupSpec, _Mapping]]] = ..., enableInTreeAutoscaling: _Optional[bool] = ..., autoscalerOptions: _Optional[_Union[AutoscalerOptions, _Mapping]] = ..., headServiceAnnotations: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    auth_options: AuthOptions
+    def __init__(self, head_group_spec: _Optional[_Union[HeadGroupSpec, _Mapping]] = ..., worker_group_spec: _Optional[_Iterable[_Union[WorkerGroupSpec, _Mapping]]] = ..., enableInTreeAutoscaling: _Optional[bool] = ..., autoscalerOptions: _Optional[_Union[AutoscalerOptions, _Mapping]] = ..., headServiceAnnotations: _Optional[_Mapping[str, str]] = ..., auth_options: _Optional[_Union[AuthOptions, _Mapping]] = ...) -> None: ...
+
+class AuthOptions(_message.Message):
+    __slots__ = ("mode", "secret_name")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    SECRET_NAME_FIELD_NUMBER: _ClassVar[int]
+    mode: str
+    secret_name: str
+    def __init__(self, mode: _Optional[str] = ..., secret_name: _Optional[str] = ...) -> None: ...
 
 class Volume(_message.Message):
     __slots__ = ("mount_path", "volume_type", "name", "source", "read_only", "host_path_type", "mount_propagation_mode", "storageClassName", "accessMode", "storage", "items")

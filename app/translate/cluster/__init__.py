@@ -5,7 +5,8 @@ including the pod-template annotations that remember the requested compute templ
 `to_raycluster_spec` / `to_api_cluster_spec` are the cluster spec alone, shared with RayJob and
 RayService translation. One module per sub-object holds both directions of it: `groups`,
 `pod_template`, `resources`, `environment`, `volumes`, `security_context`, `tolerations`,
-`autoscaler`. Pure: dicts in, new dicts out; no I/O, no clock (`now` is passed in), no logging.
+`autoscaler`, `auth` (Ray token authentication, an extension of this server). Pure: dicts in,
+new dicts out; no I/O, no clock (`now` is passed in), no logging.
 Input is valid: validation has checked the request, and the service layer has read every
 template `referenced_templates` names and checked it (`check_templates`).
 """
@@ -28,6 +29,7 @@ from app.constants import (
     USER_LABEL,
     VERSION_LABEL,
 )
+from app.translate.cluster.auth import to_api_auth_options, to_auth_options
 from app.translate.cluster.autoscaler import to_api_autoscaler_options, to_autoscaler_options
 from app.translate.cluster.groups import to_api_head_group, to_api_worker_group, to_head_group, to_worker_group
 from app.translate.common import go_time_string, metadata, omit_zero, to_rfc3339
@@ -94,6 +96,8 @@ def to_raycluster_spec(spec: Mapping[str, Any], templates: Templates, version: s
         built["enableInTreeAutoscaling"] = True
         if spec.get("autoscalerOptions") is not None:
             built["autoscalerOptions"] = to_autoscaler_options(spec["autoscalerOptions"])
+    if spec.get("authOptions") is not None:
+        built["authOptions"] = to_auth_options(spec["authOptions"])
     return built
 
 
@@ -131,6 +135,8 @@ def to_api_cluster_spec(spec: Mapping[str, Any]) -> Json:
         api_spec["enableInTreeAutoscaling"] = True
         if spec.get("autoscalerOptions") is not None:
             api_spec["autoscalerOptions"] = to_api_autoscaler_options(spec["autoscalerOptions"])
+    if auth := to_api_auth_options(spec.get("authOptions") or {}):
+        api_spec["authOptions"] = auth
     return api_spec
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from app.errors import InvalidInput
+from app.translate.cluster.auth import token_secret
 from app.translate.job_submissions import (
     IN_CLUSTER_URL,
     DashboardRoute,
@@ -26,6 +27,7 @@ from app.translate.job_submissions import (
     submission_info,
     submission_list,
     to_dashboard,
+    token_headers,
 )
 from app.types import Json
 from app.validation.job_submissions import check_submission
@@ -381,3 +383,32 @@ def test_the_dashboards_own_answers_are_never_read_as_kubernetes(answer: bytes) 
 ])
 def test_a_jobs_path_keeps_its_id_one_segment(submission_id: str, suffix: str, path: str) -> None:
     assert job_path(submission_id, suffix) == path
+
+
+# -- Ray token authentication ---------------------------------------------------------------------
+
+def _token_cluster(name: str, options: Json | None) -> Json:
+    spec: Json = {} if options is None else {"authOptions": options}
+    return {"metadata": {"name": name, "namespace": "ns"}, "spec": spec}
+
+
+@pytest.mark.parametrize(("name", "options", "secret"), [
+    ("rc", None, None),
+    ("rc", {"mode": "disabled"}, None),
+    ("rc", {"mode": ""}, None),  # the operator turns token mode on for "token" spelled out only
+    ("rc", {"mode": "token", "enableK8sTokenAuth": True}, None),  # Kubernetes' tokens: no Secret
+    ("rc", {"mode": "token"}, "rc"),
+    ("rc", {"mode": "token", "secretName": ""}, "rc"),
+    ("rc", {"mode": "token", "secretName": "team-token"}, "team-token"),
+    # utils.CheckName: the last 50 characters, and a leading digit or punctuation becomes "r"
+    ("a" * 10 + "-" + "b" * 49, {"mode": "token"}, "r" + "b" * 49),
+    ("x" * 7 + "1" + "c" * 49, {"mode": "token"}, "r" + "c" * 49),
+])
+def test_the_token_secret_is_the_operators_or_the_one_named(name: str, options: Json | None, secret: str | None) -> None:
+    assert token_secret(_token_cluster(name, options)) == secret
+
+
+def test_the_token_goes_in_the_header_each_route_lets_through() -> None:
+    assert token_headers(DirectDashboard("http://h:8265"), "t0k") == {"Authorization": "Bearer t0k"}
+    assert token_headers(ProxiedDashboard("ns", "rc", "rc-head-svc", 8265), "t0k") == {"X-Ray-Authorization": "Bearer t0k"}
+    assert token_headers(DirectDashboard("http://h:8265"), "") == {}
