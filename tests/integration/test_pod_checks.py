@@ -14,7 +14,7 @@ from app.constants import COMPUTE_TEMPLATE_LABEL, CONFIG_TYPE_COMPUTE_TEMPLATE, 
 from app.types import Json
 from tests.support.api import ok, refused
 from tests.support.bodies import cluster_body, job_body, service_body, template_body
-from tests.support.kube import Cluster, Kube, present
+from tests.support.kube import Cluster, Kube, finalized_rayservice, present
 from tests.support.waiting import wait_for
 
 V1 = "/apis/v1/namespaces"
@@ -94,7 +94,7 @@ def test_a_rayservice_update_kubernetes_would_refuse_changes_nothing(
     namespace = with_template
     plant_template(app_client, cluster, namespace, [{"operator": "Equal"}])
     ok(app_client.post(f"{V1}/{namespace}/services", json=service_body(namespace)))
-    before = present(kube.get("rayservices", namespace, "test-v2"))
+    before = finalized_rayservice(kube, namespace, "test-v2")
 
     answer = app_client.put(f"{V1}/{namespace}/services/test-v2",
                             json=with_worker_template(service_body(namespace), HAND_MADE))

@@ -13,7 +13,7 @@ from app.k8s import K8s
 from app.types import Json
 from tests.support.api import ok, own_app, refused
 from tests.support.bodies import cluster_body, job_body, service_body
-from tests.support.kube import PLURALS, Cluster, Kube, present
+from tests.support.kube import PLURALS, Cluster, Kube, finalized_rayservice, present
 
 BODIES: dict[str, Callable[[str], Json]] = {"clusters": cluster_body, "jobs": job_body, "services": service_body}
 
@@ -47,7 +47,7 @@ def test_a_service_update_is_checked_and_leaves_the_service_as_it_was(
     base = f"/apis/v1/namespaces/{with_template}/services"
     body = service_body(with_template)
     ok(app_client.post(base, json=body))
-    before = present(kube.get("rayservices", with_template, body["name"]))
+    before = finalized_rayservice(kube, with_template, body["name"])
 
     message = refused(app_client.put(f"{base}/{body['name']}",
                                      json=with_worker(body, replicas=10, minReplicas=1, maxReplicas=5)), 400, 3)

@@ -17,6 +17,7 @@ from kubernetes import client, config
 from app.types import Json
 from devcluster import ControlPlane, kwok_namespace
 from tests.support.net import closed_port
+from tests.support.waiting import wait_for
 
 T = TypeVar("T")
 
@@ -76,6 +77,19 @@ def present(value: T | None, what: str = "the object") -> T:
     """A read the test expects to find something (a `Kube.get` of an object it made, ...)."""
     assert value is not None, f"{what} is missing"
     return value
+
+
+RAYSERVICE_FINALIZER = "ray.io/rayservice-finalizer"
+
+
+def finalized_rayservice(kube: Kube, namespace: str, name: str) -> Json:
+    """The RayService once the operator has put its finalizer on. KubeRay 1.6 does that with a
+    whole update of the object, its spec read through its Go types (empty fields such as a
+    `divisor` written out: a new generation), so a test comparing the spec before and after a write
+    of its own takes "before" from here."""
+    return wait_for(lambda: kube.get("rayservices", namespace, name), timeout=30,
+                    what=f"the operator's finalizer on RayService {name}",
+                    until=lambda obj: RAYSERVICE_FINALIZER in (obj["metadata"].get("finalizers") or []))
 
 
 def raw(answer: object) -> urllib3.BaseHTTPResponse:
