@@ -36,9 +36,8 @@ def job(name: str) -> RayJob:
 
 
 def cronjob(name: str) -> RayCronJob:
-    cron: RayCronJob = {"schedule": "*/10 * * * *", "timeZone": "Europe/Paris"}
-    cron.update(job(name))
-    return cron
+    return {"name": name, "user": "ada", "entrypoint": "python -c 'print(1)'", "clusterSpec": _spec(),
+            "schedule": "*/10 * * * *", "timeZone": "Europe/Paris"}
 
 
 def service(name: str, serve_config: str = "applications: []\n") -> RayService:
