@@ -17,6 +17,7 @@ class CustomResource(NamedTuple):
 RAYCLUSTER = CustomResource("ray.io", "v1", "rayclusters", "RayCluster")
 RAYJOB = CustomResource("ray.io", "v1", "rayjobs", "RayJob")
 RAYSERVICE = CustomResource("ray.io", "v1", "rayservices", "RayService")
+RAYCRONJOB = CustomResource("ray.io", "v1", "raycronjobs", "RayCronJob")  # alpha: the operator's RayCronJob gate
 
 # Ownership: objects without MANAGED_BY == COMPONENT are invisible to the API.
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -30,6 +31,10 @@ CLUSTER_NAME_LABEL = "ray.io/cluster-name"
 USER_LABEL = "ray.io/user"
 VERSION_LABEL = "ray.io/version"
 ENVIRONMENT_LABEL = "ray.io/environment"
+
+# What the operator puts on each RayJob a RayCronJob makes (ray-operator/controllers/ray/utils/constant.go@v1.6.2).
+CRONJOB_NAME_LABEL = "ray.io/cronjob-name"
+CRONJOB_SCHEDULED_ANNOTATION = "ray.io/cronjob-scheduled-timestamp"
 
 # Annotations on the custom resources and their pod templates.
 CREATION_TIMESTAMP = "ray.io/creation-timestamp"

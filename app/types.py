@@ -215,6 +215,30 @@ class RayJob(TypedDict, total=False):
     rayClusterName: str
 
 
+class RayCronJobRun(TypedDict, total=False):
+    """One RayJob a RayCronJob made (response only)."""
+
+    name: str
+    jobStatus: str
+    jobDeploymentStatus: str
+    message: str
+    rayClusterName: str
+    createdAt: str
+    scheduledAt: str
+    startTime: str
+    endTime: str
+
+
+class RayCronJob(RayJob, total=False):
+    """The RayJob it makes, plus when (an extension of the V1 API: upstream has no cron jobs)."""
+
+    schedule: str  # a cron schedule, without a time zone prefix
+    suspend: bool
+    timeZone: str  # IANA name; stored as the schedule's CRON_TZ= prefix
+    lastScheduleTime: str  # the rest: response only
+    jobs: list[RayCronJobRun]
+
+
 class ActorOptions(TypedDict, total=False):
     """v1.0.0 `ActorOptions`; uint64 fields arrive as numbers or strings and leave as strings."""
 

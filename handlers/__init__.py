@@ -17,6 +17,7 @@ from connexion.resolver import Resolver
 from app.services import Services
 from handlers.clusters import ClusterHandlers
 from handlers.compute_templates import ComputeTemplateHandlers
+from handlers.cronjobs import CronJobHandlers
 from handlers.job_submissions import JobSubmissionHandlers
 from handlers.jobs import JobHandlers
 from handlers.rayservices import RayServiceHandlers
@@ -31,6 +32,7 @@ def operations(services: Services) -> dict[str, Handler]:
         ClusterHandlers(services.clusters),
         JobHandlers(services.jobs),
         RayServiceHandlers(services.rayservices),
+        CronJobHandlers(services.cronjobs),
         JobSubmissionHandlers(services.job_submissions),
     )
     return {name: getattr(group, name) for group in groups for name in vars(type(group))

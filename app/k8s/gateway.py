@@ -36,7 +36,7 @@ log = logging.getLogger("app.k8s")  # the package's one logger, whichever module
 DEFAULT_TIMEOUT = 5.0  # seconds of silence on a read before a call is given up
 DEFAULT_REQUEST_TIMEOUT = 10.0  # seconds all the calls of one request may take together
 READY_TIMEOUT = 3.0  # readiness questions: a probe must not wait longer than the kubelet does
-WRITES = ("POST", "PUT", "DELETE")
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
 POD_REFUSALS = frozenset({400, 422})  # a dry run's answers that say the pod is invalid
 
 
@@ -159,6 +159,12 @@ class K8s:
 
     def replace_object(self, kind: CustomResource, ns: str, name: str, body: Json) -> Json:
         return self._call("replace_object", "PUT", custom_path(kind, ns, name), body=body)
+
+    def patch_object(self, kind: CustomResource, ns: str, name: str, patch: Json) -> Json:
+        """A JSON merge patch (RFC 7386): the fields it names change in one step on the server, with
+        no read-modify-write race against the operator's writes."""
+        return self._call("patch_object", "PATCH", custom_path(kind, ns, name), body=patch,
+                          content_type="application/merge-patch+json")
 
     def delete_object(self, kind: CustomResource, ns: str, name: str) -> Json:
         """Default options, as upstream: background cascading through owner references."""
@@ -331,7 +337,8 @@ class K8s:
 
     def _call(self, name: str, method: str, path: str, query: list[tuple[str, Any]] | None = None,
               body: Json | None = None, *, timeout: float | None = None, decode: bool = True,
-              as_server: bool = False, dry_run: bool = False, refusals: frozenset[int] = frozenset()) -> Json:
+              as_server: bool = False, dry_run: bool = False, refusals: frozenset[int] = frozenset(),
+              content_type: str = "application/json") -> Json:
         """One call, its answer read whole and decoded, a refusal raised as an `ApiError`.
 
         The call is the current caller's (it impersonates them, `auth.impersonation`) unless `as_server`:
@@ -344,7 +351,7 @@ class K8s:
         headers = {"Accept": "application/json"}
         payload = None
         if body is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
             payload = orjson.dumps(body)
         caller = None if as_server else auth.current()
         own = self._timeout if timeout is None else timeout

@@ -4,8 +4,9 @@ Each operation of openapi/kuberay.yaml names its RPC in `x-grpc` (`method`, in t
 names, `body`: the request field that holds the body, as grpc-gateway's `body:` does). The other
 fields of the request message are the operation's path and query parameters, by JSON name. The
 request and response message types come from the protobuf descriptors (proto/, generated into
-app/rpc/generated/), so this table and the spec cannot disagree on an RPC's shape unnoticed:
-`rpc_routes` fails at start-up when an `x-grpc` names an RPC the protos lack.
+app/rpc/generated/); a service's protobuf package is its tag's `x-grpc-package` (the
+extensions': kuberay_api.v1), else upstream's `proto`. So this table and the spec cannot
+disagree on an RPC's shape unnoticed: `rpc_routes` fails at start-up when an `x-grpc` names an RPC the protos lack.
 
 `arguments` and `answer` are pure: a request message in, the handler's keyword arguments out
 (validated by the same schemas and phrased by the same functions as the HTTP front's), and a
@@ -29,12 +30,13 @@ from app.http.wire import Shape
 from app.rpc.generated import (  # noqa: F401
     cluster_pb2,
     config_pb2,
+    cronjob_pb2,
     job_pb2,
     job_submission_pb2,
     serve_pb2,
 )
 
-PACKAGE = "proto"
+PACKAGE = "proto"  # upstream's: a service whose tag names no `x-grpc-package` is in it
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class RpcRoute:
 def rpc_routes(spec: Mapping[str, Any]) -> list[RpcRoute]:
     """Every operation of the resolved spec that names an RPC, with its message types."""
     pool = descriptor_pool.Default()
+    packages = service_packages(spec)
     routes: list[RpcRoute] = []
     for path_item in spec["paths"].values():
         shared = path_item.get("parameters", [])
@@ -130,7 +133,8 @@ def rpc_routes(spec: Mapping[str, Any]) -> list[RpcRoute]:
             if not isinstance(operation, dict) or "x-grpc" not in operation:
                 continue
             rpc = operation["x-grpc"]
-            service = pool.FindServiceByName(f"{PACKAGE}.{operation['tags'][0]}")
+            tag = operation["tags"][0]
+            service = pool.FindServiceByName(f"{packages.get(tag, PACKAGE)}.{tag}")
             method = service.methods_by_name.get(rpc["method"])
             if method is None:
                 raise LookupError(f"{verb.upper()} {operation['operationId']}: {service.full_name} "
@@ -160,3 +164,8 @@ def rpc_routes(spec: Mapping[str, Any]) -> list[RpcRoute]:
                 response=message_factory.GetMessageClass(method.output_type),
             ))
     return routes
+
+
+def service_packages(spec: Mapping[str, Any]) -> dict[str, str]:
+    """The protobuf package of each tag (gRPC service) that names one in `x-grpc-package`."""
+    return {tag["name"]: tag["x-grpc-package"] for tag in spec.get("tags", []) if "x-grpc-package" in tag}

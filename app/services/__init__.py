@@ -17,6 +17,7 @@ from app.dashboard import Dashboard
 from app.k8s import Collection, K8s
 from app.services.clusters import CLUSTERS
 from app.services.compute_templates import ComputeTemplates
+from app.services.cronjobs import CRONJOBS, RayCronJobs
 from app.services.gateway import Gateway
 from app.services.job_submissions import JobSubmissions
 from app.services.jobs import JOBS
@@ -38,6 +39,7 @@ class Services:
     clusters: ManagedResource[Cluster]
     jobs: ManagedResource[RayJob]
     rayservices: RayServices
+    cronjobs: RayCronJobs  # never cached: cron jobs are few and read seldom
     job_submissions: JobSubmissions
     v2: V2Api
     caches: Caches  # empty when the caches are off
@@ -70,6 +72,7 @@ class Services:
             jobs=ManagedResource(k8s, templates, JOBS, limits, watched.of(JOBS) if watched else None, pods),
             rayservices=RayServices(k8s, templates, RAYSERVICES, limits, watched.of(RAYSERVICES) if watched else None,
                                     pods),
+            cronjobs=RayCronJobs(k8s, templates, CRONJOBS, limits, None, pods),
             job_submissions=JobSubmissions(clusters, dashboard or Dashboard(api_server=k8s),
                                            dashboard_route or DashboardRoute(), access, k8s),
             v2=V2Api(k8s, templates),
@@ -130,4 +133,5 @@ def _related(kind: ResourceKind[Any]) -> Callable[[Json], tuple[str, ...]]:
     return related
 
 
-__all__ = ["ComputeTemplates", "Gateway", "JobSubmissions", "ManagedResource", "RayServices", "Services", "V2Api"]
+__all__ = ["ComputeTemplates", "Gateway", "JobSubmissions", "ManagedResource", "RayCronJobs", "RayServices", "Services",
+           "V2Api"]

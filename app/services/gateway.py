@@ -42,6 +42,10 @@ class Gateway(ApiServer, Protocol):
 
     def replace_object(self, kind: CustomResource, ns: str, name: str, body: Json) -> Json: ...
 
+    def patch_object(self, kind: CustomResource, ns: str, name: str, patch: Json) -> Json:
+        """A JSON merge patch of the object: the fields `patch` names, changed in one step."""
+        ...
+
     def delete_object(self, kind: CustomResource, ns: str, name: str) -> Json: ...
 
     def list_objects(self, kind: CustomResource, ns: str | None, label_selector: str, limit: int = 0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from app.validation.cluster import check_cluster, check_cluster_spec
 from app.validation.common import Limits
 from app.validation.compute_templates import check_compute_template, check_templates
+from app.validation.cronjobs import check_cronjob
 from app.validation.jobs import check_job
 from app.validation.rayservices import check_service
 
@@ -20,6 +21,7 @@ __all__ = [
     "check_cluster",
     "check_cluster_spec",
     "check_compute_template",
+    "check_cronjob",
     "check_job",
     "check_service",
     "check_templates",

@@ -24,12 +24,17 @@ import yaml
 from app.http.validators import ParameterSchemaValidator
 from app.translate.cluster.groups import HEAD_ENV, WORKER_ENV
 from app.types import Json
+from app.validation.cronjobs import CLUSTER_SELECTOR_KEY
 from app.validation.job_submissions import BAD_ID, MAX_ID_BYTES
+from app.validation.schedule import ScheduleError, check_zone
 from tests.support.ray_head import RAY_HEAD_RESOURCES
 
-RESOURCES = ("compute_templates", "clusters", "jobs", "services", "jobsubmissions")
+RESOURCES = ("compute_templates", "clusters", "jobs", "services", "jobsubmissions", "cronjobs")
 NAME_SCHEMAS = {"compute_templates": "ComputeTemplateNameField", "clusters": "ClusterNameField",
-                "jobs": "JobNameField", "services": "ServiceNameField"}
+                "jobs": "JobNameField", "services": "ServiceNameField", "cronjobs": "CronJobNameField"}
+# Cron jobs are created with a schedule whose next time is months away, whatever was generated, so
+# that the operator makes no RayJob during the run (a generated `* * * * *` would make one a minute).
+FAR_SCHEDULES = ("@yearly", "@annually", "0 0 1 1 *", "30 4 29 feb *")
 # At most this many workers per group and groups per cluster: far below the server's limit on
 # the sum of maxReplicas, and the test cluster's operator creates every pod asked for.
 MAX_REPLICAS = 2
@@ -115,6 +120,10 @@ class Steering:
             elif resource == "jobs":
                 self._cluster_spec(body.get("clusterSpec"), None)
                 self._annotation_keys(body, "metadata")
+            elif resource == "cronjobs":
+                self._cluster_spec(body.get("clusterSpec"), None)
+                self._annotation_keys(body, "metadata")
+                self._cron(body)
             elif resource == "services":
                 self._cluster_spec(body.get("clusterSpec"), None)
                 self._serve_graph(body.get("serveDeploymentGraphSpec"))
@@ -230,6 +239,27 @@ class Steering:
         if coin(name) and self.existing["services"]:
             name = body["name"] = pick(self.existing["services"], name)
         case.path_parameters["name"] = name
+
+    @staticmethod
+    def _cron(body: Json) -> None:
+        """A far schedule (FAR_SCHEDULES), a zone that exists, and the operator's job rules the
+        spec's CronJobRefused lists (a TTL with shutdownAfterJobFinishes, a selector naming its
+        cluster, a runtimeEnv mapping)."""
+        body["schedule"] = pick(FAR_SCHEDULES, body.get("schedule"))
+        zone = body.get("timeZone")
+        if isinstance(zone, str) and zone:
+            try:
+                check_zone(zone)
+            except ScheduleError:
+                body["timeZone"] = "Europe/Paris"
+        ttl = body.get("ttlSecondsAfterFinished")
+        if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl != 0:
+            body["ttlSecondsAfterFinished"] = abs(ttl) if ttl > -2**31 else 1
+            body["shutdownAfterJobFinishes"] = True
+        selector = body.get("clusterSelector")
+        if isinstance(selector, dict) and selector and not selector.get(CLUSTER_SELECTOR_KEY):
+            selector[CLUSTER_SELECTOR_KEY] = "some-cluster"
+        _yaml_mapping(body, "runtimeEnv")
 
     def _cluster_spec(self, spec: Any, envs: Any) -> None:
         if not isinstance(spec, dict):

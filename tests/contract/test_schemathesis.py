@@ -293,6 +293,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 VALID_BODY: dict[str, Callable[..., Json]] = {
     "compute_templates": template_body, "clusters": cluster_body, "jobs": job_body, "services": service_body,
     "jobsubmissions": lambda namespace, name: {"entrypoint": "true"},
+    "cronjobs": lambda namespace, name: {**job_body(namespace, name), "schedule": "@yearly", "suspend": True},
 }
 
 

@@ -132,7 +132,7 @@ def test_every_granted_permission_is_needed(
     rbac = client.RbacAuthorizationV1Api(cluster.api)
     with chart_identity(cluster, helm, namespace, tmp_path, V1_ONLY) as identity:
         granted = atoms(identity.role)
-        assert len(granted) == 24, granted
+        assert len(granted) == 29, granted
         name = identity.role["metadata"]["name"]
         unneeded = []
         for atom in granted:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.services import ManagedResource, Services
-from app.types import Cluster, ClusterSpec, ComputeTemplate, RayJob, RayService
+from app.types import Cluster, ClusterSpec, ComputeTemplate, RayCronJob, RayJob, RayService
 
 NS = "team"  # the namespaces the fake API server holds
 OTHER = "elsewhere"
@@ -35,6 +35,11 @@ def job(name: str) -> RayJob:
     return {"name": name, "user": "ada", "entrypoint": "python -c 'print(1)'", "clusterSpec": _spec()}
 
 
+def cronjob(name: str) -> RayCronJob:
+    return {"name": name, "user": "ada", "entrypoint": "python -c 'print(1)'", "clusterSpec": _spec(),
+            "schedule": "*/10 * * * *", "timeZone": "Europe/Paris"}
+
+
 def service(name: str, serve_config: str = "applications: []\n") -> RayService:
     return {"name": name, "user": "ada", "serveConfigV2": serve_config, "clusterSpec": _spec()}
 
@@ -51,4 +56,4 @@ class Kind:
         return resource
 
 
-KINDS = [Kind("clusters", cluster), Kind("jobs", job), Kind("rayservices", service)]
+KINDS = [Kind("clusters", cluster), Kind("jobs", job), Kind("rayservices", service), Kind("cronjobs", cronjob)]

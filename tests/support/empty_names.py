@@ -52,6 +52,11 @@ REFUSALS: dict[str, dict[str, str]] = {
     "stop_ray_job": SUBMISSION,
     "delete_ray_job": SUBMISSION,
     "get_job_log": SUBMISSION,
+    # Ours: cron jobs are an extension, in the words of upstream's cluster handlers.
+    "create_cronjob": {"namespace": NAMESPACE},
+    "list_cronjobs": {"namespace": NAMESPACE},
+    **{operation: {"name": "Cron job name is empty. Please specify a valid value.", "namespace": NAMESPACE}
+       for operation in ("get_cronjob", "delete_cronjob", "suspend_cronjob", "resume_cronjob")},
 }
 PATHS = Specification.load(Path(__file__).parents[2] / "openapi" / "kuberay.yaml")["paths"]
 FILLED = {"namespace": "ns", "name": "n", "clustername": "c", "submissionid": "s"}  # valid values

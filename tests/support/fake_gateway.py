@@ -3,7 +3,7 @@ the service-layer tests: the services run as in the server, with no control plan
 
 It keeps what the API server keeps for the calls the services make, and no more: each object
 gets a uid, a creationTimestamp and a resourceVersion from one counter; lists select by equality
-label selectors (`key=value,key2=value2`) and events by field selectors (`regarding.kind=K,
+label selectors (`key=value,key2=value2`, and `key` for a label's existence) and events by field selectors (`regarding.kind=K,
 regarding.name=N`), come in the API server's order (namespace, then name), and page by `limit`
 and an opaque `continue` token. It refuses as Kubernetes does: a create in a namespace that does
 not exist or under a taken name, a read or delete of an absent object, and a replacement from a
@@ -20,6 +20,7 @@ import base64
 import binascii
 import copy
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from app.k8s import Forwarded
 from app.types import Json
 
 Key = tuple[str, str]  # (namespace, name)
+_LABEL_KEY = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_./]*")  # an existence term of a label selector
 
 
 class FakeGateway:
@@ -142,6 +144,14 @@ class FakeGateway:
         self._objects[kind.plural][(ns, name)] = replaced
         return copy.deepcopy(replaced)
 
+    def patch_object(self, kind: CustomResource, ns: str, name: str, patch: Json) -> Json:
+        """A JSON merge patch (RFC 7386) of the spec and metadata; the status stays the server's."""
+        stored = self._stored(kind.plural, ns, name)
+        patched = _merged(copy.deepcopy(stored), {key: value for key, value in patch.items() if key != "status"})
+        patched["metadata"]["resourceVersion"] = self._next_revision()
+        self._objects[kind.plural][(ns, name)] = patched
+        return copy.deepcopy(patched)
+
     def delete_object(self, kind: CustomResource, ns: str, name: str) -> Json:
         return self._delete(kind.plural, ns, name)
 
@@ -222,6 +232,18 @@ def _continued_after(token: str) -> Key:
         raise InvalidInput(f"continue key is not valid: {exc}") from None
 
 
+def _merged(target: Json, patch: Json) -> Json:
+    """RFC 7386: objects merge key by key, null removes, anything else replaces."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            target[key] = _merged(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+    return target
+
+
 def _equalities(selector: str) -> list[tuple[str, str]]:
     """`a=b,c==d` as (key, value) pairs; other forms (`!=`, `in`, existence) are not what the
     services send, and the fake does not read them."""
@@ -236,11 +258,14 @@ def _equalities(selector: str) -> list[tuple[str, str]]:
 
 
 def _labels_match(selector: str) -> Callable[[Json], bool]:
-    wanted = _equalities(selector)
+    """Equalities, and existence (`key`: the label is there, whatever its value)."""
+    terms = list(filter(None, selector.split(",")))
+    present = [term for term in terms if _LABEL_KEY.fullmatch(term)]
+    wanted = _equalities(",".join(term for term in terms if term not in present))
 
     def match(obj: Json) -> bool:
         labels = obj["metadata"].get("labels") or {}
-        return all(labels.get(key) == value for key, value in wanted)
+        return all(key in labels for key in present) and all(labels.get(key) == value for key, value in wanted)
     return match
 
 

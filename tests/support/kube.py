@@ -24,7 +24,7 @@ T = TypeVar("T")
 # The labels of the objects the server manages.
 MANAGED = {"app.kubernetes.io/managed-by": "kuberay-apiserver", "app.kubernetes.io/name": "kuberay"}
 # The V1 API's kinds of KubeRay objects -> their resources in Kubernetes.
-PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices"}
+PLURALS = {"clusters": "rayclusters", "jobs": "rayjobs", "services": "rayservices", "cronjobs": "raycronjobs"}
 STAMPS = ("ray.io/creation-timestamp", "ray.io/update-timestamp")  # annotations: when the server wrote
 
 
@@ -162,7 +162,8 @@ class Kube:
         return items
 
     def create(self, plural: str, ns: str, body: Json) -> Json:
-        kind = {"rayclusters": "RayCluster", "rayjobs": "RayJob", "rayservices": "RayService"}[plural]
+        kind = {"rayclusters": "RayCluster", "rayjobs": "RayJob", "rayservices": "RayService",
+                "raycronjobs": "RayCronJob"}[plural]
         return json_object(self.custom.create_namespaced_custom_object(
             "ray.io", "v1", ns, plural, {"apiVersion": "ray.io/v1", "kind": kind, **body}))
 

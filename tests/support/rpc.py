@@ -24,6 +24,8 @@ from app.rpc.generated import (
     cluster_pb2_grpc,
     config_pb2,
     config_pb2_grpc,
+    cronjob_pb2,
+    cronjob_pb2_grpc,
     error_pb2,
     error_pb2_grpc,
     job_pb2,
@@ -51,6 +53,7 @@ STUBS: dict[str, Callable[[grpc.Channel], Any]] = {  # service -> its generated 
     "RayJobService": job_pb2_grpc.RayJobServiceStub,
     "RayServeService": serve_pb2_grpc.RayServeServiceStub,
     "RayJobSubmissionService": job_submission_pb2_grpc.RayJobSubmissionServiceStub,
+    "RayCronJobService": cronjob_pb2_grpc.RayCronJobServiceStub,  # ours: kuberay_api.v1, no upstream route
 }
 
 # (HTTP method, path under the API prefix, service, RPC, request message, field holding the body)
@@ -105,6 +108,23 @@ ROUTES: list[tuple[str, str, str, str, type[Message], str | None]] = [
      "DeleteRayJob", job_submission_pb2.DeleteRayJobSubmissionRequest, None),
 ]
 
+# The extensions' routes (ours, not upstream's: proto/cronjob.proto, package kuberay_api.v1), in the same form.
+EXTENSION_ROUTES: list[tuple[str, str, str, str, type[Message], str | None]] = [
+    ("POST", "/namespaces/{namespace}/cronjobs", "RayCronJobService", "CreateRayCronJob",
+     cronjob_pb2.CreateRayCronJobRequest, "cronjob"),
+    ("GET", "/namespaces/{namespace}/cronjobs", "RayCronJobService", "ListRayCronJobs",
+     cronjob_pb2.ListRayCronJobsRequest, None),
+    ("GET", "/namespaces/{namespace}/cronjobs/{name}", "RayCronJobService", "GetRayCronJob",
+     cronjob_pb2.GetRayCronJobRequest, None),
+    ("DELETE", "/namespaces/{namespace}/cronjobs/{name}", "RayCronJobService", "DeleteRayCronJob",
+     cronjob_pb2.DeleteRayCronJobRequest, None),
+    ("POST", "/namespaces/{namespace}/cronjobs/{name}/suspend", "RayCronJobService", "SuspendRayCronJob",
+     cronjob_pb2.SuspendRayCronJobRequest, None),
+    ("POST", "/namespaces/{namespace}/cronjobs/{name}/resume", "RayCronJobService", "ResumeRayCronJob",
+     cronjob_pb2.ResumeRayCronJobRequest, None),
+    ("GET", "/cronjobs", "RayCronJobService", "ListAllRayCronJobs", cronjob_pb2.ListAllRayCronJobsRequest, None),
+]
+
 # grpc-gateway's HTTP status for each gRPC code: the gateway of `apiserver/cmd/main.go@v1.7.0` answers errors
 # with grpc-gateway v2's runtime.DefaultHTTPErrorHandler (`apiserver/go.mod@v1.7.0`)
 HTTP_STATUS = {0: 200, 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409,
@@ -117,7 +137,7 @@ def _template(path: str) -> re.Pattern[str]:
 
 
 _MATCHERS = [(method, _template(path), service, rpc, request, body)
-             for method, path, service, rpc, request, body in ROUTES]
+             for method, path, service, rpc, request, body in ROUTES + EXTENSION_ROUTES]
 
 
 def to_rpc(method: str, path: str, body: Json | None) -> tuple[str, str, Message]:

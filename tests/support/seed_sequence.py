@@ -5,7 +5,8 @@ template twice, deletes it before the cluster that needs it, and creates `job-te
 the sequence replays every request of the guide in its order, with the guide's namespaces
 mapped to the test's two (`ray-system` -> primary, `default` -> secondary), and adds only the
 steps that make each one's preconditions hold. It ends with an update of a service, the one
-operation the guide lacks, so that every call the server can make to Kubernetes is made.
+operation the guide lacks, and with the cron jobs' operations (an extension, which the guide
+predates), so that every call the server can make to Kubernetes is made.
 
 Used by the tests that run the server as a deployment would (test_rbac.py, test_gunicorn.py,
 test_deploy.py): they pass a `send(method, path, body) -> (status, json)` over their own
@@ -62,7 +63,8 @@ def _from_guide(number: int, namespaces: dict[str, str], method: str = "", path:
 
 
 def steps(primary: str, secondary: str) -> list[Step]:
-    """The guide's 27 requests and the 7 steps that let each of them succeed."""
+    """The guide's 27 requests and the 7 steps that let each of them succeed, then a service's
+    update and a cron job's operations (suspended, and yearly: the operator never runs it)."""
     ns = dict(zip(GUIDE_NAMESPACES, (primary, secondary), strict=True))
 
     def g(number: int) -> Step:
@@ -73,6 +75,10 @@ def steps(primary: str, secondary: str) -> list[Step]:
     v2 = g(23)
     update = dict(copy.deepcopy(v2.body or {}), serviceUnhealthySecondThreshold=1200)
     template_b = dict(copy.deepcopy(g(4).body or {}), namespace=secondary)
+    cronjobs = f"/apis/v1/namespaces/{primary}/cronjobs"
+    cron = {"name": "cron-test", "namespace": primary, "user": "3cp0", "entrypoint": "python -V",
+            "schedule": "@yearly", "timeZone": "Europe/Paris", "suspend": True,
+            "clusterSelector": {"ray.io/cluster": "test-cluster"}}
     return [
         g(1), g(2), g(3),
         Step("the smoke test's template goes, for 04", "DELETE", f"{templates}/default-template"),
@@ -93,6 +99,13 @@ def steps(primary: str, secondary: str) -> list[Step]:
         g(22), g(23), g(24), g(25), g(26), g(27),
         Step("update a service (not in the guide)", "PUT",
              f"/apis/v1/namespaces/{primary}/services/test-v2", update, "test-v2"),
+        Step("create a cron job (an extension)", "POST", cronjobs, cron, "cron-test"),
+        Step("get the cron job", "GET", f"{cronjobs}/cron-test", name="cron-test"),
+        Step("list the cron jobs", "GET", cronjobs),
+        Step("list the cron jobs of all namespaces", "GET", "/apis/v1/cronjobs"),
+        Step("resume the cron job", "POST", f"{cronjobs}/cron-test/resume", name="cron-test"),
+        Step("suspend it again", "POST", f"{cronjobs}/cron-test/suspend", name="cron-test"),
+        Step("delete the cron job", "DELETE", f"{cronjobs}/cron-test"),
     ]
 
 

@@ -29,10 +29,11 @@ from app.services import Services
 from app.settings import Settings
 from app.validation import Limits
 from tests.support.empty_names import FILLED, REFUSALS, path_parameters, refusal_operation
-from tests.support.rpc import ROUTES, call, to_rpc
+from tests.support.rpc import EXTENSION_ROUTES, ROUTES, call, to_rpc
 
 NO_CLIENT = "no Kubernetes client (ConfigException); see the server log"
 SERVICES = ("ComputeTemplateService", "ClusterService", "RayJobService", "RayServeService", "RayJobSubmissionService")
+EXTENSION_SERVICES = ("RayCronJobService",)
 NS = "/apis/v1/namespaces/ns"
 
 
@@ -75,17 +76,32 @@ def _http_answer(http: Any, method: str, path: str, body: Any) -> tuple[int, str
     return answer["code"], answer["message"]
 
 
-def test_the_spec_names_every_rpc_of_the_five_services_once() -> None:
+def test_the_spec_names_every_rpc_of_the_six_services_once() -> None:
+    """Upstream's five in its package `proto`, the extensions' in `kuberay_api.v1` (the tag's
+    `x-grpc-package`)."""
     routes = rpc_routes(Specification.load(OPENAPI_DIR / SPEC))
     served = sorted(route.path for route in routes)
     pool = descriptor_pool.Default()
-    declared = sorted(f"/proto.{name}/{method.name}"
-                      for name in SERVICES for method in pool.FindServiceByName(f"proto.{name}").methods)
+    declared = sorted(f"/{package}.{name}/{method.name}"
+                      for package, names in (("proto", SERVICES), ("kuberay_api.v1", EXTENSION_SERVICES))
+                      for name in names for method in pool.FindServiceByName(f"{package}.{name}").methods)
     assert served == declared
-    assert len({route.operation_id for route in routes}) == len(routes) == 27
+    assert len({route.operation_id for route in routes}) == len(routes) == 34
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=[f"{service}.{rpc}" for _, _, service, rpc, _, _ in ROUTES])
+def test_a_tag_without_a_package_is_upstreams() -> None:
+    """The package comes from the tag's `x-grpc-package` alone: dropping it moves the service to
+    `proto`, where no RayCronJobService is declared."""
+    spec = Specification.load(OPENAPI_DIR / SPEC)
+    assert {route.service for route in rpc_routes(spec)} >= {"kuberay_api.v1.RayCronJobService", "proto.ClusterService"}
+    unpackaged = {**dict(spec), "tags": [{key: value for key, value in tag.items() if key != "x-grpc-package"}
+                                         for tag in spec["tags"]]}
+    with pytest.raises(KeyError, match="proto.RayCronJobService"):
+        rpc_routes(unpackaged)
+
+
+@pytest.mark.parametrize("route", ROUTES + EXTENSION_ROUTES,
+                         ids=[f"{service}.{rpc}" for _, _, service, rpc, _, _ in ROUTES + EXTENSION_ROUTES])
 def test_every_rpc_reaches_its_handler(channel: grpc.Channel, route: tuple[Any, ...]) -> None:
     """A valid request of each RPC gets as far as Kubernetes: the handler ran, with the request's
     fields as its arguments, and its failure is the call's status."""
@@ -97,7 +113,9 @@ def test_every_rpc_reaches_its_handler(channel: grpc.Channel, route: tuple[Any, 
               "job": {"name": "j", "user": "u", "entrypoint": "python -V", "clusterSelector": {"a": "b"}},
               "service": {"name": "n", "user": "u", "serveConfigV2": "applications: []", "clusterSpec": {
                   "headGroupSpec": {"computeTemplate": "t", "rayStartParams": {"a": "b"}}}},
-              "jobsubmission": {"entrypoint": "python -V"}}
+              "jobsubmission": {"entrypoint": "python -V"},
+              "cronjob": {"name": "c", "user": "u", "entrypoint": "python -V", "schedule": "*/5 * * * *",
+                          "timeZone": "Europe/Paris", "clusterSelector": {"ray.io/cluster": "c"}}}
     body = bodies[body_field] if body_field else None
     assert _grpc_answer(channel, method, f"/apis/v1{filled}", body) == (14, NO_CLIENT)
 
@@ -148,7 +166,7 @@ def test_a_refusal_is_the_http_fronts_code_and_message(
 
 
 EMPTY_FIELDS = [pytest.param(method, path, rpc, empty, id=f"{rpc}-{empty}")
-                for method, path, _, rpc, _, _ in ROUTES for empty in path_parameters(path)]
+                for method, path, _, rpc, _, _ in ROUTES + EXTENSION_ROUTES for empty in path_parameters(path)]
 
 
 @pytest.mark.parametrize(("method", "path", "rpc", "empty"), EMPTY_FIELDS)

@@ -64,6 +64,17 @@ ROUTES = {
     ("delete", "/namespaces/{namespace}/jobsubmissions/{clustername}/{submissionid}"): "delete_ray_job",
 }
 
+# Ours: the extensions of the V1 API (README, "Extensions"), which upstream has no route for.
+EXTENSIONS = {
+    ("post", "/namespaces/{namespace}/cronjobs"): "create_cronjob",
+    ("get", "/namespaces/{namespace}/cronjobs/{name}"): "get_cronjob",
+    ("get", "/namespaces/{namespace}/cronjobs"): "list_cronjobs",
+    ("get", "/cronjobs"): "list_all_cronjobs",
+    ("delete", "/namespaces/{namespace}/cronjobs/{name}"): "delete_cronjob",
+    ("post", "/namespaces/{namespace}/cronjobs/{name}/suspend"): "suspend_cronjob",
+    ("post", "/namespaces/{namespace}/cronjobs/{name}/resume"): "resume_cronjob",
+}
+
 
 def operations() -> dict[tuple[str, str], Json]:
     return {(method, path): item[method] for path, item in SPEC["paths"].items()
@@ -93,17 +104,27 @@ def response_errors(schema: Json, body: Any) -> list[str]:
     return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
 
 
-def test_the_spec_has_exactly_upstreams_routes() -> None:
-    assert {key: op["operationId"] for key, op in operations().items()} == ROUTES
+def test_the_spec_has_exactly_upstreams_routes_and_the_extensions() -> None:
+    assert {key: op["operationId"] for key, op in operations().items()} == ROUTES | EXTENSIONS
+
+
+def test_the_extensions_are_tagged_with_a_package_of_their_own() -> None:
+    """An extension's gRPC service is outside upstream's package `proto`, so no later upstream
+    message or service can collide with it."""
+    packages = {tag["name"]: tag.get("x-grpc-package", "proto") for tag in SPEC["tags"]}
+    extension_tags = {operations()[key]["tags"][0] for key in EXTENSIONS}
+    assert extension_tags == {"RayCronJobService"}
+    assert {packages[tag] for tag in extension_tags} == {"kuberay_api.v1"}
+    assert {packages[operations()[key]["tags"][0]] for key in ROUTES} == {"proto"}
 
 
 def test_the_handler_table_serves_exactly_the_specs_operations(tmp_path: Path) -> None:
     table = handlers.operations(Services.build(K8s.from_kubeconfig(str(tmp_path / "unused")), Limits()))
-    assert set(table) == set(ROUTES.values())
+    assert set(table) == set(ROUTES.values()) | set(EXTENSIONS.values())
     assert all(callable(handler) for handler in table.values())
 
 
-@pytest.mark.parametrize("key", sorted(ROUTES), ids=lambda key: f"{key[0]} {key[1]}")
+@pytest.mark.parametrize("key", sorted(ROUTES | EXTENSIONS), ids=lambda key: f"{key[0]} {key[1]}")
 def test_every_operation_describes_its_errors_with_the_one_error_schema(key: tuple[str, str]) -> None:
     op = operations()[key]
     for status in ("400", "405", "500", "503", "default"):
@@ -112,7 +133,7 @@ def test_every_operation_describes_its_errors_with_the_one_error_schema(key: tup
         assert json_schema(op, "404") == SPEC["components"]["schemas"]["Error"]
 
 
-@pytest.mark.parametrize("key", sorted(ROUTES), ids=lambda key: f"{key[0]} {key[1]}")
+@pytest.mark.parametrize("key", sorted(ROUTES | EXTENSIONS), ids=lambda key: f"{key[0]} {key[1]}")
 def test_every_operation_with_a_body_says_what_becomes_of_unknown_fields(key: tuple[str, str]) -> None:
     op = operations()[key]
     queries = [param["name"] for param in op.get("parameters", []) if param["in"] == "query"]

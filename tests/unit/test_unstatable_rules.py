@@ -14,7 +14,15 @@ from connexion.spec import Specification
 from app.errors import InvalidInput
 from app.translate.pods import cluster_checks, compute_template_check, refusal_message
 from app.types import Json
-from app.validation import Limits, check_cluster, check_compute_template, check_job, check_service, check_templates
+from app.validation import (
+    Limits,
+    check_cluster,
+    check_compute_template,
+    check_cronjob,
+    check_job,
+    check_service,
+    check_templates,
+)
 from app.validation.job_submissions import check_submission
 
 RAW = Specification._load_spec_from_file(None, Path(__file__).parents[2] / "openapi" / "kuberay.yaml")
@@ -26,6 +34,7 @@ WORKER = {"groupName": "g", "computeTemplate": "t", "maxReplicas": 2}
 SPEC = {"headGroupSpec": HEAD, "workerGroupSpec": [WORKER]}
 CLUSTER = {"name": "c", "user": "u", "clusterSpec": SPEC}
 GRAPH = {"importPath": "fruit.deployment_graph", "serveConfigs": [{"deploymentName": "d"}]}
+CRON = {**CLUSTER, "schedule": "@hourly"}
 SERVICE = {"name": "s", "user": "u", "clusterSpec": SPEC, "serveDeploymentGraphSpec": GRAPH}
 
 
@@ -82,6 +91,17 @@ REFUSALS: list[tuple[str, str, Callable[[], str]]] = [
      lambda: refusal(lambda: check_job({**CLUSTER, "name": "j", "namespace": "a"}, "b"))),
     ("JobRefused", "replicas",
      lambda: refusal(lambda: check_job({**with_worker(replicas=3), "name": "j"}, "ns"))),
+    ("CronJobRefused", "schedule", lambda: refusal(lambda: check_cronjob({**CRON, "schedule": "61 * * * *"}, "ns"))),
+    ("CronJobRefused", "schedule",
+     lambda: refusal(lambda: check_cronjob({**CRON, "schedule": "CRON_TZ=UTC * * * * *"}, "ns"))),
+    ("CronJobRefused", "time-zone", lambda: refusal(lambda: check_cronjob({**CRON, "timeZone": "Mars/Base"}, "ns"))),
+    ("CronJobRefused", "ttl",
+     lambda: refusal(lambda: check_cronjob({**CRON, "ttlSecondsAfterFinished": 10}, "ns"))),
+    ("CronJobRefused", "selector", lambda: refusal(lambda: check_cronjob(
+        {"name": "c", "user": "u", "schedule": "@daily", "clusterSelector": {"a": "b"}}, "ns"))),
+    ("CronJobRefused", "yaml", lambda: refusal(lambda: check_cronjob({**CRON, "runtimeEnv": "just text"}, "ns"))),
+    ("CronJobRefused", "replicas",
+     lambda: refusal(lambda: check_cronjob({**with_worker(replicas=3), "name": "c", "schedule": "@daily"}, "ns"))),
     ("ServiceRefused", "route-prefix", lambda: refusal(lambda: check_service(
         with_graph(serveConfigs=[{"deploymentName": "d", "routePrefix": "/a"},
                                  {"deploymentName": "e", "routePrefix": "/b"}]), "ns"))),

@@ -53,6 +53,9 @@ def _bodies() -> list[dict[str, Any]]:
             bodies.append(request)
     for path in sorted(FIXTURES.glob("*/*.api.json")):
         bodies.append(json.loads(path.read_text()))
+    jobs = [body for body in bodies if "entrypoint" in body and "clusterSpec" in body]
+    bodies += [{**job, "name": "cron", "schedule": "*/5 * * * *", "timeZone": "Europe/Paris", "suspend": True}
+               for job in jobs[:2]]  # cron jobs (an extension): a job, and when
     return bodies
 
 
