@@ -41,9 +41,14 @@ def made(kube: Kube, namespace: str, name: str) -> list[Json]:
 
 
 def test_a_cron_job_is_scheduled_listed_suspended_resumed_and_deleted(
-        app_client: TestClient, kube: Kube, with_template: str) -> None:
+        app_client: TestClient, rpc_channel: grpc.Channel, kube: Kube, with_template: str) -> None:
     namespace = with_template
     base = f"/apis/v1/namespaces/{namespace}/cronjobs"
+    # One made through gRPC too, waited for in the same minute.
+    stub = STUBS["RayCronJobService"](rpc_channel)
+    stub.CreateRayCronJob(cronjob_pb2.CreateRayCronJobRequest(
+        namespace=namespace, cronjob=json_format.ParseDict(cron_body(namespace, "by-grpc"), cronjob_pb2.RayCronJob())),
+        timeout=30)
     created = ok(app_client.post(base, json=cron_body(namespace, "every-minute", timeZone="Europe/Paris")))
     assert {key: created.get(key) for key in ("name", "namespace", "user", "schedule", "timeZone", "suspend")} == {
         "name": "every-minute", "namespace": namespace, "user": "3cp0", "schedule": "* * * * *",
@@ -69,10 +74,21 @@ def test_a_cron_job_is_scheduled_listed_suspended_resumed_and_deleted(
     rayjob = present(kube.get("rayjobs", namespace, run["name"]))
     assert rayjob["metadata"]["ownerReferences"][0]["uid"] == obj["metadata"]["uid"]
 
+    def grpc_read() -> Json:
+        return as_json(stub.GetRayCronJob(cronjob_pb2.GetRayCronJobRequest(namespace=namespace, name="by-grpc"),
+                                          timeout=30))
+    by_grpc = wait_for(grpc_read, until=lambda answer: answer.get("jobs"), timeout=90,
+                       what="the operator to make the gRPC cron job's first RayJob")
+    assert by_grpc["jobs"][0]["name"].startswith("by-grpc-")
+    assert by_grpc["lastScheduleTime"].endswith("Z")
+    stub.SuspendRayCronJob(cronjob_pb2.SuspendRayCronJobRequest(namespace=namespace, name="by-grpc"), timeout=30)
+    assert present(held(kube, namespace, "by-grpc"))["spec"]["suspend"] is True
+
     for prefix in ("/apis/v1", "/apis/v1alpha2"):
-        [listed] = ok(app_client.get(f"{prefix}/namespaces/{namespace}/cronjobs"))["cronjobs"]
-        assert listed["name"] == "every-minute"
-        assert run["name"] in {job["name"] for job in listed["jobs"]}
+        listed = {item["name"]: item for item in ok(app_client.get(f"{prefix}/namespaces/{namespace}/cronjobs"))[
+            "cronjobs"]}
+        assert sorted(listed) == ["by-grpc", "every-minute"]
+        assert run["name"] in {job["name"] for job in listed["every-minute"]["jobs"]}
         everywhere = ok(app_client.get(f"{prefix}/cronjobs"))["cronjobs"]
         assert (namespace, "every-minute") in {(item["namespace"], item["name"]) for item in everywhere}
 

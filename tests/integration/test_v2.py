@@ -22,7 +22,7 @@ from kubernetes import client, watch
 from app.types import Json
 from tests.support.api import kubernetes_status, status_of
 from tests.support.bodies import cluster_body, job_body, template_body
-from tests.support.kube import Cluster, Kube, fresh_namespaces, json_object, present, raw
+from tests.support.kube import MANAGED, Cluster, Kube, fresh_namespaces, json_object, present, raw
 from tests.support.served import Server, gunicorn, http_send, kubernetes_client
 from tests.support.waiting import wait_for
 
@@ -444,6 +444,27 @@ def raycronjob(name: str, head_template: str, worker_template: str) -> Json:
     return {"apiVersion": "ray.io/v1", "kind": "RayCronJob", "metadata": {"name": name},
             "spec": {"schedule": "0 3 1 1 *", "suspend": True, "jobTemplate": {
                 "entrypoint": "python -V", "rayClusterSpec": {"headGroupSpec": head, "workerGroupSpecs": [worker]}}}}
+
+
+def test_a_raycronjob_made_through_v2_runs_and_v1_lists_its_rayjobs(
+        server: Server, v2: client.ApiClient, kube: Kube, namespace: str) -> None:
+    """Made through V2 with the labels of the objects the server manages, a RayCronJob is one the
+    V1 API answers, and the RayJobs the operator makes on its schedule are in that answer."""
+    v1_sent(server, "POST", f"/apis/v1/namespaces/{namespace}/compute_templates", template_body(namespace, "small"))
+    body = raycronjob("each-minute", "small", "small")
+    body["metadata"]["labels"] = dict(MANAGED)
+    body["spec"] |= {"schedule": "* * * * *", "suspend": False}
+    client.CustomObjectsApi(v2).create_namespaced_custom_object(*RAY, namespace, "raycronjobs", body)
+
+    path = f"/apis/v1/namespaces/{namespace}/cronjobs/each-minute"
+    answer = wait_for(lambda: v1_sent(server, "GET", path), until=lambda got: got.get("jobs"), timeout=150,
+                      what="the operator to make the RayCronJob's first RayJob")
+    [run, *_] = answer["jobs"]
+    assert run["name"].startswith("each-minute-")
+    assert present(kube.get("rayjobs", namespace, run["name"]))["metadata"]["labels"]["ray.io/cronjob-name"] \
+        == "each-minute"
+    assert answer["lastScheduleTime"].endswith("Z")
+    assert v1_sent(server, "POST", f"{path}/suspend")["suspend"] is True
 
 
 def test_raycronjobs_through_v2_get_their_compute_templates(server: Server, v2: client.ApiClient, kube: Kube,
