@@ -21,9 +21,11 @@ from typing import Any
 
 import yaml
 
+from app.errors import InvalidInput
 from app.http.validators import ParameterSchemaValidator
 from app.translate.cluster.groups import HEAD_ENV, WORKER_ENV
 from app.types import Json
+from app.validation.cluster import check_auth_version
 from app.validation.cronjobs import CLUSTER_SELECTOR_KEY
 from app.validation.job_submissions import BAD_ID, MAX_ID_BYTES
 from app.validation.schedule import ScheduleError, check_zone
@@ -42,6 +44,7 @@ MAX_GROUPS = 4
 # Job submissions run on this machine's Ray head: every generated job is this harmless command,
 # asks for no more than the head has (so none waits for resources), and its id is new.
 ENTRYPOINT = "true"
+TOKEN_RAY = "2.60.0"  # a Ray with token authentication (2.52.0 and later)
 RUNTIME_ENV = "env_vars: {CONTRACT: run}"
 [RAY_RESOURCE] = RAY_HEAD_RESOURCES  # a custom resource the tests' Ray head has
 # Kubernetes keeps a list's continue token for a few minutes (etcd compaction); use fresh ones only.
@@ -129,6 +132,8 @@ class Steering:
                 self._serve_graph(body.get("serveDeploymentGraphSpec"))
                 if method == "PUT":
                     self._same_name(case, body)
+            if resource in ("clusters", "jobs", "cronjobs", "services"):
+                _auth_version(body)
 
     def after_call(self, context: Any, case: Any, response: Any) -> None:
         if response.status_code != 200:
@@ -345,6 +350,17 @@ class Steering:
             if isinstance(options, dict):
                 _yaml_mapping(options, "runtimeEnv")
                 _yaml_mapping(options, "customResource")
+
+
+def _auth_version(body: Json) -> None:
+    """Ray token authentication (`clusterSpec.authOptions`) comes with a Ray that has it."""
+    spec = body.get("clusterSpec")
+    if not (isinstance(spec, dict) and isinstance(spec.get("authOptions"), dict)):
+        return
+    try:
+        check_auth_version(spec, str(body.get("version", "")))
+    except InvalidInput:
+        body["version"] = TOKEN_RAY
 
 
 def _env_names(variables: Any) -> frozenset[str]:
