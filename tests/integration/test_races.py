@@ -20,7 +20,7 @@ from app.services.rayservices import UPDATE_ATTEMPTS
 from app.types import Json
 from tests.support.api import ok, own_app, refused
 from tests.support.bodies import cluster_body, service_body, template_body
-from tests.support.kube import Cluster, Kube, present
+from tests.support.kube import Cluster, Kube, finalized_rayservice, present
 from tests.support.served import gunicorn, http_send
 
 THREADS = 8
@@ -128,6 +128,7 @@ def interfered(cluster: Cluster, kube: Kube, namespace: str, times: int) -> Iter
     k8s = K8s.from_kubeconfig(str(cluster.kubeconfig))
     with own_app(k8s) as client:
         ok(client.post(f"/apis/v1/namespaces/{namespace}/services", json=service_body(namespace)))
+        finalized_rayservice(kube, namespace, "test-v2")  # the operator's own update, before the test's
         yield client, Interference(k8s, kube, times)
 
 

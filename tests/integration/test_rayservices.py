@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 from app.types import Json
 from tests.support.api import GO_TIME, PREFIXES, created_and_held, ok, refused
 from tests.support.bodies import SERVE_CONFIG_V2, container, graph_service_body, raycluster_spec, service_body
-from tests.support.kube import MANAGED, Kube, present
+from tests.support.kube import MANAGED, Kube, finalized_rayservice, present
 from tests.support.waiting import wait_for
 
 NOT_DELETED = "1969-12-31T23:59:59Z"
@@ -157,7 +157,7 @@ def test_put_naming_another_service_is_400(app_client: TestClient, kube: Kube, w
 def test_invalid_update_is_400_and_changes_nothing(app_client: TestClient, kube: Kube, with_template: str) -> None:
     namespace = with_template
     ok(app_client.post(f"/apis/v1/namespaces/{namespace}/services", json=service_body(namespace)))
-    before = present(kube.get("rayservices", namespace, "test-v2"))
+    before = finalized_rayservice(kube, namespace, "test-v2")
     body = copy.deepcopy(service_body(namespace))
     body["clusterSpec"]["workerGroupSpec"][0]["computeTemplate"] = "missing"
 
