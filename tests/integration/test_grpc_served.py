@@ -30,7 +30,8 @@ from tests.support.served import gunicorn, http_send, refuses_connections
 from tests.support.waiting import wait_for
 
 SERVICES = {"proto.ClusterService", "proto.ComputeTemplateService", "proto.RayJobService",
-            "proto.RayServeService", "proto.RayJobSubmissionService", "grpc.health.v1.Health",
+            "proto.RayServeService", "proto.RayJobSubmissionService", "kuberay_api.v1.RayCronJobService",
+            "grpc.health.v1.Health",
             "grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"}
 
 
@@ -59,8 +60,9 @@ def test_every_worker_serves_grpc_beside_http(cluster: Cluster, namespace: str, 
             health = health_pb2_grpc.HealthStub(channel)
             assert health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == \
                 health_pb2.HealthCheckResponse.SERVING
-            assert health.Check(health_pb2.HealthCheckRequest(service="proto.ClusterService"),
-                                timeout=10).status == health_pb2.HealthCheckResponse.SERVING
+            for service in ("proto.ClusterService", "kuberay_api.v1.RayCronJobService"):
+                assert health.Check(health_pb2.HealthCheckRequest(service=service),
+                                    timeout=10).status == health_pb2.HealthCheckResponse.SERVING
             assert _listed_services(channel, "grpc.reflection.v1alpha.ServerReflection") == SERVICES
             assert _listed_services(channel, "grpc.reflection.v1.ServerReflection") == SERVICES
             created, call = config_pb2_grpc.ComputeTemplateServiceStub(channel).CreateComputeTemplate.with_call(
