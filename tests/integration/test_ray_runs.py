@@ -251,6 +251,31 @@ def test_the_guides_rayjob_runs_to_succeeded_as_v1_and_grpc_answer(
     print(f"\nthe guide's RayJob: SUCCEEDED {took:.0f} s after its create; states seen {seen}")
 
 
+def test_a_cron_job_runs_the_guides_job_on_its_schedule(guide_ns: str, app: Any) -> None:
+    """The guide's RayJob as a cron job of every minute: at the next minute the operator makes a
+    RayJob, which runs real Ray to SUCCEEDED, and the cron job's V1 answer lists it so. Suspended
+    after its first run (the node's CPUs are few); deleted at the end, its RayJobs with it."""
+    api = app.test_client()
+    base = f"/apis/v1/namespaces/{guide_ns}/cronjobs"
+    ok(api.post(base, json={**job_body(guide_ns, "guide-cron"), "schedule": "* * * * *"}))
+    try:
+        first = wait_for(lambda: ok(api.get(f"{base}/guide-cron")).get("jobs"), timeout=90, interval=1.0,
+                         what="the cron job's first RayJob")
+        ok(api.post(f"{base}/guide-cron/suspend"))
+        name = first[-1]["name"]
+
+        def run() -> Json | None:
+            jobs = ok(api.get(f"{base}/guide-cron")).get("jobs") or []
+            return next((job for job in jobs if job["name"] == name), None)
+
+        done = wait_for(run, until=lambda job: job.get("jobDeploymentStatus") in ("Complete", "Failed"),
+                        timeout=RAYJOB_TIMEOUT, interval=1.0, what=f"the cron job's RayJob {name} to end")
+        assert (done["jobStatus"], done.get("jobDeploymentStatus")) == ("SUCCEEDED", "Complete"), done
+        assert done["scheduledAt"] <= done["createdAt"], done
+    finally:
+        api.delete(f"{base}/guide-cron")
+
+
 # -- the guide's RayService --------------------------------------------------------------------
 
 def _healthy(service: Json) -> bool:
