@@ -89,6 +89,11 @@ def to_rfc3339(value: str | None) -> str:
     return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"  # strftime's %Y drops leading zeros
 
 
+def present_rfc3339(value: str | None) -> str:
+    """A Kubernetes time in the gateway's form; an absent one is "" (omitted), not Go's zero time."""
+    return to_rfc3339(value) if value else ""
+
+
 def go_time_string(moment: datetime) -> str:
     """`time.Time.String()` of a UTC time: "2025-01-02 03:04:05.123456 +0000 UTC".
 

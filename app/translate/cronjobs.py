@@ -19,12 +19,12 @@ from app.constants import (
     RAYCRONJOB,
     USER_LABEL,
 )
-from app.translate.common import metadata, omit_zero, to_rfc3339
+from app.translate.common import metadata, omit_zero, present_rfc3339
 from app.translate.jobs import to_api_job, to_rayjob
 from app.types import Json, RayCronJob, RayCronJobRun
 
-ZONE_PREFIX = "CRON_TZ="
-_READ_PREFIXES = ("CRON_TZ=", "TZ=")  # what robfig reads; we write the first only
+ZONE_PREFIXES = ("CRON_TZ=", "TZ=")  # what robfig reads as a schedule's zone
+ZONE_PREFIX = ZONE_PREFIXES[0]  # what this server writes
 _KEPT_LABELS = (MANAGED_BY, APP_NAME, USER_LABEL)
 
 
@@ -54,7 +54,7 @@ def stored_schedule(schedule: str, zone: str) -> str:
 def split_schedule(stored: str) -> tuple[str, str]:
     """(schedule, zone) of a stored schedule: robfig's reading of a `CRON_TZ=`/`TZ=` prefix (the
     zone runs to the first space), the rest trimmed."""
-    if stored.startswith(_READ_PREFIXES) and " " in stored:
+    if stored.startswith(ZONE_PREFIXES) and " " in stored:
         prefix, _, rest = stored.partition(" ")
         return rest.strip(), prefix.partition("=")[2]
     return stored, ""
@@ -77,7 +77,7 @@ def to_api_cronjob(raycronjob: Mapping[str, Any], made: Iterable[Mapping[str, An
         "schedule": schedule,
         "timeZone": zone,
         "suspend": spec.get("suspend", False),
-        "lastScheduleTime": _time(status.get("lastScheduleTime")),
+        "lastScheduleTime": present_rfc3339(status.get("lastScheduleTime")),
         "jobs": runs,
     })}
 
@@ -103,13 +103,9 @@ def made_run(rayjob: Mapping[str, Any]) -> RayCronJobRun:
         "jobDeploymentStatus": status.get("jobDeploymentStatus", ""),
         "message": status.get("message", ""),
         "rayClusterName": status.get("rayClusterName", ""),
-        "createdAt": _time(meta.get("creationTimestamp")),
-        "scheduledAt": _time((meta.get("annotations") or {}).get(CRONJOB_SCHEDULED_ANNOTATION)),
-        "startTime": _time(status.get("startTime")),
-        "endTime": _time(status.get("endTime")),
+        "createdAt": present_rfc3339(meta.get("creationTimestamp")),
+        "scheduledAt": present_rfc3339((meta.get("annotations") or {}).get(CRONJOB_SCHEDULED_ANNOTATION)),
+        "startTime": present_rfc3339(status.get("startTime")),
+        "endTime": present_rfc3339(status.get("endTime")),
     }))
-
-
-def _time(value: str | None) -> str:
-    return to_rfc3339(value) if value else ""
 

@@ -20,7 +20,7 @@ from app.constants import (
     USER_LABEL,
 )
 from app.translate.cluster import to_api_cluster_spec, to_raycluster_spec
-from app.translate.common import metadata, omit_zero, positive, positive_float32, to_rfc3339
+from app.translate.common import metadata, omit_zero, positive, positive_float32, present_rfc3339
 from app.translate.quantity import canonical_quantity, stored_quantity
 from app.types import Json, RayJob, RayJobSubmitter
 
@@ -92,16 +92,16 @@ def to_api_job(rayjob: Mapping[str, Any]) -> Json:
         "clusterSelector": spec.get("clusterSelector"),
         "clusterSpec": to_api_cluster_spec(cluster) if cluster is not None else None,
         "ttlSecondsAfterFinished": spec.get("ttlSecondsAfterFinished", 0),
-        "createdAt": _time(meta.get("creationTimestamp")),
-        "deleteAt": _time(meta.get("deletionTimestamp")),
+        "createdAt": present_rfc3339(meta.get("creationTimestamp")),
+        "deleteAt": present_rfc3339(meta.get("deletionTimestamp")),
         "jobStatus": status.get("jobStatus", ""),
         "jobDeploymentStatus": status.get("jobDeploymentStatus", ""),
         "message": status.get("message", ""),
         "entrypointNumCpus": positive_float32(spec.get("entrypointNumCpus", 0)),
         "entrypointNumGpus": positive_float32(spec.get("entrypointNumGpus", 0)),
         "entrypointResources": spec.get("entrypointResources", ""),
-        "startTime": _time(status.get("startTime")),
-        "endTime": _time(status.get("endTime")),
+        "startTime": present_rfc3339(status.get("startTime")),
+        "endTime": present_rfc3339(status.get("endTime")),
         "rayClusterName": status.get("rayClusterName", ""),
     })
     if spec.get("submitterPodTemplate") is not None:
@@ -136,8 +136,3 @@ def _api_submitter(pod_template: Mapping[str, Any]) -> Json:
         "cpu": "" if cpu == SUBMITTER_CPU else cpu,
         "memory": "" if memory == SUBMITTER_MEMORY else memory,
     })
-
-
-def _time(value: str | None) -> str:
-    """Kubernetes times in the gateway's form; an absent one is omitted, not Go's zero time."""
-    return to_rfc3339(value) if value else ""

@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-TZ_PREFIXES = ("CRON_TZ=", "TZ=")
+from app.translate.cronjobs import ZONE_PREFIXES
+
 DESCRIPTORS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 EVERY = "@every "
 
@@ -57,7 +58,7 @@ def parse_schedule(schedule: str) -> None:
     """Raises `ScheduleError` unless robfig's `ParseStandard` accepts `schedule` (our two rules aside)."""
     if not schedule:
         raise ScheduleError("it is empty")
-    if schedule.startswith(TZ_PREFIXES):
+    if schedule.startswith(ZONE_PREFIXES):
         raise ScheduleError("it carries its own time zone prefix (CRON_TZ= or TZ=); give the zone in timeZone instead")
     if schedule.startswith("@"):
         _descriptor(schedule)
