@@ -2,9 +2,10 @@
 upstream's API server has none), answered with the RayJobs each one made.
 
 Cron jobs have no watch cache: every read asks Kubernetes. An answer costs the cron job's read and
-one list of the RayJobs of its namespace that carry the operator's `ray.io/cronjob-name` label; a
-list answer, whatever its size, one such list for its namespace (or for all of them). Suspend and
-resume are one merge patch of `spec.suspend`, made only on a cron job this server manages.
+one list of the RayJobs of its namespace whose operator's label `ray.io/cronjob-name` names it; a
+list answer, whatever its size, one list of the RayJobs with that label for its namespace (or for
+all of them). Suspend and resume are one merge patch of `spec.suspend`, made only on a cron job
+this server manages.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import datetime
 
 from app.constants import CRONJOB_NAME_LABEL, RAYCRONJOB, RAYJOB
 from app.services.resource import Items, ManagedResource, ResourceKind
+from app.translate.common import object_key
 from app.translate.cronjobs import to_api_cronjob, to_raycronjob
 from app.translate.pods import PodCheck, rayjob_checks
 from app.types import ComputeTemplate, Json, RayCronJob
@@ -57,13 +59,15 @@ class RayCronJobs(ManagedResource[RayCronJob]):
         return self._answer(patched)
 
     def _answer(self, obj: Json) -> RayCronJob:
-        namespace = str((obj.get("metadata") or {}).get("namespace", ""))
-        return to_api_cronjob(obj, self._made(namespace))  # type: ignore[return-value]  # a plain dict
+        namespace, name = object_key(obj)
+        return to_api_cronjob(obj, self._made(namespace, name))  # type: ignore[return-value]  # a plain dict
 
     def _translated(self, namespace: str | None, items: Items) -> Items:
         made = self._made(namespace) if items else []
         return [to_api_cronjob(item, made) for item in items]
 
-    def _made(self, namespace: str | None) -> Items:
-        """The RayJobs of `namespace` (None: all) that some cron job made, in one list."""
-        return list(self._k8s.list_objects(RAYJOB, namespace, CRONJOB_NAME_LABEL).get("items") or [])
+    def _made(self, namespace: str | None, name: str = "") -> Items:
+        """The RayJobs of `namespace` (None: all) that a cron job made (with `name`: that one's),
+        in one list."""
+        selector = f"{CRONJOB_NAME_LABEL}={name}" if name else CRONJOB_NAME_LABEL
+        return list(self._k8s.list_objects(RAYJOB, namespace, selector).get("items") or [])
