@@ -12,7 +12,7 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,30 @@ def copied(obj: Json, name: str) -> Json:
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "spec": obj["spec"],
             "metadata": {"name": name, "labels": metadata.get("labels", {}),
                          "annotations": metadata.get("annotations", {})}}
+
+
+def replaced(kube: Kube, custom: client.CustomObjectsApi, plural: str, namespace: str, name: str,
+             edit: Callable[[Json], None]) -> None:
+    """A PUT through V2 of the object as Kubernetes holds it, after `edit`; read again on a conflict
+    (the operator writes too)."""
+    def update() -> bool:
+        current = present(kube.get(plural, namespace, name))
+        edit(current)
+        try:
+            custom.replace_namespaced_custom_object(*RAY, namespace, plural, name, current)
+        except client.ApiException as exc:
+            if exc.status != 409:
+                raise
+            return False
+        return True
+
+    wait_for(update, timeout=30, what=f"the update of {plural} {name}")
+
+
+def head_to_template(head: Json, template: str) -> None:
+    """The head group names `template` instead of its resources, for the compute-template step to fill in."""
+    head["computeTemplate"] = template
+    del head["template"]["spec"]["containers"][0]["resources"]
 
 
 SAME = {"clusters": ("user", "version", "environment", "clusterSpec"), "jobs": ("user", "entrypoint", "clusterSpec")}
@@ -416,19 +440,8 @@ def test_the_compute_template_step_on_create_and_update(server: Server, v2: clie
     assert worker_pod["spec"]["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
 
     # an update (PUT) is completed the same way (read again on a conflict: the operator writes too)
-    def update() -> bool:
-        current = present(kube.get("rayclusters", namespace, "templated"))
-        current["spec"]["headGroupSpec"]["computeTemplate"] = "gpu"
-        del current["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]
-        try:
-            custom.replace_namespaced_custom_object(*RAY, namespace, "rayclusters", "templated", current)
-        except client.ApiException as exc:
-            if exc.status != 409:
-                raise
-            return False
-        return True
-
-    wait_for(update, timeout=30, what="the update")
+    replaced(kube, custom, "rayclusters", namespace, "templated", lambda current: head_to_template(
+        current["spec"]["headGroupSpec"], "gpu"))
     updated = present(kube.get("rayclusters", namespace, "templated"))
     assert updated["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == \
         {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1}
@@ -499,20 +512,8 @@ def test_raycronjobs_through_v2_get_their_compute_templates(server: Server, v2: 
     assert got["spec"]["jobTemplate"]["rayClusterSpec"] == cluster
 
     # an update (PUT) is completed too
-    def update() -> bool:
-        current = present(kube.get("raycronjobs", namespace, "nightly"))
-        head = current["spec"]["jobTemplate"]["rayClusterSpec"]["headGroupSpec"]
-        head["computeTemplate"] = "gpu"
-        del head["template"]["spec"]["containers"][0]["resources"]
-        try:
-            custom.replace_namespaced_custom_object(*RAY, namespace, "raycronjobs", "nightly", current)
-        except client.ApiException as exc:
-            if exc.status != 409:
-                raise
-            return False
-        return True
-
-    wait_for(update, timeout=30, what="the update")
+    replaced(kube, custom, "raycronjobs", namespace, "nightly", lambda current: head_to_template(
+        current["spec"]["jobTemplate"]["rayClusterSpec"]["headGroupSpec"], "gpu"))
     updated = present(kube.get("raycronjobs", namespace, "nightly"))
     assert updated["spec"]["jobTemplate"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0][
         "resources"]["limits"] == {"cpu": "4", "memory": "16Gi", "nvidia.com/gpu": 1}
